@@ -1,0 +1,2 @@
+//! `oserver`: flags, fork, supervision. STUB.
+fn main() {}

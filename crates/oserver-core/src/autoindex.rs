@@ -1,0 +1,1 @@
+//! HTML directory listings. INTERFACE STUB.

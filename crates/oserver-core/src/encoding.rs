@@ -1,0 +1,1 @@
+//! Accept-Encoding negotiation for precompressed files. INTERFACE STUB.
