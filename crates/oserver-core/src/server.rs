@@ -1,9 +1,19 @@
-//! Builder, server and shutdown handle. STUB of the public API (bodies come later).
+//! The public face: builder, server, shutdown handle.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use std::{fmt, io};
+use std::{fmt, io, thread};
+
+use mio::{Poll, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::event_loop::{EventLoop, WAKER};
+use crate::fs::Root;
+use crate::handler::Handler;
+use crate::parse::Limits;
 
 /// Where access-log lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,85 +62,382 @@ pub struct Stats {
     pub requests: u64,
 }
 
+/// Listen backlog. The kernel caps it at net.core.somaxconn (4096 on current
+/// kernels); 1024 absorbs a burst of connects while workers are busy or being
+/// replaced.
+const BACKLOG: i32 = 1024;
+
 /// Bind a listening socket the way the server wants it: backlog 1024,
-/// SO_REUSEADDR, TCP_NODELAY inherited by accepted sockets, and optionally
-/// SO_REUSEPORT (one socket per worker).
+/// SO_REUSEADDR, TCP_NODELAY set on the listener so accepted sockets inherit
+/// it, and SO_REUSEPORT when asked (one socket per worker).
+///
+/// # Errors
+///
+/// Any failure of socket(2), setsockopt(2), bind(2) or listen(2).
 pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let _ = (addr, reuse_port);
-    todo!()
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if reuse_port {
+        sock.set_reuse_port(true)?;
+    }
+    sock.set_nodelay(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(BACKLOG)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+/// Settings shared by every event loop of a server.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub header_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub send_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub limits: Limits,
+    pub max_connections: usize,
+    pub hidden: bool,
+    pub autoindex: bool,
+    pub precompressed: bool,
+    pub max_age: Option<u32>,
+    pub access_log: Option<AccessLog>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            // nginx's client_header_timeout is 60 s; 10 s is ample for a real
+            // client on any network and short enough to bound slowloris.
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(15),
+            send_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            // 10,000 per loop: the C10k mark; beyond it raise RLIMIT_NOFILE too.
+            max_connections: 10_000,
+            hidden: false,
+            autoindex: false,
+            precompressed: false,
+            max_age: None,
+            access_log: None,
+        }
+    }
+}
+
+/// What every loop reads: settings, the root, the handlers.
+pub(crate) struct Shared {
+    pub cfg: Config,
+    pub root: Option<Root>,
+    pub handlers: Vec<(String, Box<dyn Handler>)>,
+}
+
+/// Flags the handle sets and the loops read when woken.
+pub(crate) struct Control {
+    pub shutdown: AtomicBool,
+    /// Bumped by each reopen request; a loop reopens when it sees a new value.
+    pub reopen: AtomicUsize,
+    wakers: Vec<Waker>,
+}
+
+enum Listen {
+    Addr(SocketAddr),
+    Listener(TcpListener),
 }
 
 /// Configures a [`Server`].
-#[derive(Default)]
+///
+/// # Example
+///
+/// ```
+/// use oserver_core::ServerBuilder;
+///
+/// let server = ServerBuilder::new()
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .root(".")
+///     .build()
+///     .expect("build");
+/// let handle = server.handle();
+/// let t = std::thread::spawn(move || server.run());
+/// handle.shutdown();
+/// t.join().unwrap().expect("run");
+/// ```
 pub struct ServerBuilder {
-    _todo: (),
+    listen: Option<Listen>,
+    root: Option<PathBuf>,
+    follow_symlinks: bool,
+    threads: usize,
+    cfg: Config,
+    handlers: Vec<(String, Box<dyn Handler>)>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ServerBuilder {
-    /// A builder with the defaults.
+    /// A builder with the defaults: no listener yet, no root, one thread,
+    /// timeouts 10 s (head), 15 s (keep-alive), 30 s (send), 10 s (shutdown),
+    /// 16 KiB heads, 10,000 connections per loop.
     pub fn new() -> Self {
-        todo!()
+        ServerBuilder {
+            listen: None,
+            root: None,
+            follow_symlinks: false,
+            threads: 1,
+            cfg: Config::default(),
+            handlers: Vec::new(),
+        }
     }
-    /// Listen on this address (bound at `build`).
-    pub fn bind(self, addr: SocketAddr) -> Self { let _ = addr; todo!() }
+    /// Listen on this address (bound at `build`, backlog 1024).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(Listen::Addr(addr));
+        self
+    }
     /// Use an already bound listener.
-    pub fn listener(self, l: TcpListener) -> Self { let _ = l; todo!() }
-    /// Serve static files from this directory.
-    pub fn root(self, dir: impl Into<PathBuf>) -> Self { let _ = dir.into(); todo!() }
+    pub fn listener(mut self, l: TcpListener) -> Self {
+        self.listen = Some(Listen::Listener(l));
+        self
+    }
+    /// Serve static files from this directory. Without a root, requests no
+    /// handler answers get 404.
+    pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.root = Some(dir.into());
+        self
+    }
     /// Follow symlinks that lead outside the root (off by default: 403).
-    pub fn follow_symlinks(self, on: bool) -> Self { let _ = on; todo!() }
-    /// Serve dotfiles (off by default: 404).
-    pub fn hidden(self, on: bool) -> Self { let _ = on; todo!() }
-    /// Directory listings instead of 403.
-    pub fn autoindex(self, on: bool) -> Self { let _ = on; todo!() }
-    /// Serve FILE.br / FILE.gz when accepted.
-    pub fn precompressed(self, on: bool) -> Self { let _ = on; todo!() }
-    /// `Cache-Control: max-age=SECS` on file answers.
-    pub fn max_age(self, secs: Option<u32>) -> Self { let _ = secs; todo!() }
-    /// Whole request head must arrive within this.
-    pub fn header_timeout(self, d: Duration) -> Self { let _ = d; todo!() }
+    pub fn follow_symlinks(mut self, on: bool) -> Self {
+        self.follow_symlinks = on;
+        self
+    }
+    /// Serve dotfiles (off by default: 404, except under `/.well-known/`).
+    pub fn hidden(mut self, on: bool) -> Self {
+        self.cfg.hidden = on;
+        self
+    }
+    /// Directory listings instead of 403 for directories without index.html.
+    pub fn autoindex(mut self, on: bool) -> Self {
+        self.cfg.autoindex = on;
+        self
+    }
+    /// Serve `FILE.br` / `FILE.gz` beside `FILE` when the client accepts them.
+    pub fn precompressed(mut self, on: bool) -> Self {
+        self.cfg.precompressed = on;
+        self
+    }
+    /// Add `Cache-Control: max-age=SECS` to file answers.
+    pub fn max_age(mut self, secs: Option<u32>) -> Self {
+        self.cfg.max_age = secs;
+        self
+    }
+    /// The whole request head must arrive within this (from accept or the end
+    /// of the previous response's idle time).
+    pub fn header_timeout(mut self, d: Duration) -> Self {
+        self.cfg.header_timeout = d;
+        self
+    }
     /// Idle keep-alive connections are closed after this.
-    pub fn keepalive_timeout(self, d: Duration) -> Self { let _ = d; todo!() }
-    /// A client that reads nothing for this long is dropped.
-    pub fn send_timeout(self, d: Duration) -> Self { let _ = d; todo!() }
-    /// Longest graceful drain after `ShutdownHandle::shutdown`.
-    pub fn shutdown_timeout(self, d: Duration) -> Self { let _ = d; todo!() }
-    /// Largest request head (431 beyond).
-    pub fn max_header_bytes(self, n: usize) -> Self { let _ = n; todo!() }
-    /// Most open connections per event loop.
-    pub fn max_connections(self, n: usize) -> Self { let _ = n; todo!() }
-    /// Write an access log in the combined format.
-    pub fn access_log(self, log: Option<AccessLog>) -> Self { let _ = log; todo!() }
-    /// Number of event-loop threads `run` uses (default 1).
-    pub fn threads(self, n: usize) -> Self { let _ = n; todo!() }
-    /// Build the server: bind (if an address was given), open the root.
-    pub fn build(self) -> Result<Server, Error> { todo!() }
+    pub fn keepalive_timeout(mut self, d: Duration) -> Self {
+        self.cfg.keepalive_timeout = d;
+        self
+    }
+    /// A client that takes no byte for this long is dropped.
+    pub fn send_timeout(mut self, d: Duration) -> Self {
+        self.cfg.send_timeout = d;
+        self
+    }
+    /// Longest graceful drain after [`ShutdownHandle::shutdown`].
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.cfg.shutdown_timeout = d;
+        self
+    }
+    /// Largest request head in bytes (431 beyond). Default 16 KiB.
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.cfg.limits.max_header_bytes = n;
+        self
+    }
+    /// Most open connections per event loop; at the cap new ones wait in the
+    /// listen backlog.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.cfg.max_connections = n;
+        self
+    }
+    /// Write an access log in nginx's combined format.
+    pub fn access_log(mut self, log: Option<AccessLog>) -> Self {
+        self.cfg.access_log = log;
+        self
+    }
+    /// Number of event-loop threads [`Server::run`] uses (default 1).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n;
+        self
+    }
+    /// Route requests whose decoded path starts with `prefix` to `handler`,
+    /// before the static files. Handlers are tried in the order added.
+    pub fn handler(mut self, prefix: impl Into<String>, handler: impl Handler) -> Self {
+        self.handlers.push((prefix.into(), Box::new(handler)));
+        self
+    }
+
+    /// Build the server: bind (if an address was given), open the root,
+    /// create the event loops.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a missing listener or zero threads/connections,
+    /// [`Error::Bind`], [`Error::Root`], [`Error::AccessLog`] as named.
+    pub fn build(self) -> Result<Server, Error> {
+        if self.threads == 0 {
+            return Err(Error::Config("threads must be at least 1"));
+        }
+        if self.cfg.max_connections == 0 {
+            return Err(Error::Config("max_connections must be at least 1"));
+        }
+        let listener = match self.listen {
+            None => return Err(Error::Config("no address or listener given")),
+            Some(Listen::Addr(a)) => bind_listener(a, false).map_err(|e| Error::Bind(a, e))?,
+            Some(Listen::Listener(l)) => l,
+        };
+        let addr = listener.local_addr().map_err(Error::Io)?;
+        listener.set_nonblocking(true).map_err(|e| Error::Bind(addr, e))?;
+        let root = match self.root {
+            None => None,
+            Some(p) => Some(Root::new(&p, self.follow_symlinks).map_err(|e| Error::Root(p.clone(), e))?),
+        };
+        if let Some(AccessLog::File(p)) = &self.cfg.access_log {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .map_err(|e| Error::AccessLog(p.clone(), e))?;
+        }
+        let mut loops = Vec::with_capacity(self.threads);
+        let mut wakers = Vec::with_capacity(self.threads);
+        for i in 0..self.threads {
+            let poll = Poll::new().map_err(Error::Io)?;
+            wakers.push(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
+            let l = if i + 1 == self.threads {
+                None
+            } else {
+                Some(listener.try_clone().map_err(Error::Io)?)
+            };
+            loops.push((poll, l));
+        }
+        // The last loop takes the original listener.
+        if let Some(last) = loops.last_mut() {
+            last.1 = Some(listener);
+        }
+        let shared = Arc::new(Shared { cfg: self.cfg, root, handlers: self.handlers });
+        let control =
+            Arc::new(Control { shutdown: AtomicBool::new(false), reopen: AtomicUsize::new(0), wakers });
+        Ok(Server { addr, loops, shared, control })
+    }
 }
 
 /// A configured server, ready to run.
 pub struct Server {
-    _todo: (),
+    addr: SocketAddr,
+    loops: Vec<(Poll, Option<TcpListener>)>,
+    shared: Arc<Shared>,
+    control: Arc<Control>,
 }
 
 impl Server {
-    /// The address it listens on.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> { todo!() }
+    /// The address it listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// A handle that stops the server from any thread.
-    pub fn handle(&self) -> ShutdownHandle { todo!() }
-    /// Run the event loop(s) on this thread until shut down.
-    pub fn run(self) -> Result<Stats, Error> { todo!() }
+    pub fn handle(&self) -> ShutdownHandle {
+        ShutdownHandle { control: Arc::clone(&self.control) }
+    }
+
+    /// Run the event loop(s) until shut down: the first on this thread, the
+    /// others (see [`ServerBuilder::threads`]) on threads of their own.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if polling itself fails (never for a client's fault) or
+    /// the access log cannot be opened.
+    pub fn run(self) -> Result<Stats, Error> {
+        let mut loops = Vec::with_capacity(self.loops.len());
+        for (poll, l) in self.loops {
+            let Some(l) = l else { continue };
+            let l = mio::net::TcpListener::from_std(l);
+            let lp = EventLoop::new(poll, l, Arc::clone(&self.shared), Arc::clone(&self.control))
+                .map_err(Error::Io)?;
+            loops.push(lp);
+        }
+        let first = loops.remove(0);
+        let threads: Vec<_> = loops
+            .into_iter()
+            .enumerate()
+            .map(|(i, lp)| {
+                thread::Builder::new().name(format!("oserver-loop-{}", i + 1)).spawn(move || lp.run())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(Error::Io)?;
+        let mut total = first.run().map_err(Error::Io);
+        if total.is_err() {
+            // One loop failed: stop the others rather than leave them running.
+            self.control.stop();
+        }
+        for t in threads {
+            let r = t.join().unwrap_or_else(|_| Err(io::Error::other("event loop panicked")));
+            match (&mut total, r) {
+                (Ok(s), Ok(r)) => {
+                    s.connections += r.connections;
+                    s.requests += r.requests;
+                }
+                (Ok(_), Err(e)) => total = Err(Error::Io(e)),
+                _ => {}
+            }
+        }
+        total
+    }
 }
 
-/// Stops a running server, from any thread.
+impl Control {
+    fn stop(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        for w in &self.wakers {
+            if let Err(e) = w.wake() {
+                log::error!("waking event loop: {e}");
+            }
+        }
+    }
+}
+
+/// Stops a running server, or asks it to reopen its log, from any thread.
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    _todo: (),
+    control: Arc<Control>,
 }
 
 impl ShutdownHandle {
-    /// Stop accepting, finish responses in flight, close idle connections,
-    /// then return from `run` (at most the shutdown timeout later).
-    pub fn shutdown(&self) { todo!() }
-    /// Reopen the access log file (after logrotate renamed it).
-    pub fn reopen_logs(&self) { todo!() }
+    /// Graceful stop: stop accepting, finish responses in flight, close idle
+    /// connections; [`Server::run`] returns when the last connection is done
+    /// or the shutdown timeout has passed.
+    pub fn shutdown(&self) {
+        self.control.stop();
+    }
+
+    /// Reopen the access log file at its configured path (after logrotate
+    /// renamed it). Lines buffered so far go to the old file first.
+    pub fn reopen_logs(&self) {
+        self.control.reopen.fetch_add(1, Ordering::AcqRel);
+        self.control.wake();
+    }
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
 }

@@ -1,0 +1,603 @@
+//! One event loop: a mio `Poll`, the listener, a slab of connections, and a
+//! once-a-second timer sweep.
+//!
+//! Edge-triggered throughout (mio's rule): on each readiness event, read,
+//! write, accept and sendfile until the call would block; an event for a
+//! token that is gone is ignored.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::access_log::{self, Writer};
+use crate::conn::{send_all, send_file, Conn, Pending, State, Step};
+use crate::parse::{Parser, Status};
+use crate::respond::{self, Ctx, Reply, Scratch};
+use crate::response::Clock;
+use crate::server::{Control, Shared, Stats};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+pub(crate) const WAKER: Token = Token(usize::MAX - 2);
+
+/// Bytes read per read(2). A request head is at most 16 KiB by default; 64 KiB
+/// also takes a burst of pipelined requests in one call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The most one connection sends in one turn before the others get theirs, so
+/// a big download cannot starve small requests on the same loop. 512 KiB is a
+/// few socket buffers' worth: large enough that sendfile's per-call cost is
+/// spread thin.
+const SEND_TURN: u64 = 512 * 1024;
+
+/// How long a closing connection is drained before it is closed anyway.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// When accept fails for lack of descriptors, wait this long before trying
+/// again: short enough to resume quickly, long enough not to spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(crate) struct EventLoop {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    sh: Arc<Shared>,
+    ctl: Arc<Control>,
+    conns: Slab<Conn>,
+    /// Connections that yielded their turn with work left.
+    ready: VecDeque<usize>,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    parser: Parser,
+    scratch: Scratch,
+    clock: Clock,
+    now: Instant,
+    next_sweep: Instant,
+    /// Connections wait in the backlog: at the cap, or out of descriptors.
+    accept_paused: bool,
+    accept_retry: Option<Instant>,
+    draining: Option<Instant>,
+    log: Option<Writer>,
+    log_gen: usize,
+    stats: Stats,
+}
+
+impl EventLoop {
+    pub(crate) fn new(poll: Poll, listener: TcpListener, sh: Arc<Shared>, ctl: Arc<Control>) -> io::Result<EventLoop> {
+        let mut listener = listener;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let log = match &sh.cfg.access_log {
+            Some(t) => Some(Writer::open(t.clone())?),
+            None => None,
+        };
+        let now = Instant::now();
+        Ok(EventLoop {
+            poll,
+            listener: Some(listener),
+            log_gen: ctl.reopen.load(Ordering::Acquire),
+            sh,
+            ctl,
+            conns: Slab::new(),
+            ready: VecDeque::new(),
+            inbuf: vec![0; READ_CHUNK],
+            out: Vec::with_capacity(4096),
+            parser: Parser::new(),
+            scratch: Scratch::default(),
+            clock: Clock::new(),
+            now,
+            next_sweep: now + Duration::from_secs(1),
+            accept_paused: false,
+            accept_retry: None,
+            draining: None,
+            log,
+            stats: Stats::default(),
+        })
+    }
+
+    pub(crate) fn run(mut self) -> io::Result<Stats> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => self.control(),
+                    Token(k) => {
+                        if let Some(c) = self.conns.get_mut(k) {
+                            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                                c.readable = true;
+                            }
+                            self.drive(k);
+                        }
+                    }
+                }
+            }
+            // Connections that yielded go again, each once per turn.
+            for _ in 0..self.ready.len() {
+                if let Some(k) = self.ready.pop_front() {
+                    if self.conns.contains(k) {
+                        self.drive(k);
+                    }
+                }
+            }
+            if self.accept_paused && self.accept_retry.map_or(true, |t| self.now >= t) {
+                self.accept();
+            }
+            if self.now >= self.next_sweep {
+                self.tick();
+            }
+            if let Some(deadline) = self.draining {
+                if self.conns.is_empty() || self.now >= deadline {
+                    break;
+                }
+            }
+        }
+        if let Some(l) = self.log.as_mut() {
+            l.flush();
+        }
+        Ok(self.stats)
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        if !self.ready.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut t = self.next_sweep.saturating_duration_since(Instant::now());
+        if let Some(r) = self.accept_retry {
+            t = t.min(r.saturating_duration_since(Instant::now()));
+        }
+        t
+    }
+
+    /// Once a second: refresh the date, flush the access log, and close
+    /// connections whose deadline passed (lighttpd's approach: one pass over
+    /// the table is cheaper than keeping a timer per connection updated on
+    /// every request).
+    fn tick(&mut self) {
+        self.clock.refresh();
+        self.next_sweep = self.now + Duration::from_secs(1);
+        if let Some(l) = self.log.as_mut() {
+            l.flush();
+        }
+        let now = self.now;
+        let expired: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| c.deadline <= now).map(|(k, _)| k).collect();
+        for k in expired {
+            log::debug!("{}: timed out", self.conns[k].peer);
+            self.close(k);
+        }
+    }
+
+    fn control(&mut self) {
+        let gen = self.ctl.reopen.load(Ordering::Acquire);
+        if gen != self.log_gen {
+            self.log_gen = gen;
+            if let Some(l) = self.log.as_mut() {
+                l.reopen();
+            }
+        }
+        if self.ctl.shutdown.load(Ordering::Acquire) && self.draining.is_none() {
+            self.begin_drain();
+        }
+    }
+
+    /// Graceful stop: no new connections; idle ones close now, busy ones
+    /// after their response.
+    fn begin_drain(&mut self) {
+        self.draining = Some(self.now + self.sh.cfg.shutdown_timeout);
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.accept_paused = false;
+        self.accept_retry = None;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Reading { started: false }) && c.pending.is_none())
+            .map(|(k, _)| k)
+            .collect();
+        for k in idle {
+            self.close(k);
+        }
+    }
+
+    fn accept(&mut self) {
+        self.accept_retry = None;
+        self.accept_paused = false;
+        let Some(listener) = self.listener.as_ref() else { return };
+        loop {
+            if self.conns.len() >= self.sh.cfg.max_connections {
+                // Stay out of accept until a connection closes (see close()).
+                self.accept_paused = true;
+                return;
+            }
+            match listener.accept() {
+                Ok((mut sock, peer)) => {
+                    let entry = self.conns.vacant_entry();
+                    let k = entry.key();
+                    if let Err(e) = self.poll.registry().register(
+                        &mut sock,
+                        Token(k),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::error!("register: {e}");
+                        continue;
+                    }
+                    self.stats.connections += 1;
+                    let deadline = self.now + self.sh.cfg.header_timeout;
+                    entry.insert(Conn::new(sock, peer, deadline));
+                    // Edge-triggered: data may already be there; the event
+                    // for it will come, so nothing to do now.
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    match e.raw_os_error() {
+                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                            log::warn!("accept: {e}; pausing {ACCEPT_BACKOFF:?}");
+                            self.accept_paused = true;
+                            self.accept_retry = Some(self.now + ACCEPT_BACKOFF);
+                            return;
+                        }
+                        // The peer gave up while queued: ECONNABORTED and friends.
+                        _ => {
+                            log::debug!("accept: {e}");
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, k: usize) {
+        if let Some(mut c) = self.conns.try_remove(k) {
+            let _ = self.poll.registry().deregister(&mut c.sock);
+        }
+        if self.accept_paused && self.accept_retry.is_none() && self.conns.len() < self.sh.cfg.max_connections {
+            self.accept();
+        }
+    }
+
+    /// Run connection `k`'s state machine as far as it goes without blocking.
+    fn drive(&mut self, k: usize) {
+        match self.step(k) {
+            Ok(Step::Wait) => {}
+            Ok(Step::Yield) => self.ready.push_back(k),
+            Ok(Step::Close) => self.close(k),
+            Err(e) => {
+                // A client fault (reset, vanished peer) ends that connection only.
+                log::debug!("{}: {e}", self.conns.get(k).map(|c| c.peer.to_string()).unwrap_or_default());
+                self.close(k);
+            }
+        }
+    }
+
+    fn step(&mut self, k: usize) -> io::Result<Step> {
+        loop {
+            let c = &mut self.conns[k];
+            match c.state {
+                State::Reading { .. } => {
+                    if !self.read_request(k)? {
+                        return Ok(if self.conns[k].readable { Step::Close } else { Step::Wait });
+                    }
+                    // A reply was started; fall through to writing it.
+                }
+                State::Writing { .. } => match self.write(k)? {
+                    Step::Close => {
+                        // Response complete, no keep-alive.
+                        self.conns[k].start_closing();
+                        self.conns[k].deadline = self.now + LINGER;
+                    }
+                    Step::Wait => {
+                        if matches!(self.conns[k].state, State::Reading { .. }) {
+                            continue; // keep-alive: next request
+                        }
+                        return Ok(Step::Wait);
+                    }
+                    Step::Yield => return Ok(Step::Yield),
+                },
+                State::Closing => {
+                    // Drop whatever still arrives; close on EOF.
+                    loop {
+                        match c.read(&mut self.inbuf) {
+                            Ok(0) => return Ok(Step::Close),
+                            Ok(_) => continue,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                c.readable = false;
+                                return Ok(Step::Wait);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reading state. Returns Ok(true) when a reply was started (state is now
+    /// Writing), Ok(false) when it must wait for more bytes — with
+    /// `readable` still set meaning the peer closed (the caller closes).
+    fn read_request(&mut self, k: usize) -> io::Result<bool> {
+        // Bytes already here (pipelined) are answered before reading more.
+        if self.conns[k].pending.is_some() && self.process_pending(k)? {
+            return Ok(true);
+        }
+        loop {
+            let c = &mut self.conns[k];
+            if !c.readable {
+                return Ok(false);
+            }
+            let Conn { sock, pending, readable, .. } = c;
+            if let Some(p) = pending.as_mut() {
+                // Read straight into the partial request's buffer.
+                let len = p.buf.len();
+                p.buf.resize(len + READ_CHUNK.min(self.sh.cfg.limits.max_header_bytes + 1024), 0);
+                let r = loop {
+                    match io::Read::read(sock, &mut p.buf[len..]) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        r => break r,
+                    }
+                };
+                let n = match r {
+                    Ok(n) => n,
+                    Err(e) => {
+                        p.buf.truncate(len);
+                        if e.kind() == io::ErrorKind::WouldBlock {
+                            *readable = false;
+                            return Ok(false);
+                        }
+                        return Err(e);
+                    }
+                };
+                p.buf.truncate(len + n);
+                if n == 0 {
+                    // EOF mid-request: nothing to answer.
+                    return Ok(false);
+                }
+                if self.process_pending(k)? {
+                    return Ok(true);
+                }
+            } else {
+                let n = match c.read(&mut self.inbuf) {
+                    Ok(0) => return Ok(false),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        c.readable = false;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                };
+                if n < self.inbuf.len() {
+                    // A short read drained the socket: no read that would
+                    // only return EAGAIN.
+                    c.readable = false;
+                }
+                if self.process_fresh(k, n)? {
+                    return Ok(true);
+                }
+                if !self.conns[k].readable {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Handle `inbuf[..n]`, the first bytes of a request (no pending state).
+    fn process_fresh(&mut self, k: usize, n: usize) -> io::Result<bool> {
+        let mut start = 0;
+        let c = &mut self.conns[k];
+        if c.discard > 0 {
+            let d = c.discard.min(n as u64) as usize;
+            c.discard -= d as u64;
+            start = d;
+        }
+        if start == n {
+            return Ok(false);
+        }
+        if let State::Reading { started: false } = c.state {
+            c.state = State::Reading { started: true };
+            c.deadline = self.now + self.sh.cfg.header_timeout;
+        }
+        self.parser.reset();
+        let data = &self.inbuf[start..n];
+        match self.parser.parse(data, &self.sh.cfg.limits) {
+            Ok(Status::Complete(len)) => {
+                let rest_start = start + len;
+                self.answer(k, Source::Fresh { start, len, end: n })?;
+                let _ = rest_start;
+                Ok(true)
+            }
+            Ok(Status::Partial) => {
+                let buf = data.to_vec();
+                let parser = self.parser.clone();
+                self.conns[k].pending = Some(Box::new(Pending { buf, parser }));
+                Ok(false)
+            }
+            Err(e) => {
+                self.reject(k, e.status(), e)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Handle the pending buffer (a partial head, or pipelined requests).
+    fn process_pending(&mut self, k: usize) -> io::Result<bool> {
+        let c = &mut self.conns[k];
+        let Some(p) = c.pending.as_mut() else { return Ok(false) };
+        if c.discard > 0 {
+            let d = c.discard.min(p.buf.len() as u64) as usize;
+            c.discard -= d as u64;
+            p.buf.drain(..d);
+            p.parser.reset();
+        }
+        if p.buf.is_empty() {
+            c.pending = None;
+            return Ok(false);
+        }
+        if let State::Reading { started: false } = c.state {
+            c.state = State::Reading { started: true };
+            c.deadline = self.now + self.sh.cfg.header_timeout;
+        }
+        match p.parser.parse(&p.buf, &self.sh.cfg.limits) {
+            Ok(Status::Complete(len)) => {
+                self.answer(k, Source::Pending { len })?;
+                Ok(true)
+            }
+            Ok(Status::Partial) => Ok(false),
+            Err(e) => {
+                self.reject(k, e.status(), e)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Answer a malformed request: error page, `Connection: close`.
+    fn reject(&mut self, k: usize, status: u16, why: impl std::fmt::Debug) -> io::Result<()> {
+        log::debug!("{}: bad request ({status}): {why:?}", self.conns[k].peer);
+        self.out.clear();
+        let reply = respond::error(&self.clock, status, false, false, &mut self.out);
+        self.stats.requests += 1;
+        let c = &mut self.conns[k];
+        c.pending = None;
+        c.start_reply(&self.out, reply)?;
+        c.deadline = self.now + self.sh.cfg.send_timeout;
+        Ok(())
+    }
+
+    /// A complete head is in `src`: render the reply and start sending it.
+    fn answer(&mut self, k: usize, src: Source) -> io::Result<()> {
+        let c = &mut self.conns[k];
+        let pending = c.pending.take();
+        let (buf, head_len): (&[u8], usize) = match (&src, &pending) {
+            (Source::Fresh { start, end, .. }, _) => (&self.inbuf[*start..*end], src.len()),
+            (Source::Pending { len }, Some(p)) => (&p.buf[..], *len),
+            (Source::Pending { .. }, None) => return Ok(()),
+        };
+        let parser = match &pending {
+            Some(p) if matches!(src, Source::Pending { .. }) => &p.parser,
+            _ => &self.parser,
+        };
+        let head = parser.head(buf);
+        self.out.clear();
+        let mut cx = Ctx {
+            sh: &self.sh,
+            clock: &self.clock,
+            scratch: &mut self.scratch,
+            peer: c.peer,
+            draining: self.draining.is_some(),
+        };
+        let reply: Reply = respond::respond(&mut cx, &head, &mut self.out);
+        self.stats.requests += 1;
+        if let Some(log) = self.log.as_mut() {
+            log.log(&access_log::Entry {
+                peer: c.peer,
+                time: &self.clock.log,
+                request_line: (head.method, head.target, head.minor_version),
+                status: reply.status,
+                body_bytes: reply.body_bytes,
+                referer: head.header(b"referer"),
+                user_agent: head.header(b"user-agent"),
+            });
+        }
+        // The request body (if any) follows the head and is dropped.
+        let body = head.content_length.unwrap_or(0);
+        let keep = reply.keep_alive;
+        // Whatever follows the head and body is the next request.
+        let after = buf.len() - head_len;
+        let in_buf_body = body.min(after as u64) as usize;
+        let rest = &buf[head_len + in_buf_body..];
+        c.discard = body - in_buf_body as u64;
+        let next = if keep && !rest.is_empty() {
+            match pending {
+                Some(mut p) => {
+                    p.buf.drain(..head_len + in_buf_body);
+                    p.parser.reset();
+                    Some(p)
+                }
+                None => Some(Box::new(Pending { buf: rest.to_vec(), parser: Parser::new() })),
+            }
+        } else {
+            None
+        };
+        c.pending = next;
+        c.start_reply(&self.out, reply)?;
+        c.deadline = self.now + self.sh.cfg.send_timeout;
+        Ok(())
+    }
+
+    /// Writing state: push out the head buffer, then the file.
+    /// Returns Wait when blocked (or when done with keep-alive: state is
+    /// Reading again), Close when done without keep-alive, Yield when its
+    /// turn is used up.
+    fn write(&mut self, k: usize) -> io::Result<Step> {
+        let now = self.now;
+        let send_timeout = self.sh.cfg.send_timeout;
+        let c = &mut self.conns[k];
+        let fd = c.fd();
+        let State::Writing { buf, pos, file, keep_alive } = &mut c.state else {
+            return Ok(Step::Wait);
+        };
+        if *pos < buf.len() {
+            let n = send_all(fd, &buf[*pos..], file.is_some())?;
+            if n > 0 {
+                c.deadline = now + send_timeout;
+            }
+            *pos += n;
+            if *pos < buf.len() {
+                return Ok(Step::Wait);
+            }
+        }
+        if let Some(body) = file.as_mut() {
+            let n = send_file(fd, body, SEND_TURN)?;
+            if n > 0 {
+                c.deadline = now + send_timeout;
+            }
+            if body.offset < body.end {
+                return Ok(if n >= SEND_TURN { Step::Yield } else { Step::Wait });
+            }
+        }
+        // Response complete.
+        if !*keep_alive || self.draining.is_some() {
+            return Ok(Step::Close);
+        }
+        c.state = State::Reading { started: false };
+        c.deadline = now + self.sh.cfg.keepalive_timeout;
+        Ok(Step::Wait)
+    }
+}
+
+/// Where the bytes of a complete head are.
+enum Source {
+    /// In the loop's read buffer at `start..end`, head `len` bytes long.
+    Fresh { start: usize, len: usize, end: usize },
+    /// In the connection's pending buffer, head `len` bytes long.
+    Pending { len: usize },
+}
+
+impl Source {
+    fn len(&self) -> usize {
+        match self {
+            Source::Fresh { len, .. } | Source::Pending { len } => *len,
+        }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if let Some(l) = self.log.as_mut() {
+            l.flush();
+        }
+    }
+}

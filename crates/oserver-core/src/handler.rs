@@ -1,0 +1,205 @@
+//! Handlers: dynamic answers beside static files.
+//!
+//! A [`Handler`] sees a parsed [`Request`] and either answers with a
+//! [`Response`] or declines (`None`), so the request falls through to the next
+//! handler and finally to the static files.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::net::SocketAddr;
+
+use crate::parse::RequestHead;
+
+/// Answers requests on the event-loop thread.
+///
+/// Handlers run inside the event loop, between reads and writes of every other
+/// connection of that loop: a handler that blocks (sleeps, waits on a lock held
+/// for long, does network or slow disk I/O) stalls every client of the loop.
+/// Keep handlers to quick, in-memory work; for anything slow, compute it on
+/// another thread ahead of time and let the handler return the latest result
+/// (an `Arc<Mutex<..>>` snapshot or an atomic), or write it to a file and
+/// answer with [`Body::File`], which is sent with sendfile(2) without copying.
+///
+/// Closures `Fn(&Request) -> Option<Response>` are handlers too.
+///
+/// # Example
+///
+/// ```
+/// use oserver_core::{Handler, Request, Response};
+///
+/// struct Version;
+///
+/// impl Handler for Version {
+///     fn handle(&self, req: &Request<'_>) -> Option<Response> {
+///         if req.path() != "/version" {
+///             return None; // fall through to the next handler or the files
+///         }
+///         Some(Response::new(200).header("Content-Type", "text/plain").body("1.0\n"))
+///     }
+/// }
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Answer `req`, or return `None` to let the next handler (or the static
+    /// files) answer it.
+    fn handle(&self, req: &Request<'_>) -> Option<Response>;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(&Request<'_>) -> Option<Response> + Send + Sync + 'static,
+{
+    fn handle(&self, req: &Request<'_>) -> Option<Response> {
+        self(req)
+    }
+}
+
+/// A parsed request as a handler sees it.
+///
+/// Handlers are offered `GET` and `HEAD` requests; other methods are answered
+/// 405 before any handler runs, exactly as on the static path. For `HEAD` the
+/// server sends the handler's headers (Content-Length included) and no body.
+pub struct Request<'a> {
+    pub(crate) head: &'a RequestHead<'a>,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a [u8]>,
+    pub(crate) peer: SocketAddr,
+}
+
+impl<'a> Request<'a> {
+    /// The method, `GET` or `HEAD`.
+    pub fn method(&self) -> &'a str {
+        // The parser admits only token bytes, which are ASCII.
+        std::str::from_utf8(self.head.method).unwrap_or("")
+    }
+
+    /// The decoded, normalised path, starting with `/` (`%XX` decoded once,
+    /// `.` and `..` resolved, `//` collapsed). A path that is not UTF-8 after
+    /// decoding is given lossily, with U+FFFD.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The raw query string without its `?`, still percent-encoded.
+    pub fn query(&self) -> Option<&'a [u8]> {
+        self.query
+    }
+
+    /// The request target exactly as sent.
+    pub fn target(&self) -> &'a [u8] {
+        self.head.target
+    }
+
+    /// The first header with this name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.head.header(name.as_bytes())
+    }
+
+    /// Every header in the order sent, as (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
+        self.head.headers()
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub fn minor_version(&self) -> u8 {
+        self.head.minor_version
+    }
+}
+
+/// What a handler answers with.
+///
+/// `Date`, `Server`, `Content-Length` and `Connection` are added by the
+/// server; do not set them.
+///
+/// # Example
+///
+/// ```
+/// use oserver_core::Response;
+///
+/// let r = Response::new(200)
+///     .header("Content-Type", "application/json")
+///     .body(br#"{"ok":true}"#.to_vec());
+/// assert_eq!(r.status(), 200);
+/// ```
+#[derive(Debug)]
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub(crate) body: Body,
+}
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    /// No body (Content-Length: 0).
+    Empty,
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Bytes that live for the whole program.
+    Static(&'static [u8]),
+    /// A file, sent whole from its start with sendfile(2).
+    File(File),
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::Bytes(v)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::Bytes(s.into_bytes())
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::Static(s)
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::Static(s.as_bytes())
+    }
+}
+
+impl From<File> for Body {
+    fn from(f: File) -> Body {
+        Body::File(f)
+    }
+}
+
+impl Response {
+    /// A response with this status code, no headers and no body.
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Body::Empty }
+    }
+
+    /// Add a header. Names and values must not contain CR or LF; a header
+    /// that does is dropped (so a handler cannot split the response).
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Response {
+        let (name, value) = (name.into(), value.into());
+        let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
+        if !bad(&name) && !bad(&value) && !name.is_empty() {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// Set the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
