@@ -66,6 +66,8 @@ pub(crate) struct Conn {
     pub pending: Option<Box<Pending>>,
     /// Readiness seen and not yet drained (edge-triggered).
     pub readable: bool,
+    /// The peer shut down its side (or the socket has an error).
+    pub hup: bool,
 }
 
 /// What the event loop does with a connection after driving it.
@@ -90,6 +92,7 @@ impl Conn {
             discard: 0,
             pending: None,
             readable: true,
+            hup: false,
         }
     }
 
@@ -156,7 +159,7 @@ pub(crate) fn send_file(fd: i32, body: &mut FileBody, max: u64) -> io::Result<u6
         let want = (body.end - body.offset).min(max - total).min(isize::MAX as u64) as usize;
         let mut off = body.offset as libc::off64_t;
         // SAFETY: both descriptors are open; `off` is a valid pointer.
-        let n = unsafe { libc::sendfile64(fd, body.file.as_raw_fd(), &mut off, want) };
+        let n = unsafe { libc::sendfile64(fd, body.file.fd(), &mut off, want) };
         if n < 0 {
             let e = io::Error::last_os_error();
             match e.kind() {

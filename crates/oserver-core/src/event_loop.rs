@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::access_log::{self, Writer};
+use crate::cache::FileCache;
 use crate::conn::{send_all, send_file, Conn, Pending, State, Step};
 use crate::parse::{Parser, Status};
 use crate::respond::{self, Ctx, Reply, Scratch};
@@ -54,6 +55,7 @@ pub(crate) struct EventLoop {
     out: Vec<u8>,
     parser: Parser,
     scratch: Scratch,
+    cache: FileCache,
     clock: Clock,
     now: Instant,
     next_sweep: Instant,
@@ -87,6 +89,7 @@ impl EventLoop {
             out: Vec::with_capacity(4096),
             parser: Parser::new(),
             scratch: Scratch::default(),
+            cache: FileCache::default(),
             clock: Clock::new(),
             now,
             next_sweep: now + Duration::from_secs(1),
@@ -117,6 +120,9 @@ impl EventLoop {
                         if let Some(c) = self.conns.get_mut(k) {
                             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                                 c.readable = true;
+                            }
+                            if ev.is_read_closed() || ev.is_error() {
+                                c.hup = true;
                             }
                             self.drive(k);
                         }
@@ -379,9 +385,10 @@ impl EventLoop {
                     }
                     Err(e) => return Err(e),
                 };
-                if n < self.inbuf.len() {
+                if n < self.inbuf.len() && !c.hup {
                     // A short read drained the socket: no read that would
-                    // only return EAGAIN.
+                    // only return EAGAIN. (After the peer's FIN, keep
+                    // reading: the end of stream is news no event repeats.)
                     c.readable = false;
                 }
                 if self.process_fresh(k, n)? {
@@ -495,6 +502,8 @@ impl EventLoop {
             sh: &self.sh,
             clock: &self.clock,
             scratch: &mut self.scratch,
+            cache: &mut self.cache,
+            now: self.now,
             peer: c.peer,
             draining: self.draining.is_some(),
         };

@@ -3,6 +3,11 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::cache::{FileCache, OpenFile};
 
 use crate::handler::{Body, Request};
 use crate::parse::RequestHead;
@@ -16,10 +21,26 @@ use crate::statics;
 /// covers those, and beyond it closing is cheaper than reading.
 pub(crate) const MAX_DISCARD: u64 = 1 << 20;
 
+/// A file to send: from the open-file cache, or a handler's own.
+#[derive(Debug)]
+pub(crate) enum FileRef {
+    Cached(Rc<OpenFile>),
+    Owned(File),
+}
+
+impl FileRef {
+    pub(crate) fn fd(&self) -> RawFd {
+        match self {
+            FileRef::Cached(f) => f.file.as_raw_fd(),
+            FileRef::Owned(f) => f.as_raw_fd(),
+        }
+    }
+}
+
 /// The body part of a response that is not in the head buffer.
 #[derive(Debug)]
 pub(crate) struct FileBody {
-    pub file: File,
+    pub file: FileRef,
     pub offset: u64,
     pub end: u64,
 }
@@ -47,7 +68,9 @@ pub(crate) struct Ctx<'a> {
     pub sh: &'a Shared,
     pub clock: &'a Clock,
     pub scratch: &'a mut Scratch,
+    pub cache: &'a mut FileCache,
     pub peer: SocketAddr,
+    pub now: Instant,
     pub draining: bool,
 }
 
@@ -152,7 +175,7 @@ fn render_handler(clock: &Clock, resp: crate::Response, keep_alive: bool, is_hea
             out.extend_from_slice(b);
             None
         }
-        Body::File(file) => Some(FileBody { file, offset: 0, end: len }),
+        Body::File(file) => Some(FileBody { file: FileRef::Owned(file), offset: 0, end: len }),
     };
     Reply { status, keep_alive, file, body_bytes: len }
 }

@@ -125,10 +125,23 @@ impl<'o> Head<'o> {
         self
     }
 
-    pub(crate) fn header_u64(&mut self, name: &str, value: u64) -> &mut Self {
+    /// A header whose value is the concatenation of `parts`.
+    pub(crate) fn header_parts(&mut self, name: &str, parts: &[&[u8]]) -> &mut Self {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(b": ");
-        push_u64(self.out, value);
+        for p in parts {
+            self.out.extend_from_slice(p);
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// A header whose value is formatted in place, without a String.
+    pub(crate) fn header_display(&mut self, name: &str, value: impl std::fmt::Display) -> &mut Self {
+        use std::io::Write;
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        let _ = write!(self.out, "{value}");
         self.out.extend_from_slice(b"\r\n");
         self
     }

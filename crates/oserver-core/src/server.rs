@@ -362,24 +362,26 @@ impl Server {
     /// [`Error::Io`] if polling itself fails (never for a client's fault) or
     /// the access log cannot be opened.
     pub fn run(self) -> Result<Stats, Error> {
-        let mut loops = Vec::with_capacity(self.loops.len());
+        let mut parts = Vec::with_capacity(self.loops.len());
         for (poll, l) in self.loops {
             let Some(l) = l else { continue };
-            let l = mio::net::TcpListener::from_std(l);
-            let lp = EventLoop::new(poll, l, Arc::clone(&self.shared), Arc::clone(&self.control))
-                .map_err(Error::Io)?;
-            loops.push(lp);
+            parts.push((poll, mio::net::TcpListener::from_std(l)));
         }
-        let first = loops.remove(0);
-        let threads: Vec<_> = loops
-            .into_iter()
+        // Each loop is built on its own thread: its open-file cache is not Send.
+        let start = |(poll, l): (Poll, mio::net::TcpListener), sh: Arc<Shared>, ctl: Arc<Control>| {
+            EventLoop::new(poll, l, sh, ctl).and_then(EventLoop::run)
+        };
+        let mut parts = parts.into_iter();
+        let first = parts.next().ok_or(Error::Config("no event loop"))?;
+        let threads: Vec<_> = parts
             .enumerate()
-            .map(|(i, lp)| {
-                thread::Builder::new().name(format!("oserver-loop-{}", i + 1)).spawn(move || lp.run())
+            .map(|(i, p)| {
+                let (sh, ctl) = (Arc::clone(&self.shared), Arc::clone(&self.control));
+                thread::Builder::new().name(format!("oserver-loop-{}", i + 1)).spawn(move || start(p, sh, ctl))
             })
             .collect::<Result<_, _>>()
             .map_err(Error::Io)?;
-        let mut total = first.run().map_err(Error::Io);
+        let mut total = start(first, Arc::clone(&self.shared), Arc::clone(&self.control)).map_err(Error::Io);
         if total.is_err() {
             // One loop failed: stop the others rather than leave them running.
             self.control.stop();

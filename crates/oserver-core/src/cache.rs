@@ -1,0 +1,109 @@
+//! The open-file cache: what a path resolved to, with the descriptor kept open
+//! for sendfile, revalidated at most once a second per path (lighttpd's stat
+//! cache does the same). One cache per event loop, so no locks.
+//!
+//! The price: a file replaced on disk may be served in its old version for up
+//! to a second. The gain: a request for a cached file costs no open, fstat or
+//! close.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::conditional::ETag;
+use crate::fs::{OpenError, Root};
+
+/// How long a lookup is trusted without asking the file system again.
+const FRESH: Duration = Duration::from_secs(1);
+
+/// Most paths remembered per loop. Beyond it the cache starts over: simpler
+/// than LRU bookkeeping on every hit, and a site with more hot paths than this
+/// pays one open per path per refill.
+const MAX_ENTRIES: usize = 4096;
+
+/// An open regular file and what its responses need.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    pub file: File,
+    pub len: u64,
+    pub mtime: SystemTime,
+    pub etag: ETag,
+}
+
+/// What a path is.
+#[derive(Debug, Clone)]
+pub(crate) enum Lookup {
+    File(Rc<OpenFile>),
+    Dir,
+    /// A FIFO, device or socket: never served.
+    Special,
+}
+
+struct Slot {
+    found: Result<Lookup, CachedError>,
+    checked: Instant,
+}
+
+#[derive(Clone, Copy)]
+enum CachedError {
+    NotFound,
+    Forbidden,
+}
+
+#[derive(Default)]
+pub(crate) struct FileCache {
+    map: HashMap<Box<[u8]>, Slot>,
+}
+
+impl FileCache {
+    /// What `rel` is beneath `root`, from the cache when checked within the
+    /// last second.
+    pub(crate) fn lookup(&mut self, root: &Root, rel: &[u8], now: Instant) -> Result<Lookup, OpenError> {
+        if let Some(slot) = self.map.get(rel) {
+            if now.saturating_duration_since(slot.checked) < FRESH {
+                return match &slot.found {
+                    Ok(l) => Ok(l.clone()),
+                    Err(CachedError::NotFound) => Err(OpenError::NotFound),
+                    Err(CachedError::Forbidden) => Err(OpenError::Forbidden),
+                };
+            }
+        }
+        let found = match open(root, rel) {
+            Ok(l) => Ok(l),
+            Err(OpenError::NotFound) => Err(CachedError::NotFound),
+            Err(OpenError::Forbidden) => Err(CachedError::Forbidden),
+            // Not cached: the next request tries again.
+            Err(e) => return Err(e),
+        };
+        if self.map.len() >= MAX_ENTRIES && !self.map.contains_key(rel) {
+            self.map.clear();
+        }
+        let result = match &found {
+            Ok(l) => Ok(l.clone()),
+            Err(CachedError::NotFound) => Err(OpenError::NotFound),
+            Err(CachedError::Forbidden) => Err(OpenError::Forbidden),
+        };
+        match self.map.get_mut(rel) {
+            Some(slot) => *slot = Slot { found, checked: now },
+            None => {
+                self.map.insert(rel.into(), Slot { found, checked: now });
+            }
+        }
+        result
+    }
+}
+
+fn open(root: &Root, rel: &[u8]) -> Result<Lookup, OpenError> {
+    let file = root.open(rel)?;
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    if meta.is_dir() {
+        return Ok(Lookup::Dir);
+    }
+    if !meta.is_file() {
+        return Ok(Lookup::Special);
+    }
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let len = meta.len();
+    Ok(Lookup::File(Rc::new(OpenFile { file, len, mtime, etag: ETag::new(mtime, len) })))
+}
