@@ -1,1 +1,13 @@
-//! End-to-end suite (placeholder).
+//! End-to-end suite: starts the real `oserver` binary on a free port and talks
+//! raw bytes to it over TCP on 127.0.0.1.
+//!
+//! The document root of the default server is the repository root, so the
+//! fixtures are reached as `/httptest/...`.
+
+mod basics;
+mod hardening;
+mod support;
+// Written by other helpers; uncomment when their files land:
+// mod supervise;
+// mod features;
+// mod library;

@@ -1,0 +1,7 @@
+"use strict";
+
+function greet(name) {
+  return "hello, " + name;
+}
+
+document.title = greet("oserver");
