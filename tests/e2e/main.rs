@@ -10,4 +10,4 @@ mod support;
 // Written by other helpers; uncomment when their files land:
 // mod supervise;
 // mod features;
-// mod library;
+mod library;

@@ -1,0 +1,215 @@
+//! oserver-core used as a library, in process: handlers beside static files,
+//! several event-loop threads, shutdown through the handle. No fork.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use oserver_core::{Body, Request, Response, Server, ServerBuilder, ShutdownHandle, Stats};
+
+use crate::support::{get, parse_responses, raw, repo_root, temp_dir};
+
+/// A server on a free port, running on a thread; stopped through its handle.
+struct Running {
+    addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<thread::JoinHandle<Result<Stats, oserver_core::Error>>>,
+}
+
+impl Running {
+    fn start(b: ServerBuilder) -> Running {
+        let server: Server = b.bind("127.0.0.1:0".parse().unwrap()).build().expect("build");
+        let addr = server.local_addr();
+        let handle = server.handle();
+        let thread = Some(thread::spawn(move || server.run()));
+        Running { addr, handle, thread }
+    }
+
+    fn stop(mut self) -> Stats {
+        self.handle.shutdown();
+        self.thread.take().unwrap().join().expect("loop thread").expect("run")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
+fn health(req: &Request<'_>) -> Option<Response> {
+    (req.path() == "/health").then(|| {
+        Response::new(200).header("Content-Type", "application/json").body(b"{\"status\":\"ok\"}".to_vec())
+    })
+}
+
+#[test]
+fn custom_handler_answers() {
+    let s = Running::start(ServerBuilder::new().root(repo_root()).handler("/health", health));
+    let r = get(s.addr, "/health");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.body, b"{\"status\":\"ok\"}");
+    assert_eq!(r.header("content-length"), Some("15"));
+    assert!(r.header("date").is_some() && r.header("server").unwrap().starts_with("oserver/"));
+    s.stop();
+}
+
+#[test]
+fn handler_sees_query_headers_and_peer() {
+    let s = Running::start(ServerBuilder::new().handler("/echo", |req: &Request<'_>| {
+        let q = String::from_utf8_lossy(req.query().unwrap_or(b"")).into_owned();
+        let ua = String::from_utf8_lossy(req.header("USER-AGENT").unwrap_or(b"")).into_owned();
+        let body = format!("{} {} q={q} ua={ua} local={}", req.method(), req.path(), req.peer_addr().ip().is_loopback());
+        Some(Response::new(200).header("Content-Type", "text/plain").body(body))
+    }));
+    let out = raw(s.addr, b"GET /echo/a%20b?x=1&y=%41 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe/1\r\nConnection: close\r\n\r\n");
+    let r = &parse_responses(&out, false)[0];
+    assert_eq!(String::from_utf8_lossy(&r.body), "GET /echo/a b q=x=1&y=%41 ua=probe/1 local=true");
+    s.stop();
+}
+
+#[test]
+fn declined_request_falls_through_to_static_files() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let s = Running::start(
+        ServerBuilder::new()
+            .root(repo_root())
+            // Looks at everything under /httptest and answers nothing.
+            .handler("/httptest", move |_: &Request<'_>| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                None
+            })
+            .handler("/health", health),
+    );
+    let r = get(s.addr, "/httptest/dir2/page.html");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"<html><body>Page Sample</body></html>\n");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the handler was asked first");
+    // A path no handler takes and no file matches.
+    assert_eq!(get(s.addr, "/nothing-here").status, 404);
+    s.stop();
+}
+
+#[test]
+fn head_on_a_handler_has_headers_and_no_body() {
+    let s = Running::start(ServerBuilder::new().handler("/health", health));
+    let out = raw(
+        s.addr,
+        b"HEAD /health HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&out);
+    let head_end = text.find("\r\n\r\n").unwrap() + 4;
+    let head = parse_responses(&out[..head_end], true);
+    assert_eq!(head[0].status, 200);
+    assert_eq!(head[0].header("content-length"), Some("15"));
+    // Right after HEAD's blank line comes the GET's status line, not a body.
+    assert!(text[head_end..].starts_with("HTTP/1.1 200"), "{text}");
+    let get_r = &parse_responses(&out[head_end..], false)[0];
+    assert_eq!(get_r.body, b"{\"status\":\"ok\"}");
+    s.stop();
+}
+
+#[test]
+fn other_methods_get_405_before_handlers() {
+    let s = Running::start(ServerBuilder::new().handler("/", |_: &Request<'_>| Some(Response::new(200).body("x"))));
+    let out = raw(s.addr, b"DELETE /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = &parse_responses(&out, false)[0];
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    s.stop();
+}
+
+#[test]
+fn handler_body_from_a_file() {
+    let dir = temp_dir("libfile");
+    let path = dir.join("report.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let p = path.clone();
+    let s = Running::start(ServerBuilder::new().handler("/report", move |_: &Request<'_>| {
+        let f = std::fs::File::open(&p).ok()?;
+        Some(Response::new(200).header("Content-Type", "application/octet-stream").body(Body::File(f)))
+    }));
+    let r = get(s.addr, "/report");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("300000"));
+    assert!(r.body == data, "body differs from the file");
+    s.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn several_threads_serve_at_once() {
+    // Each request blocks its loop briefly, so the total time only fits if
+    // several loops really work side by side... but timing is not asserted:
+    // instead each loop records its thread, and we count distinct threads.
+    let threads_seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen = Arc::clone(&threads_seen);
+    let s = Running::start(ServerBuilder::new().root(repo_root()).threads(4).handler("/who", move |_: &Request<'_>| {
+        seen.lock().unwrap().insert(thread::current().id());
+        // Hold this loop a moment so concurrent connections land on others.
+        thread::sleep(Duration::from_millis(20));
+        Some(Response::new(200).body("me"))
+    }));
+    let addr = s.addr;
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..10 {
+                    assert_eq!(get(addr, "/who").body, b"me");
+                    assert_eq!(get(addr, "/httptest/text..txt").body, b"hello");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let stats = s.stop();
+    assert_eq!(stats.requests, 320);
+    assert!(threads_seen.lock().unwrap().len() >= 2, "requests were served by more than one loop");
+}
+
+#[test]
+fn shutdown_lets_a_response_in_flight_finish() {
+    let dir = temp_dir("libdrain");
+    let data: Vec<u8> = (0..(16u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &data).unwrap();
+    let s = Running::start(ServerBuilder::new().root(&dir).shutdown_timeout(Duration::from_secs(20)));
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Read a little, then ask the server to stop while the rest is in flight.
+    while got.len() < 1 << 20 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    let handle = s.handle.clone();
+    let stopper = thread::spawn(move || handle.shutdown());
+    loop {
+        thread::sleep(Duration::from_micros(200));
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    stopper.join().unwrap();
+    let r = &parse_responses(&got, false)[0];
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "body cut or corrupted: {} of {} bytes", r.body.len(), data.len());
+    // The server closed the connection after the response and run() returned.
+    s.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
