@@ -9,5 +9,5 @@ mod hardening;
 mod support;
 // Written by other helpers; uncomment when their files land:
 // mod supervise;
-// mod features;
+mod features;
 mod library;
