@@ -255,6 +255,34 @@ fn a_modified_file_gets_new_validators() {
     assert_eq!(r.header("last-modified").map(date_secs), Some(T0 + 10), "Last-Modified follows the file");
 }
 
+#[test]
+fn bodiless_answers_keep_a_pipelined_connection_in_step() {
+    // A 304 carries the file's Content-Length and HEAD the 206's, but neither
+    // carries a body: a byte too many would be read as the next response.
+    let (root, _clean) = site("pipeline");
+    let s = start(&root, &[]);
+    let inm = format!("If-None-Match: {}", etag_of(&root.join("abc.txt")));
+    let mut reqs = request("GET", "/abc.txt", &[&inm]);
+    reqs.extend(request("HEAD", "/abc.txt", &["Range: bytes=0-1"]));
+    reqs.extend(request("GET", "/abc.txt", &["Range: bytes=30-"]));
+    reqs.extend(request("GET", "/abc.txt", &["Range: bytes=1-2"]));
+    reqs.extend(request("GET", "/abc.txt", &["Connection: close"]));
+    let mut c = Client::connect(s.addr());
+    c.send(&reqs);
+    assert_eq!(c.response(true).status, 304);
+    assert_eq!(c.response(true).status, 206);
+    let r = c.response(false);
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some("bytes */26"));
+    let r = c.response(false);
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"bc"[..]));
+    let r = c.response(false);
+    assert_eq!((r.status, r.body.as_slice()), (200, ABC));
+    let (rest, end) = c.finish(Duration::from_secs(5));
+    assert!(rest.is_empty(), "stray bytes after the last response: {rest:?}");
+    assert_eq!(end, End::Eof);
+}
+
 // Ranges ----------------------------------------------------------------------
 
 #[test]
