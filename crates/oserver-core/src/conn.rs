@@ -68,6 +68,8 @@ pub(crate) struct Conn {
     pub readable: bool,
     /// The peer shut down its side (or the socket has an error).
     pub hup: bool,
+    /// At least one response was started on this connection.
+    pub served: bool,
 }
 
 /// What the event loop does with a connection after driving it.
@@ -93,6 +95,7 @@ impl Conn {
             pending: None,
             readable: true,
             hup: false,
+            served: false,
         }
     }
 

@@ -39,6 +39,10 @@ const SEND_TURN: u64 = 512 * 1024;
 /// How long a closing connection is drained before it is closed anyway.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// How long a connection accepted just before a graceful stop may take to send
+/// its request.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// When accept fails for lack of descriptors, wait this long before trying
 /// again: short enough to resume quickly, long enough not to spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -207,12 +211,20 @@ impl EventLoop {
         }
         self.accept_paused = false;
         self.accept_retry = None;
-        let idle: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::Reading { started: false }) && c.pending.is_none())
-            .map(|(k, _)| k)
-            .collect();
+        // Idle keep-alive connections close now. One accepted a moment ago
+        // whose request is still on its way gets a short grace instead: the
+        // client did nothing wrong, and a restart must not reset it.
+        let grace = self.now + DRAIN_GRACE;
+        let mut idle = Vec::new();
+        for (k, c) in self.conns.iter_mut() {
+            if matches!(c.state, State::Reading { started: false }) && c.pending.is_none() {
+                if c.served {
+                    idle.push(k);
+                } else {
+                    c.deadline = c.deadline.min(grace);
+                }
+            }
+        }
         for k in idle {
             self.close(k);
         }
@@ -541,6 +553,7 @@ impl EventLoop {
             None
         };
         c.pending = next;
+        c.served = true;
         c.start_reply(&self.out, reply)?;
         c.deadline = self.now + self.sh.cfg.send_timeout;
         Ok(())
