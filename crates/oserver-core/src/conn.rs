@@ -70,6 +70,10 @@ pub(crate) struct Conn {
     pub hup: bool,
     /// At least one response was started on this connection.
     pub served: bool,
+    /// Close with shutdown-and-drain rather than at once (after an error).
+    pub linger: bool,
+    /// Registered for writable events too (after a write blocked once).
+    pub write_interest: bool,
 }
 
 /// What the event loop does with a connection after driving it.
@@ -80,7 +84,7 @@ pub(crate) enum Step {
     /// It used its share of this turn and can continue: come back after the
     /// other ready connections.
     Yield,
-    /// Done: deregister and drop.
+    /// Done: drop it (closing the socket).
     Close,
 }
 
@@ -96,6 +100,8 @@ impl Conn {
             readable: true,
             hup: false,
             served: false,
+            linger: false,
+            write_interest: false,
         }
     }
 

@@ -244,11 +244,9 @@ impl EventLoop {
                 Ok((mut sock, peer)) => {
                     let entry = self.conns.vacant_entry();
                     let k = entry.key();
-                    if let Err(e) = self.poll.registry().register(
-                        &mut sock,
-                        Token(k),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
+                    // Writable interest is added only when a write blocks:
+                    // registering it now would wake us once for nothing.
+                    if let Err(e) = self.poll.registry().register(&mut sock, Token(k), Interest::READABLE) {
                         log::error!("register: {e}");
                         continue;
                     }
@@ -280,9 +278,9 @@ impl EventLoop {
     }
 
     fn close(&mut self, k: usize) {
-        if let Some(mut c) = self.conns.try_remove(k) {
-            let _ = self.poll.registry().deregister(&mut c.sock);
-        }
+        // Closing the descriptor removes it from the epoll set (it is never
+        // duplicated), so no epoll_ctl(DEL) is spent on it.
+        drop(self.conns.try_remove(k));
         if self.accept_paused && self.accept_retry.is_none() && self.conns.len() < self.sh.cfg.max_connections {
             self.accept();
         }
@@ -314,9 +312,16 @@ impl EventLoop {
                 }
                 State::Writing { .. } => match self.write(k)? {
                     Step::Close => {
-                        // Response complete, no keep-alive.
-                        self.conns[k].start_closing();
-                        self.conns[k].deadline = self.now + LINGER;
+                        // Response complete, no keep-alive. After an error the
+                        // client may still be sending: shut down our side and
+                        // drain, so it reads the answer rather than a reset
+                        // (nginx's lingering close). Otherwise just close.
+                        let c = &mut self.conns[k];
+                        if !c.linger {
+                            return Ok(Step::Close);
+                        }
+                        c.start_closing();
+                        c.deadline = self.now + LINGER;
                     }
                     Step::Wait => {
                         if matches!(self.conns[k].state, State::Reading { .. }) {
@@ -490,6 +495,7 @@ impl EventLoop {
         self.stats.requests += 1;
         let c = &mut self.conns[k];
         c.pending = None;
+        c.linger = true;
         c.start_reply(&self.out, reply)?;
         c.deadline = self.now + self.sh.cfg.send_timeout;
         Ok(())
@@ -552,6 +558,8 @@ impl EventLoop {
         } else {
             None
         };
+        // Unread bytes may follow an error answer: drain them before closing.
+        c.linger = !keep && reply.status >= 400;
         c.pending = next;
         c.served = true;
         c.start_reply(&self.out, reply)?;
@@ -571,24 +579,33 @@ impl EventLoop {
         let State::Writing { buf, pos, file, keep_alive } = &mut c.state else {
             return Ok(Step::Wait);
         };
+        let mut blocked = false;
         if *pos < buf.len() {
             let n = send_all(fd, &buf[*pos..], file.is_some())?;
             if n > 0 {
                 c.deadline = now + send_timeout;
             }
             *pos += n;
-            if *pos < buf.len() {
-                return Ok(Step::Wait);
-            }
+            blocked = *pos < buf.len();
         }
-        if let Some(body) = file.as_mut() {
+        if let (false, Some(body)) = (blocked, file.as_mut()) {
             let n = send_file(fd, body, SEND_TURN)?;
             if n > 0 {
                 c.deadline = now + send_timeout;
             }
             if body.offset < body.end {
-                return Ok(if n >= SEND_TURN { Step::Yield } else { Step::Wait });
+                if n >= SEND_TURN {
+                    return Ok(Step::Yield);
+                }
+                blocked = true;
             }
+        }
+        if blocked {
+            if !c.write_interest {
+                c.write_interest = true;
+                self.poll.registry().reregister(&mut c.sock, Token(k), Interest::READABLE | Interest::WRITABLE)?;
+            }
+            return Ok(Step::Wait);
         }
         // Response complete.
         if !*keep_alive || self.draining.is_some() {
