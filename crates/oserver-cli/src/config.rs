@@ -39,7 +39,7 @@ pub struct Config {
     keepalive_timeout: Duration,
     send_timeout: Duration,
     max_header_bytes: usize,
-    max_connections: usize,
+    pub max_connections: usize,
 }
 
 /// Why the flags do not make a usable configuration.

@@ -96,6 +96,7 @@ fn run(args: Args) -> Result<u8, StartError> {
         .block()
         .map_err(StartError::Signals)?;
 
+    raise_fd_limit(cfg.max_connections);
     let listeners = bind_listeners(cfg.addr, cfg.workers)?;
     let addr = listeners
         .first()
@@ -119,6 +120,28 @@ fn run(args: Args) -> Result<u8, StartError> {
     let code = master::run(&cfg, listeners);
     drop(pid_file);
     Ok(code)
+}
+
+/// Each connection is a descriptor, and each worker keeps up to about a
+/// thousand files open in its cache, so the usual soft limit of 1024 would
+/// cap a worker far below `--max-connections`. Raise the soft limit toward
+/// the hard one (as nginx's worker_rlimit_nofile does); workers inherit it.
+fn raise_fd_limit(max_connections: usize) {
+    let want = (max_connections as u64).saturating_mul(2).saturating_add(2048);
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write `lim`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur >= want as libc::rlim_t {
+            return;
+        }
+        lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            log::warn!("cannot raise the descriptor limit: {}", io::Error::last_os_error());
+        }
+    }
 }
 
 fn init_logger(level: log::LevelFilter) {
