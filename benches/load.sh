@@ -169,6 +169,8 @@ write_nginx_conf() {
     if ((EUID == 0)); then user="user root;"; fi
     # worker_connections counts every connection of a worker; 20000 (or the fd
     # limit if lower) so 10,000 idle ones fit even if one worker gets them all.
+    # nginx allocates and touches that many connection slots (~0.4 KiB each) at
+    # startup, so they sit in the idle test's "before" RSS, not in its per-conn delta.
     local wc=$((NOFILE < 20000 ? NOFILE : 20000))
     mkdir -p "$dir/tmp"
     cat >"$dir/nginx.conf" <<EOF
@@ -221,7 +223,8 @@ server.bind = "127.0.0.1"
 server.port = $port
 server.errorlog = "$dir/error.log"
 mimetype.assign = (".html" => "text/html")
-# 2 forked workers sharing one listening socket (lighttpd has no reuseport).
+# 2 forked workers sharing one listening socket (lighttpd has no reuseport):
+# which worker accepts is a race, and one may take all of wrk's 100 connections.
 server.max-worker = 2
 server.network-backend = "sendfile"
 server.listen-backlog = 1024
@@ -232,7 +235,10 @@ server.max-keep-alive-requests = 65535
 server.max-keep-alive-idle = 65
 server.max-fds = $fds
 # lighttpd refuses more than max-fds/2: a connection may hold a file fd too.
+# Both limits apply to each worker process.
 server.max-connections = $((fds / 2))
+# server.stat-cache-engine is left at its default ("simple": stat() results
+# cached for about a second), as nginx's open_file_cache is left at its default (off).
 EOF
 }
 
@@ -247,6 +253,8 @@ start_server() {
     port=$(free_port)
     case "$name" in
     oserver)
+        # --keepalive-timeout 65 matches nginx's keepalive_timeout and lighttpd's
+        # max-keep-alive-idle; the defaults differ (15 s, 75 s, 5 s).
         setsid "$OSERVER_BIN" -r "$REPO" -p "$port" -w 2 --log-level warn \
             --keepalive-timeout 65 >"$dir/stderr.log" 2>&1 &
         ;;
@@ -333,12 +341,36 @@ cleanup() {
 
 # --- measurements ------------------------------------------------------------
 
+# CPU time (utime + stime, in clock ticks) of a server's master and workers, as
+# "pid:ticks" words. Printed per run because on a small machine the client and
+# the servers compete for the same cores: how a server spreads (or concentrates)
+# its load over its workers changes what is left for wrk.
+cpu_ticks() {
+    local pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        awk -v pid="$pid" '{ sub(/.*\) /, ""); print pid ":" $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || true
+    done
+}
+
+# Seconds of CPU per process between two cpu_ticks outputs, e.g. "0.00 1.52 1.49".
+cpu_seconds() {
+    local hz
+    hz=$(getconf CLK_TCK)
+    awk -v hz="$hz" -v before="$1" -v after="$2" 'BEGIN {
+        n = split(before, b, " "); for (i = 1; i <= n; i++) { split(b[i], kv, ":"); t0[kv[1]] = kv[2] }
+        n = split(after, a, " ")
+        for (i = 1; i <= n; i++) { split(a[i], kv, ":"); printf "%s%.2f", (i > 1 ? " " : ""), (kv[2] - t0[kv[1]]) / hz }
+    }'
+}
+
 # Append "round case server req/s MiB/s socket_errors non2xx" for one wrk run.
 run_wrk() {
     local round=$1 case=$2 name=$3 path=$4
     shift 4 # the rest goes to wrk (the Connection: close header)
-    local out="$TMP/wrk-$round-$case-$name.txt"
+    local out="$TMP/wrk-$round-$case-$name.txt" cpu0 cpu1
+    cpu0=$(cpu_ticks "${PID[$name]}")
     wrk -t2 -c100 -d"${DURATION}s" "$@" "http://127.0.0.1:${PORT[$name]}$path" >"$out" 2>&1 || true
+    cpu1=$(cpu_ticks "${PID[$name]}")
     local parsed
     parsed=$(awk '
         function mib(s,   n, u) {  # wrk prints 1024-based B, KB, MB, GB
@@ -363,8 +395,8 @@ run_wrk() {
     fi
     local rps mibs errs bad c r w t
     read -r rps mibs errs bad c r w t <<<"$parsed"
-    printf '    %-8s %-12s %12s req/s %10s MiB/s  errors %s  non-2xx %s\n' \
-        "$name" "$case" "$rps" "$mibs" "$errs" "$bad"
+    printf '    %-8s %-12s %12s req/s %10s MiB/s  errors %s  non-2xx %s  cpu s (master workers) %s\n' \
+        "$name" "$case" "$rps" "$mibs" "$errs" "$bad" "$(cpu_seconds "$cpu0" "$cpu1")"
     ((errs == 0)) || warn "$name $case round $round: socket errors connect $c, read $r, write $w, timeout $t"
     ((bad == 0)) || warn "$name $case round $round: $bad non-2xx/3xx responses"
     ((errs == 0 && bad == 0)) || ERRORS=$((ERRORS + 1))
