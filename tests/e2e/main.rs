@@ -8,6 +8,6 @@ mod basics;
 mod hardening;
 mod support;
 // Written by other helpers; uncomment when their files land:
-// mod supervise;
+mod supervise;
 mod features;
 mod library;

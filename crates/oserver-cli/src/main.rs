@@ -1,2 +1,197 @@
-//! `oserver`: flags, fork, supervision. STUB.
-fn main() {}
+//! `oserver`: the command-line front end of oserver-core.
+//!
+//! `main` parses the flags, turns them into a validated [`config::Config`],
+//! binds the listening sockets, then hands over to the master, which forks
+//! the workers and supervises them. Nothing about HTTP lives here.
+//!
+//! Exit codes: 0 after a requested stop, 1 when the workers could not be
+//! run, 2 for a usage or startup error (bad flag, root, port in use).
+
+mod args;
+mod config;
+mod master;
+mod pidfile;
+mod signals;
+mod worker;
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::{fmt, io};
+
+use clap::Parser;
+use log::info;
+
+use crate::args::Args;
+use crate::config::{Config, ConfigError};
+use crate::pidfile::PidFile;
+use crate::signals::SigSet;
+
+/// Exit code for everything that goes wrong before the first fork.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                e.exit();
+            }
+            // clap follows its error with usage and a hint; one line is
+            // enough to say what is wrong, and `--help` has the rest.
+            let text = e.to_string();
+            eprintln!(
+                "oserver: {}",
+                text.lines().next().unwrap_or("bad arguments")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("oserver: error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// What can stop the server from starting.
+#[derive(Debug)]
+enum StartError {
+    Config(ConfigError),
+    Signals(io::Error),
+    Bind(SocketAddr, io::Error),
+    Server(oserver_core::Error),
+    PidFile(PathBuf, io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => e.fmt(f),
+            StartError::Signals(e) => write!(f, "cannot block signals: {e}"),
+            StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            StartError::Server(e) => e.fmt(f),
+            StartError::PidFile(p, e) => write!(f, "pid file {}: {e}", p.display()),
+        }
+    }
+}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e)
+    }
+}
+
+fn run(args: Args) -> Result<u8, StartError> {
+    let cfg = Config::from_args(args)?;
+    init_logger(cfg.log_level);
+    // Blocked from here on and taken by the master's loop: a SIGTERM that
+    // arrives during startup then stops the server properly instead of
+    // killing the master by its default action. Workers inherit the mask.
+    SigSet::of(&signals::MASTER)
+        .block()
+        .map_err(StartError::Signals)?;
+
+    raise_fd_limit(cfg.max_connections);
+    let listeners = bind_listeners(cfg.addr, cfg.workers)?;
+    let addr = listeners
+        .first()
+        .map_or(Ok(cfg.addr), |l| l.local_addr())
+        .map_err(|e| StartError::Bind(cfg.addr, e))?;
+    if let Some(first) = listeners.first() {
+        dry_run(&cfg, first)?;
+    }
+    let pid_file = match &cfg.pid_file {
+        Some(p) => Some(
+            PidFile::create(p, std::process::id())
+                .map_err(|e| StartError::PidFile(p.clone(), e))?,
+        ),
+        None => None,
+    };
+    info!(
+        "listening on http://{addr}/ root={} workers={}",
+        cfg.root.display(),
+        cfg.workers
+    );
+    let code = master::run(&cfg, listeners);
+    drop(pid_file);
+    Ok(code)
+}
+
+/// Each connection is a descriptor, and each worker keeps up to about a
+/// thousand files open in its cache, so the usual soft limit of 1024 would
+/// cap a worker far below `--max-connections`. Raise the soft limit toward
+/// the hard one (as nginx's worker_rlimit_nofile does); workers inherit it.
+fn raise_fd_limit(max_connections: usize) {
+    let want = (max_connections as u64).saturating_mul(2).saturating_add(2048);
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write `lim`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur >= want as libc::rlim_t {
+            return;
+        }
+        lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            log::warn!("cannot raise the descriptor limit: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+fn init_logger(level: log::LevelFilter) {
+    let color = if io::stderr().is_terminal() {
+        simplelog::ColorChoice::Auto
+    } else {
+        simplelog::ColorChoice::Never
+    };
+    // Fails only if a logger is already set, which nothing else does.
+    let _ = simplelog::TermLogger::init(
+        level,
+        simplelog::Config::default(),
+        simplelog::TerminalMode::Stderr,
+        color,
+    );
+}
+
+/// One SO_REUSEPORT socket per worker, all on one port. The kernel spreads
+/// new connections over them evenly, and since the master holds them all,
+/// a dead worker's queued connections wait for its replacement.
+fn bind_listeners(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartError> {
+    if addr.port() != 0 {
+        // SO_REUSEPORT lets any socket of the same user join the port, so a
+        // second server started on it by mistake would bind fine and take
+        // half the traffic. A plain bind (SO_REUSEADDR only) fails against
+        // any listener there; it is closed again at once.
+        TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
+    }
+    let first = oserver_core::bind_listener(addr, true).map_err(|e| StartError::Bind(addr, e))?;
+    // With `-p 0` the kernel picked the port; the others join that one.
+    let addr = first.local_addr().map_err(|e| StartError::Bind(addr, e))?;
+    let mut listeners = vec![first];
+    for _ in 1..workers {
+        let l = oserver_core::bind_listener(addr, true).map_err(|e| StartError::Bind(addr, e))?;
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
+/// Build (but do not run) a server once in the master, so that whatever
+/// the core rejects (a root it cannot open, an access log it cannot
+/// create, a setting out of range) fails here, once, with exit code 2,
+/// instead of in every worker after the fork. `build` starts no threads,
+/// so the master stays single-threaded for its forks.
+fn dry_run(cfg: &Config, listener: &TcpListener) -> Result<(), StartError> {
+    let l = listener
+        .try_clone()
+        .map_err(|e| StartError::Bind(cfg.addr, e))?;
+    cfg.server_builder(l)
+        .build()
+        .map(drop)
+        .map_err(StartError::Server)
+}

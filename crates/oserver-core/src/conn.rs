@@ -68,6 +68,12 @@ pub(crate) struct Conn {
     pub readable: bool,
     /// The peer shut down its side (or the socket has an error).
     pub hup: bool,
+    /// At least one response was started on this connection.
+    pub served: bool,
+    /// Close with shutdown-and-drain rather than at once (after an error).
+    pub linger: bool,
+    /// Registered for writable events too (after a write blocked once).
+    pub write_interest: bool,
 }
 
 /// What the event loop does with a connection after driving it.
@@ -78,7 +84,7 @@ pub(crate) enum Step {
     /// It used its share of this turn and can continue: come back after the
     /// other ready connections.
     Yield,
-    /// Done: deregister and drop.
+    /// Done: drop it (closing the socket).
     Close,
 }
 
@@ -93,6 +99,9 @@ impl Conn {
             pending: None,
             readable: true,
             hup: false,
+            served: false,
+            linger: false,
+            write_interest: false,
         }
     }
 

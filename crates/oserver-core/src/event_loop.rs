@@ -39,6 +39,10 @@ const SEND_TURN: u64 = 512 * 1024;
 /// How long a closing connection is drained before it is closed anyway.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// How long a connection accepted just before a graceful stop may take to send
+/// its request.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// When accept fails for lack of descriptors, wait this long before trying
 /// again: short enough to resume quickly, long enough not to spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -207,12 +211,20 @@ impl EventLoop {
         }
         self.accept_paused = false;
         self.accept_retry = None;
-        let idle: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::Reading { started: false }) && c.pending.is_none())
-            .map(|(k, _)| k)
-            .collect();
+        // Idle keep-alive connections close now. One accepted a moment ago
+        // whose request is still on its way gets a short grace instead: the
+        // client did nothing wrong, and a restart must not reset it.
+        let grace = self.now + DRAIN_GRACE;
+        let mut idle = Vec::new();
+        for (k, c) in self.conns.iter_mut() {
+            if matches!(c.state, State::Reading { started: false }) && c.pending.is_none() {
+                if c.served {
+                    idle.push(k);
+                } else {
+                    c.deadline = c.deadline.min(grace);
+                }
+            }
+        }
         for k in idle {
             self.close(k);
         }
@@ -232,11 +244,9 @@ impl EventLoop {
                 Ok((mut sock, peer)) => {
                     let entry = self.conns.vacant_entry();
                     let k = entry.key();
-                    if let Err(e) = self.poll.registry().register(
-                        &mut sock,
-                        Token(k),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
+                    // Writable interest is added only when a write blocks:
+                    // registering it now would wake us once for nothing.
+                    if let Err(e) = self.poll.registry().register(&mut sock, Token(k), Interest::READABLE) {
                         log::error!("register: {e}");
                         continue;
                     }
@@ -268,9 +278,9 @@ impl EventLoop {
     }
 
     fn close(&mut self, k: usize) {
-        if let Some(mut c) = self.conns.try_remove(k) {
-            let _ = self.poll.registry().deregister(&mut c.sock);
-        }
+        // Closing the descriptor removes it from the epoll set (it is never
+        // duplicated), so no epoll_ctl(DEL) is spent on it.
+        drop(self.conns.try_remove(k));
         if self.accept_paused && self.accept_retry.is_none() && self.conns.len() < self.sh.cfg.max_connections {
             self.accept();
         }
@@ -302,9 +312,16 @@ impl EventLoop {
                 }
                 State::Writing { .. } => match self.write(k)? {
                     Step::Close => {
-                        // Response complete, no keep-alive.
-                        self.conns[k].start_closing();
-                        self.conns[k].deadline = self.now + LINGER;
+                        // Response complete, no keep-alive. After an error the
+                        // client may still be sending: shut down our side and
+                        // drain, so it reads the answer rather than a reset
+                        // (nginx's lingering close). Otherwise just close.
+                        let c = &mut self.conns[k];
+                        if !c.linger {
+                            return Ok(Step::Close);
+                        }
+                        c.start_closing();
+                        c.deadline = self.now + LINGER;
                     }
                     Step::Wait => {
                         if matches!(self.conns[k].state, State::Reading { .. }) {
@@ -478,6 +495,7 @@ impl EventLoop {
         self.stats.requests += 1;
         let c = &mut self.conns[k];
         c.pending = None;
+        c.linger = true;
         c.start_reply(&self.out, reply)?;
         c.deadline = self.now + self.sh.cfg.send_timeout;
         Ok(())
@@ -540,7 +558,10 @@ impl EventLoop {
         } else {
             None
         };
+        // Unread bytes may follow an error answer: drain them before closing.
+        c.linger = !keep && reply.status >= 400;
         c.pending = next;
+        c.served = true;
         c.start_reply(&self.out, reply)?;
         c.deadline = self.now + self.sh.cfg.send_timeout;
         Ok(())
@@ -558,24 +579,33 @@ impl EventLoop {
         let State::Writing { buf, pos, file, keep_alive } = &mut c.state else {
             return Ok(Step::Wait);
         };
+        let mut blocked = false;
         if *pos < buf.len() {
             let n = send_all(fd, &buf[*pos..], file.is_some())?;
             if n > 0 {
                 c.deadline = now + send_timeout;
             }
             *pos += n;
-            if *pos < buf.len() {
-                return Ok(Step::Wait);
-            }
+            blocked = *pos < buf.len();
         }
-        if let Some(body) = file.as_mut() {
+        if let (false, Some(body)) = (blocked, file.as_mut()) {
             let n = send_file(fd, body, SEND_TURN)?;
             if n > 0 {
                 c.deadline = now + send_timeout;
             }
             if body.offset < body.end {
-                return Ok(if n >= SEND_TURN { Step::Yield } else { Step::Wait });
+                if n >= SEND_TURN {
+                    return Ok(Step::Yield);
+                }
+                blocked = true;
             }
+        }
+        if blocked {
+            if !c.write_interest {
+                c.write_interest = true;
+                self.poll.registry().reregister(&mut c.sock, Token(k), Interest::READABLE | Interest::WRITABLE)?;
+            }
+            return Ok(Step::Wait);
         }
         // Response complete.
         if !*keep_alive || self.draining.is_some() {

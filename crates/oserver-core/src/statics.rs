@@ -188,6 +188,13 @@ fn serve_file(
     if is_head {
         return Reply { status, keep_alive, file: None, body_bytes: 0 };
     }
+    if let Some(small) = &file.small {
+        // Bounds hold: start <= end <= len == small.len().
+        if let Some(body) = small.get(start as usize..end as usize) {
+            out.extend_from_slice(body);
+            return Reply { status, keep_alive, file: None, body_bytes: end - start };
+        }
+    }
     Reply {
         status,
         keep_alive,

@@ -1,0 +1,110 @@
+//! A worker process: what a forked child runs. It serves one listening
+//! socket with one oserver-core event loop and turns signals into calls on
+//! the server's `ShutdownHandle`.
+
+use std::io::Write;
+use std::net::TcpListener;
+
+use log::{debug, error, info};
+use oserver_core::ShutdownHandle;
+
+use crate::config::Config;
+use crate::signals::{self, SigSet};
+
+/// Exit code: the worker ran and stopped (signal, drain finished).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the event loop failed while serving.
+pub const EXIT_RUNTIME: i32 = 1;
+/// Exit code: the server could not be built (root, access log, setting).
+/// The master treats it as fatal for the first workers, because no respawn
+/// can fix a configuration error.
+pub const EXIT_SETUP: i32 = 3;
+/// Exit code: the worker panicked (debug builds; release builds abort).
+pub const EXIT_PANIC: i32 = 101;
+
+/// Run a worker. `listeners` are all the master's sockets (inherited by
+/// fork); the worker keeps `listeners[slot]` and closes the rest so a dead
+/// slot's socket is held only by the master and its replacement.
+///
+/// Returns the exit code; the caller `_exit`s with it and never returns
+/// into master code.
+pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc::pid_t) -> i32 {
+    // If the master dies, even by SIGKILL, the kernel sends us SIGTERM and
+    // we drain and exit. The master may have died before prctl took
+    // effect: then we are already reparented and must leave on our own.
+    // SAFETY: plain syscalls.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if libc::getppid() != master {
+            return EXIT_OK;
+        }
+    }
+    // `nth` drops the sockets before `slot`, the iterator the ones after.
+    let Some(listener) = listeners.into_iter().nth(slot) else {
+        error!("worker slot {slot} has no listener");
+        return EXIT_SETUP;
+    };
+    // The master blocked SIGCHLD for sigtimedwait; a worker has no use for
+    // the block and libraries that spawn helpers expect it unblocked. The
+    // other signals stay blocked in every thread and are taken by the
+    // signal thread below.
+    if let Err(e) = SigSet::of(&[libc::SIGCHLD]).unblock() {
+        error!("worker: cannot unblock SIGCHLD: {e}");
+    }
+    let pid = std::process::id();
+
+    let server = match cfg.server_builder(listener).build() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("worker {pid}: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let handle = server.handle();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || signal_loop(handle));
+    if let Err(e) = spawned {
+        error!("worker {pid}: cannot start the signal thread: {e}");
+        return EXIT_SETUP;
+    }
+    debug!("worker {pid} serving slot {slot}");
+
+    let code = match server.run() {
+        Ok(stats) => {
+            info!(
+                "worker {pid} stopped: {} requests, {} connections",
+                stats.requests, stats.connections
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            error!("worker {pid}: {e}");
+            EXIT_RUNTIME
+        }
+    };
+    // `_exit` skips std's flush of the stdout buffer (`--access-log -`).
+    let _ = std::io::stdout().flush();
+    code
+}
+
+/// Turn signals into server actions, for the life of the process.
+fn signal_loop(handle: ShutdownHandle) {
+    let set = SigSet::of(&signals::WORKER);
+    loop {
+        match set.wait() {
+            Ok(libc::SIGTERM) | Ok(libc::SIGINT) => handle.shutdown(),
+            Ok(libc::SIGUSR1) => handle.reopen_logs(),
+            // Immediate stop: connections are cut, nothing is drained.
+            // SAFETY: ends the process without running anything else.
+            Ok(libc::SIGQUIT) => unsafe { libc::_exit(EXIT_OK) },
+            // SIGHUP is the master's business (a terminal hangup reaches the
+            // whole process group); the master replaces us with SIGTERM.
+            Ok(_) => {}
+            Err(e) => {
+                error!("worker: waiting for signals failed: {e}");
+                return;
+            }
+        }
+    }
+}

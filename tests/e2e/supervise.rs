@@ -1,0 +1,818 @@
+//! Supervision end to end: the real binary, real signals, real sockets.
+//!
+//! Each test builds its own document root in a temporary directory, so it
+//! depends on no fixture, and bounds every wait.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::Oserver;
+
+/// Longest any single client operation may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------- helpers
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("oserver-e2e-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn write(&self, name: &str, content: &[u8]) {
+        std::fs::write(self.join(name), content).unwrap();
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: plain syscall.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Poll `f` every 10 ms until it holds or `timeout` passes.
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    wait_until(timeout, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status
+}
+
+/// The state letter of a process from /proc (R, S, T, Z, ...), None if gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.trim_start().chars().next()
+}
+
+fn alive(pid: u32) -> bool {
+    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
+}
+
+/// Whether any process is left in process group `pgid`.
+fn group_exists(pgid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence and permission.
+    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
+    !(rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
+}
+
+fn wait_for_workers(srv: &Oserver, n: usize) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let ok = wait_until(Duration::from_secs(5), || {
+        pids = srv.worker_pids();
+        pids.len() == n
+    });
+    assert!(ok, "expected {n} workers, have {pids:?}");
+    pids
+}
+
+/// SIGTERM the master and wait for a clean exit.
+fn stop(srv: &mut Oserver) {
+    signal(srv.pid(), libc::SIGTERM);
+    let status = wait_exit(&mut srv.child, Duration::from_secs(15))
+        .expect("master still running 15 s after SIGTERM");
+    assert!(status.success(), "master exited with {status}");
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        if name.eq_ignore_ascii_case("content-length") {
+            value.trim().parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Status and body of one complete response at the start of `buf`, and
+/// its length; Err when it is not complete or not well formed.
+fn split_response(buf: &[u8]) -> Result<(u16, &[u8], usize), String> {
+    let end = find(buf, b"\r\n\r\n").ok_or("no complete response head")?;
+    let head = std::str::from_utf8(&buf[..end]).map_err(|e| format!("head: {e}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line in {head:?}"))?;
+    let len = content_length(head).ok_or("no Content-Length")?;
+    let body = buf
+        .get(end + 4..end + 4 + len)
+        .ok_or_else(|| format!("body has {} of {len} bytes", buf.len() - end - 4))?;
+    Ok((status, body, end + 4 + len))
+}
+
+/// Send one request on a new connection and read to EOF. Unlike the
+/// support helpers it returns failures instead of panicking, so the load
+/// loops below can count them.
+fn try_request(addr: SocketAddr, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(request).map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    let (status, body, len) = split_response(&buf)?;
+    if len != buf.len() {
+        return Err(format!("{} bytes after the response", buf.len() - len));
+    }
+    Ok((status, body.to_vec()))
+}
+
+fn try_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    try_request(addr, req.as_bytes())
+}
+
+/// Keep-alive client: several requests on one connection.
+struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    fn connect(addr: SocketAddr) -> KeepAlive {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        KeepAlive {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.stream
+            .write_all(req.as_bytes())
+            .map_err(|e| format!("write: {e}"))?;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Ok((status, body, len)) = split_response(&self.buf) {
+                let body = body.to_vec();
+                self.buf.drain(..len);
+                return Ok((status, body));
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("connection closed mid-response".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so a corrupted or
+/// shifted range of a big body cannot go unnoticed.
+fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        out.extend_from_slice(&seed.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A client thread that sends `Connection: close` GETs in a loop and
+/// collects what went wrong; it can be paused between two requests.
+struct Load {
+    stop: Arc<AtomicBool>,
+    pause: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    /// Slowest successful request, in milliseconds.
+    slowest_ms: Arc<AtomicUsize>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, path: &'static str, body: Vec<u8>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pause = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let slowest_ms = Arc::new(AtomicUsize::new(0));
+        let (s, p, pd, o, f, sl) = (
+            stop.clone(),
+            pause.clone(),
+            paused.clone(),
+            ok.clone(),
+            failures.clone(),
+            slowest_ms.clone(),
+        );
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                if p.load(Ordering::SeqCst) {
+                    pd.store(true, Ordering::SeqCst);
+                    thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                pd.store(false, Ordering::SeqCst);
+                let t = Instant::now();
+                match try_get(addr, path) {
+                    Ok((200, b)) if b == body => {
+                        o.fetch_add(1, Ordering::SeqCst);
+                        let ms = t.elapsed().as_millis().try_into().unwrap_or(usize::MAX);
+                        sl.fetch_max(ms, Ordering::SeqCst);
+                    }
+                    Ok((status, b)) => f
+                        .lock()
+                        .unwrap()
+                        .push(format!("status {status}, {} byte body", b.len())),
+                    Err(e) => f.lock().unwrap().push(e),
+                }
+            }
+        });
+        Load {
+            stop,
+            pause,
+            paused,
+            ok,
+            failures,
+            slowest_ms,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop the client between two requests (no connection open) and run
+    /// `f` there.
+    fn while_paused(&self, f: impl FnOnce()) {
+        self.pause.store(true, Ordering::SeqCst);
+        assert!(
+            wait_until(IO_TIMEOUT, || self.paused.load(Ordering::SeqCst)),
+            "client did not pause"
+        );
+        f();
+        self.pause.store(false, Ordering::SeqCst);
+    }
+
+    /// Stop the client; (successful requests, failures, slowest success).
+    fn finish(mut self) -> (usize, Vec<String>, Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let failures = std::mem::take(&mut *self.failures.lock().unwrap());
+        let slowest = self.slowest_ms.load(Ordering::SeqCst) as u64;
+        (
+            self.ok.load(Ordering::SeqCst),
+            failures,
+            Duration::from_millis(slowest),
+        )
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
+    let root = TempDir::new("kill9");
+    let body = b"<html>served</html>\n".to_vec();
+    root.write("test.html", &body);
+    let srv = Oserver::start_in(root.path(), &["-w", "2"]);
+    let before = wait_for_workers(&srv, 2);
+    let victim = before[0];
+    let load = Load::start(srv.addr(), "/test.html", body);
+    thread::sleep(Duration::from_millis(300));
+
+    // Freeze the victim while no request is in flight, so nothing it has
+    // accepted is lost; then new connections that the kernel hashes to its
+    // socket pile up in that socket's queue.
+    load.while_paused(|| {
+        signal(victim, libc::SIGSTOP);
+        assert!(wait_until(Duration::from_secs(2), || proc_state(victim) == Some('T')));
+    });
+    thread::sleep(Duration::from_millis(300));
+    // Kill it with connections queued: they must wait for the replacement,
+    // which inherits the socket the master kept open, instead of being reset.
+    signal(victim, libc::SIGKILL);
+    let killed = Instant::now();
+    let mut after = Vec::new();
+    let replaced = wait_until(Duration::from_secs(1), || {
+        after = srv.worker_pids();
+        after.len() == 2 && !after.contains(&victim)
+    });
+    assert!(replaced, "no replacement 1 s after the kill: {after:?}");
+    assert!(
+        after.contains(&before[1]),
+        "the other worker changed: {after:?}"
+    );
+    eprintln!("replacement after {:?}", killed.elapsed());
+    thread::sleep(Duration::from_millis(500));
+
+    let (ok, failures, slowest) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {failures:?}",
+        failures.len()
+    );
+    assert!(ok >= 10, "only {ok} requests went through");
+    // Proof that the scenario happened: some request sat in the frozen
+    // worker's queue until the replacement took it over.
+    assert!(
+        slowest >= Duration::from_millis(200),
+        "no request waited in the dead worker's queue (slowest {slowest:?})"
+    );
+    let logged = wait_until(Duration::from_secs(2), || {
+        srv.stderr_text().contains(&format!("worker {victim} "))
+    });
+    assert!(
+        logged,
+        "the death of {victim} was not logged:\n{}",
+        srv.stderr_text()
+    );
+}
+
+#[test]
+fn sigterm_lets_a_slow_download_finish() {
+    const SIZE: usize = 64 << 20;
+    const CHUNK: usize = 64 << 10;
+    let root = TempDir::new("sigterm-root");
+    let run = TempDir::new("sigterm-run");
+    let data = pseudo_random(SIZE, 0x9E37_79B9_7F4A_7C15);
+    root.write("big.bin", &data);
+    let pid_file = run.join("oserver.pid");
+    let mut srv = Oserver::start_in(
+        root.path(),
+        &["-w", "1", "--pid-file", pid_file.to_str().unwrap()],
+    );
+    let master = srv.pid();
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        master.to_string()
+    );
+
+    let mut s = TcpStream::connect_timeout(&srv.addr(), IO_TIMEOUT).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut received = Vec::with_capacity(SIZE + CHUNK);
+    let mut chunk = vec![0u8; CHUNK];
+    let mut body_start = None;
+    let mut signalled = false;
+    let mut next_pause = CHUNK;
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+        if body_start.is_none() {
+            body_start = find(&received, b"\r\n\r\n").map(|i| i + 4);
+        }
+        let body_len = body_start.map_or(0, |b| received.len() - b);
+        if !signalled && body_len >= SIZE / 4 {
+            signal(master, libc::SIGTERM);
+            signalled = true;
+        }
+        // Read slowly: about 1 ms per 64 KiB, so the transfer spans the stop.
+        while received.len() >= next_pause {
+            thread::sleep(Duration::from_millis(1));
+            next_pause += CHUNK;
+        }
+    }
+    assert!(
+        signalled,
+        "the response ended before a quarter of it arrived"
+    );
+    let start = body_start.expect("no response head");
+    let head = std::str::from_utf8(&received[..start]).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(content_length(head), Some(SIZE), "{head}");
+    let body = &received[start..];
+    assert_eq!(body.len(), SIZE, "body cut short");
+    if let Some(i) = body.iter().zip(&data).position(|(a, b)| a != b) {
+        panic!("body differs from the file at byte {i}");
+    }
+
+    let status = wait_exit(&mut srv.child, Duration::from_secs(15))
+        .expect("master still running 15 s after SIGTERM");
+    assert!(status.success(), "master exited with {status}");
+    assert!(
+        wait_until(Duration::from_secs(1), || !group_exists(master)),
+        "processes of group {master} remain"
+    );
+    assert!(!pid_file.exists(), "pid file left behind");
+}
+
+#[test]
+fn sighup_replaces_every_worker_without_failed_requests() {
+    let root = TempDir::new("sighup");
+    let body = b"hup\n".to_vec();
+    root.write("test.html", &body);
+    let srv = Oserver::start_in(root.path(), &["-w", "2"]);
+    let before = wait_for_workers(&srv, 2);
+    let load = Load::start(srv.addr(), "/test.html", body);
+    thread::sleep(Duration::from_secs(1));
+    signal(srv.pid(), libc::SIGHUP);
+    let hup = Instant::now();
+    thread::sleep(Duration::from_secs(2));
+    let (ok, failures, _) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {failures:?}",
+        failures.len()
+    );
+    assert!(ok >= 10, "only {ok} requests went through");
+
+    let mut after = Vec::new();
+    let replaced = wait_until(Duration::from_secs(2).saturating_sub(hup.elapsed()), || {
+        after = srv.worker_pids();
+        after.len() == 2 && after.iter().all(|p| !before.contains(p))
+    });
+    assert!(
+        replaced,
+        "workers before SIGHUP {before:?}, 2 s after {after:?}"
+    );
+}
+
+#[test]
+fn sigquit_stops_everything_at_once() {
+    let mut srv = Oserver::start(&["-w", "2"]);
+    let workers = wait_for_workers(&srv, 2);
+    let sent = Instant::now();
+    signal(srv.pid(), libc::SIGQUIT);
+    let status = wait_exit(&mut srv.child, Duration::from_secs(2)).expect("master still running");
+    assert!(status.success(), "master exited with {status}");
+    let gone = wait_until(
+        Duration::from_secs(2).saturating_sub(sent.elapsed()),
+        || workers.iter().all(|&w| !alive(w)),
+    );
+    assert!(gone, "workers {workers:?} outlived SIGQUIT by 2 s");
+}
+
+#[test]
+fn workers_exit_when_the_master_is_killed() {
+    let mut srv = Oserver::start(&["-w", "2"]);
+    let workers = wait_for_workers(&srv, 2);
+    signal(srv.pid(), libc::SIGKILL);
+    wait_exit(&mut srv.child, Duration::from_secs(2)).expect("master survived SIGKILL");
+    let gone = wait_until(Duration::from_secs(5), || {
+        workers.iter().all(|&w| !alive(w))
+    });
+    assert!(gone, "orphaned workers {workers:?} still running");
+}
+
+/// One parsed line of the combined log format.
+#[derive(Debug)]
+struct LogLine {
+    client: String,
+    time: String,
+    request: String,
+    status: u16,
+    bytes: String,
+    referer: String,
+    agent: String,
+}
+
+/// `HOST - - [dd/Mon/yyyy:HH:MM:SS +0000] "REQUEST" STATUS BYTES "REFERER" "AGENT"`
+fn parse_combined(line: &str) -> Option<LogLine> {
+    let (client, rest) = line.split_once(" - - [")?;
+    let (time, rest) = rest.split_once("] \"")?;
+    let (request, rest) = rest.split_once("\" ")?;
+    let (status_bytes, rest) = rest.split_once(" \"")?;
+    let (status, bytes) = status_bytes.split_once(' ')?;
+    let (referer, agent) = rest.strip_suffix('"')?.split_once("\" \"")?;
+    Some(LogLine {
+        client: client.into(),
+        time: time.into(),
+        request: request.into(),
+        status: status.parse().ok()?,
+        bytes: bytes.into(),
+        referer: referer.into(),
+        agent: agent.into(),
+    })
+}
+
+/// `dd/Mon/yyyy:HH:MM:SS +0000`, checked field by field.
+fn is_clf_time(t: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((date, zone)) = t.split_once(' ') else {
+        return false;
+    };
+    let parts: Vec<&str> = date.split(['/', ':']).collect();
+    zone == "+0000"
+        && parts.len() == 6
+        && digits(parts[0], 2)
+        && MONTHS.contains(&parts[1])
+        && digits(parts[2], 4)
+        && digits(parts[3], 2)
+        && digits(parts[4], 2)
+        && digits(parts[5], 2)
+}
+
+fn log_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn access_log_has_one_combined_line_per_request() {
+    let root = TempDir::new("access-root");
+    let logs = TempDir::new("access-logs");
+    for name in ["a.txt", "b.txt", "c.txt", "d.txt"] {
+        root.write(name, format!("file {name}\n").as_bytes());
+    }
+    let log = logs.join("access.log");
+    let mut srv = Oserver::start_in(root.path(), &["--access-log", log.to_str().unwrap()]);
+    let addr = srv.addr();
+    for path in ["/a.txt", "/b.txt", "/d.txt", "/missing.txt"] {
+        try_get(addr, path).unwrap();
+    }
+    let (status, _) = try_request(
+        addr,
+        b"GET /c.txt HTTP/1.1\r\nHost: localhost\r\nReferer: http://example.com/from\r\n\
+          User-Agent: supervise-test/1.0\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    // A graceful stop flushes the buffered lines.
+    stop(&mut srv);
+
+    let lines = log_lines(&log);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let mut seen = Vec::new();
+    for line in &lines {
+        let l = parse_combined(line).unwrap_or_else(|| panic!("not combined format: {line:?}"));
+        assert_eq!(l.client, "127.0.0.1", "{line}");
+        assert!(is_clf_time(&l.time), "bad time in {line}");
+        let path = l
+            .request
+            .strip_prefix("GET ")
+            .and_then(|r| r.strip_suffix(" HTTP/1.1"))
+            .unwrap_or_else(|| panic!("bad request in {line}"));
+        let (want_status, want_bytes) = match path {
+            "/missing.txt" => (404, None),
+            p => (200, Some(format!("file {}\n", &p[1..]).len().to_string())),
+        };
+        assert_eq!(l.status, want_status, "{line}");
+        match want_bytes {
+            Some(n) => assert_eq!(l.bytes, n, "{line}"),
+            None => assert!(l.bytes.bytes().all(|b| b.is_ascii_digit()), "{line}"),
+        }
+        let (referer, agent) = match path {
+            "/c.txt" => ("http://example.com/from", "supervise-test/1.0"),
+            _ => ("-", "-"),
+        };
+        assert_eq!(
+            (l.referer.as_str(), l.agent.as_str()),
+            (referer, agent),
+            "{line}"
+        );
+        seen.push(path.to_string());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["/a.txt", "/b.txt", "/c.txt", "/d.txt", "/missing.txt"]
+    );
+}
+
+#[test]
+fn sigusr1_reopens_the_access_log() {
+    let root = TempDir::new("usr1-root");
+    let logs = TempDir::new("usr1-logs");
+    root.write("x.txt", b"x\n");
+    let log = logs.join("access.log");
+    let rotated = logs.join("access.log.1");
+    // Two workers: the master must forward the signal to each of them.
+    let srv = Oserver::start_in(
+        root.path(),
+        &["-w", "2", "--access-log", log.to_str().unwrap()],
+    );
+    let addr = srv.addr();
+    for _ in 0..2 {
+        assert_eq!(try_get(addr, "/x.txt").unwrap().0, 200);
+    }
+    thread::sleep(Duration::from_millis(1500)); // lines are flushed at least once a second
+    std::fs::rename(&log, &rotated).unwrap();
+    signal(srv.pid(), libc::SIGUSR1);
+    thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        assert_eq!(try_get(addr, "/x.txt").unwrap().0, 200);
+    }
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(log_lines(&rotated).len(), 2, "rotated file");
+    assert!(log.exists(), "SIGUSR1 did not create a new log file");
+    assert_eq!(log_lines(&log).len(), 3, "new file");
+}
+
+#[test]
+fn each_worker_serves_a_share() {
+    const CONNECTIONS: usize = 50;
+    const PER_CONNECTION: usize = 40;
+    const THREADS: usize = 5;
+    let root = TempDir::new("share");
+    root.write("s.txt", b"share\n");
+    let mut srv = Oserver::start_in(root.path(), &["-w", "2"]);
+    wait_for_workers(&srv, 2);
+    let addr = srv.addr();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..CONNECTIONS / THREADS {
+                    let mut c = KeepAlive::connect(addr);
+                    for _ in 0..PER_CONNECTION {
+                        let (status, body) = c.get("/s.txt").unwrap();
+                        assert_eq!((status, body.as_slice()), (200, &b"share\n"[..]));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    stop(&mut srv);
+
+    let total = CONNECTIONS * PER_CONNECTION;
+    let mut counts = Vec::new();
+    wait_until(Duration::from_secs(5), || {
+        counts = stopped_counts(&srv.stderr_text());
+        counts.len() == 2
+    });
+    assert_eq!(
+        counts.len(),
+        2,
+        "want two `stopped:` lines:\n{}",
+        srv.stderr_text()
+    );
+    assert_eq!(counts.iter().sum::<usize>(), total, "{counts:?}");
+    for n in &counts {
+        assert!(n * 10 >= total * 3, "uneven split {counts:?}");
+    }
+}
+
+/// The request counts of `worker PID stopped: N requests, ...` lines.
+fn stopped_counts(stderr: &str) -> Vec<usize> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("worker ")? + "worker ".len()..];
+            let (pid, rest) = rest.split_once(" stopped: ")?;
+            pid.parse::<u32>().ok()?;
+            rest.split_once(" requests")?.0.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn pid_file_holds_the_master_pid() {
+    let run = TempDir::new("pidfile");
+    let path = run.join("o.pid");
+    let mut srv = Oserver::start(&["--pid-file", path.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, format!("{}\n", srv.pid()));
+    stop(&mut srv);
+    assert!(!path.exists(), "pid file left behind");
+}
+
+/// A listener with SO_REUSEPORT, as another oserver would hold one: a
+/// second SO_REUSEPORT bind by the same user succeeds against it, so only
+/// oserver's explicit check can report the port as busy.
+fn reuseport_listener() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: plain socket calls on a fresh descriptor owned right away.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let owned = OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let opt = (&one as *const libc::c_int).cast();
+        assert_eq!(
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, opt, len),
+            0
+        );
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let mut salen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let sap = (&mut sa as *mut libc::sockaddr_in).cast();
+        assert_eq!(libc::bind(fd, sap, salen), 0);
+        assert_eq!(libc::listen(fd, 16), 0);
+        assert_eq!(libc::getsockname(fd, sap, &mut salen), 0);
+        (owned, u16::from_be(sa.sin_port))
+    }
+}
+
+#[test]
+fn master_stays_single_threaded() {
+    // The master forks for every respawn and restart; forking a process
+    // with several threads copies locks other threads may hold. Whatever
+    // runs in the master before (the dry-run `build`) must start none.
+    let srv = Oserver::start(&["-w", "2"]);
+    wait_for_workers(&srv, 2);
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid()))
+        .unwrap()
+        .count();
+    assert_eq!(tasks, 1, "the master runs {tasks} threads");
+}
+
+#[test]
+fn startup_errors_exit_2_with_one_line() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let (shared, shared_port) = reuseport_listener();
+    let shared_port = shared_port.to_string();
+    let not_dir = TempDir::new("startup");
+    not_dir.write("file", b"");
+    let file = not_dir.join("file");
+    let table: &[(&[&str], &str)] = &[
+        (&["-p", &busy_port], "cannot listen"),
+        (&["-p", &shared_port], "cannot listen"),
+        (&["-w", "0"], "--workers"),
+        (&["-p", "65536"], "--port"),
+        (&["-s", "example.com"], "--host"),
+        (&["-r", "/nonexistent/oserver-root"], "root"),
+        (&["-r", file.to_str().unwrap()], "not a directory"),
+        (&["--no-such-flag"], "--no-such-flag"),
+    ];
+    for (args, needle) in table {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oserver"))
+            .args(["-p", "0", "-w", "1"])
+            .args(*args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let Some(status) = wait_exit(&mut child, Duration::from_secs(10)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?}: still running after 10 s");
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("oserver: error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    drop((busy, shared));
+}
