@@ -325,6 +325,33 @@ fn byte_ranges() {
 }
 
 #[test]
+fn byte_ranges_of_a_file_sent_from_disk() {
+    // Big enough to be sent with sendfile rather than from the small-file
+    // memory copy, so the offsets go through that path too.
+    const LEN: usize = 300_000;
+    let data: Vec<u8> = (0..LEN).map(|i| (i * 7 % 251) as u8).collect();
+    let dir = temp_dir("diskranges");
+    let _clean = Cleanup(dir.clone());
+    put(&dir.join("data.bin"), &data, T0);
+    let s = start(&dir, &[]);
+    let cases: &[(&str, usize, usize)] = &[
+        ("bytes=0-9", 0, 10),
+        ("bytes=150000-150099", 150_000, 150_100),
+        ("bytes=299990-", 299_990, LEN),
+        ("bytes=-5", LEN - 5, LEN),
+        ("bytes=1-", 1, LEN),
+    ];
+    for &(range, from, to) in cases {
+        let header = format!("Range: {range}");
+        let r = get_with(s.addr(), "/data.bin", &[&header]);
+        assert_eq!(r.status, 206, "{header}: {r:?}");
+        let want = format!("bytes {from}-{}/{LEN}", to - 1);
+        assert_eq!(r.header("content-range"), Some(want.as_str()), "{header}");
+        assert!(r.body == data[from..to], "{header}: wrong bytes");
+    }
+}
+
+#[test]
 fn head_with_a_range_has_the_206_head_and_no_body() {
     let (root, _clean) = site("headrange");
     let s = start(&root, &[]);
