@@ -5,9 +5,8 @@
 //! fixtures are reached as `/httptest/...`.
 
 mod basics;
-mod hardening;
-mod support;
-// Written by other helpers; uncomment when their files land:
-mod supervise;
 mod features;
+mod hardening;
 mod library;
+mod supervise;
+mod support;
