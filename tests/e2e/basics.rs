@@ -31,10 +31,7 @@ fn get_and_head_are_served() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), PAGE);
 
-    let bytes = raw(
-        s.addr(),
-        &request("HEAD", "/httptest/dir2/page.html", &["Connection: close"]),
-    );
+    let bytes = raw(s.addr(), &request("HEAD", "/httptest/dir2/page.html", &["Connection: close"]));
     let (r, used) = parse_one(&bytes, true).expect("a HEAD response");
     assert_eq!(r.status, 200);
     assert_eq!(r.content_length(), Some(PAGE.len() as u64));
@@ -45,16 +42,10 @@ fn get_and_head_are_served() {
 fn other_methods_get_405_with_allow() {
     let s = Oserver::start(&[]);
     for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "FOO"] {
-        let r = send_one(
-            s.addr(),
-            &request(method, "/httptest/dir2/page.html", &["Connection: close"]),
-        );
+        let r = send_one(s.addr(), &request(method, "/httptest/dir2/page.html", &["Connection: close"]));
         assert_eq!(r.status, 405, "{method}");
         assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method}");
-        assert!(
-            !r.text().contains("Page Sample"),
-            "{method} served the file"
-        );
+        assert!(!r.text().contains("Page Sample"), "{method} served the file");
     }
 }
 
@@ -83,11 +74,7 @@ fn head_has_exactly_the_headers_of_get_and_no_body() {
     assert_eq!(strip(&head), strip(&get));
     // Nothing else arrives: no stray body bytes after the GET.
     let (rest, _) = c.finish(Duration::from_millis(300));
-    assert!(
-        rest.is_empty(),
-        "extra bytes: {:?}",
-        String::from_utf8_lossy(&rest)
-    );
+    assert!(rest.is_empty(), "extra bytes: {:?}", String::from_utf8_lossy(&rest));
 }
 
 // 2. Mapping ---------------------------------------------------------------
@@ -172,15 +159,8 @@ fn cannot_escape_the_root() {
     ] {
         let bytes = raw(s.addr(), &request("GET", path, &["Connection: close"]));
         let r = first_response(&bytes);
-        assert!(
-            [400, 403, 404].contains(&r.status),
-            "{path}: status {}",
-            r.status
-        );
-        assert!(
-            find(&bytes, b"root:").is_none(),
-            "{path} leaked /etc/passwd"
-        );
+        assert!([400, 403, 404].contains(&r.status), "{path}: status {}", r.status);
+        assert!(find(&bytes, b"root:").is_none(), "{path} leaked /etc/passwd");
     }
 }
 
@@ -190,10 +170,7 @@ fn cannot_escape_the_root() {
 fn common_headers_on_every_response() {
     let s = Oserver::start(&[]);
     let cases: &[(&[u8], u16)] = &[
-        (
-            b"GET /httptest/dir2/page.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            200,
-        ),
+        (b"GET /httptest/dir2/page.html HTTP/1.1\r\nHost: x\r\n\r\n", 200),
         (b"GET /httptest/dir2 HTTP/1.1\r\nHost: x\r\n\r\n", 301),
         (b"GET /httptest/dir1/ HTTP/1.1\r\nHost: x\r\n\r\n", 403),
         (b"GET /httptest/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
@@ -202,16 +179,10 @@ fn common_headers_on_every_response() {
         (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
     ];
     for (req, status) in cases {
-        let label = String::from_utf8_lossy(req)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let label = String::from_utf8_lossy(req).lines().next().unwrap_or("").to_string();
         let r = send_one(s.addr(), req);
         assert_eq!(r.status, *status, "{label}");
-        let date = r
-            .header("date")
-            .unwrap_or_else(|| panic!("{label}: no Date"));
+        let date = r.header("date").unwrap_or_else(|| panic!("{label}: no Date"));
         assert!(is_imf_fixdate(date), "{label}: Date {date:?}");
         let server = r.header("server").unwrap_or_default();
         assert!(server.starts_with("oserver/"), "{label}: Server {server:?}");
@@ -220,20 +191,12 @@ fn common_headers_on_every_response() {
             conn.eq_ignore_ascii_case("keep-alive") || conn.eq_ignore_ascii_case("close"),
             "{label}: Connection {conn:?}"
         );
-        assert_eq!(
-            r.content_length(),
-            Some(r.body.len() as u64),
-            "{label}: Content-Length"
-        );
+        assert_eq!(r.content_length(), Some(r.body.len() as u64), "{label}: Content-Length");
         if r.status == 200 {
             assert!(r.header("content-type").is_some(), "{label}: Content-Type");
         }
         if r.status >= 400 {
-            assert!(
-                r.text().contains("<html"),
-                "{label}: error body {:?}",
-                r.text()
-            );
+            assert!(r.text().contains("<html"), "{label}: error body {:?}", r.text());
         }
     }
 }
@@ -285,9 +248,7 @@ fn http11_keeps_the_connection_alive() {
     c.send(&request("GET", "/httptest/dir2/page.html", &[]));
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, PAGE));
-    assert!(r
-        .header("connection")
-        .is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
     thread::sleep(Duration::from_millis(100));
     c.send(&request("GET", "/httptest/text..txt", &[]));
     let r = c.response(false);
@@ -301,9 +262,7 @@ fn http10_closes_unless_keep_alive() {
     c.send(b"GET /httptest/text..txt HTTP/1.0\r\n\r\n");
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
-    assert!(r
-        .header("connection")
-        .is_some_and(|v| v.eq_ignore_ascii_case("close")));
+    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")));
     let (rest, end) = c.finish(Duration::from_secs(3));
     assert_eq!((rest.len(), end), (0, End::Eof), "HTTP/1.0 not closed");
 
@@ -311,9 +270,7 @@ fn http10_closes_unless_keep_alive() {
     c.send(b"GET /httptest/text..txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
-    assert!(r
-        .header("connection")
-        .is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
     c.send(b"GET /httptest/dir2/page.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, PAGE));
@@ -323,16 +280,10 @@ fn http10_closes_unless_keep_alive() {
 fn connection_close_is_honoured() {
     let s = Oserver::start(&[]);
     let mut c = Client::connect(s.addr());
-    c.send(&request(
-        "GET",
-        "/httptest/text..txt",
-        &["Connection: close"],
-    ));
+    c.send(&request("GET", "/httptest/text..txt", &["Connection: close"]));
     let r = c.response(false);
     assert_eq!(r.status, 200);
-    assert!(r
-        .header("connection")
-        .is_some_and(|v| v.eq_ignore_ascii_case("close")));
+    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")));
     let (rest, end) = c.finish(Duration::from_secs(3));
     assert_eq!((rest.len(), end), (0, End::Eof));
 }
@@ -342,11 +293,7 @@ fn pipelined_requests_are_answered_in_order() {
     let s = Oserver::start(&[]);
     let mut req = request("GET", "/httptest/dir2/page.html", &[]);
     req.extend(request("GET", "/httptest/dir2/", &[]));
-    req.extend(request(
-        "GET",
-        "/httptest/text..txt",
-        &["Connection: close"],
-    ));
+    req.extend(request("GET", "/httptest/text..txt", &["Connection: close"]));
     let bytes = raw(s.addr(), &req);
     let rs = parse_responses(&bytes, false);
     let bodies: Vec<String> = rs.iter().map(Response::text).collect();
@@ -368,10 +315,7 @@ fn a_request_sent_one_byte_at_a_time() {
 #[test]
 fn bare_lf_line_endings() {
     let s = Oserver::start(&[]);
-    let r = send_one(
-        s.addr(),
-        b"GET /httptest/text..txt HTTP/1.1\nHost: x\nConnection: close\n\n",
-    );
+    let r = send_one(s.addr(), b"GET /httptest/text..txt HTTP/1.1\nHost: x\nConnection: close\n\n");
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
 }
 
@@ -402,26 +346,20 @@ fn file_over_4_gib() {
     {
         let mut f = fs::File::create(root.join("big.bin")).expect("create big.bin");
         f.set_len(SIZE).expect("set_len");
-        f.seek(SeekFrom::Start(SIZE - MARKER.len() as u64))
-            .expect("seek");
+        f.seek(SeekFrom::Start(SIZE - MARKER.len() as u64)).expect("seek");
         f.write_all(MARKER).expect("write marker");
     }
     let s = Oserver::start_in(&root, &[]);
 
-    let bytes = raw(
-        s.addr(),
-        &request("HEAD", "/big.bin", &["Connection: close"]),
-    );
+    let bytes = raw(s.addr(), &request("HEAD", "/big.bin", &["Connection: close"]));
     let (r, used) = parse_one(&bytes, true).expect("HEAD response");
     assert_eq!(r.status, 200);
     assert_eq!(r.content_length(), Some(SIZE));
     assert_eq!(used, bytes.len());
 
     let mut c = connect(s.addr());
-    c.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    c.write_all(&request("GET", "/big.bin", &["Connection: close"]))
-        .expect("send");
+    c.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    c.write_all(&request("GET", "/big.bin", &["Connection: close"])).expect("send");
     let mut buf = vec![0u8; 4 << 20];
     let mut got = Vec::new();
     let (head, head_len) = loop {
@@ -480,10 +418,7 @@ fn stops_on(sig: i32) {
     let started = Instant::now();
     s.signal(sig);
     let status = s.wait_exit(Duration::from_secs(5));
-    assert!(
-        status.is_some(),
-        "master still running 5 s after signal {sig}"
-    );
+    assert!(status.is_some(), "master still running 5 s after signal {sig}");
     let left = Duration::from_secs(5).saturating_sub(started.elapsed());
     let gone = wait_until(left, || workers.iter().all(|&w| !pid_alive(w)));
     assert!(gone, "workers {workers:?} outlived the master");
@@ -509,24 +444,12 @@ fn bad_arguments_exit_with_one_line_and_no_fork() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
     let cases: Vec<(&str, Vec<&str>)> = vec![
-        (
-            "root missing",
-            vec!["-r", "/nonexistent/oserver-e2e-root", "-p", "0", "-w", "1"],
-        ),
-        (
-            "root is a file",
-            vec!["-r", &file_root, "-p", "0", "-w", "1"],
-        ),
+        ("root missing", vec!["-r", "/nonexistent/oserver-e2e-root", "-p", "0", "-w", "1"]),
+        ("root is a file", vec!["-r", &file_root, "-p", "0", "-w", "1"]),
         ("port in use", vec!["-r", repo, "-p", &port, "-w", "1"]),
         ("zero workers", vec!["-r", repo, "-p", "0", "-w", "0"]),
-        (
-            "bad host",
-            vec!["-r", repo, "-p", "0", "-w", "1", "-s", "not-a-host"],
-        ),
-        (
-            "port out of range",
-            vec!["-r", repo, "-p", "99999", "-w", "1"],
-        ),
+        ("bad host", vec!["-r", repo, "-p", "0", "-w", "1", "-s", "not-a-host"]),
+        ("port out of range", vec!["-r", repo, "-p", "99999", "-w", "1"]),
     ];
     for (name, args) in cases {
         let (status, stderr, leftovers) = run_to_exit(&args, Duration::from_secs(5));
@@ -545,16 +468,9 @@ fn bad_arguments_exit_with_one_line_and_no_fork() {
 #[test]
 fn startup_line_names_address_root_and_workers() {
     let s = Oserver::start(&[]);
-    assert!(
-        s.wait_stderr("workers=", Duration::from_secs(3)),
-        "no workers= in {:?}",
-        s.stderr_text()
-    );
+    assert!(s.wait_stderr("workers=", Duration::from_secs(3)), "no workers= in {:?}", s.stderr_text());
     let log = s.stderr_text();
-    assert!(
-        log.contains(&format!("listening on http://127.0.0.1:{}/", s.port)),
-        "{log}"
-    );
+    assert!(log.contains(&format!("listening on http://127.0.0.1:{}/", s.port)), "{log}");
     assert!(log.contains(&repo_root().display().to_string()), "{log}");
     assert!(log.contains("workers=1"), "{log}");
 }

@@ -21,10 +21,7 @@ fn check_table(s: &Oserver, table: &[(&str, &[u8], u16)]) {
     for (name, req, want) in table {
         let bytes = raw(s.addr(), req);
         let Some((r, _)) = parse_one(&bytes, false) else {
-            failures.push(format!(
-                "{name}: no response, got {:?}",
-                String::from_utf8_lossy(&bytes)
-            ));
+            failures.push(format!("{name}: no response, got {:?}", String::from_utf8_lossy(&bytes)));
             continue;
         };
         if r.status != *want {
@@ -37,8 +34,7 @@ fn check_table(s: &Oserver, table: &[(&str, &[u8], u16)]) {
 }
 
 fn has_close(r: &Response) -> bool {
-    r.header("connection")
-        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
 }
 
 /// Header lines `X-Fill-NN: aaa...` of exactly `line_len` bytes with CRLF.
@@ -66,117 +62,29 @@ fn head_of_size(total: usize) -> Vec<u8> {
 fn request_line_syntax() {
     let s = Oserver::start(&[]);
     let table: &[(&str, &[u8], u16)] = &[
-        (
-            "HTTP/1.1 served",
-            b"GET /httptest/test.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            200,
-        ),
-        (
-            "HTTP/1.0 served",
-            b"GET /httptest/test.html HTTP/1.0\r\n\r\n",
-            200,
-        ),
-        (
-            "double space after method",
-            b"GET  /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "double space before version",
-            b"GET /httptest/test.html  HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "no space after method",
-            b"GET/httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "no space before version",
-            b"GET /httptest/test.htmlHTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "no version",
-            b"GET /httptest/test.html\r\nHost: x\r\n\r\n",
-            400,
-        ),
+        ("HTTP/1.1 served", b"GET /httptest/test.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200),
+        ("HTTP/1.0 served", b"GET /httptest/test.html HTTP/1.0\r\n\r\n", 200),
+        ("double space after method", b"GET  /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("double space before version", b"GET /httptest/test.html  HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("no space after method", b"GET/httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("no space before version", b"GET /httptest/test.htmlHTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("no version", b"GET /httptest/test.html\r\nHost: x\r\n\r\n", 400),
         ("method only", b"GET\r\nHost: x\r\n\r\n", 400),
-        (
-            "leading space",
-            b" GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "leading tab",
-            b"\tGET /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "bare CR ends the line",
-            b"GET /httptest/test.html HTTP/1.1\rHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "bare CR inside",
-            b"GET /httptest/test.html\rHTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "control byte in method",
-            b"G\x01T /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "control byte after version",
-            b"GET /httptest/test.html HTTP/1.1\x01\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "non-token method",
-            b"G@T /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "junk after version",
-            b"GET /httptest/test.html HTTP/1.1 junk\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "space after version",
-            b"GET /httptest/test.html HTTP/1.1 \r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "lower-case protocol",
-            b"GET /httptest/test.html http/1.1\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "HTTP/1!",
-            b"GET /httptest/test.html HTTP/1!\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "HTTP/1.1x",
-            b"GET /httptest/test.html HTTP/1.1x\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "HTTP/ without digits",
-            b"GET /httptest/test.html HTTP/\r\nHost: x\r\n\r\n",
-            400,
-        ),
-        (
-            "HTTP/2.0",
-            b"GET /httptest/test.html HTTP/2.0\r\nHost: x\r\n\r\n",
-            505,
-        ),
-        (
-            "HTTP/1.32",
-            b"GET /httptest/test.html HTTP/1.32\r\nHost: x\r\n\r\n",
-            505,
-        ),
+        ("leading space", b" GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("leading tab", b"\tGET /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("bare CR ends the line", b"GET /httptest/test.html HTTP/1.1\rHost: x\r\n\r\n", 400),
+        ("bare CR inside", b"GET /httptest/test.html\rHTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("control byte in method", b"G\x01T /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("control byte after version", b"GET /httptest/test.html HTTP/1.1\x01\r\nHost: x\r\n\r\n", 400),
+        ("non-token method", b"G@T /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("junk after version", b"GET /httptest/test.html HTTP/1.1 junk\r\nHost: x\r\n\r\n", 400),
+        ("space after version", b"GET /httptest/test.html HTTP/1.1 \r\nHost: x\r\n\r\n", 400),
+        ("lower-case protocol", b"GET /httptest/test.html http/1.1\r\nHost: x\r\n\r\n", 400),
+        ("HTTP/1!", b"GET /httptest/test.html HTTP/1!\r\nHost: x\r\n\r\n", 400),
+        ("HTTP/1.1x", b"GET /httptest/test.html HTTP/1.1x\r\nHost: x\r\n\r\n", 400),
+        ("HTTP/ without digits", b"GET /httptest/test.html HTTP/\r\nHost: x\r\n\r\n", 400),
+        ("HTTP/2.0", b"GET /httptest/test.html HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        ("HTTP/1.32", b"GET /httptest/test.html HTTP/1.32\r\nHost: x\r\n\r\n", 505),
     ];
     check_table(&s, table);
 }
@@ -200,17 +108,11 @@ fn answered_without_line_end(s: &Oserver, name: &str, bytes: &[u8]) {
 #[test]
 fn binary_garbage_is_rejected_before_any_line_end() {
     let s = Oserver::start(&[]);
-    let mut hello = vec![
-        0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03,
-    ];
+    let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03];
     hello.extend((0..32u8).map(|i| 0x20 + i * 3));
     hello.extend([0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00, 0x00, 0x00]);
     answered_without_line_end(&s, "TLS ClientHello", &hello);
-    answered_without_line_end(
-        &s,
-        "NUL in request line",
-        b"GET /httptest/\x00test.html HTTP/1.1",
-    );
+    answered_without_line_end(&s, "NUL in request line", b"GET /httptest/\x00test.html HTTP/1.1");
 }
 
 // Target -------------------------------------------------------------------
@@ -251,60 +153,25 @@ fn header_syntax() {
         format!("GET /httptest/test.html HTTP/1.1\r\n{raw_headers}\r\n").into_bytes()
     };
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
-        (
-            "well formed",
-            req("Host: x\r\nX-A: b\r\nConnection: close\r\n"),
-            200,
-        ),
-        (
-            "no space after colon",
-            req("Host: x\r\nX-A:b\r\nConnection: close\r\n"),
-            200,
-        ),
-        (
-            "tab in value",
-            req("Host: x\r\nX-A: a\tb\r\nConnection: close\r\n"),
-            200,
-        ),
-        (
-            "trailing spaces",
-            req("Host: x\r\nX-A: b  \r\nConnection: close\r\n"),
-            200,
-        ),
-        (
-            "HTTP/1.0 without Host",
-            b"GET /httptest/test.html HTTP/1.0\r\n\r\n".to_vec(),
-            200,
-        ),
+        ("well formed", req("Host: x\r\nX-A: b\r\nConnection: close\r\n"), 200),
+        ("no space after colon", req("Host: x\r\nX-A:b\r\nConnection: close\r\n"), 200),
+        ("tab in value", req("Host: x\r\nX-A: a\tb\r\nConnection: close\r\n"), 200),
+        ("trailing spaces", req("Host: x\r\nX-A: b  \r\nConnection: close\r\n"), 200),
+        ("HTTP/1.0 without Host", b"GET /httptest/test.html HTTP/1.0\r\n\r\n".to_vec(), 200),
         ("HTTP/1.1 without Host", req("X-A: b\r\n"), 400),
         ("two Host headers", req("Host: x\r\nHost: y\r\n"), 400),
-        (
-            "Host with control byte",
-            req("Host: lo\x01calhost\r\n"),
-            400,
-        ),
+        ("Host with control byte", req("Host: lo\x01calhost\r\n"), 400),
         ("space before colon", req("Host: x\r\nName : v\r\n"), 400),
-        (
-            "first header starts with space",
-            req(" X: y\r\nHost: x\r\n"),
-            400,
-        ),
+        ("first header starts with space", req(" X: y\r\nHost: x\r\n"), 400),
         ("empty name", req("Host: x\r\n: v\r\n"), 400),
         ("no colon", req("Host: x\r\nNoColonHere\r\n"), 400),
         ("NUL in value", req("Host: x\r\nX-A: a\0b\r\n"), 400),
         ("bare CR in value", req("Host: x\r\nX-A: a\rb\r\n"), 400),
-        (
-            "control byte in value",
-            req("Host: x\r\nX-A: a\x01b\r\n"),
-            400,
-        ),
+        ("control byte in value", req("Host: x\r\nX-A: a\x01b\r\n"), 400),
         ("non-token name", req("Host: x\r\nNa(me: v\r\n"), 400),
         ("obs-fold", req("Host: x\r\nX: a\r\n b\r\n"), 400),
     ];
-    let table: Vec<(&str, &[u8], u16)> = cases
-        .iter()
-        .map(|(n, r, st)| (*n, r.as_slice(), *st))
-        .collect();
+    let table: Vec<(&str, &[u8], u16)> = cases.iter().map(|(n, r, st)| (*n, r.as_slice(), *st)).collect();
     check_table(&s, &table);
 }
 
@@ -313,25 +180,15 @@ fn header_syntax() {
 #[test]
 fn size_limits() {
     let s = Oserver::start(&[]);
-    let long_line = format!(
-        "GET /httptest/{} HTTP/1.1\r\nHost: x\r\n\r\n",
-        "a".repeat(9 * 1024)
-    );
-    let big_head = format!(
-        "GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n{}\r\n",
-        fill_headers(20, 1024)
-    );
+    let long_line = format!("GET /httptest/{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9 * 1024));
+    let big_head = format!("GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n{}\r\n", fill_headers(20, 1024));
     let many = format!(
         "GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n{}\r\n",
-        (0..100)
-            .map(|i| format!("X-H{i}: v\r\n"))
-            .collect::<String>()
+        (0..100).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
     );
     let some = format!(
         "GET /httptest/test.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n",
-        (0..60)
-            .map(|i| format!("X-H{i}: v\r\n"))
-            .collect::<String>()
+        (0..60).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
     );
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("9 KiB request line", long_line.into_bytes(), 414),
@@ -340,10 +197,7 @@ fn size_limits() {
         ("62 header lines pass", some.into_bytes(), 200),
         ("10 KiB head passes", head_of_size(10 * 1024), 200),
     ];
-    let table: Vec<(&str, &[u8], u16)> = cases
-        .iter()
-        .map(|(n, r, st)| (*n, r.as_slice(), *st))
-        .collect();
+    let table: Vec<(&str, &[u8], u16)> = cases.iter().map(|(n, r, st)| (*n, r.as_slice(), *st)).collect();
     check_table(&s, &table);
 }
 
@@ -353,10 +207,7 @@ fn max_header_bytes_flag() {
     let big = head_of_size(6 * 1024);
     let small = head_of_size(3 * 1024);
     assert!(big.len() > 5 * 1024 && small.len() < 4000);
-    check_table(
-        &s,
-        &[("6 KiB head", &big, 431), ("3 KiB head", &small, 200)],
-    );
+    check_table(&s, &[("6 KiB head", &big, 431), ("3 KiB head", &small, 200)]);
 }
 
 // Framing ------------------------------------------------------------------
@@ -401,10 +252,7 @@ fn content_length_and_transfer_encoding() {
             400,
         ),
     ];
-    let table: Vec<(&str, &[u8], u16)> = cases
-        .iter()
-        .map(|(n, r, st)| (*n, r.as_slice(), *st))
-        .collect();
+    let table: Vec<(&str, &[u8], u16)> = cases.iter().map(|(n, r, st)| (*n, r.as_slice(), *st)).collect();
     check_table(&s, &table);
 }
 
@@ -418,16 +266,9 @@ fn a_body_is_never_parsed_as_a_request() {
         body.len()
     )
     .into_bytes();
-    req.extend(request(
-        "GET",
-        "/httptest/text..txt",
-        &["Connection: close"],
-    ));
+    req.extend(request("GET", "/httptest/text..txt", &["Connection: close"]));
     let bytes = raw(s.addr(), &req);
-    assert!(
-        find(&bytes, b"Page Sample").is_none(),
-        "the body was served as a request"
-    );
+    assert!(find(&bytes, b"Page Sample").is_none(), "the body was served as a request");
     let rs = parse_responses(&bytes, false);
     assert!(!rs.is_empty() && rs.len() <= 2, "{} responses", rs.len());
     assert_eq!(rs[0].status, 200);
@@ -443,13 +284,8 @@ fn a_body_is_never_parsed_as_a_request() {
 fn post_with_a_body_is_refused_cleanly() {
     let s = Oserver::start(&[]);
     let mut req =
-        b"POST /httptest/test.html HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
-            .to_vec();
-    req.extend(request(
-        "GET",
-        "/httptest/text..txt",
-        &["Connection: close"],
-    ));
+        b"POST /httptest/test.html HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world".to_vec();
+    req.extend(request("GET", "/httptest/text..txt", &["Connection: close"]));
     let bytes = raw(s.addr(), &req);
     let rs = parse_responses(&bytes, false);
     assert!(!rs.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
@@ -465,11 +301,9 @@ fn post_with_a_body_is_refused_cleanly() {
 #[test]
 fn huge_post_body_is_refused_and_closed() {
     let s = Oserver::start(&[]);
-    let mut req = format!(
-        "POST /httptest/test.html HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        2 << 20
-    )
-    .into_bytes();
+    let mut req =
+        format!("POST /httptest/test.html HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", 2 << 20)
+            .into_bytes();
     req.extend(vec![b'x'; 16 * 1024]);
     let r = first_response(&raw(s.addr(), &req));
     assert!([405, 413].contains(&r.status), "status {}", r.status);
@@ -488,39 +322,14 @@ fn errors_close_cleanly_without_reset() {
     let mut with_junk = b"GET /httptest/test.html HTTP/1.1x\r\nHost: x\r\n\r\n".to_vec();
     with_junk.extend(&junk);
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
-        (
-            "bad version",
-            b"GET /httptest/test.html HTTP/1.1x\r\nHost: x\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "no Host",
-            b"GET /httptest/test.html HTTP/1.1\r\n\r\n".to_vec(),
-            400,
-        ),
-        (
-            "505",
-            b"GET /httptest/test.html HTTP/2.0\r\nHost: x\r\n\r\n".to_vec(),
-            505,
-        ),
-        (
-            "414",
-            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9 * 1024)).into_bytes(),
-            414,
-        ),
-        (
-            "431",
-            format!(
-                "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
-                fill_headers(20, 1024)
-            )
-            .into_bytes(),
-            431,
-        ),
+        ("bad version", b"GET /httptest/test.html HTTP/1.1x\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("no Host", b"GET /httptest/test.html HTTP/1.1\r\n\r\n".to_vec(), 400),
+        ("505", b"GET /httptest/test.html HTTP/2.0\r\nHost: x\r\n\r\n".to_vec(), 505),
+        ("414", format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9 * 1024)).into_bytes(), 414),
+        ("431", format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", fill_headers(20, 1024)).into_bytes(), 431),
         (
             "501",
-            b"GET /httptest/test.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
-                .to_vec(),
+            b"GET /httptest/test.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
             501,
         ),
         ("bad request then 64 KiB more", with_junk, 400),
@@ -623,14 +432,8 @@ fn decoding_happens_exactly_once() {
     // Decodes to the literal name `%2e%2e`, which does not exist; decoding
     // twice would give `..`.
     assert_eq!(get(s.addr(), "/httptest/%252e%252e").status, 404);
-    let bytes = raw(
-        s.addr(),
-        &request(
-            "GET",
-            "/httptest/%252e%252e/%252e%252e/etc/passwd",
-            &["Connection: close"],
-        ),
-    );
+    let bytes =
+        raw(s.addr(), &request("GET", "/httptest/%252e%252e/%252e%252e/etc/passwd", &["Connection: close"]));
     assert_eq!(first_response(&bytes).status, 404);
     assert!(find(&bytes, b"root:").is_none());
     // %2F is decoded to `/` before the path is resolved.
@@ -645,10 +448,8 @@ fn header_timeout_closes_a_trickling_client() {
     let s = Oserver::start(&["--header-timeout", "1"]);
     let started = Instant::now();
     let mut c = connect(s.addr());
-    c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nX-Slow: ")
-        .expect("send");
-    c.set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
+    c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nX-Slow: ").expect("send");
+    c.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let closed_at = loop {
@@ -661,22 +462,12 @@ fn header_timeout_closes_a_trickling_client() {
         match c.read(&mut buf) {
             Ok(0) => break started.elapsed(),
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(_) => break started.elapsed(),
         }
     };
-    assert!(
-        closed_at <= Duration::from_secs(3),
-        "closed after {closed_at:?}"
-    );
-    assert!(
-        closed_at >= Duration::from_millis(500),
-        "closed too early: {closed_at:?}"
-    );
+    assert!(closed_at <= Duration::from_secs(3), "closed after {closed_at:?}");
+    assert!(closed_at >= Duration::from_millis(500), "closed too early: {closed_at:?}");
     if let Some((r, _)) = parse_one(&got, false) {
         assert_eq!(r.status, 408);
     } else {
@@ -696,10 +487,7 @@ fn keepalive_timeout_closes_an_idle_connection() {
     assert!(rest.is_empty(), "{rest:?}");
     assert_ne!(end, End::Timeout, "idle connection still open after 4 s");
     assert!(waited <= Duration::from_secs(3), "closed after {waited:?}");
-    assert!(
-        waited >= Duration::from_millis(500),
-        "closed too early: {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(500), "closed too early: {waited:?}");
 }
 
 #[test]
@@ -719,11 +507,7 @@ fn send_timeout_drops_a_client_that_never_reads() {
         "still open after the send timeout ({end:?}, {} bytes)",
         got.len()
     );
-    assert!(
-        got.len() < REQUESTS * 1_000_000 / 2,
-        "{} bytes: the server kept sending",
-        got.len()
-    );
+    assert!(got.len() < REQUESTS * 1_000_000 / 2, "{} bytes: the server kept sending", got.len());
     let _ = c.shutdown(Shutdown::Both);
 }
 
@@ -741,11 +525,7 @@ fn max_connections_leaves_extra_clients_in_the_backlog() {
         })
         .collect();
     let mut sixth = Client::connect(s.addr());
-    sixth.send(&request(
-        "GET",
-        "/httptest/text..txt",
-        &["Connection: close"],
-    ));
+    sixth.send(&request("GET", "/httptest/text..txt", &["Connection: close"]));
     match sixth.try_response(false, Duration::from_secs(1)) {
         Err((End::Timeout, rest)) if rest.is_empty() => {}
         Ok(r) => panic!("sixth connection answered ({}) while 5 are open", r.status),
@@ -769,8 +549,7 @@ fn aborted_downloads_leak_nothing(n: usize) {
     let mut buf = [0u8; 4096];
     for i in 0..n {
         let mut c = connect(s.addr());
-        c.write_all(&request("GET", "/httptest/large.html", &[]))
-            .unwrap_or_else(|e| panic!("send {i}: {e}"));
+        c.write_all(&request("GET", "/httptest/large.html", &[])).unwrap_or_else(|e| panic!("send {i}: {e}"));
         let mut got = 0;
         while got < 8 * 1024 {
             match c.read(&mut buf) {
@@ -784,10 +563,7 @@ fn aborted_downloads_leak_nothing(n: usize) {
     }
     thread::sleep(Duration::from_secs(1));
     let after = fd_count(worker);
-    assert!(
-        after.abs_diff(before) <= 2,
-        "worker fds {before} -> {after} after {n} aborted downloads"
-    );
+    assert!(after.abs_diff(before) <= 2, "worker fds {before} -> {after} after {n} aborted downloads");
     let r = get(s.addr(), "/httptest/test.html");
     assert_eq!(r.status, 200);
 }

@@ -66,10 +66,18 @@ fn handler_sees_query_headers_and_peer() {
     let s = Running::start(ServerBuilder::new().handler("/echo", |req: &Request<'_>| {
         let q = String::from_utf8_lossy(req.query().unwrap_or(b"")).into_owned();
         let ua = String::from_utf8_lossy(req.header("USER-AGENT").unwrap_or(b"")).into_owned();
-        let body = format!("{} {} q={q} ua={ua} local={}", req.method(), req.path(), req.peer_addr().ip().is_loopback());
+        let body = format!(
+            "{} {} q={q} ua={ua} local={}",
+            req.method(),
+            req.path(),
+            req.peer_addr().ip().is_loopback()
+        );
         Some(Response::new(200).header("Content-Type", "text/plain").body(body))
     }));
-    let out = raw(s.addr, b"GET /echo/a%20b?x=1&y=%41 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe/1\r\nConnection: close\r\n\r\n");
+    let out = raw(
+        s.addr,
+        b"GET /echo/a%20b?x=1&y=%41 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe/1\r\nConnection: close\r\n\r\n",
+    );
     let r = &parse_responses(&out, false)[0];
     assert_eq!(String::from_utf8_lossy(&r.body), "GET /echo/a b q=x=1&y=%41 ua=probe/1 local=true");
     s.stop();
@@ -119,7 +127,9 @@ fn head_on_a_handler_has_headers_and_no_body() {
 
 #[test]
 fn other_methods_get_405_before_handlers() {
-    let s = Running::start(ServerBuilder::new().handler("/", |_: &Request<'_>| Some(Response::new(200).body("x"))));
+    let s = Running::start(
+        ServerBuilder::new().handler("/", |_: &Request<'_>| Some(Response::new(200).body("x"))),
+    );
     let out = raw(s.addr, b"DELETE /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let r = &parse_responses(&out, false)[0];
     assert_eq!(r.status, 405);
@@ -153,12 +163,15 @@ fn several_threads_serve_at_once() {
     // instead each loop records its thread, and we count distinct threads.
     let threads_seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let seen = Arc::clone(&threads_seen);
-    let s = Running::start(ServerBuilder::new().root(repo_root()).threads(4).handler("/who", move |_: &Request<'_>| {
-        seen.lock().unwrap().insert(thread::current().id());
-        // Hold this loop a moment so concurrent connections land on others.
-        thread::sleep(Duration::from_millis(20));
-        Some(Response::new(200).body("me"))
-    }));
+    let s = Running::start(ServerBuilder::new().root(repo_root()).threads(4).handler(
+        "/who",
+        move |_: &Request<'_>| {
+            seen.lock().unwrap().insert(thread::current().id());
+            // Hold this loop a moment so concurrent connections land on others.
+            thread::sleep(Duration::from_millis(20));
+            Some(Response::new(200).body("me"))
+        },
+    ));
     let addr = s.addr;
     let clients: Vec<_> = (0..16)
         .map(|_| {

@@ -26,8 +26,7 @@ impl TempDir {
     fn new(name: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("oserver-e2e-{name}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("oserver-e2e-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -55,12 +54,7 @@ impl Drop for TempDir {
 fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: plain syscall.
     let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    assert_eq!(
-        rc,
-        0,
-        "kill({pid}, {sig}): {}",
-        std::io::Error::last_os_error()
-    );
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
 }
 
 /// Poll `f` every 10 ms until it holds or `timeout` passes.
@@ -118,8 +112,8 @@ fn wait_for_workers(srv: &Oserver, n: usize) -> Vec<u32> {
 /// SIGTERM the master and wait for a clean exit.
 fn stop(srv: &mut Oserver) {
     signal(srv.pid(), libc::SIGTERM);
-    let status = wait_exit(&mut srv.child, Duration::from_secs(15))
-        .expect("master still running 15 s after SIGTERM");
+    let status =
+        wait_exit(&mut srv.child, Duration::from_secs(15)).expect("master still running 15 s after SIGTERM");
     assert!(status.success(), "master exited with {status}");
 }
 
@@ -159,8 +153,7 @@ fn split_response(buf: &[u8]) -> Result<(u16, &[u8], usize), String> {
 /// support helpers it returns failures instead of panicking, so the load
 /// loops below can count them.
 fn try_request(addr: SocketAddr, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     s.write_all(request).map_err(|e| format!("write: {e}"))?;
@@ -188,17 +181,12 @@ impl KeepAlive {
     fn connect(addr: SocketAddr) -> KeepAlive {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        KeepAlive {
-            stream,
-            buf: Vec::new(),
-        }
+        KeepAlive { stream, buf: Vec::new() }
     }
 
     fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
         let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        self.stream
-            .write_all(req.as_bytes())
-            .map_err(|e| format!("write: {e}"))?;
+        self.stream.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
         let mut chunk = [0u8; 16 * 1024];
         loop {
             if let Ok((status, body, len)) = split_response(&self.buf) {
@@ -250,14 +238,8 @@ impl Load {
         let ok = Arc::new(AtomicUsize::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
         let slowest_ms = Arc::new(AtomicUsize::new(0));
-        let (s, p, pd, o, f, sl) = (
-            stop.clone(),
-            pause.clone(),
-            paused.clone(),
-            ok.clone(),
-            failures.clone(),
-            slowest_ms.clone(),
-        );
+        let (s, p, pd, o, f, sl) =
+            (stop.clone(), pause.clone(), paused.clone(), ok.clone(), failures.clone(), slowest_ms.clone());
         let thread = thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 if p.load(Ordering::SeqCst) {
@@ -273,33 +255,21 @@ impl Load {
                         let ms = t.elapsed().as_millis().try_into().unwrap_or(usize::MAX);
                         sl.fetch_max(ms, Ordering::SeqCst);
                     }
-                    Ok((status, b)) => f
-                        .lock()
-                        .unwrap()
-                        .push(format!("status {status}, {} byte body", b.len())),
+                    Ok((status, b)) => {
+                        f.lock().unwrap().push(format!("status {status}, {} byte body", b.len()))
+                    }
                     Err(e) => f.lock().unwrap().push(e),
                 }
             }
         });
-        Load {
-            stop,
-            pause,
-            paused,
-            ok,
-            failures,
-            slowest_ms,
-            thread: Some(thread),
-        }
+        Load { stop, pause, paused, ok, failures, slowest_ms, thread: Some(thread) }
     }
 
     /// Stop the client between two requests (no connection open) and run
     /// `f` there.
     fn while_paused(&self, f: impl FnOnce()) {
         self.pause.store(true, Ordering::SeqCst);
-        assert!(
-            wait_until(IO_TIMEOUT, || self.paused.load(Ordering::SeqCst)),
-            "client did not pause"
-        );
+        assert!(wait_until(IO_TIMEOUT, || self.paused.load(Ordering::SeqCst)), "client did not pause");
         f();
         self.pause.store(false, Ordering::SeqCst);
     }
@@ -312,11 +282,7 @@ impl Load {
         }
         let failures = std::mem::take(&mut *self.failures.lock().unwrap());
         let slowest = self.slowest_ms.load(Ordering::SeqCst) as u64;
-        (
-            self.ok.load(Ordering::SeqCst),
-            failures,
-            Duration::from_millis(slowest),
-        )
+        (self.ok.load(Ordering::SeqCst), failures, Duration::from_millis(slowest))
     }
 }
 
@@ -351,19 +317,12 @@ fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
         after.len() == 2 && !after.contains(&victim)
     });
     assert!(replaced, "no replacement 1 s after the kill: {after:?}");
-    assert!(
-        after.contains(&before[1]),
-        "the other worker changed: {after:?}"
-    );
+    assert!(after.contains(&before[1]), "the other worker changed: {after:?}");
     eprintln!("replacement after {:?}", killed.elapsed());
     thread::sleep(Duration::from_millis(500));
 
     let (ok, failures, slowest) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed requests: {failures:?}",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
     assert!(ok >= 10, "only {ok} requests went through");
     // Proof that the scenario happened: some request sat in the frozen
     // worker's queue until the replacement took it over.
@@ -371,14 +330,9 @@ fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
         slowest >= Duration::from_millis(200),
         "no request waited in the dead worker's queue (slowest {slowest:?})"
     );
-    let logged = wait_until(Duration::from_secs(2), || {
-        srv.stderr_text().contains(&format!("worker {victim} "))
-    });
-    assert!(
-        logged,
-        "the death of {victim} was not logged:\n{}",
-        srv.stderr_text()
-    );
+    let logged =
+        wait_until(Duration::from_secs(2), || srv.stderr_text().contains(&format!("worker {victim} ")));
+    assert!(logged, "the death of {victim} was not logged:\n{}", srv.stderr_text());
 }
 
 #[test]
@@ -390,20 +344,13 @@ fn sigterm_lets_a_slow_download_finish() {
     let data = pseudo_random(SIZE, 0x9E37_79B9_7F4A_7C15);
     root.write("big.bin", &data);
     let pid_file = run.join("oserver.pid");
-    let mut srv = Oserver::start_in(
-        root.path(),
-        &["-w", "1", "--pid-file", pid_file.to_str().unwrap()],
-    );
+    let mut srv = Oserver::start_in(root.path(), &["-w", "1", "--pid-file", pid_file.to_str().unwrap()]);
     let master = srv.pid();
-    assert_eq!(
-        std::fs::read_to_string(&pid_file).unwrap().trim(),
-        master.to_string()
-    );
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), master.to_string());
 
     let mut s = TcpStream::connect_timeout(&srv.addr(), IO_TIMEOUT).unwrap();
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let mut received = Vec::with_capacity(SIZE + CHUNK);
     let mut chunk = vec![0u8; CHUNK];
     let mut body_start = None;
@@ -429,10 +376,7 @@ fn sigterm_lets_a_slow_download_finish() {
             next_pause += CHUNK;
         }
     }
-    assert!(
-        signalled,
-        "the response ended before a quarter of it arrived"
-    );
+    assert!(signalled, "the response ended before a quarter of it arrived");
     let start = body_start.expect("no response head");
     let head = std::str::from_utf8(&received[..start]).unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -443,8 +387,8 @@ fn sigterm_lets_a_slow_download_finish() {
         panic!("body differs from the file at byte {i}");
     }
 
-    let status = wait_exit(&mut srv.child, Duration::from_secs(15))
-        .expect("master still running 15 s after SIGTERM");
+    let status =
+        wait_exit(&mut srv.child, Duration::from_secs(15)).expect("master still running 15 s after SIGTERM");
     assert!(status.success(), "master exited with {status}");
     assert!(
         wait_until(Duration::from_secs(1), || !group_exists(master)),
@@ -466,11 +410,7 @@ fn sighup_replaces_every_worker_without_failed_requests() {
     let hup = Instant::now();
     thread::sleep(Duration::from_secs(2));
     let (ok, failures, _) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} failed requests: {failures:?}",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
     assert!(ok >= 10, "only {ok} requests went through");
 
     let mut after = Vec::new();
@@ -478,10 +418,7 @@ fn sighup_replaces_every_worker_without_failed_requests() {
         after = srv.worker_pids();
         after.len() == 2 && after.iter().all(|p| !before.contains(p))
     });
-    assert!(
-        replaced,
-        "workers before SIGHUP {before:?}, 2 s after {after:?}"
-    );
+    assert!(replaced, "workers before SIGHUP {before:?}, 2 s after {after:?}");
 }
 
 #[test]
@@ -492,10 +429,9 @@ fn sigquit_stops_everything_at_once() {
     signal(srv.pid(), libc::SIGQUIT);
     let status = wait_exit(&mut srv.child, Duration::from_secs(2)).expect("master still running");
     assert!(status.success(), "master exited with {status}");
-    let gone = wait_until(
-        Duration::from_secs(2).saturating_sub(sent.elapsed()),
-        || workers.iter().all(|&w| !alive(w)),
-    );
+    let gone = wait_until(Duration::from_secs(2).saturating_sub(sent.elapsed()), || {
+        workers.iter().all(|&w| !alive(w))
+    });
     assert!(gone, "workers {workers:?} outlived SIGQUIT by 2 s");
 }
 
@@ -505,9 +441,7 @@ fn workers_exit_when_the_master_is_killed() {
     let workers = wait_for_workers(&srv, 2);
     signal(srv.pid(), libc::SIGKILL);
     wait_exit(&mut srv.child, Duration::from_secs(2)).expect("master survived SIGKILL");
-    let gone = wait_until(Duration::from_secs(5), || {
-        workers.iter().all(|&w| !alive(w))
-    });
+    let gone = wait_until(Duration::from_secs(5), || workers.iter().all(|&w| !alive(w)));
     assert!(gone, "orphaned workers {workers:?} still running");
 }
 
@@ -544,9 +478,8 @@ fn parse_combined(line: &str) -> Option<LogLine> {
 
 /// `dd/Mon/yyyy:HH:MM:SS +0000`, checked field by field.
 fn is_clf_time(t: &str) -> bool {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
     let Some((date, zone)) = t.split_once(' ') else {
         return false;
@@ -618,18 +551,11 @@ fn access_log_has_one_combined_line_per_request() {
             "/c.txt" => ("http://example.com/from", "supervise-test/1.0"),
             _ => ("-", "-"),
         };
-        assert_eq!(
-            (l.referer.as_str(), l.agent.as_str()),
-            (referer, agent),
-            "{line}"
-        );
+        assert_eq!((l.referer.as_str(), l.agent.as_str()), (referer, agent), "{line}");
         seen.push(path.to_string());
     }
     seen.sort();
-    assert_eq!(
-        seen,
-        ["/a.txt", "/b.txt", "/c.txt", "/d.txt", "/missing.txt"]
-    );
+    assert_eq!(seen, ["/a.txt", "/b.txt", "/c.txt", "/d.txt", "/missing.txt"]);
 }
 
 #[test]
@@ -640,10 +566,7 @@ fn sigusr1_reopens_the_access_log() {
     let log = logs.join("access.log");
     let rotated = logs.join("access.log.1");
     // Two workers: the master must forward the signal to each of them.
-    let srv = Oserver::start_in(
-        root.path(),
-        &["-w", "2", "--access-log", log.to_str().unwrap()],
-    );
+    let srv = Oserver::start_in(root.path(), &["-w", "2", "--access-log", log.to_str().unwrap()]);
     let addr = srv.addr();
     for _ in 0..2 {
         assert_eq!(try_get(addr, "/x.txt").unwrap().0, 200);
@@ -695,12 +618,7 @@ fn each_worker_serves_a_share() {
         counts = stopped_counts(&srv.stderr_text());
         counts.len() == 2
     });
-    assert_eq!(
-        counts.len(),
-        2,
-        "want two `stopped:` lines:\n{}",
-        srv.stderr_text()
-    );
+    assert_eq!(counts.len(), 2, "want two `stopped:` lines:\n{}", srv.stderr_text());
     assert_eq!(counts.iter().sum::<usize>(), total, "{counts:?}");
     for n in &counts {
         assert!(n * 10 >= total * 3, "uneven split {counts:?}");
@@ -744,10 +662,7 @@ fn reuseport_listener() -> (std::os::fd::OwnedFd, u16) {
         let one: libc::c_int = 1;
         let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         let opt = (&one as *const libc::c_int).cast();
-        assert_eq!(
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, opt, len),
-            0
-        );
+        assert_eq!(libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, opt, len), 0);
         let mut sa: libc::sockaddr_in = std::mem::zeroed();
         sa.sin_family = libc::AF_INET as libc::sa_family_t;
         sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
@@ -767,9 +682,7 @@ fn master_stays_single_threaded() {
     // runs in the master before (the dry-run `build`) must start none.
     let srv = Oserver::start(&["-w", "2"]);
     wait_for_workers(&srv, 2);
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid()))
-        .unwrap()
-        .count();
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid())).unwrap().count();
     assert_eq!(tasks, 1, "the master runs {tasks} threads");
 }
 

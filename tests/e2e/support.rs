@@ -41,14 +41,8 @@ pub fn repo_root() -> PathBuf {
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "oserver-e2e-{tag}-{}-{n}-{nanos}",
-        std::process::id()
-    ));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("oserver-e2e-{tag}-{}-{n}-{nanos}", std::process::id()));
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
 }
@@ -76,11 +70,8 @@ pub struct Oserver {
 /// Flags `start_in` passes unless `extra_args` sets them itself: a repeated
 /// flag is then never the test's problem, whatever the parser does with
 /// repetitions.
-const DEFAULTS: &[(&str, &str, &str)] = &[
-    ("-p", "--port", "0"),
-    ("-w", "--workers", "1"),
-    ("--log-level", "--log-level", "info"),
-];
+const DEFAULTS: &[(&str, &str, &str)] =
+    &[("-p", "--port", "0"), ("-w", "--workers", "1"), ("--log-level", "--log-level", "info")];
 
 fn overrides(extra: &[&str], short: &str, long: &str) -> bool {
     extra.iter().any(|a| {
@@ -114,9 +105,8 @@ impl Oserver {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_oserver")));
+        let mut child =
+            cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_oserver")));
 
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
@@ -178,13 +168,7 @@ impl Oserver {
                 );
             }
         };
-        Oserver {
-            port: addr.port(),
-            child,
-            addr,
-            stderr,
-            stdout,
-        }
+        Oserver { port: addr.port(), child, addr, stderr, stdout }
     }
 
     /// The address to connect to.
@@ -225,11 +209,7 @@ impl Oserver {
             seen = self.worker_pids();
             seen.len() == n
         });
-        assert!(
-            ok,
-            "expected {n} workers, saw {seen:?}; stderr:\n{}",
-            self.stderr_text()
-        );
+        assert!(ok, "expected {n} workers, saw {seen:?}; stderr:\n{}", self.stderr_text());
         seen
     }
 
@@ -304,8 +284,7 @@ fn all_pids() -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
 /// Live (not zombie) children of `ppid`, sorted.
@@ -333,9 +312,7 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Number of open descriptors of a process.
 pub fn fd_count(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/fd: {e}"))
-        .count()
+    fs::read_dir(format!("/proc/{pid}/fd")).unwrap_or_else(|e| panic!("read /proc/{pid}/fd: {e}")).count()
 }
 
 /// Run `oserver` with exactly `args` (no defaults) in its own process
@@ -380,8 +357,7 @@ pub fn run_to_exit(args: &[&str], timeout: Duration) -> (Option<ExitStatus>, Str
 
 /// Connect with read and write timeouts of 5 s and TCP_NODELAY.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, READ_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let s = TcpStream::connect_timeout(&addr, READ_TIMEOUT).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     let _ = s.set_read_timeout(Some(READ_TIMEOUT));
     let _ = s.set_write_timeout(Some(READ_TIMEOUT));
     let _ = s.set_nodelay(true);
@@ -465,19 +441,12 @@ pub struct Response {
 impl Response {
     /// The first value of a header (name case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header (name case-insensitive), in order.
     pub fn headers_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The body as (lossy) text.
@@ -501,10 +470,7 @@ pub fn parse_head(bytes: &[u8]) -> Option<(Response, usize)> {
     let status_line = lines.next().unwrap_or_default();
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
-    assert!(
-        version == "HTTP/1.1" || version == "HTTP/1.0",
-        "not a status line: {status_line:?}"
-    );
+    assert!(version == "HTTP/1.1" || version == "HTTP/1.0", "not a status line: {status_line:?}");
     let status: u16 = parts
         .next()
         .and_then(|s| s.parse().ok())
@@ -512,21 +478,11 @@ pub fn parse_head(bytes: &[u8]) -> Option<(Response, usize)> {
     let reason = parts.next().unwrap_or_default().to_string();
     let headers = lines
         .map(|l| {
-            let (n, v) = l
-                .split_once(':')
-                .unwrap_or_else(|| panic!("bad header line {l:?} in\n{head}"));
+            let (n, v) = l.split_once(':').unwrap_or_else(|| panic!("bad header line {l:?} in\n{head}"));
             (n.to_string(), v.trim().to_string())
         })
         .collect();
-    Some((
-        Response {
-            status,
-            reason,
-            headers,
-            body: Vec::new(),
-        },
-        end,
-    ))
+    Some((Response { status, reason, headers, body: Vec::new() }, end))
 }
 
 /// Parse one complete response at the start of `bytes`; returns it and the
@@ -534,11 +490,7 @@ pub fn parse_head(bytes: &[u8]) -> Option<(Response, usize)> {
 /// Content-Length (absent = empty); `head_only` (HEAD) means no body.
 pub fn parse_one(bytes: &[u8], head_only: bool) -> Option<(Response, usize)> {
     let (mut resp, head_len) = parse_head(bytes)?;
-    let len = if head_only {
-        0
-    } else {
-        resp.content_length().unwrap_or(0) as usize
-    };
+    let len = if head_only { 0 } else { resp.content_length().unwrap_or(0) as usize };
     let body = bytes.get(head_len..head_len.checked_add(len)?)?;
     resp.body = body.to_vec();
     Some((resp, head_len + len))
@@ -567,10 +519,7 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
     let bytes = raw(addr, req.as_bytes());
     parse_one(&bytes, false)
         .unwrap_or_else(|| {
-            panic!(
-                "no complete response to GET {path}; got {:?}",
-                String::from_utf8_lossy(&bytes)
-            )
+            panic!("no complete response to GET {path}; got {:?}", String::from_utf8_lossy(&bytes))
         })
         .0
 }
@@ -579,10 +528,7 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
 pub fn first_response(bytes: &[u8]) -> Response {
     parse_one(bytes, false)
         .unwrap_or_else(|| {
-            panic!(
-                "no complete response in {:?}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(2000)])
-            )
+            panic!("no complete response in {:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]))
         })
         .0
 }
@@ -606,26 +552,17 @@ pub struct Client {
 impl Client {
     /// Connect (5 s timeouts, TCP_NODELAY).
     pub fn connect(addr: SocketAddr) -> Client {
-        Client {
-            stream: connect(addr),
-            buf: Vec::new(),
-        }
+        Client { stream: connect(addr), buf: Vec::new() }
     }
 
     /// Write all of `bytes` (panics on error).
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
-            .unwrap_or_else(|e| panic!("send: {e}"));
+        self.stream.write_all(bytes).unwrap_or_else(|e| panic!("send: {e}"));
     }
 
     /// Read the next response within `timeout`; on failure the way the
     /// stream ended and the unparsed bytes.
-    pub fn try_response(
-        &mut self,
-        head_only: bool,
-        timeout: Duration,
-    ) -> Result<Response, (End, Vec<u8>)> {
+    pub fn try_response(&mut self, head_only: bool, timeout: Duration) -> Result<Response, (End, Vec<u8>)> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some((r, used)) = parse_one(&self.buf, head_only) {
@@ -648,13 +585,12 @@ impl Client {
 
     /// The next response (5 s timeout), panicking with context otherwise.
     pub fn response(&mut self, head_only: bool) -> Response {
-        self.try_response(head_only, READ_TIMEOUT)
-            .unwrap_or_else(|(end, rest)| {
-                panic!(
-                    "no complete response ({end:?}); got {:?}",
-                    String::from_utf8_lossy(&rest[..rest.len().min(2000)])
-                )
-            })
+        self.try_response(head_only, READ_TIMEOUT).unwrap_or_else(|(end, rest)| {
+            panic!(
+                "no complete response ({end:?}); got {:?}",
+                String::from_utf8_lossy(&rest[..rest.len().min(2000)])
+            )
+        })
     }
 
     /// Read what remains until the stream ends or `timeout`: bytes not yet
@@ -686,9 +622,8 @@ pub fn request(method: &str, path: &str, extra: &[&str]) -> Vec<u8> {
 /// Check the `IMF-fixdate` shape, e.g. `Sat, 21 Nov 2026 10:50:49 GMT`.
 pub fn is_imf_fixdate(s: &str) -> bool {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let b = s.as_bytes();
     if b.len() != 29 || !s.is_ascii() {
         return false;

@@ -142,12 +142,8 @@ fn parse_host(s: &str) -> Result<IpAddr, String> {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
     // Accept the bracketed form people copy from URLs: `[::1]`.
-    let bare = s
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(s);
-    bare.parse()
-        .map_err(|_| "expected an IP address or `localhost`".to_string())
+    let bare = s.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(s);
+    bare.parse().map_err(|_| "expected an IP address or `localhost`".to_string())
 }
 
 fn parse_at_least_one(s: &str) -> Result<usize, String> {
@@ -255,10 +251,7 @@ mod tests {
 
     #[test]
     fn max_header_bytes() {
-        assert_eq!(
-            parse(&["--max-header-bytes", "4096"]).max_header_bytes,
-            4096
-        );
+        assert_eq!(parse(&["--max-header-bytes", "4096"]).max_header_bytes, 4096);
         assert!(fails(&["--max-header-bytes", "0"]));
     }
 
@@ -274,15 +267,7 @@ mod tests {
             "--shutdown-timeout",
             "0",
         ]);
-        assert_eq!(
-            (
-                a.header_timeout,
-                a.keepalive_timeout,
-                a.send_timeout,
-                a.shutdown_timeout
-            ),
-            (1, 2, 3, 0)
-        );
+        assert_eq!((a.header_timeout, a.keepalive_timeout, a.send_timeout, a.shutdown_timeout), (1, 2, 3, 0));
         assert!(fails(&["--send-timeout", "1.5"]));
     }
 
@@ -294,12 +279,7 @@ mod tests {
 
     #[test]
     fn switches() {
-        let a = parse(&[
-            "--follow-symlinks",
-            "--hidden",
-            "--autoindex",
-            "--precompressed",
-        ]);
+        let a = parse(&["--follow-symlinks", "--hidden", "--autoindex", "--precompressed"]);
         assert!(a.follow_symlinks && a.hidden && a.autoindex && a.precompressed);
         assert!(fails(&["--hidden=yes"]));
     }
@@ -313,22 +293,13 @@ mod tests {
 
     #[test]
     fn access_log() {
-        assert_eq!(
-            parse(&["--access-log", "-"]).access_log,
-            Some(PathBuf::from("-"))
-        );
-        assert_eq!(
-            parse(&["--access-log", "logs/a.log"]).access_log,
-            Some(PathBuf::from("logs/a.log"))
-        );
+        assert_eq!(parse(&["--access-log", "-"]).access_log, Some(PathBuf::from("-")));
+        assert_eq!(parse(&["--access-log", "logs/a.log"]).access_log, Some(PathBuf::from("logs/a.log")));
     }
 
     #[test]
     fn pid_file() {
-        assert_eq!(
-            parse(&["--pid-file", "/run/o.pid"]).pid_file,
-            Some(PathBuf::from("/run/o.pid"))
-        );
+        assert_eq!(parse(&["--pid-file", "/run/o.pid"]).pid_file, Some(PathBuf::from("/run/o.pid")));
     }
 
     #[test]

@@ -73,10 +73,7 @@ impl Config {
     /// The root is missing or not a directory, or a path cannot be made
     /// absolute (the working directory is gone).
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
-        let root = args
-            .root
-            .canonicalize()
-            .map_err(|e| ConfigError::Root(args.root.clone(), e))?;
+        let root = args.root.canonicalize().map_err(|e| ConfigError::Root(args.root.clone(), e))?;
         if !root.is_dir() {
             return Err(ConfigError::RootNotDir(args.root));
         }
@@ -147,10 +144,7 @@ mod tests {
     fn root_is_canonical() {
         let c = config(&["-r", "."]).unwrap();
         assert!(c.root.is_absolute());
-        assert_eq!(
-            c.root,
-            std::env::current_dir().unwrap().canonicalize().unwrap()
-        );
+        assert_eq!(c.root, std::env::current_dir().unwrap().canonicalize().unwrap());
     }
 
     #[test]
@@ -168,14 +162,8 @@ mod tests {
         let table: &[(&[&str], Option<AccessLog>)] = &[
             (&[], None),
             (&["--access-log", "-"], Some(AccessLog::Stdout)),
-            (
-                &["--access-log", "/var/log/a.log"],
-                Some(AccessLog::File("/var/log/a.log".into())),
-            ),
-            (
-                &["--access-log", "a.log"],
-                Some(AccessLog::File(cwd.join("a.log"))),
-            ),
+            (&["--access-log", "/var/log/a.log"], Some(AccessLog::File("/var/log/a.log".into()))),
+            (&["--access-log", "a.log"], Some(AccessLog::File(cwd.join("a.log")))),
         ];
         for (args, want) in table {
             assert_eq!(&config(args).unwrap().access_log, want, "{args:?}");

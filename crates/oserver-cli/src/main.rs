@@ -42,10 +42,7 @@ fn main() -> ExitCode {
             // clap follows its error with usage and a hint; one line is
             // enough to say what is wrong, and `--help` has the rest.
             let text = e.to_string();
-            eprintln!(
-                "oserver: {}",
-                text.lines().next().unwrap_or("bad arguments")
-            );
+            eprintln!("oserver: {}", text.lines().next().unwrap_or("bad arguments"));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -92,9 +89,7 @@ fn run(args: Args) -> Result<u8, StartError> {
     // Blocked from here on and taken by the master's loop: a SIGTERM that
     // arrives during startup then stops the server properly instead of
     // killing the master by its default action. Workers inherit the mask.
-    SigSet::of(&signals::MASTER)
-        .block()
-        .map_err(StartError::Signals)?;
+    SigSet::of(&signals::MASTER).block().map_err(StartError::Signals)?;
 
     raise_fd_limit(cfg.max_connections);
     let listeners = bind_listeners(cfg.addr, cfg.workers)?;
@@ -106,17 +101,12 @@ fn run(args: Args) -> Result<u8, StartError> {
         dry_run(&cfg, first)?;
     }
     let pid_file = match &cfg.pid_file {
-        Some(p) => Some(
-            PidFile::create(p, std::process::id())
-                .map_err(|e| StartError::PidFile(p.clone(), e))?,
-        ),
+        Some(p) => {
+            Some(PidFile::create(p, std::process::id()).map_err(|e| StartError::PidFile(p.clone(), e))?)
+        }
         None => None,
     };
-    info!(
-        "listening on http://{addr}/ root={} workers={}",
-        cfg.root.display(),
-        cfg.workers
-    );
+    info!("listening on http://{addr}/ root={} workers={}", cfg.root.display(), cfg.workers);
     let code = master::run(&cfg, listeners);
     drop(pid_file);
     Ok(code)
@@ -145,11 +135,8 @@ fn raise_fd_limit(max_connections: usize) {
 }
 
 fn init_logger(level: log::LevelFilter) {
-    let color = if io::stderr().is_terminal() {
-        simplelog::ColorChoice::Auto
-    } else {
-        simplelog::ColorChoice::Never
-    };
+    let color =
+        if io::stderr().is_terminal() { simplelog::ColorChoice::Auto } else { simplelog::ColorChoice::Never };
     // Fails only if a logger is already set, which nothing else does.
     let _ = simplelog::TermLogger::init(
         level,
@@ -187,11 +174,6 @@ fn bind_listeners(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, 
 /// instead of in every worker after the fork. `build` starts no threads,
 /// so the master stays single-threaded for its forks.
 fn dry_run(cfg: &Config, listener: &TcpListener) -> Result<(), StartError> {
-    let l = listener
-        .try_clone()
-        .map_err(|e| StartError::Bind(cfg.addr, e))?;
-    cfg.server_builder(l)
-        .build()
-        .map(drop)
-        .map_err(StartError::Server)
+    let l = listener.try_clone().map_err(|e| StartError::Bind(cfg.addr, e))?;
+    cfg.server_builder(l).build().map(drop).map_err(StartError::Server)
 }

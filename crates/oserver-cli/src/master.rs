@@ -132,29 +132,20 @@ impl<'a> Master<'a> {
         if pid == 0 {
             let listeners = std::mem::take(&mut self.listeners);
             let (cfg, master) = (self.cfg, self.pid);
-            let code = panic::catch_unwind(AssertUnwindSafe(|| {
-                worker::run(cfg, listeners, slot, master)
-            }))
-            .unwrap_or(worker::EXIT_PANIC);
+            let code = panic::catch_unwind(AssertUnwindSafe(|| worker::run(cfg, listeners, slot, master)))
+                .unwrap_or(worker::EXIT_PANIC);
             // SAFETY: ends the child without unwinding into master code or
             // running the master's destructors (pid file, ...).
             unsafe { libc::_exit(code) }
         }
         let s = &mut self.slots[slot];
-        s.worker = Some(Worker {
-            pid,
-            started: Instant::now(),
-            initial,
-        });
+        s.worker = Some(Worker { pid, started: Instant::now(), initial });
         s.respawn_at = None;
         Ok(pid)
     }
 
     fn slot_pids(&self) -> Vec<pid_t> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.worker.as_ref().map(|w| w.pid))
-            .collect()
+        self.slots.iter().filter_map(|s| s.worker.as_ref().map(|w| w.pid)).collect()
     }
 
     /// Every worker not reaped yet, current and retiring: the only pids it
@@ -180,9 +171,7 @@ impl<'a> Master<'a> {
                 }
             }
             let now = Instant::now();
-            let timeout = self
-                .next_deadline()
-                .map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
+            let timeout = self.next_deadline().map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
             match set.wait_timeout(timeout) {
                 Ok(Some(sig)) => self.on_signal(sig),
                 Ok(None) => {}
@@ -205,17 +194,9 @@ impl<'a> Master<'a> {
 
     fn next_deadline(&self) -> Option<Instant> {
         let respawns = self.slots.iter().filter_map(|s| s.respawn_at);
-        let kills = self
-            .retiring
-            .iter()
-            .filter(|r| !r.killed)
-            .map(|r| r.kill_at);
+        let kills = self.retiring.iter().filter(|r| !r.killed).map(|r| r.kill_at);
         let stop = match self.state {
-            State::Stopping {
-                kill_at,
-                killed: false,
-                ..
-            } => Some(kill_at),
+            State::Stopping { kill_at, killed: false, .. } => Some(kill_at),
             _ => None,
         };
         respawns.chain(kills).chain(stop).min()
@@ -226,10 +207,7 @@ impl<'a> Master<'a> {
         match (sig, self.state) {
             (libc::SIGCHLD, _) => {}
             (libc::SIGTERM | libc::SIGINT, State::Running) => {
-                info!(
-                    "{name}: stopping gracefully (at most {}s)",
-                    self.cfg.shutdown_timeout.as_secs()
-                );
+                info!("{name}: stopping gracefully (at most {}s)", self.cfg.shutdown_timeout.as_secs());
                 self.begin_stop(0);
             }
             (libc::SIGTERM | libc::SIGINT, State::Stopping { .. }) => {
@@ -242,11 +220,7 @@ impl<'a> Master<'a> {
                     State::Stopping { code, .. } => code,
                     State::Running => 0,
                 };
-                self.state = State::Stopping {
-                    kill_at: Instant::now(),
-                    killed: true,
-                    code,
-                };
+                self.state = State::Stopping { kill_at: Instant::now(), killed: true, code };
             }
             (libc::SIGHUP, State::Running) => self.restart(),
             (libc::SIGUSR1, _) => {
@@ -286,11 +260,7 @@ impl<'a> Master<'a> {
         let kill_at = Instant::now() + self.cfg.shutdown_timeout + KILL_GRACE;
         for &pid in &old {
             signals::send(pid, libc::SIGTERM);
-            self.retiring.push(Retiring {
-                pid,
-                kill_at,
-                killed: false,
-            });
+            self.retiring.push(Retiring { pid, kill_at, killed: false });
         }
         info!("SIGHUP: graceful restart: new workers {new:?}, old workers {old:?} draining");
     }
@@ -331,14 +301,10 @@ impl<'a> Master<'a> {
             info!("old worker {pid} {how}");
             return;
         }
-        let found = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find_map(|(i, s)| match &s.worker {
-                Some(w) if w.pid == pid => s.worker.take().map(|w| (i, w)),
-                _ => None,
-            });
+        let found = self.slots.iter_mut().enumerate().find_map(|(i, s)| match &s.worker {
+            Some(w) if w.pid == pid => s.worker.take().map(|w| (i, w)),
+            _ => None,
+        });
         let Some((slot, w)) = found else {
             debug!("unknown child {pid} {how}");
             return;
@@ -348,19 +314,14 @@ impl<'a> Master<'a> {
             return;
         }
         let lived = w.started.elapsed();
-        let setup_failed =
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == worker::EXIT_SETUP;
+        let setup_failed = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == worker::EXIT_SETUP;
         if w.initial && setup_failed {
             error!("worker {pid} could not start; stopping");
             self.begin_stop(1);
             return;
         }
         let delay = next_delay(self.slots[slot].delay, lived);
-        let when = if delay.is_zero() {
-            String::new()
-        } else {
-            format!(" in {delay:?}")
-        };
+        let when = if delay.is_zero() { String::new() } else { format!(" in {delay:?}") };
         warn!("worker {pid} {how} after {lived:.1?}; respawning{when}");
         self.schedule_respawn(slot, delay);
     }
@@ -401,23 +362,11 @@ impl<'a> Master<'a> {
                 r.killed = true;
             }
         }
-        if let State::Stopping {
-            kill_at,
-            killed: false,
-            code,
-        } = self.state
-        {
+        if let State::Stopping { kill_at, killed: false, code } = self.state {
             if now >= kill_at {
-                warn!(
-                    "workers {:?} did not stop in time; killing them",
-                    self.live()
-                );
+                warn!("workers {:?} did not stop in time; killing them", self.live());
                 self.signal_all(libc::SIGKILL);
-                self.state = State::Stopping {
-                    kill_at,
-                    killed: true,
-                    code,
-                };
+                self.state = State::Stopping { kill_at, killed: true, code };
             }
         }
     }
@@ -443,11 +392,7 @@ fn describe(status: c_int) -> String {
         format!("exited with status {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
-        let core = if libc::WCOREDUMP(status) {
-            ", core dumped"
-        } else {
-            ""
-        };
+        let core = if libc::WCOREDUMP(status) { ", core dumped" } else { "" };
         format!("was killed by signal {sig} ({}{core})", signals::name(sig))
     } else {
         format!("changed state (wait status {status:#x})")
@@ -479,11 +424,7 @@ mod tests {
             (ms(0), ms(1000), ms(0)),      // just at it
         ];
         for (prev, lived, want) in table {
-            assert_eq!(
-                next_delay(prev, lived),
-                want,
-                "prev {prev:?} lived {lived:?}"
-            );
+            assert_eq!(next_delay(prev, lived), want, "prev {prev:?} lived {lived:?}");
         }
     }
 

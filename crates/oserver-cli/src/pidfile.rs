@@ -30,9 +30,7 @@ impl PidFile {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        Ok(PidFile {
-            path: path.to_path_buf(),
-        })
+        Ok(PidFile { path: path.to_path_buf() })
     }
 }
 

@@ -9,23 +9,11 @@ use std::time::Duration;
 use libc::c_int;
 
 /// What the master waits for.
-pub const MASTER: [c_int; 6] = [
-    libc::SIGCHLD,
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGHUP,
-    libc::SIGUSR1,
-];
+pub const MASTER: [c_int; 6] =
+    [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1];
 
 /// What a worker's signal thread waits for (a worker has no children).
-pub const WORKER: [c_int; 5] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGHUP,
-    libc::SIGUSR1,
-];
+pub const WORKER: [c_int; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1];
 
 /// A set of signals.
 #[derive(Clone, Copy)]
@@ -167,10 +155,7 @@ mod tests {
             assert_eq!(set.wait_timeout(Duration::from_millis(10)).unwrap(), None);
             // SAFETY: raise targets this thread, where SIGUSR2 is blocked.
             unsafe { libc::raise(libc::SIGUSR2) };
-            assert_eq!(
-                set.wait_timeout(Duration::from_secs(5)).unwrap(),
-                Some(libc::SIGUSR2)
-            );
+            assert_eq!(set.wait_timeout(Duration::from_secs(5)).unwrap(), Some(libc::SIGUSR2));
             unsafe { libc::raise(libc::SIGUSR2) };
             assert_eq!(set.wait().unwrap(), libc::SIGUSR2);
         })

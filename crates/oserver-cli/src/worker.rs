@@ -61,9 +61,7 @@ pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc:
         }
     };
     let handle = server.handle();
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || signal_loop(handle));
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || signal_loop(handle));
     if let Err(e) = spawned {
         error!("worker {pid}: cannot start the signal thread: {e}");
         return EXIT_SETUP;
@@ -72,10 +70,7 @@ pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc:
 
     let code = match server.run() {
         Ok(stats) => {
-            info!(
-                "worker {pid} stopped: {} requests, {} connections",
-                stats.requests, stats.connections
-            );
+            info!("worker {pid} stopped: {} requests, {} connections", stats.requests, stats.connections);
             EXIT_OK
         }
         Err(e) => {

@@ -29,8 +29,9 @@ fn main() -> ExitCode {
         .root(&args[1])
         .threads(threads)
         .handler("/health", |req: &oserver_core::Request<'_>| {
-            (req.path() == "/health")
-                .then(|| Response::new(200).header("Content-Type", "application/json").body("{\"status\":\"ok\"}\n"))
+            (req.path() == "/health").then(|| {
+                Response::new(200).header("Content-Type", "application/json").body("{\"status\":\"ok\"}\n")
+            })
         })
         .build();
     let server = match built {

@@ -140,7 +140,10 @@ mod tests {
         });
         w.flush();
         let s = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(s, "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /a\\x22b HTTP/1.1\" 200 42 \"-\" \"curl/8\"\n");
+        assert_eq!(
+            s,
+            "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /a\\x22b HTTP/1.1\" 200 42 \"-\" \"curl/8\"\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -56,9 +56,7 @@ pub fn render(dir: &File, url_path: &[u8], show_hidden: bool) -> io::Result<Vec<
     let mut page = String::with_capacity(512 + 160 * entries.len());
     page.push_str("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n");
     let _ = writeln!(page, "<title>Index of {title}</title>");
-    page.push_str(
-        "<style>td,th{padding:0 1em 0 0;text-align:left}td+td+td{text-align:right}</style>\n",
-    );
+    page.push_str("<style>td,th{padding:0 1em 0 0;text-align:left}td+td+td{text-align:right}</style>\n");
     page.push_str("</head>\n<body>\n");
     let _ = writeln!(page, "<h1>Index of {title}</h1>");
     page.push_str("<table>\n<tr><th>Name</th><th>Last modified</th><th>Size</th></tr>\n");
@@ -104,12 +102,7 @@ fn clear_errno() {
         let p = libc::__errno_location();
         #[cfg(any(target_os = "android", target_os = "netbsd", target_os = "openbsd"))]
         let p = libc::__errno();
-        #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "dragonfly"
-        ))]
+        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "dragonfly"))]
         let p = libc::__error();
         *p = 0;
     }
@@ -122,11 +115,7 @@ fn read_entries(dir: &File, show_hidden: bool) -> io::Result<Vec<Entry>> {
     // with `dir`, and readdir would move it under the caller.
     // SAFETY: plain syscall on a descriptor we borrow and a C string literal.
     let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c".".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
+        libc::openat(dir.as_raw_fd(), c".".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -225,11 +214,7 @@ fn civil_minute(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        of_day / 3600,
-        of_day % 3600 / 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", of_day / 3600, of_day % 3600 / 60)
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01, by Howard
@@ -263,9 +248,7 @@ mod tests {
     impl TempDir {
         fn new() -> TempDir {
             static N: AtomicUsize = AtomicUsize::new(0);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
             let path = std::env::temp_dir().join(format!(
                 "oserver-autoindex-{}-{}-{nanos}",
                 std::process::id(),
@@ -291,10 +274,7 @@ mod tests {
     }
 
     fn set_mtime(path: &Path) {
-        File::open(path)
-            .unwrap()
-            .set_modified(UNIX_EPOCH + Duration::from_secs(LEAP))
-            .unwrap();
+        File::open(path).unwrap().set_modified(UNIX_EPOCH + Duration::from_secs(LEAP)).unwrap();
     }
 
     /// A directory with the awkward names from the brief.
@@ -322,10 +302,7 @@ mod tests {
 
     /// The hrefs of the page's links, in order.
     fn hrefs(page: &str) -> Vec<&str> {
-        page.split("href=\"")
-            .skip(1)
-            .map(|s| &s[..s.find('"').unwrap()])
-            .collect()
+        page.split("href=\"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect()
     }
 
     #[test]
@@ -334,16 +311,7 @@ mod tests {
         let p = page(&t, b"/x&y/", false);
         assert_eq!(
             hrefs(&p),
-            [
-                "../",
-                "Zed/",
-                "sub/",
-                "a%26b%3Cc%3E.txt",
-                "b.txt",
-                "it%27s%20%22q%22",
-                "link",
-                "space%20name",
-            ]
+            ["../", "Zed/", "sub/", "a%26b%3Cc%3E.txt", "b.txt", "it%27s%20%22q%22", "link", "space%20name",]
         );
         assert!(p.contains("<title>Index of /x&amp;y/</title>"), "{p}");
         assert!(p.contains("<h1>Index of /x&amp;y/</h1>"), "{p}");
@@ -456,11 +424,7 @@ mod tests {
 
     #[test]
     fn escaping_tables() {
-        let html: &[(&str, &str)] = &[
-            ("plain", "plain"),
-            ("<&>\"'", "&lt;&amp;&gt;&quot;&#39;"),
-            ("é", "é"),
-        ];
+        let html: &[(&str, &str)] = &[("plain", "plain"), ("<&>\"'", "&lt;&amp;&gt;&quot;&#39;"), ("é", "é")];
         for &(raw, want) in html {
             assert_eq!(escape_html(raw), want);
         }

@@ -57,13 +57,7 @@ impl ETag {
     pub fn new(mtime: SystemTime, size: u64) -> ETag {
         let mut buf = [0u8; ETAG_CAP];
         let mut n = 0;
-        for part in [
-            &b"\""[..],
-            hex(mtime_secs(mtime), &mut [0; 16]),
-            b"-",
-            hex(size, &mut [0; 16]),
-            b"\"",
-        ] {
+        for part in [&b"\""[..], hex(mtime_secs(mtime), &mut [0; 16]), b"-", hex(size, &mut [0; 16]), b"\""] {
             buf[n..n + part.len()].copy_from_slice(part);
             n += part.len();
         }
@@ -286,11 +280,7 @@ mod tests {
             (at(0x5f5e100), 1234, b"\"5f5e100-4d2\""),
             (at(T) + Duration::from_millis(999), 10, b"\"2ebc98a1-a\""),
             // SystemTime on Unix holds i64 seconds.
-            (
-                at(i64::MAX as u64),
-                u64::MAX,
-                b"\"7fffffffffffffff-ffffffffffffffff\"",
-            ),
+            (at(i64::MAX as u64), u64::MAX, b"\"7fffffffffffffff-ffffffffffffffff\""),
             (UNIX_EPOCH - Duration::from_secs(10), 1, b"\"0-1\""),
             (at(1), 5 << 30, b"\"1-140000000\""),
         ];
@@ -298,25 +288,16 @@ mod tests {
             let tag = ETag::new(mtime, size);
             assert_eq!(tag.as_bytes(), want, "{mtime:?} {size}");
         }
-        assert_eq!(
-            ETag::new(at(i64::MAX as u64), u64::MAX).as_bytes().len(),
-            ETAG_CAP
-        );
+        assert_eq!(ETag::new(at(i64::MAX as u64), u64::MAX).as_bytes().len(), ETAG_CAP);
         assert_eq!(ETag::new(at(1), 2).to_string(), "\"1-2\"");
     }
 
     #[test]
     fn last_modified_range() {
-        assert_eq!(
-            last_modified(at(T) + Duration::from_millis(500)),
-            Some(at(T))
-        );
+        assert_eq!(last_modified(at(T) + Duration::from_millis(500)), Some(at(T)));
         assert_eq!(last_modified(at(0)), Some(at(0)));
         assert_eq!(last_modified(UNIX_EPOCH - Duration::from_secs(1)), None);
-        assert_eq!(
-            last_modified(at(253_402_300_799)),
-            Some(at(253_402_300_799))
-        );
+        assert_eq!(last_modified(at(253_402_300_799)), Some(at(253_402_300_799)));
         assert_eq!(last_modified(at(253_402_300_800)), None);
         // What it returns must be formattable.
         let t = last_modified(at(253_402_300_799)).unwrap();
@@ -354,12 +335,7 @@ mod tests {
             (b"\xff\"x\"", false),
         ];
         for &(value, want) in cases {
-            assert_eq!(
-                if_none_match(value, ours),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(value)
-            );
+            assert_eq!(if_none_match(value, ours), want, "{:?}", String::from_utf8_lossy(value));
         }
         // Our own tag given as weak still compares weakly.
         assert!(if_none_match(br#""x""#, br#"W/"x""#));
@@ -383,11 +359,7 @@ mod tests {
             (b"", at(0), false),
             (b"\xff\xfe", at(0), false),
             (b"Sun, 06 Nov 1994 08:49:37 GMT; length=12", at(T), false),
-            (
-                b"Thu, 01 Jan 1970 00:00:00 GMT",
-                UNIX_EPOCH - Duration::from_secs(5),
-                true,
-            ),
+            (b"Thu, 01 Jan 1970 00:00:00 GMT", UNIX_EPOCH - Duration::from_secs(5), true),
         ];
         for &(value, mtime, want) in cases {
             assert_eq!(
@@ -446,12 +418,7 @@ mod tests {
             (b"W", at(T), false),
         ];
         for &(value, mtime, want) in cases {
-            assert_eq!(
-                if_range(value, tag, mtime),
-                want,
-                "{:?} {mtime:?}",
-                String::from_utf8_lossy(value)
-            );
+            assert_eq!(if_range(value, tag, mtime), want, "{:?} {mtime:?}", String::from_utf8_lossy(value));
         }
         // A weak validator of ours never matches, even byte-equal.
         assert!(!if_range(br#"W/"x""#, br#"W/"x""#, at(T)));

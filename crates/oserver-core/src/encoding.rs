@@ -44,16 +44,10 @@ pub struct Coding {
 }
 
 /// Brotli: `x.br`, `Content-Encoding: br`.
-pub const BR: Coding = Coding {
-    suffix: ".br",
-    content_encoding: "br",
-};
+pub const BR: Coding = Coding { suffix: ".br", content_encoding: "br" };
 
 /// Gzip: `x.gz`, `Content-Encoding: gzip`.
-pub const GZIP: Coding = Coding {
-    suffix: ".gz",
-    content_encoding: "gzip",
-};
+pub const GZIP: Coding = Coding { suffix: ".gz", content_encoding: "gzip" };
 
 /// Our preference among the codings, best first: brotli files are smaller.
 pub const PREFERENCE: [Coding; 2] = [BR, GZIP];
@@ -69,9 +63,7 @@ pub const PREFERENCE: [Coding; 2] = [BR, GZIP];
 /// assert_eq!(order, [BR, GZIP]);
 /// ```
 pub fn preferred(a: Accepts) -> impl Iterator<Item = Coding> {
-    PREFERENCE
-        .into_iter()
-        .filter(move |&c| (c == BR && a.br) || (c == GZIP && a.gzip))
+    PREFERENCE.into_iter().filter(move |&c| (c == BR && a.br) || (c == GZIP && a.gzip))
 }
 
 /// What one coding's entries in the list said so far.
@@ -134,10 +126,7 @@ pub fn accepts(accept_encoding: &[u8]) -> Accepts {
         };
         *slot = slot.add(acceptable);
     }
-    Accepts {
-        br: br.verdict(star),
-        gzip: gzip.verdict(star),
-    }
+    Accepts { br: br.verdict(star), gzip: gzip.verdict(star) }
 }
 
 /// For a `q=...` parameter, whether the weight is above zero (an invalid
@@ -177,22 +166,10 @@ fn q_positive(v: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    const NONE: Accepts = Accepts {
-        br: false,
-        gzip: false,
-    };
-    const BOTH: Accepts = Accepts {
-        br: true,
-        gzip: true,
-    };
-    const BR_ONLY: Accepts = Accepts {
-        br: true,
-        gzip: false,
-    };
-    const GZ_ONLY: Accepts = Accepts {
-        br: false,
-        gzip: true,
-    };
+    const NONE: Accepts = Accepts { br: false, gzip: false };
+    const BOTH: Accepts = Accepts { br: true, gzip: true };
+    const BR_ONLY: Accepts = Accepts { br: true, gzip: false };
+    const GZ_ONLY: Accepts = Accepts { br: false, gzip: true };
 
     #[test]
     fn accepts_table() {
@@ -260,12 +237,8 @@ mod tests {
 
     #[test]
     fn preference_order() {
-        let cases: &[(Accepts, &[Coding])] = &[
-            (NONE, &[]),
-            (BR_ONLY, &[BR]),
-            (GZ_ONLY, &[GZIP]),
-            (BOTH, &[BR, GZIP]),
-        ];
+        let cases: &[(Accepts, &[Coding])] =
+            &[(NONE, &[]), (BR_ONLY, &[BR]), (GZ_ONLY, &[GZIP]), (BOTH, &[BR, GZIP])];
         for &(a, want) in cases {
             assert!(preferred(a).eq(want.iter().copied()), "{a:?}");
         }

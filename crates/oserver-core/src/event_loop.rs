@@ -73,7 +73,12 @@ pub(crate) struct EventLoop {
 }
 
 impl EventLoop {
-    pub(crate) fn new(poll: Poll, listener: TcpListener, sh: Arc<Shared>, ctl: Arc<Control>) -> io::Result<EventLoop> {
+    pub(crate) fn new(
+        poll: Poll,
+        listener: TcpListener,
+        sh: Arc<Shared>,
+        ctl: Arc<Control>,
+    ) -> io::Result<EventLoop> {
         let mut listener = listener;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let log = match &sh.cfg.access_log {
@@ -260,7 +265,8 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     match e.raw_os_error() {
-                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
+                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
+                        | Some(libc::ENOMEM) => {
                             log::warn!("accept: {e}; pausing {ACCEPT_BACKOFF:?}");
                             self.accept_paused = true;
                             self.accept_retry = Some(self.now + ACCEPT_BACKOFF);
@@ -281,7 +287,8 @@ impl EventLoop {
         // Closing the descriptor removes it from the epoll set (it is never
         // duplicated), so no epoll_ctl(DEL) is spent on it.
         drop(self.conns.try_remove(k));
-        if self.accept_paused && self.accept_retry.is_none() && self.conns.len() < self.sh.cfg.max_connections {
+        if self.accept_paused && self.accept_retry.is_none() && self.conns.len() < self.sh.cfg.max_connections
+        {
             self.accept();
         }
     }
@@ -603,7 +610,11 @@ impl EventLoop {
         if blocked {
             if !c.write_interest {
                 c.write_interest = true;
-                self.poll.registry().reregister(&mut c.sock, Token(k), Interest::READABLE | Interest::WRITABLE)?;
+                self.poll.registry().reregister(
+                    &mut c.sock,
+                    Token(k),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
             }
             return Ok(Step::Wait);
         }

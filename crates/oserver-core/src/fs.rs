@@ -119,13 +119,11 @@ const OPENAT2_AVAILABLE: u8 = 1;
 const OPENAT2_UNAVAILABLE: u8 = 2;
 
 /// Flags for the file we hand out; `O_NONBLOCK` is cleared after the open.
-const FILE_FLAGS: libc::c_int =
-    libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+const FILE_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
 
 /// Flags for an intermediate directory in the fallback walk: `O_PATH` needs
 /// only search permission, like a normal path lookup does.
-const WALK_DIR_FLAGS: libc::c_int =
-    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+const WALK_DIR_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
 
 /// PATH_MAX on Linux, terminating NUL included: the kernel refuses longer
 /// paths with ENAMETOOLONG anyway, so a bigger buffer would buy nothing.
@@ -161,18 +159,12 @@ impl Root {
         // needs search permission, not read permission.
         let fd = cvt_fd(unsafe {
             // SAFETY: c_dir is a valid NUL-terminated string.
-            libc::open(
-                c_dir.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
+            libc::open(c_dir.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
         })?;
         if !follow_symlinks && OPENAT2.load(Ordering::Relaxed) == OPENAT2_UNKNOWN {
             probe_openat2(fd.as_fd());
         }
-        Ok(Root {
-            fd,
-            follow_symlinks,
-        })
+        Ok(Root { fd, follow_symlinks })
     }
 
     /// Whether symlinks leading outside the root are followed.
@@ -264,11 +256,7 @@ fn probe_openat2(root: BorrowedFd<'_>) {
 }
 
 /// `openat2(dir, path, flags)` confined beneath `dir`.
-fn openat2_beneath(
-    dir: BorrowedFd<'_>,
-    path: &std::ffi::CStr,
-    flags: libc::c_int,
-) -> io::Result<OwnedFd> {
+fn openat2_beneath(dir: BorrowedFd<'_>, path: &std::ffi::CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // open_how is non_exhaustive in libc; zeroing it also zeroes any future
     // field, which is what the kernel expects for "not used".
     // SAFETY: open_how is a plain struct of integers; all-zero is valid.
@@ -303,11 +291,7 @@ fn openat2_beneath(
 }
 
 /// `openat(dir, path, flags)`, retried on EINTR.
-fn openat(
-    dir: BorrowedFd<'_>,
-    path: &std::ffi::CStr,
-    flags: libc::c_int,
-) -> Result<OwnedFd, OpenError> {
+fn openat(dir: BorrowedFd<'_>, path: &std::ffi::CStr, flags: libc::c_int) -> Result<OwnedFd, OpenError> {
     loop {
         // SAFETY: path is NUL-terminated; dir is a live descriptor.
         let ret = unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags) };
@@ -321,10 +305,7 @@ fn openat(
 /// Fallback: open `rel` beneath `root` one component at a time, following
 /// no symlink at all (see the module docs for why this is race-free).
 fn walk(root: BorrowedFd<'_>, rel: &[u8]) -> Result<OwnedFd, OpenError> {
-    let mut components = rel
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
-        .peekable();
+    let mut components = rel.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").peekable();
     // The directory we are in; None is the root itself.
     let mut dir: Option<OwnedFd> = None;
     // NAME_MAX (255) plus NUL: a longer component cannot exist.
@@ -353,14 +334,7 @@ fn is_symlink(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> bool {
     // SAFETY: stat is plain data; fstatat fills it on success.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: name is NUL-terminated, st is a valid out-pointer.
-    let ret = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let ret = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
 
@@ -414,8 +388,7 @@ mod tests {
         fn new(tag: &str) -> TempDir {
             static COUNTER: AtomicUsize = AtomicUsize::new(0);
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir =
-                std::env::temp_dir().join(format!("oserver-fs-{}-{n}-{tag}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("oserver-fs-{}-{n}-{tag}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             TempDir(dir)
         }
@@ -535,21 +508,9 @@ mod tests {
         let uses_openat2 = beneath.resolver() == Resolver::Openat2;
         eprintln!("resolver on this kernel: {}", beneath.resolver());
         for (rel, with_openat2, with_walk, with_follow) in TABLE {
-            let want = if uses_openat2 {
-                with_openat2
-            } else {
-                with_walk
-            };
-            assert_eq!(
-                &outcome(beneath.open(rel.as_bytes())),
-                want,
-                "{rel:?} beneath"
-            );
-            assert_eq!(
-                &outcome(follow.open(rel.as_bytes())),
-                with_follow,
-                "{rel:?} follow"
-            );
+            let want = if uses_openat2 { with_openat2 } else { with_walk };
+            assert_eq!(&outcome(beneath.open(rel.as_bytes())), want, "{rel:?} beneath");
+            assert_eq!(&outcome(follow.open(rel.as_bytes())), with_follow, "{rel:?} follow");
             let walked = beneath.open_with(rel.as_bytes(), Resolver::Walk);
             assert_eq!(&outcome(walked), with_walk, "{rel:?} walk");
             if !rel.starts_with('/') && !rel.contains("..") {
@@ -569,10 +530,7 @@ mod tests {
         let beneath = Root::new(&fx.root.0, false).unwrap();
         let follow = Root::new(&fx.root.0, true).unwrap();
         assert_eq!(outcome(beneath.open(b"passwd")), Forbidden);
-        assert_eq!(
-            outcome(walk(beneath.as_fd(), b"passwd").map(File::from)),
-            Forbidden
-        );
+        assert_eq!(outcome(walk(beneath.as_fd(), b"passwd").map(File::from)), Forbidden);
         assert_eq!(outcome(follow.open(b"passwd")), Body("<passwd>"));
     }
 
@@ -594,13 +552,8 @@ mod tests {
         let dir = TempDir::new("perm");
         dir.file("locked.txt", "L");
         dir.file("closed/inner.txt", "I");
-        std::fs::set_permissions(
-            dir.path("locked.txt"),
-            std::fs::Permissions::from_mode(0o000),
-        )
-        .unwrap();
-        std::fs::set_permissions(dir.path("closed"), std::fs::Permissions::from_mode(0o000))
-            .unwrap();
+        std::fs::set_permissions(dir.path("locked.txt"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        std::fs::set_permissions(dir.path("closed"), std::fs::Permissions::from_mode(0o000)).unwrap();
         let root = Root::new(&dir.0, false).unwrap();
         let open = |rel: &str| outcome(root.open(rel.as_bytes()));
         let walked = |rel: &str| outcome(walk(root.as_fd(), rel.as_bytes()).map(File::from));
@@ -608,8 +561,7 @@ mod tests {
         assert_eq!(open("closed/inner.txt"), Forbidden);
         assert_eq!(walked("locked.txt"), Forbidden);
         assert_eq!(walked("closed/inner.txt"), Forbidden);
-        std::fs::set_permissions(dir.path("closed"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(dir.path("closed"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     #[test]

@@ -183,7 +183,11 @@ impl Response {
 
     /// Add a header. Names and values must not contain CR or LF; a header
     /// that does is dropped (so a handler cannot split the response).
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Response {
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Response {
         let (name, value) = (name.into(), value.into());
         let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
         if !bad(&name) && !bad(&value) && !name.is_empty() {

@@ -47,10 +47,7 @@ pub fn content_type(name: &[u8]) -> &'static str {
     }
     // mime_guess compares case-insensitively itself; a non-UTF-8 extension
     // cannot be in its table.
-    std::str::from_utf8(ext)
-        .ok()
-        .and_then(|ext| mime_guess::from_ext(ext).first_raw())
-        .unwrap_or(DEFAULT)
+    std::str::from_utf8(ext).ok().and_then(|ext| mime_guess::from_ext(ext).first_raw()).unwrap_or(DEFAULT)
 }
 
 /// The extension of the last segment of `name`, if it has a non-empty one
@@ -115,12 +112,7 @@ mod tests {
             (b"a/", DEFAULT),
         ];
         for &(name, want) in table {
-            assert_eq!(
-                content_type(name),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(name)
-            );
+            assert_eq!(content_type(name), want, "{:?}", String::from_utf8_lossy(name));
         }
     }
 

@@ -76,11 +76,7 @@ impl Default for Limits {
     /// servers accept (nginx and Apache use 8 KiB lines), which is far more
     /// than real clients send; 100 headers is httparse's and hyper's bound.
     fn default() -> Self {
-        Limits {
-            max_request_line: 8 * 1024,
-            max_header_bytes: 16 * 1024,
-            max_headers: 100,
-        }
+        Limits { max_request_line: 8 * 1024, max_header_bytes: 16 * 1024, max_headers: 100 }
     }
 }
 
@@ -159,17 +155,13 @@ impl Span {
     fn new(start: usize, end: usize) -> Span {
         // Every position is inside the head view, which is at most
         // MAX_HEAD_BYTES long, so the casts are lossless.
-        Span {
-            start: start as u16,
-            end: end as u16,
-        }
+        Span { start: start as u16, end: end as u16 }
     }
 
     /// The bytes this span covers in `buf`, or an empty slice if `buf` is
     /// too short (it is not the buffer the span came from).
     pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
-        buf.get(self.start as usize..self.end as usize)
-            .unwrap_or(&[])
+        buf.get(self.start as usize..self.end as usize).unwrap_or(&[])
     }
 }
 
@@ -273,13 +265,7 @@ impl Scan {
             line_start: 0,
             method_end: 0,
             target: Span { start: 0, end: 0 },
-            ver: Version {
-                stage: 0,
-                major: 0,
-                minor: 0,
-                major_digits: 0,
-                minor_digits: 0,
-            },
+            ver: Version { stage: 0, major: 0, minor: 0, major_digits: 0, minor_digits: 0 },
             name_start: 0,
             name_end: 0,
             value_start: 0,
@@ -329,16 +315,12 @@ impl<'b> RequestHead<'b> {
     /// Every header in order, as (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + '_ {
         let buf = self.buf;
-        self.headers
-            .iter()
-            .map(move |h| (h.name.of(buf), h.value.of(buf)))
+        self.headers.iter().map(move |h| (h.name.of(buf), h.value.of(buf)))
     }
 
     /// The first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'b [u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 }
 
@@ -351,10 +333,7 @@ impl Default for Parser {
 impl Parser {
     /// A parser at the start of a request.
     pub fn new() -> Self {
-        Parser {
-            s: Scan::new(),
-            headers: [HeaderSpan::default(); MAX_HEADERS],
-        }
+        Parser { s: Scan::new(), headers: [HeaderSpan::default(); MAX_HEADERS] }
     }
 
     /// Forget everything; ready for the next request.
@@ -400,11 +379,7 @@ impl Parser {
     pub fn head<'b>(&'b self, buf: &'b [u8]) -> RequestHead<'b> {
         let s = &self.s;
         RequestHead {
-            method: Span {
-                start: s.line_start,
-                end: s.method_end,
-            }
-            .of(buf),
+            method: Span { start: s.line_start, end: s.method_end }.of(buf),
             target: s.target.of(buf),
             minor_version: s.ver.minor,
             content_length: s.content_length,
@@ -498,9 +473,8 @@ impl Parser {
                     let line_end = self.request_line_end(limits);
                     if self.s.ver.stage == 0 && p + 8 <= line_end {
                         // Nearly every request says HTTP/1.1 or HTTP/1.0.
-                        if let Some(
-                            &[b'H', b'T', b'T', b'P', b'/', b'1', b'.', m @ (b'0' | b'1')],
-                        ) = b.get(p..).and_then(|r| r.first_chunk::<8>())
+                        if let Some(&[b'H', b'T', b'T', b'P', b'/', b'1', b'.', m @ (b'0' | b'1')]) =
+                            b.get(p..).and_then(|r| r.first_chunk::<8>())
                         {
                             self.s.ver = Version {
                                 stage: 6,
@@ -541,11 +515,8 @@ impl Parser {
                                 if !ver.supported() {
                                     return Err(ParseError::VersionNotSupported);
                                 }
-                                self.s.state = if c == b'\r' {
-                                    State::RequestLineLf
-                                } else {
-                                    State::LineStart
-                                };
+                                self.s.state =
+                                    if c == b'\r' { State::RequestLineLf } else { State::LineStart };
                             }
                             b' ' => return Err(bad("junk after the HTTP version")),
                             _ => return Err(bad("malformed HTTP version")),
@@ -576,9 +547,7 @@ impl Parser {
                         p += 1;
                         self.s.state = State::Name;
                     }
-                    Some(b' ' | b'\t') => {
-                        return Err(bad("header line starts with whitespace (obs-fold)"))
-                    }
+                    Some(b' ' | b'\t') => return Err(bad("header line starts with whitespace (obs-fold)")),
                     Some(b':') => return Err(bad("empty header name")),
                     Some(_) => return Err(bad("invalid byte in header name")),
                 },
@@ -600,9 +569,7 @@ impl Parser {
                             p += 1;
                             self.s.state = State::ValueStart;
                         }
-                        Some(b' ' | b'\t') => {
-                            return Err(bad("whitespace between header name and colon"))
-                        }
+                        Some(b' ' | b'\t') => return Err(bad("whitespace between header name and colon")),
                         Some(b'\r' | b'\n') => return Err(bad("header line without colon")),
                         _ => return Err(bad("invalid byte in header name")),
                     }
@@ -660,13 +627,7 @@ impl Parser {
 
     /// Checks the request target's form as far as it has arrived
     /// (`complete`: up to its terminating space).
-    fn check_target(
-        &self,
-        b: &[u8],
-        start: usize,
-        end: usize,
-        complete: bool,
-    ) -> Result<(), ParseError> {
+    fn check_target(&self, b: &[u8], start: usize, end: usize, complete: bool) -> Result<(), ParseError> {
         let t = b.get(start..end).unwrap_or(&[]);
         match t.first() {
             None if complete => Err(bad("empty request target (doubled space)")),
@@ -693,10 +654,7 @@ impl Parser {
         while vend > start && matches!(b.get(vend - 1), Some(b' ' | b'\t')) {
             vend -= 1;
         }
-        let name = Span {
-            start: self.s.name_start,
-            end: self.s.name_end,
-        };
+        let name = Span { start: self.s.name_start, end: self.s.name_end };
         let value = Span::new(start, vend);
         let Some(slot) = self.headers.get_mut(self.s.nheaders as usize) else {
             // LineStart checked the count against MAX_HEADERS.
@@ -762,11 +720,7 @@ impl Parser {
                 return Err(ParseError::NotImplemented);
             }
         }
-        s.keep_alive = if http11 {
-            !s.conn_close
-        } else {
-            s.conn_keep_alive && !s.conn_close
-        };
+        s.keep_alive = if http11 { !s.conn_close } else { s.conn_keep_alive && !s.conn_close };
         s.pos = len as u16;
         s.state = State::Done;
         Ok(Status::Complete(len))
@@ -897,9 +851,7 @@ fn check_absolute_prefix(t: &[u8], complete: bool) -> Result<(), ParseError> {
             _ => Ok(()),
         };
     }
-    Err(bad(
-        "request target is neither origin-form nor http(s) absolute-form",
-    ))
+    Err(bad("request target is neither origin-form nor http(s) absolute-form"))
 }
 
 /// Strips SP and HTAB from both ends.
@@ -931,11 +883,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const LIMITS: Limits = Limits {
-        max_request_line: 8 * 1024,
-        max_header_bytes: 16 * 1024,
-        max_headers: 100,
-    };
+    const LIMITS: Limits =
+        Limits { max_request_line: 8 * 1024, max_header_bytes: 16 * 1024, max_headers: 100 };
 
     /// Everything a head exposes, owned, so results can be compared.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1004,12 +953,7 @@ mod tests {
     fn parse_ok(buf: &[u8]) -> Owned {
         match one_shot(buf, &LIMITS) {
             Ok((Status::Complete(n), Some(h))) => {
-                assert_eq!(
-                    n,
-                    buf.len(),
-                    "head length of {:?}",
-                    String::from_utf8_lossy(buf)
-                );
+                assert_eq!(n, buf.len(), "head length of {:?}", String::from_utf8_lossy(buf));
                 h
             }
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(buf)),
@@ -1019,10 +963,7 @@ mod tests {
     fn err(buf: &[u8]) -> ParseError {
         match one_shot(buf, &LIMITS) {
             Err(e) => e,
-            other => panic!(
-                "{:?}: expected an error, got {other:?}",
-                String::from_utf8_lossy(buf)
-            ),
+            other => panic!("{:?}: expected an error, got {other:?}", String::from_utf8_lossy(buf)),
         }
     }
 
@@ -1070,10 +1011,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
         assert_eq!(h.content_length, None);
         assert!(!h.chunked);
         assert_eq!(h.headers.len(), 3);
-        assert_eq!(
-            h.headers[1],
-            (b"User-Agent".to_vec(), b"curl/8.5.0".to_vec())
-        );
+        assert_eq!(h.headers[1], (b"User-Agent".to_vec(), b"curl/8.5.0".to_vec()));
     }
 
     #[test]
@@ -1084,19 +1022,10 @@ Sec-Fetch-Dest: script\r\n\r\n";
         assert_eq!(h.headers[3].1, b"en-US,en;q=0.5");
         assert_eq!(h.headers[9].1, b"\"5f3a-1b2c\"");
         let mut p = Parser::new();
-        assert_eq!(
-            p.parse(BROWSER, &LIMITS),
-            Ok(Status::Complete(BROWSER.len()))
-        );
+        assert_eq!(p.parse(BROWSER, &LIMITS), Ok(Status::Complete(BROWSER.len())));
         let head = p.head(BROWSER);
-        assert_eq!(
-            head.header(b"accept-encoding"),
-            Some(&b"gzip, deflate, br"[..])
-        );
-        assert_eq!(
-            head.header(b"COOKIE"),
-            Some(&b"session=abc123; theme=dark"[..])
-        );
+        assert_eq!(head.header(b"accept-encoding"), Some(&b"gzip, deflate, br"[..]));
+        assert_eq!(head.header(b"COOKIE"), Some(&b"session=abc123; theme=dark"[..]));
         assert_eq!(head.header(b"x-missing"), None);
     }
 
@@ -1112,9 +1041,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
         assert_eq!(h.method, b"GET");
         let h = parse_ok(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(h.target, b"*");
-        let h = parse_ok(
-            b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 05\r\n\r\n",
-        );
+        let h = parse_ok(b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 05\r\n\r\n");
         assert_eq!(h.content_length, Some(5));
         let h = parse_ok(b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n");
         assert!(h.chunked);
@@ -1131,36 +1058,16 @@ Sec-Fetch-Dest: script\r\n\r\n";
     fn keep_alive() {
         let cases: &[(&[u8], bool)] = &[
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-                false,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n",
-                false,
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n",
-                true,
-            ),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", true),
             (b"GET / HTTP/1.0\r\n\r\n", false),
             (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
-            (
-                b"GET / HTTP/1.0\r\nConnection: foo ,keep-alive\r\n\r\n",
-                true,
-            ),
-            (
-                b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
-                false,
-            ),
+            (b"GET / HTTP/1.0\r\nConnection: foo ,keep-alive\r\n\r\n", true),
+            (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", false),
         ];
         for &(req, want) in cases {
-            assert_eq!(
-                parse_ok(req).keep_alive,
-                want,
-                "{:?}",
-                String::from_utf8_lossy(req)
-            );
+            assert_eq!(parse_ok(req).keep_alive, want, "{:?}", String::from_utf8_lossy(req));
         }
     }
 
@@ -1256,11 +1163,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
                 (BadRequest(_), BadRequest(_)) => true,
                 _ => got == want,
             };
-            assert!(
-                same,
-                "{:?}: got {got:?}, want {want:?}",
-                String::from_utf8_lossy(req)
-            );
+            assert!(same, "{:?}: got {got:?}, want {want:?}", String::from_utf8_lossy(req));
             // Split feeding must reject it the same way.
             assert_eq!(byte_at_a_time(req, &LIMITS).err(), Some(got));
         }
@@ -1273,10 +1176,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
         assert_eq!(ParseError::HeaderTooLarge.status(), 431);
         assert_eq!(ParseError::VersionNotSupported.status(), 505);
         assert_eq!(ParseError::NotImplemented.status(), 501);
-        assert_eq!(
-            ParseError::BadRequest("why").to_string(),
-            "bad request: why"
-        );
+        assert_eq!(ParseError::BadRequest("why").to_string(), "bad request: why");
     }
 
     #[test]
@@ -1285,60 +1185,27 @@ Sec-Fetch-Dest: script\r\n\r\n";
         assert_eq!(err(long_target.as_bytes()), ParseError::UriTooLong);
 
         // Exactly at the request line limit passes, one more byte does not.
-        let small = Limits {
-            max_request_line: 20,
-            ..LIMITS
-        };
+        let small = Limits { max_request_line: 20, ..LIMITS };
         let line = |n: usize| format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(n));
         let fits = line(20 - "GET / HTTP/1.1".len());
-        assert!(matches!(
-            one_shot(fits.as_bytes(), &small),
-            Ok((Status::Complete(_), _))
-        ));
+        assert!(matches!(one_shot(fits.as_bytes(), &small), Ok((Status::Complete(_), _))));
         let over = line(21 - "GET / HTTP/1.1".len());
-        assert_eq!(
-            one_shot(over.as_bytes(), &small).err(),
-            Some(ParseError::UriTooLong)
-        );
-        assert_eq!(
-            byte_at_a_time(over.as_bytes(), &small).err(),
-            Some(ParseError::UriTooLong)
-        );
+        assert_eq!(one_shot(over.as_bytes(), &small).err(), Some(ParseError::UriTooLong));
+        assert_eq!(byte_at_a_time(over.as_bytes(), &small).err(), Some(ParseError::UriTooLong));
 
-        let big_header = format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-            "b".repeat(17000)
-        );
+        let big_header = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(17000));
         assert_eq!(err(big_header.as_bytes()), ParseError::HeaderTooLarge);
 
         // The head may be exactly max_header_bytes long.
         let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-        let exact = Limits {
-            max_header_bytes: req.len(),
-            ..LIMITS
-        };
-        assert_eq!(
-            one_shot(req, &exact).map(|r| r.0),
-            Ok(Status::Complete(req.len()))
-        );
-        let short = Limits {
-            max_header_bytes: req.len() - 1,
-            ..LIMITS
-        };
-        assert_eq!(
-            one_shot(req, &short).err(),
-            Some(ParseError::HeaderTooLarge)
-        );
-        assert_eq!(
-            byte_at_a_time(req, &short).err(),
-            Some(ParseError::HeaderTooLarge)
-        );
+        let exact = Limits { max_header_bytes: req.len(), ..LIMITS };
+        assert_eq!(one_shot(req, &exact).map(|r| r.0), Ok(Status::Complete(req.len())));
+        let short = Limits { max_header_bytes: req.len() - 1, ..LIMITS };
+        assert_eq!(one_shot(req, &short).err(), Some(ParseError::HeaderTooLarge));
+        assert_eq!(byte_at_a_time(req, &short).err(), Some(ParseError::HeaderTooLarge));
         // ... and the body after it does not count.
         let with_body = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99\r\n\r\nbody bytes";
-        let exact = Limits {
-            max_header_bytes: with_body.len() - 10,
-            ..LIMITS
-        };
+        let exact = Limits { max_header_bytes: with_body.len() - 10, ..LIMITS };
         let r = one_shot(with_body, &exact).map(|r| r.0);
         assert_eq!(r, Ok(Status::Complete(with_body.len() - 10)));
 
@@ -1355,79 +1222,42 @@ Sec-Fetch-Dest: script\r\n\r\n";
         };
         assert_eq!(parse_ok(&many(100)).headers.len(), 100);
         assert_eq!(err(&many(101)), ParseError::HeaderTooLarge);
-        let ten = Limits {
-            max_headers: 10,
-            ..LIMITS
-        };
+        let ten = Limits { max_headers: 10, ..LIMITS };
         assert!(one_shot(&many(10), &ten).is_ok());
-        assert_eq!(
-            one_shot(&many(11), &ten).err(),
-            Some(ParseError::HeaderTooLarge)
-        );
+        assert_eq!(one_shot(&many(11), &ten).err(), Some(ParseError::HeaderTooLarge));
         // Limits above the hard ceilings are clamped, not trusted.
-        let huge = Limits {
-            max_request_line: usize::MAX,
-            max_header_bytes: usize::MAX,
-            max_headers: 1000,
-        };
-        assert_eq!(
-            one_shot(&many(101), &huge).err(),
-            Some(ParseError::HeaderTooLarge)
-        );
+        let huge = Limits { max_request_line: usize::MAX, max_header_bytes: usize::MAX, max_headers: 1000 };
+        assert_eq!(one_shot(&many(101), &huge).err(), Some(ParseError::HeaderTooLarge));
         let mut giant = b"GET /".to_vec();
         giant.resize(70_000, b'a');
-        assert_eq!(
-            one_shot(&giant, &huge).err(),
-            Some(ParseError::HeaderTooLarge)
-        );
+        assert_eq!(one_shot(&giant, &huge).err(), Some(ParseError::HeaderTooLarge));
     }
 
     #[test]
     fn early_rejection() {
         let mut p = Parser::new();
-        assert!(matches!(
-            p.parse(b"\x16", &LIMITS),
-            Err(ParseError::BadRequest(_))
-        ));
+        assert!(matches!(p.parse(b"\x16", &LIMITS), Err(ParseError::BadRequest(_))));
         // The error sticks.
-        assert!(matches!(
-            p.parse(b"\x16\x03\x01", &LIMITS),
-            Err(ParseError::BadRequest(_))
-        ));
+        assert!(matches!(p.parse(b"\x16\x03\x01", &LIMITS), Err(ParseError::BadRequest(_))));
 
-        for prefix in [
-            &b"GE\x00"[..],
-            b"GET /a\x00",
-            b"GET / HTTP/1.1\r\nHost: a\x00",
-            b"GET / HTTP/1.1\r\nHo\x00",
-        ] {
+        for prefix in
+            [&b"GE\x00"[..], b"GET /a\x00", b"GET / HTTP/1.1\r\nHost: a\x00", b"GET / HTTP/1.1\r\nHo\x00"]
+        {
             let mut p = Parser::new();
             let r = p.parse(prefix, &LIMITS);
-            assert!(
-                matches!(r, Err(ParseError::BadRequest(_))),
-                "{prefix:?}: {r:?}"
-            );
+            assert!(matches!(r, Err(ParseError::BadRequest(_))), "{prefix:?}: {r:?}");
         }
-        for prefix in [
-            &b"GET / HTTP/1.1\r\nHost: a\rx"[..],
-            b"GET / HTTP/1.1\rx",
-            b"GET / HTTPS",
-            b"GET / HTTP/1.1 ",
-        ] {
+        for prefix in
+            [&b"GET / HTTP/1.1\r\nHost: a\rx"[..], b"GET / HTTP/1.1\rx", b"GET / HTTPS", b"GET / HTTP/1.1 "]
+        {
             let mut p = Parser::new();
             let r = p.parse(prefix, &LIMITS);
-            assert!(
-                matches!(r, Err(ParseError::BadRequest(_))),
-                "{prefix:?}: {r:?}"
-            );
+            assert!(matches!(r, Err(ParseError::BadRequest(_))), "{prefix:?}: {r:?}");
         }
 
         let mut line = b"GET /".to_vec();
         line.resize(9 * 1024, b'a');
-        assert_eq!(
-            Parser::new().parse(&line, &LIMITS),
-            Err(ParseError::UriTooLong)
-        );
+        assert_eq!(Parser::new().parse(&line, &LIMITS), Err(ParseError::UriTooLong));
         // Also when it trickles in.
         let mut p = Parser::new();
         let mut result = Ok(Status::Partial);
@@ -1459,9 +1289,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
         let mut p = Parser::new();
         let mut rest = &buf[..];
         for want in valid_requests() {
-            let Ok(Status::Complete(n)) = p.parse(rest, &LIMITS) else {
-                panic!("{want:?}")
-            };
+            let Ok(Status::Complete(n)) = p.parse(rest, &LIMITS) else { panic!("{want:?}") };
             assert_eq!(owned(&p.head(rest)), parse_ok(want));
             rest = &rest[n..];
             p.reset();
@@ -1475,11 +1303,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
             let whole = parse_ok(req);
             for i in 0..req.len() {
                 let mut p = Parser::new();
-                assert_eq!(
-                    p.parse(&req[..i], &LIMITS),
-                    Ok(Status::Partial),
-                    "{req:?} cut at {i}"
-                );
+                assert_eq!(p.parse(&req[..i], &LIMITS), Ok(Status::Partial), "{req:?} cut at {i}");
                 let r = p.parse(req, &LIMITS);
                 let want = Ok((Status::Complete(req.len()), Some(whole.clone())));
                 assert_eq!(outcome(&p, req, r), want);
@@ -1549,13 +1373,8 @@ Sec-Fetch-Dest: script\r\n\r\n";
     }
 
     fn valid_request() -> impl Strategy<Value = Gen> {
-        let header = (
-            token(),
-            "[ \t]{0,2}",
-            "[!-~]([ -~\t\u{80}-\u{ff}]{0,20}[!-~])?",
-            "[ \t]{0,2}",
-            any::<bool>(),
-        );
+        let header =
+            (token(), "[ \t]{0,2}", "[!-~]([ -~\t\u{80}-\u{ff}]{0,20}[!-~])?", "[ \t]{0,2}", any::<bool>());
         (
             0usize..3,
             token(),
@@ -1594,13 +1413,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
                     .into_iter()
                     .map(|(n, v)| (n, v.chars().map(|c| c as u32 as u8 as char).collect()))
                     .collect();
-                Gen {
-                    bytes,
-                    method,
-                    target,
-                    minor,
-                    headers,
-                }
+                Gen { bytes, method, target, minor, headers }
             })
     }
 
@@ -1609,11 +1422,8 @@ Sec-Fetch-Dest: script\r\n\r\n";
     fn messy_bytes() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..64),
-            (
-                valid_request(),
-                prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..4)
-            )
-                .prop_map(|(g, edits)| {
+            (valid_request(), prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..4)).prop_map(
+                |(g, edits)| {
                     let mut b = g.bytes;
                     for (at, byte, kind) in edits {
                         let at = at % (b.len() + 1);
@@ -1624,7 +1434,8 @@ Sec-Fetch-Dest: script\r\n\r\n";
                         }
                     }
                     b
-                }),
+                }
+            ),
         ]
     }
 

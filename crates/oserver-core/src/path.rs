@@ -115,12 +115,10 @@ pub fn split_target(target: &[u8]) -> Result<Target<'_>, PathError> {
     let rest: &[u8] = match target.first() {
         Some(b'/') => target,
         Some(_) => {
-            let after_scheme = strip_scheme(target).ok_or(PathError::BadRequest(
-                "target is neither origin- nor absolute-form",
-            ))?;
+            let after_scheme = strip_scheme(target)
+                .ok_or(PathError::BadRequest("target is neither origin- nor absolute-form"))?;
             // The authority runs until the path, query or fragment starts.
-            let host_end =
-                memchr::memchr3(b'/', b'?', b'#', after_scheme).unwrap_or(after_scheme.len());
+            let host_end = memchr::memchr3(b'/', b'?', b'#', after_scheme).unwrap_or(after_scheme.len());
             if host_end == 0 {
                 return Err(PathError::BadRequest("empty host in absolute-form target"));
             }
@@ -225,10 +223,7 @@ pub fn resolve(raw_path: &[u8], out: &mut Vec<u8>) -> Result<Resolved, PathError
     }
     let last = seg.finish(out)?;
 
-    Ok(Resolved {
-        trailing_slash: last != Kept::Name,
-        hidden: is_hidden(out),
-    })
+    Ok(Resolved { trailing_slash: last != Kept::Name, hidden: is_hidden(out) })
 }
 
 /// Value of the hex digit `b`, if it is one.
@@ -280,10 +275,7 @@ impl Segment {
         if mark != 0 {
             out.push(b'/');
         }
-        Segment {
-            mark,
-            start: out.len(),
-        }
+        Segment { mark, start: out.len() }
     }
 
     fn finish(self, out: &mut Vec<u8>) -> Result<Kept, PathError> {
@@ -365,14 +357,8 @@ mod tests {
         ("/a..", Ok("a..", false, false)),
         ("/a/.../b", Ok("a/.../b", false, true)),
         // Percent-decoding, exactly once.
-        (
-            "/space%20in%20name.txt",
-            Ok("space in name.txt", false, false),
-        ),
-        (
-            "/dir2/%70%61%67%65%2e%68%74%6d%6c",
-            Ok("dir2/page.html", false, false),
-        ),
+        ("/space%20in%20name.txt", Ok("space in name.txt", false, false)),
+        ("/dir2/%70%61%67%65%2e%68%74%6d%6c", Ok("dir2/page.html", false, false)),
         ("/%41%6a%6A", Ok("Ajj", false, false)),
         ("/%252e%252e/x", Ok("%2e%2e/x", false, false)),
         ("/%25", Ok("%", false, false)),
@@ -503,10 +489,7 @@ mod tests {
     fn errors_display_and_status() {
         assert_eq!(PathError::Escapes.status(), 400);
         assert_eq!(PathError::BadRequest("x").status(), 400);
-        assert_eq!(
-            PathError::BadRequest("empty target").to_string(),
-            "bad request target: empty target"
-        );
+        assert_eq!(PathError::BadRequest("empty target").to_string(), "bad request target: empty target");
         assert!(!PathError::Escapes.to_string().is_empty());
     }
 

@@ -100,28 +100,18 @@ fn resolve(spec: &[u8], len: u64) -> Option<RangeRequest> {
         if n == 0 || len == 0 {
             RangeRequest::Unsatisfiable
         } else {
-            RangeRequest::Partial {
-                start: len - n.min(len),
-                end: len - 1,
-            }
+            RangeRequest::Partial { start: len - n.min(len), end: len - 1 }
         }
     } else {
         let start = number(first)?;
-        let end = if last.is_empty() {
-            u64::MAX
-        } else {
-            number(last)?
-        };
+        let end = if last.is_empty() { u64::MAX } else { number(last)? };
         if start > end {
             return None;
         }
         if start >= len {
             RangeRequest::Unsatisfiable
         } else {
-            RangeRequest::Partial {
-                start,
-                end: end.min(len - 1),
-            }
+            RangeRequest::Partial { start, end: end.min(len - 1) }
         }
     };
     Some(r)
@@ -266,12 +256,7 @@ mod tests {
             (b"bytes=99999999999999999999999999-", 10, Full),
         ];
         for &(value, len, want) in cases {
-            assert_eq!(
-                parse_range(value, len),
-                want,
-                "{:?} len={len}",
-                String::from_utf8_lossy(value)
-            );
+            assert_eq!(parse_range(value, len), want, "{:?} len={len}", String::from_utf8_lossy(value));
         }
     }
 
@@ -279,10 +264,7 @@ mod tests {
     fn past_four_gib() {
         let cases: &[(&[u8], RangeRequest)] = &[
             (b"bytes=4294967296-", p(1 << 32, GIB5 - 1)),
-            (
-                b"bytes=4294967295-4294967296",
-                p(u64::from(u32::MAX), 1 << 32),
-            ),
+            (b"bytes=4294967295-4294967296", p(u64::from(u32::MAX), 1 << 32)),
             (b"bytes=-1", p(GIB5 - 1, GIB5 - 1)),
             (b"bytes=-4294967296", p(GIB5 - (1 << 32), GIB5 - 1)),
             (b"bytes=0-", p(0, GIB5 - 1)),
@@ -291,12 +273,7 @@ mod tests {
             (b"bytes=5000000000-99999999999", p(5_000_000_000, GIB5 - 1)),
         ];
         for &(value, want) in cases {
-            assert_eq!(
-                parse_range(value, GIB5),
-                want,
-                "{:?}",
-                String::from_utf8_lossy(value)
-            );
+            assert_eq!(parse_range(value, GIB5), want, "{:?}", String::from_utf8_lossy(value));
         }
     }
 
@@ -310,10 +287,7 @@ mod tests {
         assert_eq!(v, b"bytes 4294967296-5368709119/5368709120");
         v.clear();
         content_range(&mut v, u64::MAX, u64::MAX, u64::MAX);
-        assert_eq!(
-            v,
-            b"bytes 18446744073709551615-18446744073709551615/18446744073709551615"
-        );
+        assert_eq!(v, b"bytes 18446744073709551615-18446744073709551615/18446744073709551615");
         v.clear();
         content_range_unsatisfied(&mut v, 0);
         assert_eq!(v, b"bytes */0");

@@ -139,7 +139,13 @@ pub(crate) fn error(clock: &Clock, status: u16, keep_alive: bool, is_head: bool,
     Reply { status, keep_alive, file: None, body_bytes: if is_head { 0 } else { len } }
 }
 
-fn render_handler(clock: &Clock, resp: crate::Response, keep_alive: bool, is_head: bool, out: &mut Vec<u8>) -> Reply {
+fn render_handler(
+    clock: &Clock,
+    resp: crate::Response,
+    keep_alive: bool,
+    is_head: bool,
+    out: &mut Vec<u8>,
+) -> Reply {
     let status = resp.status;
     let mut h = Head::start(out, status, clock);
     for (k, v) in &resp.headers {

@@ -317,11 +317,7 @@ impl ServerBuilder {
         for i in 0..self.threads {
             let poll = Poll::new().map_err(Error::Io)?;
             wakers.push(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
-            let l = if i + 1 == self.threads {
-                None
-            } else {
-                Some(listener.try_clone().map_err(Error::Io)?)
-            };
+            let l = if i + 1 == self.threads { None } else { Some(listener.try_clone().map_err(Error::Io)?) };
             loops.push((poll, l));
         }
         // The last loop takes the original listener.
@@ -377,7 +373,9 @@ impl Server {
             .enumerate()
             .map(|(i, p)| {
                 let (sh, ctl) = (Arc::clone(&self.shared), Arc::clone(&self.control));
-                thread::Builder::new().name(format!("oserver-loop-{}", i + 1)).spawn(move || start(p, sh, ctl))
+                thread::Builder::new()
+                    .name(format!("oserver-loop-{}", i + 1))
+                    .spawn(move || start(p, sh, ctl))
             })
             .collect::<Result<_, _>>()
             .map_err(Error::Io)?;

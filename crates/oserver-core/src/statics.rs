@@ -43,7 +43,9 @@ pub(crate) fn serve(
         // `/page.html/` names a directory that is not there.
         Lookup::File(_) => return error(clock, 404, keep_alive, is_head, out),
         Lookup::Special => return error(clock, 403, keep_alive, is_head, out),
-        Lookup::Dir if !resolved.trailing_slash => return redirect_to_dir(clock, raw_path, keep_alive, is_head, out),
+        Lookup::Dir if !resolved.trailing_slash => {
+            return redirect_to_dir(clock, raw_path, keep_alive, is_head, out)
+        }
         Lookup::Dir => {
             let rel = &mut cx.scratch.path;
             let dir_len = rel.len();
@@ -70,7 +72,13 @@ pub(crate) fn serve(
 
 /// `/dir` is a directory: send the client to `/dir/` so relative links in its
 /// index resolve.
-fn redirect_to_dir(clock: &Clock, raw_path: &[u8], keep_alive: bool, is_head: bool, out: &mut Vec<u8>) -> Reply {
+fn redirect_to_dir(
+    clock: &Clock,
+    raw_path: &[u8],
+    keep_alive: bool,
+    is_head: bool,
+    out: &mut Vec<u8>,
+) -> Reply {
     let mut h = Head::start(out, 301, clock);
     h.header_parts("Location", &[raw_path, b"/"]);
     h.header("Content-Type", b"text/html");
@@ -82,7 +90,14 @@ fn redirect_to_dir(clock: &Clock, raw_path: &[u8], keep_alive: bool, is_head: bo
     Reply { status: 301, keep_alive, file: None, body_bytes: if is_head { 0 } else { len } }
 }
 
-fn open_error(peer: SocketAddr, clock: &Clock, e: OpenError, keep_alive: bool, is_head: bool, out: &mut Vec<u8>) -> Reply {
+fn open_error(
+    peer: SocketAddr,
+    clock: &Clock,
+    e: OpenError,
+    keep_alive: bool,
+    is_head: bool,
+    out: &mut Vec<u8>,
+) -> Reply {
     match e {
         OpenError::NotFound => error(clock, 404, keep_alive, is_head, out),
         OpenError::Forbidden => error(clock, 403, keep_alive, is_head, out),
@@ -150,7 +165,8 @@ fn serve_file(
 
     let mut range = RangeRequest::Full;
     if let Some(r) = head.header(b"range") {
-        let current = head.header(b"if-range").map_or(true, |v| conditional::if_range(v, etag.as_bytes(), mtime));
+        let current =
+            head.header(b"if-range").map_or(true, |v| conditional::if_range(v, etag.as_bytes(), mtime));
         if current {
             range = range::parse_range(r, len);
         }
