@@ -158,9 +158,7 @@ impl EventLoop {
                 }
             }
         }
-        if let Some(l) = self.log.as_mut() {
-            l.flush();
-        }
+        // Dropping the loop flushes the access log (Writer's Drop).
         Ok(self.stats)
     }
 
@@ -445,9 +443,7 @@ impl EventLoop {
         let data = &self.inbuf[start..n];
         match self.parser.parse(data, &self.sh.cfg.limits) {
             Ok(Status::Complete(len)) => {
-                let rest_start = start + len;
                 self.answer(k, Source::Fresh { start, len, end: n })?;
-                let _ = rest_start;
                 Ok(true)
             }
             Ok(Status::Partial) => {
@@ -512,14 +508,10 @@ impl EventLoop {
     fn answer(&mut self, k: usize, src: Source) -> io::Result<()> {
         let c = &mut self.conns[k];
         let pending = c.pending.take();
-        let (buf, head_len): (&[u8], usize) = match (&src, &pending) {
-            (Source::Fresh { start, end, .. }, _) => (&self.inbuf[*start..*end], src.len()),
-            (Source::Pending { len }, Some(p)) => (&p.buf[..], *len),
+        let (buf, head_len, parser): (&[u8], usize, &Parser) = match (src, &pending) {
+            (Source::Fresh { start, len, end }, _) => (&self.inbuf[start..end], len, &self.parser),
+            (Source::Pending { len }, Some(p)) => (&p.buf[..], len, &p.parser),
             (Source::Pending { .. }, None) => return Ok(()),
-        };
-        let parser = match &pending {
-            Some(p) if matches!(src, Source::Pending { .. }) => &p.parser,
-            _ => &self.parser,
         };
         let head = parser.head(buf);
         self.out.clear();
@@ -634,20 +626,4 @@ enum Source {
     Fresh { start: usize, len: usize, end: usize },
     /// In the connection's pending buffer, head `len` bytes long.
     Pending { len: usize },
-}
-
-impl Source {
-    fn len(&self) -> usize {
-        match self {
-            Source::Fresh { len, .. } | Source::Pending { len } => *len,
-        }
-    }
-}
-
-impl Drop for EventLoop {
-    fn drop(&mut self) {
-        if let Some(l) = self.log.as_mut() {
-            l.flush();
-        }
-    }
 }
