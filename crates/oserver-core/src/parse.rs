@@ -1,7 +1,62 @@
 //! Incremental, strict HTTP/1.1 request-head parser (RFC 9112).
 //!
-//! INTERFACE STUB: the parser helper fills this in. Signatures are fixed; the
-//! event loop is written against them.
+//! The connection keeps one [`Parser`] while a request head is arriving and
+//! calls [`Parser::parse`] with the whole buffer every time bytes are added.
+//! The parser remembers its state and position, so every byte is examined
+//! once however the head is split across reads. It allocates nothing: the
+//! result is a set of [`Span`]s into the caller's buffer, read back through
+//! [`Parser::head`].
+//!
+//! Every byte is validated as it arrives, so garbage is refused at the first
+//! offending byte rather than at the end of a line: a TLS ClientHello (first
+//! byte `0x16`) fails after one byte, a NUL in a header after that byte.
+//!
+//! # Choices
+//!
+//! Where RFC 9112 leaves room, this parser takes the strict side:
+//!
+//! - **Empty lines before the request line** are skipped (RFC 9112 §2.2 asks
+//!   servers to ignore at least one, since some clients send a CRLF after a
+//!   POST body). They count towards the header byte limit. Any other
+//!   whitespace before the method is a 400.
+//! - **Line endings**: CRLF or a bare LF everywhere (§2.2 allows accepting
+//!   LF); a CR not followed by LF is a 400 wherever it appears.
+//! - **obs-fold** (a header line starting with SP or HTAB) is a 400; §5.2
+//!   allows either rejecting or unfolding, and nothing we serve needs it.
+//!   Whitespace at the start of the first header line is a 400 too (§2.2).
+//! - **Request target**: origin-form (`/...`), absolute-form with an `http`
+//!   or `https` scheme (case-insensitive) and a non-empty authority, or
+//!   asterisk-form (`*`) for `OPTIONS` only. Authority-form (`CONNECT`) and
+//!   other schemes are a 400. Only visible ASCII is allowed; non-ASCII must
+//!   be percent-encoded. Percent-escapes are checked by the path module.
+//! - **Version**: `HTTP/` digits `.` digits. 1.0 and 1.1 are accepted; any
+//!   other well-formed version (`HTTP/2.0`, `HTTP/1.32`) is a 505, anything
+//!   else (`http/1.1`, `HTTP/1.1x`) a 400.
+//! - **Content-Length** must be plain decimal digits that fit in a `u64`.
+//!   A list (`5, 5`) is a 400 even when the members agree; repeated
+//!   Content-Length *headers* are accepted only when their values agree.
+//! - **Transfer-Encoding**: only a single header with exactly `chunked`
+//!   (case-insensitive) is implemented, anything else is a 501. It is a 400
+//!   together with Content-Length (request smuggling, §6.1) and in HTTP/1.0
+//!   requests (§6.1: a 1.0 message with it is "faulty").
+//! - **Host**: required in HTTP/1.1, at most once (§3.2 of RFC 9112).
+//!   The value may be empty; it is not checked further here.
+//!
+//! # Example
+//!
+//! ```
+//! use oserver_core::parse::{Limits, Parser, Status};
+//!
+//! let limits = Limits::default();
+//! let mut parser = Parser::new();
+//! let req = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
+//! assert_eq!(parser.parse(&req[..10], &limits), Ok(Status::Partial));
+//! assert_eq!(parser.parse(req, &limits), Ok(Status::Complete(req.len())));
+//! let head = parser.head(req);
+//! assert_eq!(head.target, b"/index.html");
+//! assert_eq!(head.host, Some(&b"example.com"[..]));
+//! assert!(head.keep_alive);
+//! ```
 
 /// Bounds on a request head. Each number is explained where it is defined.
 #[derive(Debug, Clone, Copy)]
@@ -9,16 +64,35 @@ pub struct Limits {
     /// Longest request line accepted, CRLF excluded (414 beyond).
     pub max_request_line: usize,
     /// Longest whole head accepted, request line included (431 beyond).
+    /// Values above [`MAX_HEAD_BYTES`] are treated as that.
     pub max_header_bytes: usize,
-    /// Most header lines accepted (431 beyond).
+    /// Most header lines accepted (431 beyond). Values above
+    /// [`MAX_HEADERS`] are treated as that.
     pub max_headers: usize,
 }
 
 impl Default for Limits {
+    /// 8 KiB for the request line and 16 KiB for the head match what common
+    /// servers accept (nginx and Apache use 8 KiB lines), which is far more
+    /// than real clients send; 100 headers is httparse's and hyper's bound.
     fn default() -> Self {
-        Limits { max_request_line: 8 * 1024, max_header_bytes: 16 * 1024, max_headers: 100 }
+        Limits {
+            max_request_line: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+        }
     }
 }
+
+/// Hard ceiling on the head size, whatever [`Limits`] says: positions are
+/// stored as `u16` to keep the parser small, so no head byte may lie beyond
+/// offset 65535.
+pub const MAX_HEAD_BYTES: usize = u16::MAX as usize;
+
+/// Hard ceiling on the number of header lines, whatever [`Limits`] says. It
+/// sizes the parser's span array: 100 spans of 8 bytes keep the parser under
+/// 1 KiB, and 100 is more than any browser sends (they send 10 to 20).
+pub const MAX_HEADERS: usize = 100;
 
 /// Result of feeding bytes to the parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +132,20 @@ impl ParseError {
     }
 }
 
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::BadRequest(why) => write!(f, "bad request: {why}"),
+            ParseError::UriTooLong => f.write_str("request line too long"),
+            ParseError::HeaderTooLarge => f.write_str("request header section too large"),
+            ParseError::VersionNotSupported => f.write_str("HTTP version not supported"),
+            ParseError::NotImplemented => f.write_str("transfer coding not implemented"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 /// A byte range `start..end` into the request buffer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Span {
@@ -65,6 +153,24 @@ pub struct Span {
     pub start: u16,
     /// One past the last byte.
     pub end: u16,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        // Every position is inside the head view, which is at most
+        // MAX_HEAD_BYTES long, so the casts are lossless.
+        Span {
+            start: start as u16,
+            end: end as u16,
+        }
+    }
+
+    /// The bytes this span covers in `buf`, or an empty slice if `buf` is
+    /// too short (it is not the buffer the span came from).
+    pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        buf.get(self.start as usize..self.end as usize)
+            .unwrap_or(&[])
+    }
 }
 
 /// One header line, as spans into the buffer (value trimmed of OWS).
@@ -76,11 +182,125 @@ pub struct HeaderSpan {
     pub value: Span,
 }
 
+/// Where the parser stands. Each state names the thing the next byte belongs
+/// to; `Scan::pos` is that byte's offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the request line; empty lines are skipped here.
+    Start,
+    /// Skipped a CR before the request line; an LF must follow.
+    StartLf,
+    /// Inside the method.
+    Method,
+    /// Inside the request target.
+    Target,
+    /// Inside the version; `Scan::ver` says how far.
+    Version,
+    /// After the CR ending the request line; an LF must follow.
+    RequestLineLf,
+    /// At the first byte of a header line or of the final empty line.
+    LineStart,
+    /// Inside a header name.
+    Name,
+    /// After the colon, skipping whitespace before the value.
+    ValueStart,
+    /// Inside a header value.
+    Value,
+    /// After the CR ending a header line; an LF must follow.
+    ValueLf,
+    /// After the CR of the final empty line; an LF must follow.
+    EndLf,
+    /// The head is complete; `Scan::pos` is its length.
+    Done,
+    /// The head was rejected; every later call reports the same error.
+    Failed(ParseError),
+}
+
+/// Progress through `HTTP/<major>.<minor>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Version {
+    /// 0..=4: that many bytes of `HTTP/` seen; 5: in the major digits;
+    /// 6: in the minor digits.
+    stage: u8,
+    major: u8,
+    minor: u8,
+    major_digits: u8,
+    minor_digits: u8,
+}
+
+impl Version {
+    /// A well-formed version that we speak: exactly `1.0` or `1.1`.
+    fn supported(&self) -> bool {
+        self.major_digits == 1 && self.minor_digits == 1 && self.major == 1 && self.minor <= 1
+    }
+}
+
+/// Everything but the header array; resetting for the next request only
+/// rewrites this.
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    state: State,
+    /// Offset of the next byte to examine.
+    pos: u16,
+    /// Start of the request line (after any skipped empty lines).
+    line_start: u16,
+    method_end: u16,
+    target: Span,
+    ver: Version,
+    /// Start of the header name being read.
+    name_start: u16,
+    /// The colon after the name being read.
+    name_end: u16,
+    /// First byte of the value being read (after leading whitespace).
+    value_start: u16,
+    nheaders: u8,
+    host: Option<Span>,
+    content_length: Option<u64>,
+    /// Number of Transfer-Encoding headers.
+    te_count: u8,
+    /// The last Transfer-Encoding value was exactly `chunked`.
+    te_chunked: bool,
+    conn_close: bool,
+    conn_keep_alive: bool,
+    keep_alive: bool,
+}
+
+impl Scan {
+    const fn new() -> Scan {
+        Scan {
+            state: State::Start,
+            pos: 0,
+            line_start: 0,
+            method_end: 0,
+            target: Span { start: 0, end: 0 },
+            ver: Version {
+                stage: 0,
+                major: 0,
+                minor: 0,
+                major_digits: 0,
+                minor_digits: 0,
+            },
+            name_start: 0,
+            name_end: 0,
+            value_start: 0,
+            nheaders: 0,
+            host: None,
+            content_length: None,
+            te_count: 0,
+            te_chunked: false,
+            conn_close: false,
+            conn_keep_alive: false,
+            keep_alive: false,
+        }
+    }
+}
+
 /// A resumable parser. Feed it the request buffer (which always starts at the
 /// request's first byte and only grows at its end) each time more bytes arrive.
 #[derive(Debug, Clone)]
 pub struct Parser {
-    _todo: (),
+    s: Scan,
+    headers: [HeaderSpan; MAX_HEADERS],
 }
 
 /// A parsed, validated request head; fields borrow from the buffer.
@@ -109,14 +329,16 @@ impl<'b> RequestHead<'b> {
     /// Every header in order, as (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + '_ {
         let buf = self.buf;
-        self.headers.iter().map(move |h| {
-            (&buf[h.name.start as usize..h.name.end as usize], &buf[h.value.start as usize..h.value.end as usize])
-        })
+        self.headers
+            .iter()
+            .map(move |h| (h.name.of(buf), h.value.of(buf)))
     }
 
     /// The first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'b [u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 }
 
@@ -129,24 +351,1322 @@ impl Default for Parser {
 impl Parser {
     /// A parser at the start of a request.
     pub fn new() -> Self {
-        todo!()
+        Parser {
+            s: Scan::new(),
+            headers: [HeaderSpan::default(); MAX_HEADERS],
+        }
     }
 
     /// Forget everything; ready for the next request.
     pub fn reset(&mut self) {
-        todo!()
+        // The spans past `nheaders` are never read, so they need no clearing.
+        self.s = Scan::new();
     }
 
     /// Continue parsing `buf` from where the last call stopped.
+    ///
+    /// `buf` must start at the request's first byte and contain at least the
+    /// bytes of the previous call. After `Complete(n)`, bytes from `n` on are
+    /// never looked at; later calls return the same result, as they do after
+    /// an error.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] as soon as a byte makes the head invalid, a limit in
+    /// `limits` is exceeded, or (once the head is complete) its headers
+    /// contradict each other.
     pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Status, ParseError> {
-        let _ = (buf, limits);
-        todo!()
+        match self.s.state {
+            State::Done => return Ok(Status::Complete(self.s.pos as usize)),
+            State::Failed(e) => return Err(e),
+            _ => {}
+        }
+        // Only look at the bytes the head may occupy: this enforces the size
+        // limit and keeps every offset within u16.
+        let max_head = limits.max_header_bytes.min(MAX_HEAD_BYTES);
+        let view = buf.get(..max_head).unwrap_or(buf);
+        let result = match self.run(view, limits) {
+            Ok(Status::Partial) if buf.len() > view.len() => Err(ParseError::HeaderTooLarge),
+            other => other,
+        };
+        if let Err(e) = result {
+            self.s.state = State::Failed(e);
+        }
+        result
     }
 
     /// The parsed head. Only meaningful after `parse` returned `Complete`, with
     /// the same buffer.
     pub fn head<'b>(&'b self, buf: &'b [u8]) -> RequestHead<'b> {
-        let _ = buf;
-        todo!()
+        let s = &self.s;
+        RequestHead {
+            method: Span {
+                start: s.line_start,
+                end: s.method_end,
+            }
+            .of(buf),
+            target: s.target.of(buf),
+            minor_version: s.ver.minor,
+            content_length: s.content_length,
+            chunked: s.te_count > 0,
+            keep_alive: s.keep_alive,
+            host: s.host.map(|h| h.of(buf)),
+            buf,
+            headers: self.headers.get(..s.nheaders as usize).unwrap_or(&[]),
+        }
+    }
+
+    /// The state machine. `b` is the buffer cut to the head size limit.
+    /// Returns `Partial` with `self.s.pos` at the first unexamined byte.
+    fn run(&mut self, b: &[u8], limits: &Limits) -> Result<Status, ParseError> {
+        let mut p = self.s.pos as usize;
+        loop {
+            match self.s.state {
+                State::Start => match b.get(p) {
+                    None => break,
+                    Some(b'\n') => p += 1,
+                    Some(b'\r') => {
+                        p += 1;
+                        self.s.state = State::StartLf;
+                    }
+                    Some(&c) if is_token(c) => {
+                        self.s.line_start = p as u16;
+                        p += 1;
+                        self.s.state = State::Method;
+                    }
+                    Some(b' ' | b'\t') => return Err(bad("whitespace before the request line")),
+                    Some(_) => return Err(bad("invalid byte in method")),
+                },
+                State::StartLf => match b.get(p) {
+                    None => break,
+                    Some(b'\n') => {
+                        p += 1;
+                        self.s.state = State::Start;
+                    }
+                    Some(_) => return Err(bad("CR without LF")),
+                },
+                State::Method => {
+                    let line = b.get(..self.request_line_end(limits)).unwrap_or(b);
+                    let rest = line.get(p..).unwrap_or(&[]);
+                    let Some(i) = rest.iter().position(|&c| !is_token(c)) else {
+                        p = line.len();
+                        match b.get(p) {
+                            None => break,
+                            Some(b'\r' | b'\n') => return Err(bad("request line without target")),
+                            Some(_) => return Err(ParseError::UriTooLong),
+                        }
+                    };
+                    p += i;
+                    match rest.get(i) {
+                        Some(b' ') => {
+                            self.s.method_end = p as u16;
+                            p += 1;
+                            self.s.target = Span::new(p, p);
+                            self.s.state = State::Target;
+                        }
+                        Some(b'\r' | b'\n') => return Err(bad("request line without target")),
+                        _ => return Err(bad("invalid byte in method")),
+                    }
+                }
+                State::Target => {
+                    let start = self.s.target.start as usize;
+                    let line = b.get(..self.request_line_end(limits)).unwrap_or(b);
+                    let rest = line.get(p..).unwrap_or(&[]);
+                    let Some(i) = find_non_vchar(rest) else {
+                        p = line.len();
+                        self.check_target(b, start, p, false)?;
+                        match b.get(p) {
+                            None => break,
+                            Some(b'\r' | b'\n') => return Err(bad("request line without version")),
+                            Some(_) => return Err(ParseError::UriTooLong),
+                        }
+                    };
+                    p += i;
+                    let c = rest.get(i).copied().unwrap_or(0);
+                    self.check_target(b, start, p, c == b' ')?;
+                    match c {
+                        b' ' => {
+                            self.s.target.end = p as u16;
+                            p += 1;
+                            self.s.state = State::Version;
+                        }
+                        b'\r' | b'\n' => return Err(bad("request line without version")),
+                        _ => return Err(bad("invalid byte in request target")),
+                    }
+                }
+                State::Version => {
+                    let line_end = self.request_line_end(limits);
+                    if self.s.ver.stage == 0 && p + 8 <= line_end {
+                        // Nearly every request says HTTP/1.1 or HTTP/1.0.
+                        if let Some(
+                            &[b'H', b'T', b'T', b'P', b'/', b'1', b'.', m @ (b'0' | b'1')],
+                        ) = b.get(p..).and_then(|r| r.first_chunk::<8>())
+                        {
+                            self.s.ver = Version {
+                                stage: 6,
+                                major: 1,
+                                minor: m - b'0',
+                                major_digits: 1,
+                                minor_digits: 1,
+                            };
+                            p += 8;
+                        }
+                    }
+                    let Some(&c) = b.get(p) else { break };
+                    if p >= line_end && c != b'\r' && c != b'\n' {
+                        return Err(ParseError::UriTooLong);
+                    }
+                    let ver = &mut self.s.ver;
+                    match ver.stage {
+                        0..=4 => {
+                            if Some(&c) != b"HTTP/".get(ver.stage as usize) {
+                                return Err(bad("malformed HTTP version"));
+                            }
+                            ver.stage += 1;
+                        }
+                        5 => match c {
+                            b'0'..=b'9' => {
+                                ver.major = ver.major.saturating_mul(10).saturating_add(c - b'0');
+                                ver.major_digits = ver.major_digits.saturating_add(1);
+                            }
+                            b'.' if ver.major_digits > 0 => ver.stage = 6,
+                            _ => return Err(bad("malformed HTTP version")),
+                        },
+                        _ => match c {
+                            b'0'..=b'9' => {
+                                ver.minor = ver.minor.saturating_mul(10).saturating_add(c - b'0');
+                                ver.minor_digits = ver.minor_digits.saturating_add(1);
+                            }
+                            b'\r' | b'\n' if ver.minor_digits > 0 => {
+                                if !ver.supported() {
+                                    return Err(ParseError::VersionNotSupported);
+                                }
+                                self.s.state = if c == b'\r' {
+                                    State::RequestLineLf
+                                } else {
+                                    State::LineStart
+                                };
+                            }
+                            b' ' => return Err(bad("junk after the HTTP version")),
+                            _ => return Err(bad("malformed HTTP version")),
+                        },
+                    }
+                    p += 1;
+                }
+                State::RequestLineLf | State::ValueLf => match b.get(p) {
+                    None => break,
+                    Some(b'\n') => {
+                        p += 1;
+                        self.s.state = State::LineStart;
+                    }
+                    Some(_) => return Err(bad("CR without LF")),
+                },
+                State::LineStart => match b.get(p) {
+                    None => break,
+                    Some(b'\r') => {
+                        p += 1;
+                        self.s.state = State::EndLf;
+                    }
+                    Some(b'\n') => return self.finish(p + 1),
+                    Some(&c) if is_token(c) => {
+                        if self.s.nheaders as usize >= limits.max_headers.min(MAX_HEADERS) {
+                            return Err(ParseError::HeaderTooLarge);
+                        }
+                        self.s.name_start = p as u16;
+                        p += 1;
+                        self.s.state = State::Name;
+                    }
+                    Some(b' ' | b'\t') => {
+                        return Err(bad("header line starts with whitespace (obs-fold)"))
+                    }
+                    Some(b':') => return Err(bad("empty header name")),
+                    Some(_) => return Err(bad("invalid byte in header name")),
+                },
+                State::EndLf => match b.get(p) {
+                    None => break,
+                    Some(b'\n') => return self.finish(p + 1),
+                    Some(_) => return Err(bad("CR without LF")),
+                },
+                State::Name => {
+                    let rest = b.get(p..).unwrap_or(&[]);
+                    let Some(i) = rest.iter().position(|&c| !is_token(c)) else {
+                        p = b.len();
+                        break;
+                    };
+                    p += i;
+                    match rest.get(i) {
+                        Some(b':') => {
+                            self.s.name_end = p as u16;
+                            p += 1;
+                            self.s.state = State::ValueStart;
+                        }
+                        Some(b' ' | b'\t') => {
+                            return Err(bad("whitespace between header name and colon"))
+                        }
+                        Some(b'\r' | b'\n') => return Err(bad("header line without colon")),
+                        _ => return Err(bad("invalid byte in header name")),
+                    }
+                }
+                State::ValueStart => {
+                    let rest = b.get(p..).unwrap_or(&[]);
+                    let Some(i) = rest.iter().position(|&c| c != b' ' && c != b'\t') else {
+                        p = b.len();
+                        break;
+                    };
+                    p += i;
+                    self.s.value_start = p as u16;
+                    self.s.state = State::Value;
+                }
+                State::Value => {
+                    let rest = b.get(p..).unwrap_or(&[]);
+                    let Some(i) = find_value_end(rest) else {
+                        p = b.len();
+                        break;
+                    };
+                    p += i;
+                    let c = rest.get(i).copied().unwrap_or(0);
+                    if c != b'\r' && c != b'\n' {
+                        return Err(bad("control byte in header value"));
+                    }
+                    self.end_header(b, p)?;
+                    if c == b'\n' {
+                        p += 1;
+                        self.s.state = State::LineStart;
+                    } else if b.get(p + 1) == Some(&b'\n') {
+                        p += 2;
+                        self.s.state = State::LineStart;
+                    } else {
+                        p += 1;
+                        self.s.state = State::ValueLf;
+                    }
+                }
+                State::Done | State::Failed(_) => {
+                    // parse() answers these before calling run().
+                    return Err(bad("parser used after the end of the head"));
+                }
+            }
+        }
+        self.s.pos = p as u16;
+        Ok(Status::Partial)
+    }
+
+    /// Offset of the first byte past the request line's length limit: only
+    /// its CR or LF may be there. Any other byte there is refused at once,
+    /// without waiting for the line end, and the same way however the line
+    /// was split.
+    fn request_line_end(&self, limits: &Limits) -> usize {
+        (self.s.line_start as usize).saturating_add(limits.max_request_line)
+    }
+
+    /// Checks the request target's form as far as it has arrived
+    /// (`complete`: up to its terminating space).
+    fn check_target(
+        &self,
+        b: &[u8],
+        start: usize,
+        end: usize,
+        complete: bool,
+    ) -> Result<(), ParseError> {
+        let t = b.get(start..end).unwrap_or(&[]);
+        match t.first() {
+            None if complete => Err(bad("empty request target (doubled space)")),
+            None | Some(b'/') => Ok(()),
+            Some(b'*') => {
+                let method = b.get(self.s.line_start as usize..self.s.method_end as usize);
+                if method != Some(b"OPTIONS") {
+                    Err(bad("asterisk-form target without OPTIONS"))
+                } else if t.len() > 1 {
+                    Err(bad("junk after asterisk-form target"))
+                } else {
+                    Ok(())
+                }
+            }
+            Some(_) => check_absolute_prefix(t, complete),
+        }
+    }
+
+    /// Records the header whose value ends at `end` (the CR or LF) and
+    /// applies the per-header rules.
+    fn end_header(&mut self, b: &[u8], end: usize) -> Result<(), ParseError> {
+        let start = self.s.value_start as usize;
+        let mut vend = end;
+        while vend > start && matches!(b.get(vend - 1), Some(b' ' | b'\t')) {
+            vend -= 1;
+        }
+        let name = Span {
+            start: self.s.name_start,
+            end: self.s.name_end,
+        };
+        let value = Span::new(start, vend);
+        let Some(slot) = self.headers.get_mut(self.s.nheaders as usize) else {
+            // LineStart checked the count against MAX_HEADERS.
+            return Err(ParseError::HeaderTooLarge);
+        };
+        *slot = HeaderSpan { name, value };
+        self.s.nheaders += 1;
+
+        let name = name.of(b);
+        let v = value.of(b);
+        // Dispatch on length first: most headers are none of these four.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if self.s.host.is_some() {
+                    return Err(bad("more than one Host header"));
+                }
+                self.s.host = Some(value);
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in v.split(|&c| c == b',') {
+                    let token = trim_ows(token);
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.s.conn_close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.s.conn_keep_alive = true;
+                    }
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let Some(n) = parse_decimal(v) else {
+                    return Err(bad("invalid Content-Length"));
+                };
+                if self.s.content_length.is_some_and(|old| old != n) {
+                    return Err(bad("conflicting Content-Length headers"));
+                }
+                self.s.content_length = Some(n);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.s.te_count = self.s.te_count.saturating_add(1);
+                self.s.te_chunked = v.eq_ignore_ascii_case(b"chunked");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The empty line ending the head has been read; `len` is the head's
+    /// length. Applies the rules that involve several headers.
+    fn finish(&mut self, len: usize) -> Result<Status, ParseError> {
+        let s = &mut self.s;
+        let http11 = s.ver.minor == 1;
+        if http11 && s.host.is_none() {
+            return Err(bad("HTTP/1.1 request without Host"));
+        }
+        if s.te_count > 0 {
+            if !http11 {
+                return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            if s.content_length.is_some() {
+                return Err(bad("both Transfer-Encoding and Content-Length"));
+            }
+            if s.te_count > 1 || !s.te_chunked {
+                return Err(ParseError::NotImplemented);
+            }
+        }
+        s.keep_alive = if http11 {
+            !s.conn_close
+        } else {
+            s.conn_keep_alive && !s.conn_close
+        };
+        s.pos = len as u16;
+        s.state = State::Done;
+        Ok(Status::Complete(len))
+    }
+}
+
+fn bad(why: &'static str) -> ParseError {
+    ParseError::BadRequest(why)
+}
+
+/// tchar from RFC 9110 §5.6.2: the bytes allowed in methods and field names.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn is_token(c: u8) -> bool {
+    TOKEN[c as usize]
+}
+
+// Word-at-a-time scanning: eight bytes are tested with a few arithmetic
+// operations. Each helper sets bit 7 of the bytes it flags; the lowest
+// flagged byte is always a true match (carries and borrows only travel
+// upwards from a true match), so `trailing_zeros` finds the first one.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Flags bytes below `n` (`n` <= 128).
+#[inline(always)]
+fn bytes_below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * n as u64) & !x & HIGHS
+}
+
+/// Flags bytes above `n` (`n` <= 127).
+#[inline(always)]
+fn bytes_above(x: u64, n: u8) -> u64 {
+    (x.wrapping_add(ONES * (127 - n) as u64) | x) & HIGHS
+}
+
+/// Flags bytes equal to `n`.
+#[inline(always)]
+fn bytes_equal(x: u64, n: u8) -> u64 {
+    bytes_below(x ^ (ONES * n as u64), 1)
+}
+
+/// Offset of the first byte outside VCHAR (0x21..=0x7e), the bytes allowed
+/// in a request target.
+#[inline]
+fn find_non_vchar(s: &[u8]) -> Option<usize> {
+    let mut rest = s;
+    while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
+        let x = u64::from_le_bytes(*chunk);
+        let m = bytes_below(x, 0x21) | bytes_above(x, 0x7e);
+        if m != 0 {
+            return Some(s.len() - rest.len() + (m.trailing_zeros() / 8) as usize);
+        }
+        rest = tail;
+    }
+    let i = rest.iter().position(|&c| !(0x21..=0x7e).contains(&c))?;
+    Some(s.len() - rest.len() + i)
+}
+
+/// Offset of the first byte that cannot be in a header value: a control
+/// byte other than HTAB, or DEL. (obs-text, 0x80 and up, is allowed.) The
+/// line's CR or LF is such a byte.
+#[inline]
+fn find_value_end(s: &[u8]) -> Option<usize> {
+    let mut rest = s;
+    loop {
+        // Two words per round: values are usually longer than eight bytes.
+        while let Some((chunk, tail)) = rest.split_first_chunk::<16>() {
+            let (lo, hi) = chunk.split_at(8);
+            let lo = u64::from_le_bytes(lo.try_into().unwrap_or([0; 8]));
+            let hi = u64::from_le_bytes(hi.try_into().unwrap_or([0; 8]));
+            let mlo = bytes_below(lo, 0x20) | bytes_equal(lo, 0x7f);
+            let mhi = bytes_below(hi, 0x20) | bytes_equal(hi, 0x7f);
+            if mlo | mhi != 0 {
+                break;
+            }
+            rest = tail;
+        }
+        let i = rest.iter().position(|&c| c < 0x20 || c == 0x7f)?;
+        if rest.get(i) != Some(&b'\t') {
+            return Some(s.len() - rest.len() + i);
+        }
+        rest = rest.get(i + 1..).unwrap_or(&[]);
+    }
+}
+
+/// Checks that `t` is (so far) `http://` or `https://` followed by a
+/// non-empty authority. Letters in the scheme may be in any case.
+fn check_absolute_prefix(t: &[u8], complete: bool) -> Result<(), ParseError> {
+    for scheme in [&b"http://"[..], b"https://"] {
+        let n = t.len().min(scheme.len());
+        let (Some(have), Some(want)) = (t.get(..n), scheme.get(..n)) else {
+            continue;
+        };
+        if !have.eq_ignore_ascii_case(want) {
+            continue;
+        }
+        return match t.get(scheme.len()) {
+            Some(b'/') => Err(bad("absolute-form target without authority")),
+            None if complete => Err(bad("absolute-form target without authority")),
+            _ => Ok(()),
+        };
+    }
+    Err(bad(
+        "request target is neither origin-form nor http(s) absolute-form",
+    ))
+}
+
+/// Strips SP and HTAB from both ends.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A non-empty string of decimal digits that fits in a u64.
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &c| {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: Limits = Limits {
+        max_request_line: 8 * 1024,
+        max_header_bytes: 16 * 1024,
+        max_headers: 100,
+    };
+
+    /// Everything a head exposes, owned, so results can be compared.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Owned {
+        method: Vec<u8>,
+        target: Vec<u8>,
+        minor_version: u8,
+        content_length: Option<u64>,
+        chunked: bool,
+        keep_alive: bool,
+        host: Option<Vec<u8>>,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+    }
+
+    fn owned(h: &RequestHead<'_>) -> Owned {
+        Owned {
+            method: h.method.to_vec(),
+            target: h.target.to_vec(),
+            minor_version: h.minor_version,
+            content_length: h.content_length,
+            chunked: h.chunked,
+            keep_alive: h.keep_alive,
+            host: h.host.map(<[u8]>::to_vec),
+            headers: h.headers().map(|(n, v)| (n.to_vec(), v.to_vec())).collect(),
+        }
+    }
+
+    type Outcome = Result<(Status, Option<Owned>), ParseError>;
+
+    fn outcome(p: &Parser, buf: &[u8], r: Result<Status, ParseError>) -> Outcome {
+        r.map(|st| match st {
+            Status::Complete(_) => (st, Some(owned(&p.head(buf)))),
+            Status::Partial => (st, None),
+        })
+    }
+
+    fn one_shot(buf: &[u8], limits: &Limits) -> Outcome {
+        let mut p = Parser::new();
+        let r = p.parse(buf, limits);
+        outcome(&p, buf, r)
+    }
+
+    /// Feeds `buf` growing to each of `cuts` in turn, then whole. Checks
+    /// that once a result is final it stays so.
+    fn fed(buf: &[u8], cuts: &[usize], limits: &Limits) -> Outcome {
+        let mut p = Parser::new();
+        let mut last: Option<Result<Status, ParseError>> = None;
+        for &cut in cuts.iter().chain(std::iter::once(&buf.len())) {
+            let r = p.parse(&buf[..cut.min(buf.len())], limits);
+            if let Some(prev) = last {
+                if prev != Ok(Status::Partial) {
+                    assert_eq!(prev, r, "a final result changed");
+                }
+            }
+            last = Some(r);
+        }
+        let r = last.unwrap_or(Ok(Status::Partial));
+        outcome(&p, buf, r)
+    }
+
+    fn byte_at_a_time(buf: &[u8], limits: &Limits) -> Outcome {
+        let cuts: Vec<usize> = (0..=buf.len()).collect();
+        fed(buf, &cuts, limits)
+    }
+
+    fn parse_ok(buf: &[u8]) -> Owned {
+        match one_shot(buf, &LIMITS) {
+            Ok((Status::Complete(n), Some(h))) => {
+                assert_eq!(
+                    n,
+                    buf.len(),
+                    "head length of {:?}",
+                    String::from_utf8_lossy(buf)
+                );
+                h
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(buf)),
+        }
+    }
+
+    fn err(buf: &[u8]) -> ParseError {
+        match one_shot(buf, &LIMITS) {
+            Err(e) => e,
+            other => panic!(
+                "{:?}: expected an error, got {other:?}",
+                String::from_utf8_lossy(buf)
+            ),
+        }
+    }
+
+    const CURL: &[u8] =
+        b"GET /index.html HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
+    const BROWSER: &[u8] = b"GET /static/app.js?v=3 HTTP/1.1\r\n\
+Host: www.example.com\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+Accept-Language: en-US,en;q=0.5\r\n\
+Accept-Encoding: gzip, deflate, br\r\n\
+Referer: https://www.example.com/\r\n\
+Connection: keep-alive\r\n\
+Cookie: session=abc123; theme=dark\r\n\
+Upgrade-Insecure-Requests: 1\r\n\
+If-None-Match: \"5f3a-1b2c\"\r\n\
+Sec-Fetch-Dest: script\r\n\r\n";
+
+    fn valid_requests() -> Vec<&'static [u8]> {
+        vec![
+            CURL,
+            BROWSER,
+            b"GET http://example.com/a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            b"GET HTTPS://Example.COM HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.0\nUser-Agent: x\n\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+            b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Spaces: \t a b \t \r\n\r\n",
+        ]
+    }
+
+    #[test]
+    fn curl_request() {
+        let h = parse_ok(CURL);
+        assert_eq!(h.method, b"GET");
+        assert_eq!(h.target, b"/index.html");
+        assert_eq!(h.minor_version, 1);
+        assert_eq!(h.host.as_deref(), Some(&b"localhost:8080"[..]));
+        assert!(h.keep_alive);
+        assert_eq!(h.content_length, None);
+        assert!(!h.chunked);
+        assert_eq!(h.headers.len(), 3);
+        assert_eq!(
+            h.headers[1],
+            (b"User-Agent".to_vec(), b"curl/8.5.0".to_vec())
+        );
+    }
+
+    #[test]
+    fn browser_request() {
+        let h = parse_ok(BROWSER);
+        assert_eq!(h.target, b"/static/app.js?v=3");
+        assert_eq!(h.headers.len(), 11);
+        assert_eq!(h.headers[3].1, b"en-US,en;q=0.5");
+        assert_eq!(h.headers[9].1, b"\"5f3a-1b2c\"");
+        let mut p = Parser::new();
+        assert_eq!(
+            p.parse(BROWSER, &LIMITS),
+            Ok(Status::Complete(BROWSER.len()))
+        );
+        let head = p.head(BROWSER);
+        assert_eq!(
+            head.header(b"accept-encoding"),
+            Some(&b"gzip, deflate, br"[..])
+        );
+        assert_eq!(
+            head.header(b"COOKIE"),
+            Some(&b"session=abc123; theme=dark"[..])
+        );
+        assert_eq!(head.header(b"x-missing"), None);
+    }
+
+    #[test]
+    fn other_valid_forms() {
+        let h = parse_ok(b"GET http://example.com/a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        assert_eq!(h.target, b"http://example.com/a?b=c");
+        let h = parse_ok(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!((h.minor_version, h.keep_alive, h.host), (0, false, None));
+        let h = parse_ok(b"GET / HTTP/1.1\nHost: a\n\n");
+        assert_eq!(h.headers, vec![(b"Host".to_vec(), b"a".to_vec())]);
+        let h = parse_ok(b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(h.method, b"GET");
+        let h = parse_ok(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(h.target, b"*");
+        let h = parse_ok(
+            b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 05\r\n\r\n",
+        );
+        assert_eq!(h.content_length, Some(5));
+        let h = parse_ok(b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        assert!(h.chunked);
+        let h = parse_ok(b"GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Spaces: \t a b \t \r\n\r\n");
+        assert_eq!(h.headers[1], (b"X-Empty".to_vec(), b"".to_vec()));
+        assert_eq!(h.headers[2], (b"X-Spaces".to_vec(), b"a b".to_vec()));
+        let h = parse_ok(b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n");
+        assert_eq!(h.headers[1].1, b"caf\xc3\xa9");
+        let h = parse_ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
+        assert_eq!(h.host.as_deref(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn keep_alive() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                false,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n",
+                false,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n",
+                true,
+            ),
+            (b"GET / HTTP/1.0\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
+            (
+                b"GET / HTTP/1.0\r\nConnection: foo ,keep-alive\r\n\r\n",
+                true,
+            ),
+            (
+                b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+                false,
+            ),
+        ];
+        for &(req, want) in cases {
+            assert_eq!(
+                parse_ok(req).keep_alive,
+                want,
+                "{:?}",
+                String::from_utf8_lossy(req)
+            );
+        }
+    }
+
+    /// One malformed head per rule, with the error it must produce.
+    #[test]
+    fn malformed() {
+        use ParseError::*;
+        let bad = BadRequest("");
+        let cases: &[(&[u8], ParseError)] = &[
+            // Request line.
+            (b"\x16\x03\x01\x02\x00", bad),
+            (b" GET / HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"\tGET / HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\rHost: a\r\n\r\n", bad),
+            (b"GET/ HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"G\x00T / HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET\r\n\r\n", bad),
+            (b"GET /\r\n\r\n", bad),
+            (b"GET / \r\n\r\n", bad),
+            (b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET /a\x7fb HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET index.html HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET http:/a HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET http:// HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"CONNECT a.com:443 HTTP/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET / http/1.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1!\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/.1\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1 junk\r\nHost: a\r\n\r\n", bad),
+            (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+            (b"GET / HTTP/1.32\r\nHost: a\r\n\r\n", VersionNotSupported),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+            (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", VersionNotSupported),
+            (b"GET / HTTP/01.1\r\nHost: a\r\n\r\n", VersionNotSupported),
+            // Header lines.
+            (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\tc\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX(y): b\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX\xc3\xa9: b\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: ab\r\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\rX", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\x0b\r\n\r\n", bad),
+            // Semantics.
+            (b"GET / HTTP/1.1\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", bad),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", NotImplemented),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", NotImplemented),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", NotImplemented),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                NotImplemented,
+            ),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", bad),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", bad),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", bad),
+        ];
+        for &(req, want) in cases {
+            let got = err(req);
+            let same = match (got, want) {
+                (BadRequest(_), BadRequest(_)) => true,
+                _ => got == want,
+            };
+            assert!(
+                same,
+                "{:?}: got {got:?}, want {want:?}",
+                String::from_utf8_lossy(req)
+            );
+            // Split feeding must reject it the same way.
+            assert_eq!(byte_at_a_time(req, &LIMITS).err(), Some(got));
+        }
+    }
+
+    #[test]
+    fn status_codes() {
+        assert_eq!(ParseError::BadRequest("x").status(), 400);
+        assert_eq!(ParseError::UriTooLong.status(), 414);
+        assert_eq!(ParseError::HeaderTooLarge.status(), 431);
+        assert_eq!(ParseError::VersionNotSupported.status(), 505);
+        assert_eq!(ParseError::NotImplemented.status(), 501);
+        assert_eq!(
+            ParseError::BadRequest("why").to_string(),
+            "bad request: why"
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+        assert_eq!(err(long_target.as_bytes()), ParseError::UriTooLong);
+
+        // Exactly at the request line limit passes, one more byte does not.
+        let small = Limits {
+            max_request_line: 20,
+            ..LIMITS
+        };
+        let line = |n: usize| format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(n));
+        let fits = line(20 - "GET / HTTP/1.1".len());
+        assert!(matches!(
+            one_shot(fits.as_bytes(), &small),
+            Ok((Status::Complete(_), _))
+        ));
+        let over = line(21 - "GET / HTTP/1.1".len());
+        assert_eq!(
+            one_shot(over.as_bytes(), &small).err(),
+            Some(ParseError::UriTooLong)
+        );
+        assert_eq!(
+            byte_at_a_time(over.as_bytes(), &small).err(),
+            Some(ParseError::UriTooLong)
+        );
+
+        let big_header = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "b".repeat(17000)
+        );
+        assert_eq!(err(big_header.as_bytes()), ParseError::HeaderTooLarge);
+
+        // The head may be exactly max_header_bytes long.
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let exact = Limits {
+            max_header_bytes: req.len(),
+            ..LIMITS
+        };
+        assert_eq!(
+            one_shot(req, &exact).map(|r| r.0),
+            Ok(Status::Complete(req.len()))
+        );
+        let short = Limits {
+            max_header_bytes: req.len() - 1,
+            ..LIMITS
+        };
+        assert_eq!(
+            one_shot(req, &short).err(),
+            Some(ParseError::HeaderTooLarge)
+        );
+        assert_eq!(
+            byte_at_a_time(req, &short).err(),
+            Some(ParseError::HeaderTooLarge)
+        );
+        // ... and the body after it does not count.
+        let with_body = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99\r\n\r\nbody bytes";
+        let exact = Limits {
+            max_header_bytes: with_body.len() - 10,
+            ..LIMITS
+        };
+        let r = one_shot(with_body, &exact).map(|r| r.0);
+        assert_eq!(r, Ok(Status::Complete(with_body.len() - 10)));
+
+        // Endless empty lines before the request line.
+        assert_eq!(err(&b"\r\n".repeat(9000)), ParseError::HeaderTooLarge);
+
+        let many = |n: usize| {
+            let mut r = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+            for i in 1..n {
+                r.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+            }
+            r.extend_from_slice(b"\r\n");
+            r
+        };
+        assert_eq!(parse_ok(&many(100)).headers.len(), 100);
+        assert_eq!(err(&many(101)), ParseError::HeaderTooLarge);
+        let ten = Limits {
+            max_headers: 10,
+            ..LIMITS
+        };
+        assert!(one_shot(&many(10), &ten).is_ok());
+        assert_eq!(
+            one_shot(&many(11), &ten).err(),
+            Some(ParseError::HeaderTooLarge)
+        );
+        // Limits above the hard ceilings are clamped, not trusted.
+        let huge = Limits {
+            max_request_line: usize::MAX,
+            max_header_bytes: usize::MAX,
+            max_headers: 1000,
+        };
+        assert_eq!(
+            one_shot(&many(101), &huge).err(),
+            Some(ParseError::HeaderTooLarge)
+        );
+        let mut giant = b"GET /".to_vec();
+        giant.resize(70_000, b'a');
+        assert_eq!(
+            one_shot(&giant, &huge).err(),
+            Some(ParseError::HeaderTooLarge)
+        );
+    }
+
+    #[test]
+    fn early_rejection() {
+        let mut p = Parser::new();
+        assert!(matches!(
+            p.parse(b"\x16", &LIMITS),
+            Err(ParseError::BadRequest(_))
+        ));
+        // The error sticks.
+        assert!(matches!(
+            p.parse(b"\x16\x03\x01", &LIMITS),
+            Err(ParseError::BadRequest(_))
+        ));
+
+        for prefix in [
+            &b"GE\x00"[..],
+            b"GET /a\x00",
+            b"GET / HTTP/1.1\r\nHost: a\x00",
+            b"GET / HTTP/1.1\r\nHo\x00",
+        ] {
+            let mut p = Parser::new();
+            let r = p.parse(prefix, &LIMITS);
+            assert!(
+                matches!(r, Err(ParseError::BadRequest(_))),
+                "{prefix:?}: {r:?}"
+            );
+        }
+        for prefix in [
+            &b"GET / HTTP/1.1\r\nHost: a\rx"[..],
+            b"GET / HTTP/1.1\rx",
+            b"GET / HTTPS",
+            b"GET / HTTP/1.1 ",
+        ] {
+            let mut p = Parser::new();
+            let r = p.parse(prefix, &LIMITS);
+            assert!(
+                matches!(r, Err(ParseError::BadRequest(_))),
+                "{prefix:?}: {r:?}"
+            );
+        }
+
+        let mut line = b"GET /".to_vec();
+        line.resize(9 * 1024, b'a');
+        assert_eq!(
+            Parser::new().parse(&line, &LIMITS),
+            Err(ParseError::UriTooLong)
+        );
+        // Also when it trickles in.
+        let mut p = Parser::new();
+        let mut result = Ok(Status::Partial);
+        for chunk_end in (1000..=line.len()).step_by(1000).chain([line.len()]) {
+            result = p.parse(&line[..chunk_end], &LIMITS);
+            if result.is_err() {
+                assert!(chunk_end > LIMITS.max_request_line);
+                break;
+            }
+        }
+        assert_eq!(result, Err(ParseError::UriTooLong));
+    }
+
+    #[test]
+    fn bytes_after_the_head_are_ignored() {
+        let mut buf = CURL.to_vec();
+        buf.extend_from_slice(b"\x00\x16garbage GET / HTTP/9.9\r\n");
+        let mut p = Parser::new();
+        assert_eq!(p.parse(&buf, &LIMITS), Ok(Status::Complete(CURL.len())));
+        assert_eq!(owned(&p.head(&buf)), parse_ok(CURL));
+    }
+
+    #[test]
+    fn pipelined_with_reset() {
+        let mut buf = Vec::new();
+        for r in valid_requests() {
+            buf.extend_from_slice(r);
+        }
+        let mut p = Parser::new();
+        let mut rest = &buf[..];
+        for want in valid_requests() {
+            let Ok(Status::Complete(n)) = p.parse(rest, &LIMITS) else {
+                panic!("{want:?}")
+            };
+            assert_eq!(owned(&p.head(rest)), parse_ok(want));
+            rest = &rest[n..];
+            p.reset();
+        }
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn every_prefix_is_partial() {
+        for req in valid_requests() {
+            let whole = parse_ok(req);
+            for i in 0..req.len() {
+                let mut p = Parser::new();
+                assert_eq!(
+                    p.parse(&req[..i], &LIMITS),
+                    Ok(Status::Partial),
+                    "{req:?} cut at {i}"
+                );
+                let r = p.parse(req, &LIMITS);
+                let want = Ok((Status::Complete(req.len()), Some(whole.clone())));
+                assert_eq!(outcome(&p, req, r), want);
+            }
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time_equals_one_shot() {
+        for req in valid_requests() {
+            assert_eq!(byte_at_a_time(req, &LIMITS), one_shot(req, &LIMITS));
+        }
+    }
+
+    #[test]
+    fn short_buffer_does_not_panic() {
+        // Misuse: a buffer shorter than the previous one.
+        let mut p = Parser::new();
+        assert_eq!(p.parse(b"GET / HT", &LIMITS), Ok(Status::Partial));
+        assert_eq!(p.parse(b"GE", &LIMITS), Ok(Status::Partial));
+        let _ = p.head(b"");
+    }
+
+    #[test]
+    fn swar_helpers_find_the_first_match() {
+        for len in 0..40 {
+            for at in 0..len {
+                for bad in [0u8, b' ', b'\t', b'\r', 0x7f, 0x80, 0xff] {
+                    let mut s = vec![b'a'; len];
+                    s[at] = bad;
+                    // Something that also matches after it, to check the order.
+                    if at + 1 < len {
+                        s[at + 1] = 0x01;
+                    }
+                    assert_eq!(find_non_vchar(&s), Some(at), "{s:?}");
+                    let want_value = if bad == b'\t' || bad >= 0x80 || bad == b' ' {
+                        if at + 1 < len {
+                            Some(at + 1)
+                        } else {
+                            None
+                        }
+                    } else {
+                        Some(at)
+                    };
+                    assert_eq!(find_value_end(&s), want_value, "{s:?}");
+                }
+            }
+            assert_eq!(find_non_vchar(&vec![b'~'; len]), None);
+            assert_eq!(find_value_end(&vec![0x80; len]), None);
+        }
+    }
+
+    // ---- property tests ----
+
+    fn token() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}"
+    }
+
+    /// A generated valid request with the headers it should yield.
+    #[derive(Debug, Clone)]
+    struct Gen {
+        bytes: Vec<u8>,
+        method: String,
+        target: String,
+        minor: u8,
+        headers: Vec<(String, String)>,
+    }
+
+    fn valid_request() -> impl Strategy<Value = Gen> {
+        let header = (
+            token(),
+            "[ \t]{0,2}",
+            "[!-~]([ -~\t\u{80}-\u{ff}]{0,20}[!-~])?",
+            "[ \t]{0,2}",
+            any::<bool>(),
+        );
+        (
+            0usize..3,
+            token(),
+            prop_oneof![
+                "/[A-Za-z0-9/._~%?=&-]{0,40}",
+                "[hH][tT][tT][pP][sS]?://[a-z0-9.]{1,10}(/[a-z0-9]{0,10})?"
+            ],
+            0u8..2,
+            "[ -~]{0,20}",
+            prop::collection::vec(header, 0..12),
+            any::<bool>(),
+        )
+            .prop_map(|(blank, method, target, minor, host, headers, lf)| {
+                let eol = |lf: bool| if lf { "\n" } else { "\r\n" };
+                let host = host.trim_matches([' ', '\t']).to_string();
+                let mut s = "\r\n".repeat(blank);
+                s += &format!("{method} {target} HTTP/1.{minor}{}", eol(lf));
+                let mut expect = Vec::new();
+                if minor == 1 {
+                    s += &format!("Host: {host}{}", eol(lf));
+                    expect.push(("Host".to_string(), host));
+                }
+                for (name, ows1, value, ows2, lf) in headers {
+                    // Skip names the semantic rules would look at.
+                    let lower = name.to_ascii_lowercase();
+                    if ["host", "content-length", "transfer-encoding"].contains(&lower.as_str()) {
+                        continue;
+                    }
+                    s += &format!("{name}:{ows1}{value}{ows2}{}", eol(lf));
+                    expect.push((name, value));
+                }
+                s += eol(lf);
+                // Values use chars up to U+00FF to stand for bytes 0x80..=0xff.
+                let bytes = s.chars().map(|c| c as u32 as u8).collect();
+                let headers = expect
+                    .into_iter()
+                    .map(|(n, v)| (n, v.chars().map(|c| c as u32 as u8 as char).collect()))
+                    .collect();
+                Gen {
+                    bytes,
+                    method,
+                    target,
+                    minor,
+                    headers,
+                }
+            })
+    }
+
+    /// Bytes that are often almost a request: a valid one with a few bytes
+    /// changed, inserted or cut, or plain random bytes.
+    fn messy_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            (
+                valid_request(),
+                prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..4)
+            )
+                .prop_map(|(g, edits)| {
+                    let mut b = g.bytes;
+                    for (at, byte, kind) in edits {
+                        let at = at % (b.len() + 1);
+                        match kind {
+                            0 if at < b.len() => b[at] = byte,
+                            1 => b.insert(at, byte),
+                            _ => b.truncate(at),
+                        }
+                    }
+                    b
+                }),
+        ]
+    }
+
+    proptest! {
+        // No regression files: failures print their minimal input instead.
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bytes_any_splits(buf in messy_bytes(), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (buf.len() + 1)).collect();
+            cuts.sort_unstable();
+            let small = Limits { max_request_line: 40, max_header_bytes: 120, max_headers: 4 };
+            for limits in [LIMITS, small] {
+                let whole = one_shot(&buf, &limits);
+                if let Ok((Status::Complete(n), _)) = whole {
+                    prop_assert!(n <= buf.len());
+                }
+                prop_assert_eq!(fed(&buf, &cuts, &limits), whole);
+            }
+        }
+
+        #[test]
+        fn valid_request_any_split(g in valid_request()) {
+            let buf = &g.bytes;
+            let whole = parse_ok(buf);
+            prop_assert_eq!(whole.method.as_slice(), g.method.as_bytes());
+            prop_assert_eq!(whole.target.as_slice(), g.target.as_bytes());
+            prop_assert_eq!(whole.minor_version, g.minor);
+            let want: Vec<(Vec<u8>, Vec<u8>)> = g
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.chars().map(|c| c as u32 as u8).collect()))
+                .collect();
+            prop_assert_eq!(&whole.headers, &want);
+            for i in 0..buf.len() {
+                let mut p = Parser::new();
+                prop_assert_eq!(p.parse(&buf[..i], &LIMITS), Ok(Status::Partial));
+                let r = p.parse(buf, &LIMITS);
+                prop_assert_eq!(r, Ok(Status::Complete(buf.len())));
+                prop_assert_eq!(&owned(&p.head(buf)), &whole);
+            }
+            prop_assert_eq!(byte_at_a_time(buf, &LIMITS), Ok((Status::Complete(buf.len()), Some(whole))));
+        }
     }
 }
