@@ -212,8 +212,23 @@ enum State {
     EndLf,
     /// The head is complete; `Scan::pos` is its length.
     Done,
-    /// The head was rejected; every later call reports the same error.
-    Failed(ParseError),
+    /// The head was rejected; every later call reports `Scan::error`.
+    Failed,
+}
+
+impl State {
+    /// Past the request line.
+    fn in_header_section(self) -> bool {
+        matches!(
+            self,
+            State::LineStart
+                | State::Name
+                | State::ValueStart
+                | State::Value
+                | State::ValueLf
+                | State::EndLf
+        )
+    }
 }
 
 /// Progress through `HTTP/<major>.<minor>`.
@@ -263,6 +278,8 @@ struct Scan {
     conn_close: bool,
     conn_keep_alive: bool,
     keep_alive: bool,
+    /// Why the head was rejected, once `state` is `Failed`.
+    error: Option<ParseError>,
 }
 
 impl Scan {
@@ -291,6 +308,7 @@ impl Scan {
             conn_close: false,
             conn_keep_alive: false,
             keep_alive: false,
+            error: None,
         }
     }
 }
@@ -378,7 +396,9 @@ impl Parser {
     pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Status, ParseError> {
         match self.s.state {
             State::Done => return Ok(Status::Complete(self.s.pos as usize)),
-            State::Failed(e) => return Err(e),
+            State::Failed => {
+                return Err(self.s.error.unwrap_or(bad("parser used after an error")));
+            }
             _ => {}
         }
         // Only look at the bytes the head may occupy: this enforces the size
@@ -390,7 +410,8 @@ impl Parser {
             other => other,
         };
         if let Err(e) = result {
-            self.s.state = State::Failed(e);
+            self.s.state = State::Failed;
+            self.s.error = Some(e);
         }
         result
     }
@@ -417,52 +438,54 @@ impl Parser {
     }
 
     /// The state machine. `b` is the buffer cut to the head size limit.
-    /// Returns `Partial` with `self.s.pos` at the first unexamined byte.
     fn run(&mut self, b: &[u8], limits: &Limits) -> Result<Status, ParseError> {
+        // State and position live in locals while running.
         let mut p = self.s.pos as usize;
-        loop {
-            match self.s.state {
+        let mut state = self.s.state;
+
+        // The request line: a plain state loop, it is short.
+        while !state.in_header_section() {
+            match state {
                 State::Start => match b.get(p) {
-                    None => break,
+                    None => return self.partial(p, state),
                     Some(b'\n') => p += 1,
                     Some(b'\r') => {
                         p += 1;
-                        self.s.state = State::StartLf;
+                        state = State::StartLf;
                     }
                     Some(&c) if is_token(c) => {
                         self.s.line_start = p as u16;
                         p += 1;
-                        self.s.state = State::Method;
+                        state = State::Method;
                     }
                     Some(b' ' | b'\t') => return Err(bad("whitespace before the request line")),
                     Some(_) => return Err(bad("invalid byte in method")),
                 },
                 State::StartLf => match b.get(p) {
-                    None => break,
+                    None => return self.partial(p, state),
                     Some(b'\n') => {
                         p += 1;
-                        self.s.state = State::Start;
+                        state = State::Start;
                     }
                     Some(_) => return Err(bad("CR without LF")),
                 },
                 State::Method => {
                     let line = b.get(..self.request_line_end(limits)).unwrap_or(b);
-                    let rest = line.get(p..).unwrap_or(&[]);
-                    let Some(i) = rest.iter().position(|&c| !is_token(c)) else {
+                    let Some(end) = find_non_token(line, p) else {
                         p = line.len();
                         match b.get(p) {
-                            None => break,
+                            None => return self.partial(p, state),
                             Some(b'\r' | b'\n') => return Err(bad("request line without target")),
                             Some(_) => return Err(ParseError::UriTooLong),
                         }
                     };
-                    p += i;
-                    match rest.get(i) {
+                    p = end;
+                    match line.get(p) {
                         Some(b' ') => {
                             self.s.method_end = p as u16;
                             p += 1;
                             self.s.target = Span::new(p, p);
-                            self.s.state = State::Target;
+                            state = State::Target;
                         }
                         Some(b'\r' | b'\n') => return Err(bad("request line without target")),
                         _ => return Err(bad("invalid byte in method")),
@@ -471,24 +494,23 @@ impl Parser {
                 State::Target => {
                     let start = self.s.target.start as usize;
                     let line = b.get(..self.request_line_end(limits)).unwrap_or(b);
-                    let rest = line.get(p..).unwrap_or(&[]);
-                    let Some(i) = find_non_vchar(rest) else {
+                    let Some(end) = find_non_vchar(line, p) else {
                         p = line.len();
                         self.check_target(b, start, p, false)?;
                         match b.get(p) {
-                            None => break,
+                            None => return self.partial(p, state),
                             Some(b'\r' | b'\n') => return Err(bad("request line without version")),
                             Some(_) => return Err(ParseError::UriTooLong),
                         }
                     };
-                    p += i;
-                    let c = rest.get(i).copied().unwrap_or(0);
+                    p = end;
+                    let c = line.get(p).copied().unwrap_or(0);
                     self.check_target(b, start, p, c == b' ')?;
                     match c {
                         b' ' => {
                             self.s.target.end = p as u16;
                             p += 1;
-                            self.s.state = State::Version;
+                            state = State::Version;
                         }
                         b'\r' | b'\n' => return Err(bad("request line without version")),
                         _ => return Err(bad("invalid byte in request target")),
@@ -512,7 +534,9 @@ impl Parser {
                             p += 8;
                         }
                     }
-                    let Some(&c) = b.get(p) else { break };
+                    let Some(&c) = b.get(p) else {
+                        return self.partial(p, state);
+                    };
                     if p >= line_end && c != b'\r' && c != b'\n' {
                         return Err(ParseError::UriTooLong);
                     }
@@ -541,7 +565,7 @@ impl Parser {
                                 if !ver.supported() {
                                     return Err(ParseError::VersionNotSupported);
                                 }
-                                self.s.state = if c == b'\r' {
+                                state = if c == b'\r' {
                                     State::RequestLineLf
                                 } else {
                                     State::LineStart
@@ -553,100 +577,108 @@ impl Parser {
                     }
                     p += 1;
                 }
-                State::RequestLineLf | State::ValueLf => match b.get(p) {
-                    None => break,
+                State::RequestLineLf => match b.get(p) {
+                    None => return self.partial(p, state),
                     Some(b'\n') => {
                         p += 1;
-                        self.s.state = State::LineStart;
+                        state = State::LineStart;
                     }
                     Some(_) => return Err(bad("CR without LF")),
                 },
-                State::LineStart => match b.get(p) {
-                    None => break,
-                    Some(b'\r') => {
-                        p += 1;
-                        self.s.state = State::EndLf;
-                    }
-                    Some(b'\n') => return self.finish(p + 1),
+                _ => return Err(bad("parser used after the end of the head")),
+            }
+        }
+
+        // Header lines: one pass of this loop reads one line, in straight
+        // code without a dispatch on the state. A call that resumes in the
+        // middle of a line enters at the step where the last one stopped.
+        let max_headers = limits.max_headers.min(MAX_HEADERS);
+        loop {
+            if state == State::LineStart {
+                match b.get(p) {
+                    None => return self.partial(p, state),
                     Some(&c) if is_token(c) => {
-                        if self.s.nheaders as usize >= limits.max_headers.min(MAX_HEADERS) {
+                        if self.s.nheaders as usize >= max_headers {
                             return Err(ParseError::HeaderTooLarge);
                         }
                         self.s.name_start = p as u16;
                         p += 1;
-                        self.s.state = State::Name;
+                        state = State::Name;
+                    }
+                    Some(b'\n') => return self.finish(p + 1),
+                    Some(b'\r') => {
+                        p += 1;
+                        state = State::EndLf;
                     }
                     Some(b' ' | b'\t') => {
                         return Err(bad("header line starts with whitespace (obs-fold)"))
                     }
                     Some(b':') => return Err(bad("empty header name")),
                     Some(_) => return Err(bad("invalid byte in header name")),
-                },
-                State::EndLf => match b.get(p) {
-                    None => break,
-                    Some(b'\n') => return self.finish(p + 1),
+                }
+            }
+            if state == State::Name {
+                let Some(end) = find_non_token(b, p) else {
+                    return self.partial(b.len(), state);
+                };
+                p = end;
+                match b.get(p) {
+                    Some(b':') => {
+                        self.s.name_end = p as u16;
+                        p += 1;
+                        state = State::ValueStart;
+                    }
+                    Some(b' ' | b'\t') => {
+                        return Err(bad("whitespace between header name and colon"))
+                    }
+                    Some(b'\r' | b'\n') => return Err(bad("header line without colon")),
+                    _ => return Err(bad("invalid byte in header name")),
+                }
+            }
+            if state == State::ValueStart {
+                let rest = b.get(p..).unwrap_or(&[]);
+                let Some(i) = rest.iter().position(|&c| c != b' ' && c != b'\t') else {
+                    return self.partial(b.len(), state);
+                };
+                p += i;
+                self.s.value_start = p as u16;
+                state = State::Value;
+            }
+            if state == State::Value {
+                let Some(end) = find_value_end(b, p) else {
+                    return self.partial(b.len(), state);
+                };
+                p = end;
+                let c = b.get(p).copied().unwrap_or(0);
+                if c != b'\r' && c != b'\n' {
+                    return Err(bad("control byte in header value"));
+                }
+                self.end_header(b, p)?;
+                p += 1;
+                state = if c == b'\n' {
+                    State::LineStart
+                } else {
+                    State::ValueLf
+                };
+            }
+            if state == State::ValueLf || state == State::EndLf {
+                match b.get(p) {
+                    None => return self.partial(p, state),
+                    Some(b'\n') if state == State::EndLf => return self.finish(p + 1),
+                    Some(b'\n') => {
+                        p += 1;
+                        state = State::LineStart;
+                    }
                     Some(_) => return Err(bad("CR without LF")),
-                },
-                State::Name => {
-                    let rest = b.get(p..).unwrap_or(&[]);
-                    let Some(i) = rest.iter().position(|&c| !is_token(c)) else {
-                        p = b.len();
-                        break;
-                    };
-                    p += i;
-                    match rest.get(i) {
-                        Some(b':') => {
-                            self.s.name_end = p as u16;
-                            p += 1;
-                            self.s.state = State::ValueStart;
-                        }
-                        Some(b' ' | b'\t') => {
-                            return Err(bad("whitespace between header name and colon"))
-                        }
-                        Some(b'\r' | b'\n') => return Err(bad("header line without colon")),
-                        _ => return Err(bad("invalid byte in header name")),
-                    }
-                }
-                State::ValueStart => {
-                    let rest = b.get(p..).unwrap_or(&[]);
-                    let Some(i) = rest.iter().position(|&c| c != b' ' && c != b'\t') else {
-                        p = b.len();
-                        break;
-                    };
-                    p += i;
-                    self.s.value_start = p as u16;
-                    self.s.state = State::Value;
-                }
-                State::Value => {
-                    let rest = b.get(p..).unwrap_or(&[]);
-                    let Some(i) = find_value_end(rest) else {
-                        p = b.len();
-                        break;
-                    };
-                    p += i;
-                    let c = rest.get(i).copied().unwrap_or(0);
-                    if c != b'\r' && c != b'\n' {
-                        return Err(bad("control byte in header value"));
-                    }
-                    self.end_header(b, p)?;
-                    if c == b'\n' {
-                        p += 1;
-                        self.s.state = State::LineStart;
-                    } else if b.get(p + 1) == Some(&b'\n') {
-                        p += 2;
-                        self.s.state = State::LineStart;
-                    } else {
-                        p += 1;
-                        self.s.state = State::ValueLf;
-                    }
-                }
-                State::Done | State::Failed(_) => {
-                    // parse() answers these before calling run().
-                    return Err(bad("parser used after the end of the head"));
                 }
             }
         }
+    }
+
+    /// Out of bytes: remembers where to go on.
+    fn partial(&mut self, p: usize, state: State) -> Result<Status, ParseError> {
         self.s.pos = p as u16;
+        self.s.state = state;
         Ok(Status::Partial)
     }
 
@@ -811,10 +843,66 @@ fn is_token(c: u8) -> bool {
     TOKEN[c as usize]
 }
 
-// Word-at-a-time scanning: eight bytes are tested with a few arithmetic
-// operations. Each helper sets bit 7 of the bytes it flags; the lowest
+/// Offset in `b` of the first byte at or after `from` for which `stop`
+/// holds.
+///
+/// Two steps, neither with a branch per byte. Sixteen-byte blocks are
+/// skipped while an OR of `stop` over the block is false, which the compiler
+/// turns into a vector compare and a movemask (SSE2 on x86-64); `stop` must
+/// be written with `&`/`|`, not `&&`/`||`, for that. Then `flag` finds the
+/// matching byte eight at a time: it must flag every byte `stop` holds for,
+/// and may flag others, which are then stepped over.
+#[inline(always)]
+fn find(
+    b: &[u8],
+    from: usize,
+    stop: impl Fn(u8) -> bool + Copy,
+    flag: impl Fn(u64) -> u64 + Copy,
+) -> Option<usize> {
+    let mut at = from;
+    'blocks: loop {
+        while let Some(block) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
+            if block.iter().fold(false, |any, &c| any | stop(c)) {
+                break;
+            }
+            at += 16;
+        }
+        loop {
+            let rest = b.get(at..)?;
+            let (word, len) = match rest.first_chunk::<8>() {
+                Some(w) => (u64::from_le_bytes(*w), 8),
+                // Padded with NUL, which every `flag` flags.
+                None => (load_padded(rest), rest.len()),
+            };
+            let m = flag(word);
+            if m != 0 {
+                let i = (m.trailing_zeros() / 8) as usize;
+                if i >= len {
+                    return None;
+                }
+                if rest.get(i).is_some_and(|&c| stop(c)) {
+                    return Some(at + i);
+                }
+                at += i + 1;
+                continue 'blocks;
+            }
+            if len < 8 {
+                return None;
+            }
+            at += 8;
+        }
+    }
+}
+
+/// Up to eight bytes as a little-endian word, zero-filled.
+#[inline(always)]
+fn load_padded(s: &[u8]) -> u64 {
+    s.iter().take(8).enumerate().fold(0, |w, (i, &c)| w | u64::from(c) << (8 * i))
+}
+
+// Word-at-a-time tests: each sets bit 7 of the bytes it flags. The lowest
 // flagged byte is always a true match (carries and borrows only travel
-// upwards from a true match), so `trailing_zeros` finds the first one.
+// upwards from a true match), which is all `find` relies on.
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -836,48 +924,36 @@ fn bytes_equal(x: u64, n: u8) -> u64 {
     bytes_below(x ^ (ONES * n as u64), 1)
 }
 
-/// Offset of the first byte outside VCHAR (0x21..=0x7e), the bytes allowed
-/// in a request target.
+/// Offset of the first byte at or after `from` that is not a tchar.
 #[inline]
-fn find_non_vchar(s: &[u8]) -> Option<usize> {
-    let mut rest = s;
-    while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
-        let x = u64::from_le_bytes(*chunk);
-        let m = bytes_below(x, 0x21) | bytes_above(x, 0x7e);
-        if m != 0 {
-            return Some(s.len() - rest.len() + (m.trailing_zeros() / 8) as usize);
-        }
-        rest = tail;
-    }
-    let i = rest.iter().position(|&c| !(0x21..=0x7e).contains(&c))?;
-    Some(s.len() - rest.len() + i)
+fn find_non_token(b: &[u8], from: usize) -> Option<usize> {
+    let i = b.get(from..)?.iter().position(|&c| !is_token(c))?;
+    Some(from + i)
 }
 
-/// Offset of the first byte that cannot be in a header value: a control
-/// byte other than HTAB, or DEL. (obs-text, 0x80 and up, is allowed.) The
-/// line's CR or LF is such a byte.
+/// Offset of the first byte at or after `from` outside VCHAR (0x21..=0x7e),
+/// the bytes allowed in a request target.
 #[inline]
-fn find_value_end(s: &[u8]) -> Option<usize> {
-    let mut rest = s;
-    loop {
-        // Two words per round: values are usually longer than eight bytes.
-        while let Some((chunk, tail)) = rest.split_first_chunk::<16>() {
-            let (lo, hi) = chunk.split_at(8);
-            let lo = u64::from_le_bytes(lo.try_into().unwrap_or([0; 8]));
-            let hi = u64::from_le_bytes(hi.try_into().unwrap_or([0; 8]));
-            let mlo = bytes_below(lo, 0x20) | bytes_equal(lo, 0x7f);
-            let mhi = bytes_below(hi, 0x20) | bytes_equal(hi, 0x7f);
-            if mlo | mhi != 0 {
-                break;
-            }
-            rest = tail;
-        }
-        let i = rest.iter().position(|&c| c < 0x20 || c == 0x7f)?;
-        if rest.get(i) != Some(&b'\t') {
-            return Some(s.len() - rest.len() + i);
-        }
-        rest = rest.get(i + 1..).unwrap_or(&[]);
-    }
+fn find_non_vchar(b: &[u8], from: usize) -> Option<usize> {
+    find(
+        b,
+        from,
+        |c| c.wrapping_sub(0x21) > 0x7e - 0x21,
+        |x| bytes_below(x, 0x21) | bytes_above(x, 0x7e),
+    )
+}
+
+/// Offset of the first byte at or after `from` that cannot be in a header
+/// value: a control byte other than HTAB, or DEL. (obs-text, 0x80 and up,
+/// is allowed.) The line's CR or LF is such a byte.
+#[inline]
+fn find_value_end(b: &[u8], from: usize) -> Option<usize> {
+    find(
+        b,
+        from,
+        |c| (c < 0x20) & (c != b'\t') | (c == 0x7f),
+        |x| bytes_below(x, 0x20) | bytes_equal(x, 0x7f),
+    )
 }
 
 /// Checks that `t` is (so far) `http://` or `https://` followed by a
@@ -1504,31 +1580,49 @@ Sec-Fetch-Dest: script\r\n\r\n";
     }
 
     #[test]
-    fn swar_helpers_find_the_first_match() {
+    fn scanners_find_the_first_match() {
+        // Every length around the 16-byte blocks, every start, every spot.
         for len in 0..40 {
-            for at in 0..len {
-                for bad in [0u8, b' ', b'\t', b'\r', 0x7f, 0x80, 0xff] {
-                    let mut s = vec![b'a'; len];
-                    s[at] = bad;
-                    // Something that also matches after it, to check the order.
-                    if at + 1 < len {
-                        s[at + 1] = 0x01;
-                    }
-                    assert_eq!(find_non_vchar(&s), Some(at), "{s:?}");
-                    let want_value = if bad == b'\t' || bad >= 0x80 || bad == b' ' {
+            for from in 0..=len {
+                let clean = vec![b'a'; len];
+                assert_eq!(find_non_vchar(&clean, from), None);
+                assert_eq!(find_value_end(&clean, from), None);
+                assert_eq!(find_non_token(&clean, from), None);
+                for at in 0..len {
+                    for bad in [0u8, b' ', b'\t', b'\r', b':', 0x7f, 0x80, 0xff] {
+                        let mut s = clean.clone();
+                        s[at] = bad;
+                        // A later match too, to check the order.
                         if at + 1 < len {
-                            Some(at + 1)
-                        } else {
-                            None
+                            s[at + 1] = 0x01;
                         }
-                    } else {
-                        Some(at)
-                    };
-                    assert_eq!(find_value_end(&s), want_value, "{s:?}");
+                        let first = |stops: bool| {
+                            let later = (at + 1 < len).then_some(at + 1);
+                            if at < from {
+                                later.filter(|&l| l >= from)
+                            } else if stops {
+                                Some(at)
+                            } else {
+                                later
+                            }
+                        };
+                        let vchar = (0x21..=0x7e).contains(&bad);
+                        assert_eq!(find_non_vchar(&s, from), first(!vchar), "{s:?} {from}");
+                        let value_ok = bad == b'\t' || bad >= 0x80 || bad == b' ' || bad == b':';
+                        assert_eq!(find_value_end(&s, from), first(!value_ok), "{s:?} {from}");
+                        assert_eq!(
+                            find_non_token(&s, from),
+                            first(!is_token(bad)),
+                            "{s:?} {from}"
+                        );
+                    }
                 }
             }
-            assert_eq!(find_non_vchar(&vec![b'~'; len]), None);
-            assert_eq!(find_value_end(&vec![0x80; len]), None);
+        }
+        // The vectorized token test agrees with the table.
+        for c in 0..=255u8 {
+            let s = [c];
+            assert_eq!(find_non_token(&s, 0).is_none(), is_token(c), "{c:#x}");
         }
     }
 
