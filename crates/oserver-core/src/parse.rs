@@ -741,13 +741,13 @@ impl Parser {
         let v = value.of(b);
         // Dispatch on length first: most headers are none of these four.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if name_is(name, b"host") => {
                 if self.s.host.is_some() {
                     return Err(bad("more than one Host header"));
                 }
                 self.s.host = Some(value);
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if name_is(name, b"connection") => {
                 for token in v.split(|&c| c == b',') {
                     let token = trim_ows(token);
                     if token.eq_ignore_ascii_case(b"close") {
@@ -757,7 +757,7 @@ impl Parser {
                     }
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if name_is(name, b"content-length") => {
                 let Some(n) = parse_decimal(v) else {
                     return Err(bad("invalid Content-Length"));
                 };
@@ -766,7 +766,7 @@ impl Parser {
                 }
                 self.s.content_length = Some(n);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if name_is(name, b"transfer-encoding") => {
                 self.s.te_count = self.s.te_count.saturating_add(1);
                 self.s.te_chunked = v.eq_ignore_ascii_case(b"chunked");
             }
@@ -843,54 +843,40 @@ fn is_token(c: u8) -> bool {
     TOKEN[c as usize]
 }
 
-/// Offset in `b` of the first byte at or after `from` for which `stop`
-/// holds.
+/// Offset in `b` of the first byte at or after `from` that `flag` flags.
 ///
-/// Two steps, neither with a branch per byte. Sixteen-byte blocks are
-/// skipped while an OR of `stop` over the block is false, which the compiler
-/// turns into a vector compare and a movemask (SSE2 on x86-64); `stop` must
-/// be written with `&`/`|`, not `&&`/`||`, for that. Then `flag` finds the
-/// matching byte eight at a time: it must flag every byte `stop` holds for,
-/// and may flag others, which are then stepped over.
+/// `flag` tests eight bytes at once (see `bytes_below` and friends); here it
+/// runs on both halves of a 16-byte block, and the first flagged byte is
+/// picked without a branch, so a scan costs one unpredictable branch, where
+/// it ends, instead of one per byte. The last bytes are padded with NUL,
+/// which every `flag` must flag.
 #[inline(always)]
-fn find(
-    b: &[u8],
-    from: usize,
-    stop: impl Fn(u8) -> bool + Copy,
-    flag: impl Fn(u64) -> u64 + Copy,
-) -> Option<usize> {
+fn find(b: &[u8], from: usize, flag: impl Fn(u64) -> u64 + Copy) -> Option<usize> {
     let mut at = from;
-    'blocks: loop {
-        while let Some(block) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
-            if block.iter().fold(false, |any, &c| any | stop(c)) {
-                break;
-            }
-            at += 16;
+    while let Some(block) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
+        let both = u128::from_le_bytes(*block);
+        let (lo, hi) = (flag(both as u64), flag((both >> 64) as u64));
+        if lo | hi != 0 {
+            let i = if lo != 0 { lo.trailing_zeros() } else { 64 + hi.trailing_zeros() };
+            return Some(at + (i / 8) as usize);
         }
-        loop {
-            let rest = b.get(at..)?;
-            let (word, len) = match rest.first_chunk::<8>() {
-                Some(w) => (u64::from_le_bytes(*w), 8),
-                // Padded with NUL, which every `flag` flags.
-                None => (load_padded(rest), rest.len()),
-            };
-            let m = flag(word);
-            if m != 0 {
-                let i = (m.trailing_zeros() / 8) as usize;
-                if i >= len {
-                    return None;
-                }
-                if rest.get(i).is_some_and(|&c| stop(c)) {
-                    return Some(at + i);
-                }
-                at += i + 1;
-                continue 'blocks;
-            }
-            if len < 8 {
-                return None;
-            }
-            at += 8;
+        at += 16;
+    }
+    loop {
+        let rest = b.get(at..)?;
+        let (word, len) = match rest.first_chunk::<8>() {
+            Some(w) => (u64::from_le_bytes(*w), 8),
+            None => (load_padded(rest), rest.len()),
+        };
+        let m = flag(word);
+        if m != 0 {
+            let i = (m.trailing_zeros() / 8) as usize;
+            return (i < len).then_some(at + i);
         }
+        if len < 8 {
+            return None;
+        }
+        at += 8;
     }
 }
 
@@ -935,25 +921,22 @@ fn find_non_token(b: &[u8], from: usize) -> Option<usize> {
 /// the bytes allowed in a request target.
 #[inline]
 fn find_non_vchar(b: &[u8], from: usize) -> Option<usize> {
-    find(
-        b,
-        from,
-        |c| c.wrapping_sub(0x21) > 0x7e - 0x21,
-        |x| bytes_below(x, 0x21) | bytes_above(x, 0x7e),
-    )
+    find(b, from, |x| bytes_below(x, 0x21) | bytes_above(x, 0x7e))
 }
 
 /// Offset of the first byte at or after `from` that cannot be in a header
 /// value: a control byte other than HTAB, or DEL. (obs-text, 0x80 and up,
 /// is allowed.) The line's CR or LF is such a byte.
 #[inline]
-fn find_value_end(b: &[u8], from: usize) -> Option<usize> {
-    find(
-        b,
-        from,
-        |c| (c < 0x20) & (c != b'\t') | (c == 0x7f),
-        |x| bytes_below(x, 0x20) | bytes_equal(x, 0x7f),
-    )
+fn find_value_end(b: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let i = find(b, from, |x| bytes_below(x, 0x20) | bytes_equal(x, 0x7f))?;
+        // HTAB is flagged with the other control bytes; it is rare.
+        if b.get(i) != Some(&b'\t') {
+            return Some(i);
+        }
+        from = i + 1;
+    }
 }
 
 /// Checks that `t` is (so far) `http://` or `https://` followed by a
@@ -976,6 +959,16 @@ fn check_absolute_prefix(t: &[u8], complete: bool) -> Result<(), ParseError> {
     Err(bad(
         "request target is neither origin-form nor http(s) absolute-form",
     ))
+}
+
+/// Whether the header name `name` is `lower` (lower-case letters and `-`),
+/// ignoring case. Setting bit 5 lower-cases a letter, and maps no other
+/// token byte onto a letter or `-`. All bytes are compared, without an early
+/// exit, which the compiler turns into a few word compares.
+#[inline(always)]
+fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name.iter().zip(lower).fold(true, |same, (&c, &l)| same & (c | 0x20 == l))
 }
 
 /// Strips SP and HTAB from both ends.
