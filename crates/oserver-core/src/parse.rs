@@ -216,6 +216,14 @@ enum State {
     Failed,
 }
 
+/// How [`Parser::fast_header_lines`] ended.
+enum Fast {
+    /// At the end of the head.
+    Done(Status),
+    /// At the start of a line it left to the state machine.
+    Stopped(usize),
+}
+
 impl State {
     /// Past the request line.
     fn in_header_section(self) -> bool {
@@ -443,7 +451,14 @@ impl Parser {
         let mut p = self.s.pos as usize;
         let mut state = self.s.state;
 
-        // The request line: a plain state loop, it is short.
+        if state == State::Start {
+            if let Some(end) = self.fast_request_line(b, p, limits) {
+                p = end;
+                state = State::LineStart;
+            }
+        }
+        // The request line, when the fast path declined it: a plain state
+        // loop.
         while !state.in_header_section() {
             match state {
                 State::Start => match b.get(p) {
@@ -595,6 +610,10 @@ impl Parser {
         let max_headers = limits.max_headers.min(MAX_HEADERS);
         loop {
             if state == State::LineStart {
+                match self.fast_header_lines(b, p, max_headers)? {
+                    Fast::Done(status) => return Ok(status),
+                    Fast::Stopped(at) => p = at,
+                }
                 match b.get(p) {
                     None => return self.partial(p, state),
                     Some(&c) if is_token(c) => {
@@ -653,7 +672,11 @@ impl Parser {
                 if c != b'\r' && c != b'\n' {
                     return Err(bad("control byte in header value"));
                 }
-                self.end_header(b, p)?;
+                let name = Span {
+                    start: self.s.name_start,
+                    end: self.s.name_end,
+                };
+                self.end_header(b, name, self.s.value_start as usize, p)?;
                 p += 1;
                 state = if c == b'\n' {
                     State::LineStart
@@ -672,6 +695,98 @@ impl Parser {
                     Some(_) => return Err(bad("CR without LF")),
                 }
             }
+        }
+    }
+
+    /// The fast path for a request line that has arrived whole and is
+    /// plainly valid: straight code, no state kept. Returns where the header
+    /// section starts, having recorded the line, or `None` (having recorded
+    /// nothing) to leave the line to the state machine, which also produces
+    /// every error: results do not depend on which path read a line.
+    #[inline]
+    fn fast_request_line(&mut self, b: &[u8], p: usize, limits: &Limits) -> Option<usize> {
+        let method_end = find_non_token(b, p)?;
+        if method_end == p || b.get(method_end) != Some(&b' ') {
+            return None;
+        }
+        let target_end = find_non_vchar(b, method_end + 1)?;
+        if b.get(target_end) != Some(&b' ') {
+            return None;
+        }
+        let version = b.get(target_end + 1..)?.first_chunk::<8>()?;
+        let minor = match version {
+            b"HTTP/1.1" => 1,
+            b"HTTP/1.0" => 0,
+            _ => return None,
+        };
+        let line_end = target_end + 9;
+        let next = match b.get(line_end..)? {
+            [b'\n', ..] => line_end + 1,
+            [b'\r', b'\n', ..] => line_end + 2,
+            _ => return None,
+        };
+        if line_end - p > limits.max_request_line {
+            return None;
+        }
+        self.s.line_start = p as u16;
+        self.s.method_end = method_end as u16;
+        if self.check_target(b, method_end + 1, target_end, true).is_err() {
+            return None;
+        }
+        self.s.target = Span::new(method_end + 1, target_end);
+        self.s.ver = Version { stage: 6, major: 1, minor, major_digits: 1, minor_digits: 1 };
+        Some(next)
+    }
+
+    /// The fast path for header lines that have arrived whole and are
+    /// plainly valid, from `p` at the start of a line. Stops at the first
+    /// line that is not, to leave it to the state machine (see
+    /// [`Parser::fast_request_line`]). Not inlined: its loop is the hot
+    /// one, and compiles better alone.
+    #[inline(never)]
+    fn fast_header_lines(
+        &mut self,
+        b: &[u8],
+        mut p: usize,
+        max_headers: usize,
+    ) -> Result<Fast, ParseError> {
+        loop {
+            let line = p;
+            match b.get(p) {
+                Some(&c) if is_token(c) => {}
+                Some(b'\n') => return self.finish(p + 1).map(Fast::Done),
+                Some(b'\r') if b.get(p + 1) == Some(&b'\n') => {
+                    return self.finish(p + 2).map(Fast::Done);
+                }
+                _ => return Ok(Fast::Stopped(line)),
+            }
+            if self.s.nheaders as usize >= max_headers {
+                return Ok(Fast::Stopped(line));
+            }
+            let Some(name_end) = find_non_token(b, p + 1) else {
+                return Ok(Fast::Stopped(line));
+            };
+            if b.get(name_end) != Some(&b':') {
+                return Ok(Fast::Stopped(line));
+            }
+            let mut value_start = name_end + 1;
+            // Nearly always a single space.
+            if b.get(value_start) == Some(&b' ') {
+                value_start += 1;
+            }
+            while let Some(b' ' | b'\t') = b.get(value_start) {
+                value_start += 1;
+            }
+            let Some(value_end) = find_value_end(b, value_start) else {
+                return Ok(Fast::Stopped(line));
+            };
+            let next = match b.get(value_end) {
+                Some(b'\r') if b.get(value_end + 1) == Some(&b'\n') => value_end + 2,
+                Some(b'\n') => value_end + 1,
+                _ => return Ok(Fast::Stopped(line)),
+            };
+            self.end_header(b, Span::new(line, name_end), value_start, value_end)?;
+            p = next;
         }
     }
 
@@ -719,27 +834,38 @@ impl Parser {
 
     /// Records the header whose value ends at `end` (the CR or LF) and
     /// applies the per-header rules.
-    fn end_header(&mut self, b: &[u8], end: usize) -> Result<(), ParseError> {
-        let start = self.s.value_start as usize;
+    #[inline(always)]
+    fn end_header(
+        &mut self,
+        b: &[u8],
+        name: Span,
+        value_start: usize,
+        end: usize,
+    ) -> Result<(), ParseError> {
         let mut vend = end;
-        while vend > start && matches!(b.get(vend - 1), Some(b' ' | b'\t')) {
+        while vend > value_start && matches!(b.get(vend - 1), Some(b' ' | b'\t')) {
             vend -= 1;
         }
-        let name = Span {
-            start: self.s.name_start,
-            end: self.s.name_end,
-        };
-        let value = Span::new(start, vend);
+        let value = Span::new(value_start, vend);
         let Some(slot) = self.headers.get_mut(self.s.nheaders as usize) else {
             // LineStart checked the count against MAX_HEADERS.
             return Err(ParseError::HeaderTooLarge);
         };
         *slot = HeaderSpan { name, value };
         self.s.nheaders += 1;
+        // Only four names matter here, of these lengths; a bit test rules
+        // out most headers at once.
+        const LENGTHS: u32 = 1 << 4 | 1 << 10 | 1 << 14 | 1 << 17;
+        let len = name.end.wrapping_sub(name.start);
+        if len < 32 && LENGTHS >> len & 1 != 0 {
+            self.special_header(name.of(b), value, value.of(b))?;
+        }
+        Ok(())
+    }
 
-        let name = name.of(b);
-        let v = value.of(b);
-        // Dispatch on length first: most headers are none of these four.
+    /// Applies the rules for Host, Connection, Content-Length and
+    /// Transfer-Encoding, if `name` is one of them.
+    fn special_header(&mut self, name: &[u8], value: Span, v: &[u8]) -> Result<(), ParseError> {
         match name.len() {
             4 if name_is(name, b"host") => {
                 if self.s.host.is_some() {
