@@ -73,12 +73,10 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(input.len() as u64));
         let mut parser = Parser::new();
         group.bench_function(BenchmarkId::new("oserver", name), |b| {
-            let input = input;
             b.iter(|| oserver_one(&mut parser, black_box(input), &limits))
         });
         let mut headers = [httparse::EMPTY_HEADER; 100];
         group.bench_function(BenchmarkId::new("httparse", name), |b| {
-            let input = input;
             b.iter(|| httparse_one(&mut headers, black_box(input)))
         });
     }
@@ -86,9 +84,8 @@ fn parse(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(pipelined.len() as u64));
     let mut parser = Parser::new();
     group.bench_function(BenchmarkId::new("oserver", "pipelined10"), |b| {
-        let input = pipelined;
         b.iter(|| {
-            let mut rest = black_box(input);
+            let mut rest = black_box(pipelined);
             while !rest.is_empty() {
                 let n = oserver_one(&mut parser, rest, &limits);
                 rest = &rest[n..];
@@ -97,9 +94,8 @@ fn parse(c: &mut Criterion) {
     });
     let mut headers = [httparse::EMPTY_HEADER; 100];
     group.bench_function(BenchmarkId::new("httparse", "pipelined10"), |b| {
-        let input = pipelined;
         b.iter(|| {
-            let mut rest = black_box(input);
+            let mut rest = black_box(pipelined);
             while !rest.is_empty() {
                 let n = httparse_one(&mut headers, rest);
                 rest = &rest[n..];
@@ -113,10 +109,9 @@ fn parse(c: &mut Criterion) {
     let cuts = split3_cuts();
     let mut parser = Parser::new();
     group.bench_function(BenchmarkId::new("oserver", "split3"), |b| {
-        let input = BROWSER;
         b.iter(|| {
             parser.reset();
-            let input = black_box(input);
+            let input = black_box(BROWSER);
             let mut last = Ok(Status::Partial);
             for &cut in &cuts {
                 last = parser.parse(&input[..cut], &limits);
@@ -126,9 +121,8 @@ fn parse(c: &mut Criterion) {
     });
     let mut headers = [httparse::EMPTY_HEADER; 100];
     group.bench_function(BenchmarkId::new("httparse", "split3"), |b| {
-        let input = BROWSER;
         b.iter(|| {
-            let input = black_box(input);
+            let input = black_box(BROWSER);
             let mut last = None;
             for &cut in &cuts {
                 let mut req = httparse::Request::new(&mut headers);

@@ -705,45 +705,55 @@ impl Parser {
     /// every error: results do not depend on which path read a line.
     #[inline]
     fn fast_request_line(&mut self, b: &[u8], p: usize, limits: &Limits) -> Option<usize> {
+        // As in `fast_header_lines`, the line end is searched for from the
+        // start, so that the header lines need not wait for the scans of
+        // the method and the target.
+        let line_end = find_value_end(b, p)?;
+        let next = match b.get(line_end) {
+            Some(b'\r') if b.get(line_end + 1) == Some(&b'\n') => line_end + 2,
+            Some(b'\n') => line_end + 1,
+            _ => return None,
+        };
+        let target_end = line_end.checked_sub(9)?;
+        let minor = match b.get(target_end..line_end)? {
+            b" HTTP/1.1" => 1,
+            b" HTTP/1.0" => 0,
+            _ => return None,
+        };
         let method_end = find_non_token(b, p)?;
         if method_end == p || b.get(method_end) != Some(&b' ') {
             return None;
         }
-        let target_end = find_non_vchar(b, method_end + 1)?;
-        if b.get(target_end) != Some(&b' ') {
+        if find_non_vchar(b, method_end + 1)? != target_end {
             return None;
         }
-        let version = b.get(target_end + 1..)?.first_chunk::<8>()?;
-        let minor = match version {
-            b"HTTP/1.1" => 1,
-            b"HTTP/1.0" => 0,
-            _ => return None,
-        };
-        let line_end = target_end + 9;
-        let next = match b.get(line_end..)? {
-            [b'\n', ..] => line_end + 1,
-            [b'\r', b'\n', ..] => line_end + 2,
-            _ => return None,
-        };
         if line_end - p > limits.max_request_line {
             return None;
         }
         self.s.line_start = p as u16;
         self.s.method_end = method_end as u16;
-        if self.check_target(b, method_end + 1, target_end, true).is_err() {
+        if self
+            .check_target(b, method_end + 1, target_end, true)
+            .is_err()
+        {
             return None;
         }
         self.s.target = Span::new(method_end + 1, target_end);
-        self.s.ver = Version { stage: 6, major: 1, minor, major_digits: 1, minor_digits: 1 };
+        self.s.ver = Version {
+            stage: 6,
+            major: 1,
+            minor,
+            major_digits: 1,
+            minor_digits: 1,
+        };
         Some(next)
     }
 
     /// The fast path for header lines that have arrived whole and are
     /// plainly valid, from `p` at the start of a line. Stops at the first
     /// line that is not, to leave it to the state machine (see
-    /// [`Parser::fast_request_line`]). Not inlined: its loop is the hot
-    /// one, and compiles better alone.
-    #[inline(never)]
+    /// [`Parser::fast_request_line`]).
+    #[inline]
     fn fast_header_lines(
         &mut self,
         b: &[u8],
@@ -763,6 +773,13 @@ impl Parser {
             if self.s.nheaders as usize >= max_headers {
                 return Ok(Fast::Stopped(line));
             }
+            // The line's end is searched for from its start, not from the
+            // value: the next line then waits only for this one search,
+            // while the name and value are checked alongside. (The first
+            // control byte ends the line; a valid name has none.)
+            let Some(value_end) = find_value_end(b, p) else {
+                return Ok(Fast::Stopped(line));
+            };
             let Some(name_end) = find_non_token(b, p + 1) else {
                 return Ok(Fast::Stopped(line));
             };
@@ -777,9 +794,6 @@ impl Parser {
             while let Some(b' ' | b'\t') = b.get(value_start) {
                 value_start += 1;
             }
-            let Some(value_end) = find_value_end(b, value_start) else {
-                return Ok(Fast::Stopped(line));
-            };
             let next = match b.get(value_end) {
                 Some(b'\r') if b.get(value_end + 1) == Some(&b'\n') => value_end + 2,
                 Some(b'\n') => value_end + 1,
@@ -807,6 +821,7 @@ impl Parser {
 
     /// Checks the request target's form as far as it has arrived
     /// (`complete`: up to its terminating space).
+    #[inline]
     fn check_target(
         &self,
         b: &[u8],
@@ -853,11 +868,19 @@ impl Parser {
         };
         *slot = HeaderSpan { name, value };
         self.s.nheaders += 1;
-        // Only four names matter here, of these lengths; a bit test rules
-        // out most headers at once.
-        const LENGTHS: u32 = 1 << 4 | 1 << 10 | 1 << 14 | 1 << 17;
-        let len = name.end.wrapping_sub(name.start);
-        if len < 32 && LENGTHS >> len & 1 != 0 {
+        // Only four names matter here. Their lengths and first letters
+        // rule out nearly every other header with one branch.
+        const fn key(name: &[u8]) -> u32 {
+            (name.len() as u32) << 8 | (name[0] | 0x20) as u32
+        }
+        let len = name.end.wrapping_sub(name.start) as u32;
+        let first = b.get(name.start as usize).map_or(0, |&c| c | 0x20);
+        let k = len << 8 | first as u32;
+        if (k == key(b"host"))
+            | (k == key(b"connection"))
+            | (k == key(b"content-length"))
+            | (k == key(b"transfer-encoding"))
+        {
             self.special_header(name.of(b), value, value.of(b))?;
         }
         Ok(())
@@ -866,37 +889,31 @@ impl Parser {
     /// Applies the rules for Host, Connection, Content-Length and
     /// Transfer-Encoding, if `name` is one of them.
     fn special_header(&mut self, name: &[u8], value: Span, v: &[u8]) -> Result<(), ParseError> {
-        match name.len() {
-            4 if name_is(name, b"host") => {
-                if self.s.host.is_some() {
-                    return Err(bad("more than one Host header"));
-                }
-                self.s.host = Some(value);
+        if name_is(name, b"host") {
+            if self.s.host.is_some() {
+                return Err(bad("more than one Host header"));
             }
-            10 if name_is(name, b"connection") => {
-                for token in v.split(|&c| c == b',') {
-                    let token = trim_ows(token);
-                    if token.eq_ignore_ascii_case(b"close") {
-                        self.s.conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        self.s.conn_keep_alive = true;
-                    }
+            self.s.host = Some(value);
+        } else if name_is(name, b"connection") {
+            for token in v.split(|&c| c == b',') {
+                let token = trim_ows(token);
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.s.conn_close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.s.conn_keep_alive = true;
                 }
             }
-            14 if name_is(name, b"content-length") => {
-                let Some(n) = parse_decimal(v) else {
-                    return Err(bad("invalid Content-Length"));
-                };
-                if self.s.content_length.is_some_and(|old| old != n) {
-                    return Err(bad("conflicting Content-Length headers"));
-                }
-                self.s.content_length = Some(n);
+        } else if name_is(name, b"content-length") {
+            let Some(n) = parse_decimal(v) else {
+                return Err(bad("invalid Content-Length"));
+            };
+            if self.s.content_length.is_some_and(|old| old != n) {
+                return Err(bad("conflicting Content-Length headers"));
             }
-            17 if name_is(name, b"transfer-encoding") => {
-                self.s.te_count = self.s.te_count.saturating_add(1);
-                self.s.te_chunked = v.eq_ignore_ascii_case(b"chunked");
-            }
-            _ => {}
+            self.s.content_length = Some(n);
+        } else if name_is(name, b"transfer-encoding") {
+            self.s.te_count = self.s.te_count.saturating_add(1);
+            self.s.te_chunked = v.eq_ignore_ascii_case(b"chunked");
         }
         Ok(())
     }
@@ -969,100 +986,148 @@ fn is_token(c: u8) -> bool {
     TOKEN[c as usize]
 }
 
-/// Offset in `b` of the first byte at or after `from` that `flag` flags.
-///
-/// `flag` tests eight bytes at once (see `bytes_below` and friends); here it
-/// runs on both halves of a 16-byte block, and the first flagged byte is
-/// picked without a branch, so a scan costs one unpredictable branch, where
-/// it ends, instead of one per byte. The last bytes are padded with NUL,
-/// which every `flag` must flag.
+/// The bytes a scan stops at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Not a tchar: ends a method or a header name.
+    NonToken,
+    /// Outside VCHAR (0x21..=0x7e): ends a request target.
+    NonVchar,
+    /// A control byte other than HTAB, or DEL: ends a header value (CR or
+    /// LF) or makes it invalid. obs-text (0x80 and up) is allowed.
+    ValueEnd,
+}
+
+impl Stop {
+    /// Whether the scan stops at `c`: the definition the block tests must
+    /// agree with. (x86-64 uses it in tests only.)
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    #[inline(always)]
+    fn at(self, c: u8) -> bool {
+        match self {
+            Stop::NonToken => !is_token(c),
+            Stop::NonVchar => !(0x21..=0x7e).contains(&c),
+            Stop::ValueEnd => (c < 0x20 && c != b'\t') || c == 0x7f,
+        }
+    }
+}
+
+/// Bit `i` set where the scan stops at `block[i]`.
 #[inline(always)]
-fn find(b: &[u8], from: usize, flag: impl Fn(u64) -> u64 + Copy) -> Option<usize> {
+fn stop_mask(block: &[u8; 16], stop: Stop) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        sse2::stop_mask(block, stop)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &c)| m | u32::from(stop.at(c)) << i)
+    }
+}
+
+/// SSE2 is part of every x86-64 CPU, so this needs no detection at run
+/// time. Sixteen bytes are compared at once and the result is one bit per
+/// byte, so a scan costs one branch per sixteen bytes and none per byte.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::Stop;
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    pub(super) fn stop_mask(block: &[u8; 16], stop: Stop) -> u32 {
+        // SAFETY: the load reads the 16 bytes `block` refers to, and has no
+        // alignment requirement. The other intrinsics only compute on
+        // registers, and SSE2 is enabled on every x86-64 target.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let splat = |c: u8| _mm_set1_epi8(c as i8);
+            let eq = |c: u8| _mm_cmpeq_epi8(v, splat(c));
+            // lo <= byte <= hi: shift the range down to 0..=hi-lo, then an
+            // unsigned minimum tells whether the byte is within it.
+            let within = |lo: u8, hi: u8| {
+                let d = _mm_sub_epi8(v, splat(lo));
+                _mm_cmpeq_epi8(_mm_min_epu8(d, splat(hi - lo)), d)
+            };
+            let bits = |m: __m128i| _mm_movemask_epi8(m) as u32;
+            match stop {
+                Stop::NonVchar => !bits(within(0x21, 0x7e)) & 0xffff,
+                Stop::ValueEnd => {
+                    let ctl = _mm_andnot_si128(eq(b'\t'), within(0x00, 0x1f));
+                    bits(_mm_or_si128(ctl, eq(0x7f)))
+                }
+                Stop::NonToken => {
+                    // tchar is VCHAR minus the delimiters "(),/:;<=>?@[\]{}.
+                    let delimiters = _mm_or_si128(
+                        _mm_or_si128(
+                            _mm_or_si128(eq(b'"'), within(b'(', b')')),
+                            _mm_or_si128(eq(b','), eq(b'/')),
+                        ),
+                        _mm_or_si128(
+                            _mm_or_si128(within(b':', b'@'), within(b'[', b']')),
+                            _mm_or_si128(eq(b'{'), eq(b'}')),
+                        ),
+                    );
+                    let token = _mm_andnot_si128(delimiters, within(0x21, 0x7e));
+                    !bits(token) & 0xffff
+                }
+            }
+        }
+    }
+}
+
+/// Offset in `b` of the first byte at or after `from` that `stop` stops
+/// at, sixteen bytes at a time.
+#[inline(always)]
+fn find(b: &[u8], from: usize, stop: Stop) -> Option<usize> {
     let mut at = from;
     while let Some(block) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
-        let both = u128::from_le_bytes(*block);
-        let (lo, hi) = (flag(both as u64), flag((both >> 64) as u64));
-        if lo | hi != 0 {
-            let i = if lo != 0 { lo.trailing_zeros() } else { 64 + hi.trailing_zeros() };
-            return Some(at + (i / 8) as usize);
+        let m = stop_mask(block, stop);
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize);
         }
         at += 16;
     }
-    loop {
-        let rest = b.get(at..)?;
-        let (word, len) = match rest.first_chunk::<8>() {
-            Some(w) => (u64::from_le_bytes(*w), 8),
-            None => (load_padded(rest), rest.len()),
-        };
-        let m = flag(word);
-        if m != 0 {
-            let i = (m.trailing_zeros() / 8) as usize;
-            return (i < len).then_some(at + i);
-        }
-        if len < 8 {
-            return None;
-        }
-        at += 8;
+    if at >= b.len() {
+        return None;
     }
-}
-
-/// Up to eight bytes as a little-endian word, zero-filled.
-#[inline(always)]
-fn load_padded(s: &[u8]) -> u64 {
-    s.iter().take(8).enumerate().fold(0, |w, (i, &c)| w | u64::from(c) << (8 * i))
-}
-
-// Word-at-a-time tests: each sets bit 7 of the bytes it flags. The lowest
-// flagged byte is always a true match (carries and borrows only travel
-// upwards from a true match), which is all `find` relies on.
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Flags bytes below `n` (`n` <= 128).
-#[inline(always)]
-fn bytes_below(x: u64, n: u8) -> u64 {
-    x.wrapping_sub(ONES * n as u64) & !x & HIGHS
-}
-
-/// Flags bytes above `n` (`n` <= 127).
-#[inline(always)]
-fn bytes_above(x: u64, n: u8) -> u64 {
-    (x.wrapping_add(ONES * (127 - n) as u64) | x) & HIGHS
-}
-
-/// Flags bytes equal to `n`.
-#[inline(always)]
-fn bytes_equal(x: u64, n: u8) -> u64 {
-    bytes_below(x ^ (ONES * n as u64), 1)
+    // Fewer than 16 bytes are left: test the last 16 of `b`, ignoring those
+    // before `at`. Only a buffer shorter than that needs a copy, padded with
+    // bytes no scan stops at.
+    let (block, start) = match b.len().checked_sub(16) {
+        Some(start) => (*b.get(start..)?.first_chunk::<16>()?, start),
+        None => {
+            let mut block = [b'a'; 16];
+            block.get_mut(..b.len())?.copy_from_slice(b);
+            (block, 0)
+        }
+    };
+    // `at - start` is below 16.
+    let m = stop_mask(&block, stop) >> (at - start);
+    (m != 0).then(|| at + m.trailing_zeros() as usize)
 }
 
 /// Offset of the first byte at or after `from` that is not a tchar.
 #[inline]
 fn find_non_token(b: &[u8], from: usize) -> Option<usize> {
-    let i = b.get(from..)?.iter().position(|&c| !is_token(c))?;
-    Some(from + i)
+    find(b, from, Stop::NonToken)
 }
 
 /// Offset of the first byte at or after `from` outside VCHAR (0x21..=0x7e),
 /// the bytes allowed in a request target.
 #[inline]
 fn find_non_vchar(b: &[u8], from: usize) -> Option<usize> {
-    find(b, from, |x| bytes_below(x, 0x21) | bytes_above(x, 0x7e))
+    find(b, from, Stop::NonVchar)
 }
 
 /// Offset of the first byte at or after `from` that cannot be in a header
 /// value: a control byte other than HTAB, or DEL. (obs-text, 0x80 and up,
 /// is allowed.) The line's CR or LF is such a byte.
 #[inline]
-fn find_value_end(b: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        let i = find(b, from, |x| bytes_below(x, 0x20) | bytes_equal(x, 0x7f))?;
-        // HTAB is flagged with the other control bytes; it is rare.
-        if b.get(i) != Some(&b'\t') {
-            return Some(i);
-        }
-        from = i + 1;
-    }
+fn find_value_end(b: &[u8], from: usize) -> Option<usize> {
+    find(b, from, Stop::ValueEnd)
 }
 
 /// Checks that `t` is (so far) `http://` or `https://` followed by a
@@ -1094,7 +1159,10 @@ fn check_absolute_prefix(t: &[u8], complete: bool) -> Result<(), ParseError> {
 #[inline(always)]
 fn name_is(name: &[u8], lower: &[u8]) -> bool {
     name.len() == lower.len()
-        && name.iter().zip(lower).fold(true, |same, (&c, &l)| same & (c | 0x20 == l))
+        && name
+            .iter()
+            .zip(lower)
+            .fold(true, |same, (&c, &l)| same & (c | 0x20 == l))
 }
 
 /// Strips SP and HTAB from both ends.
@@ -1738,10 +1806,21 @@ Sec-Fetch-Dest: script\r\n\r\n";
                 }
             }
         }
-        // The vectorized token test agrees with the table.
+        // The block tests agree with the definitions, for every byte in
+        // every position.
+        for stop in [Stop::NonToken, Stop::NonVchar, Stop::ValueEnd] {
+            for c in 0..=255u8 {
+                for i in 0..16 {
+                    let mut block = [b'a'; 16];
+                    block[i] = c;
+                    let want = if stop.at(c) { 1 << i } else { 0 };
+                    assert_eq!(stop_mask(&block, stop), want, "{stop:?} {c:#x} at {i}");
+                }
+            }
+        }
         for c in 0..=255u8 {
-            let s = [c];
-            assert_eq!(find_non_token(&s, 0).is_none(), is_token(c), "{c:#x}");
+            let token = c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+            assert_eq!(Stop::NonToken.at(c), !token, "{c:#x}");
         }
     }
 
