@@ -1540,6 +1540,16 @@ Sec-Fetch-Dest: script\r\n\r\n";
     }
 
     #[test]
+    fn parser_is_small() {
+        // A connection holds one while a request is partial.
+        assert!(
+            std::mem::size_of::<Parser>() <= 1024,
+            "{}",
+            std::mem::size_of::<Parser>()
+        );
+    }
+
+    #[test]
     fn status_codes() {
         assert_eq!(ParseError::BadRequest("x").status(), 400);
         assert_eq!(ParseError::UriTooLong.status(), 414);
