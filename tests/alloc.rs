@@ -83,7 +83,8 @@ fn no_allocation_per_request() {
         ALLOCS.with(|c| c.get())
     });
 
-    let small = b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\nUser-Agent: alloc-test\r\nAccept: */*\r\n\r\n";
+    let small =
+        b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\nUser-Agent: alloc-test\r\nAccept: */*\r\n\r\n";
     let large = b"GET /httptest/large.html HTTP/1.1\r\nHost: t\r\n\r\n";
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_nodelay(true).unwrap();
