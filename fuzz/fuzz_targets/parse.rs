@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         Limits::default()
     } else {
         // Small enough for the fuzzer to reach every limit.
-        Limits { max_request_line: 64, max_header_bytes: 256, max_headers: 4 }
+        Limits {
+            max_request_line: 64,
+            max_header_bytes: 256,
+            max_headers: 4,
+        }
     };
     let cut = usize::from(control >> 1) * buf.len() / 127;
 
@@ -29,8 +33,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Status::Complete(n)) = at_once {
         assert!(n <= buf.len());
         let (a, b) = (whole.head(buf), split.head(buf));
-        assert_eq!((a.method, a.target, a.minor_version), (b.method, b.target, b.minor_version));
-        assert_eq!((a.content_length, a.chunked, a.keep_alive), (b.content_length, b.chunked, b.keep_alive));
+        assert_eq!(
+            (a.method, a.target, a.minor_version),
+            (b.method, b.target, b.minor_version)
+        );
+        assert_eq!(
+            (a.content_length, a.chunked, a.keep_alive),
+            (b.content_length, b.chunked, b.keep_alive)
+        );
         assert_eq!(a.host, b.host);
         assert!(a.headers().eq(b.headers()));
         // Nothing is read past the head.
