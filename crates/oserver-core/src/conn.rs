@@ -72,8 +72,10 @@ pub(crate) struct Conn {
     pub served: bool,
     /// Close with shutdown-and-drain rather than at once (after an error).
     pub linger: bool,
-    /// Registered for writable events too (after a write blocked once).
+    /// Wants writable events too (after a write blocked once).
     pub write_interest: bool,
+    /// In the epoll set (a connection answered and closed at accept never is).
+    pub registered: bool,
 }
 
 /// What the event loop does with a connection after driving it.
@@ -102,6 +104,7 @@ impl Conn {
             served: false,
             linger: false,
             write_interest: false,
+            registered: false,
         }
     }
 

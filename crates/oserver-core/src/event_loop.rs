@@ -236,28 +236,29 @@ impl EventLoop {
     fn accept(&mut self) {
         self.accept_retry = None;
         self.accept_paused = false;
-        let Some(listener) = self.listener.as_ref() else { return };
         loop {
             if self.conns.len() >= self.sh.cfg.max_connections {
                 // Stay out of accept until a connection closes (see close()).
                 self.accept_paused = true;
                 return;
             }
+            let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
-                Ok((mut sock, peer)) => {
-                    let entry = self.conns.vacant_entry();
-                    let k = entry.key();
-                    // Writable interest is added only when a write blocks:
-                    // registering it now would wake us once for nothing.
-                    if let Err(e) = self.poll.registry().register(&mut sock, Token(k), Interest::READABLE) {
-                        log::error!("register: {e}");
-                        continue;
-                    }
+                Ok((sock, peer)) => {
                     self.stats.connections += 1;
                     let deadline = self.now + self.sh.cfg.header_timeout;
-                    entry.insert(Conn::new(sock, peer, deadline));
-                    // Edge-triggered: data may already be there; the event
-                    // for it will come, so nothing to do now.
+                    let k = self.conns.insert(Conn::new(sock, peer, deadline));
+                    // The listener defers accept until the request has
+                    // arrived (TCP_DEFER_ACCEPT), so serve it right away: a
+                    // connection-per-request client is answered and closed
+                    // without ever entering the epoll set.
+                    self.drive(k);
+                    if let Some(c) = self.conns.get_mut(k) {
+                        if let Err(e) = register(&self.poll, c, k) {
+                            log::error!("register: {e}");
+                            self.conns.remove(k);
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -602,11 +603,10 @@ impl EventLoop {
         if blocked {
             if !c.write_interest {
                 c.write_interest = true;
-                self.poll.registry().reregister(
-                    &mut c.sock,
-                    Token(k),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
+                if c.registered {
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    self.poll.registry().reregister(&mut c.sock, Token(k), both)?;
+                }
             }
             return Ok(Step::Wait);
         }
@@ -618,6 +618,16 @@ impl EventLoop {
         c.deadline = now + self.sh.cfg.keepalive_timeout;
         Ok(Step::Wait)
     }
+}
+
+/// Add a new connection to the epoll set. Writable interest only once a write
+/// has blocked: registering it up front would wake the loop once for nothing.
+fn register(poll: &Poll, c: &mut Conn, k: usize) -> io::Result<()> {
+    let interest =
+        if c.write_interest { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+    poll.registry().register(&mut c.sock, Token(k), interest)?;
+    c.registered = true;
+    Ok(())
 }
 
 /// Where the bytes of a complete head are.
