@@ -21,6 +21,8 @@
 //!
 //! Nothing here allocates.
 
+use crate::response::push_u64;
+
 /// What a Range header asks of a representation of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeRequest {
@@ -141,33 +143,17 @@ fn number(s: &[u8]) -> Option<u64> {
 /// ```
 pub fn content_range(out: &mut Vec<u8>, start: u64, end: u64, len: u64) {
     out.extend_from_slice(b"bytes ");
-    push_decimal(out, start);
+    push_u64(out, start);
     out.push(b'-');
-    push_decimal(out, end);
+    push_u64(out, end);
     out.push(b'/');
-    push_decimal(out, len);
+    push_u64(out, len);
 }
 
 /// Append the `Content-Range` value for a 416, `bytes */len`, to `out`.
 pub fn content_range_unsatisfied(out: &mut Vec<u8>, len: u64) {
     out.extend_from_slice(b"bytes */");
-    push_decimal(out, len);
-}
-
-/// Append `v` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
-    // u64::MAX has 20 decimal digits.
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    push_u64(out, len);
 }
 
 #[cfg(test)]
