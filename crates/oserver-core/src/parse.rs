@@ -1107,7 +1107,7 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 }
 
 /// A non-empty string of decimal digits that fits in a u64.
-fn parse_decimal(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }

@@ -21,6 +21,7 @@
 //!
 //! Nothing here allocates.
 
+use crate::parse::parse_decimal;
 use crate::response::push_u64;
 
 /// What a Range header asks of a representation of `len` bytes.
@@ -98,15 +99,15 @@ fn resolve(spec: &[u8], len: u64) -> Option<RangeRequest> {
     let last = spec.get(dash + 1..)?.trim_ascii();
     let r = if first.is_empty() {
         // suffix-range: the last `n` bytes.
-        let n = number(last)?;
+        let n = parse_decimal(last)?;
         if n == 0 || len == 0 {
             RangeRequest::Unsatisfiable
         } else {
             RangeRequest::Partial { start: len - n.min(len), end: len - 1 }
         }
     } else {
-        let start = number(first)?;
-        let end = if last.is_empty() { u64::MAX } else { number(last)? };
+        let start = parse_decimal(first)?;
+        let end = if last.is_empty() { u64::MAX } else { parse_decimal(last)? };
         if start > end {
             return None;
         }
@@ -117,19 +118,6 @@ fn resolve(spec: &[u8], len: u64) -> Option<RangeRequest> {
         }
     };
     Some(r)
-}
-
-/// A non-empty run of ASCII digits that fits in a u64.
-fn number(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |acc, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
 }
 
 /// Append the `Content-Range` value for a 206, `bytes start-end/len`, to `out`.
