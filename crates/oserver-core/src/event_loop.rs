@@ -121,6 +121,8 @@ impl EventLoop {
                 return Err(e);
             }
             self.now = Instant::now();
+            // Cheap unless the second changed; keeps Date exact to the second.
+            self.clock.refresh();
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(),
@@ -166,19 +168,18 @@ impl EventLoop {
         if !self.ready.is_empty() {
             return Duration::ZERO;
         }
-        let mut t = self.next_sweep.saturating_duration_since(Instant::now());
+        let mut t = self.next_sweep.saturating_duration_since(self.now);
         if let Some(r) = self.accept_retry {
-            t = t.min(r.saturating_duration_since(Instant::now()));
+            t = t.min(r.saturating_duration_since(self.now));
         }
         t
     }
 
-    /// Once a second: refresh the date, flush the access log, and close
+    /// Once a second: flush the access log, and close
     /// connections whose deadline passed (lighttpd's approach: one pass over
     /// the table is cheaper than keeping a timer per connection updated on
     /// every request).
     fn tick(&mut self) {
-        self.clock.refresh();
         self.next_sweep = self.now + Duration::from_secs(1);
         if let Some(l) = self.log.as_mut() {
             l.flush();
@@ -546,6 +547,7 @@ impl EventLoop {
         let in_buf_body = body.min(after as u64) as usize;
         let rest = &buf[head_len + in_buf_body..];
         c.discard = body - in_buf_body as u64;
+        let unread = head.chunked || c.discard > 0 || !rest.is_empty();
         let next = if keep && !rest.is_empty() {
             match pending {
                 Some(mut p) => {
@@ -558,8 +560,11 @@ impl EventLoop {
         } else {
             None
         };
-        // Unread bytes may follow an error answer: drain them before closing.
-        c.linger = !keep && reply.status >= 400;
+        // Closing with unread input makes the kernel send a reset, which can
+        // destroy the response in the client's buffer. So drain first when
+        // input may still come: after an error, or when a body or further
+        // requests are left. A plain `Connection: close` request closes at once.
+        c.linger = !keep && (reply.status >= 400 || unread);
         c.pending = next;
         c.served = true;
         c.start_reply(&self.out, reply)?;
