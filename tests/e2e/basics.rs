@@ -2,7 +2,7 @@
 //! connections, large files, processes and the startup log.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -226,10 +226,9 @@ fn content_types_of_the_classic_extensions() {
 
 #[test]
 fn content_types_from_the_table_and_unknown() {
-    let root = temp_dir("ctype");
-    let _cleanup = Cleanup(root.clone());
-    fs::write(root.join("x.pdf"), b"%PDF-1.4\n%%EOF\n").expect("write x.pdf");
-    fs::write(root.join("x.zzqq"), b"whatever").expect("write x.zzqq");
+    let (root, _cleanup) = scratch_dir("ctype");
+    write_file(&root.join("x.pdf"), b"%PDF-1.4\n%%EOF\n");
+    write_file(&root.join("x.zzqq"), b"whatever");
     let s = Oserver::start_in(&root, &[]);
     let r = get(s.addr(), "/x.pdf");
     assert_eq!(r.status, 200);
@@ -248,7 +247,7 @@ fn http11_keeps_the_connection_alive() {
     c.send(&request("GET", "/httptest/dir2/page.html", &[]));
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, PAGE));
-    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+    assert!(r.connection_is("keep-alive"));
     thread::sleep(Duration::from_millis(100));
     c.send(&request("GET", "/httptest/text..txt", &[]));
     let r = c.response(false);
@@ -262,7 +261,7 @@ fn http10_closes_unless_keep_alive() {
     c.send(b"GET /httptest/text..txt HTTP/1.0\r\n\r\n");
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
-    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")));
+    assert!(r.connection_is("close"));
     let (rest, end) = c.finish(Duration::from_secs(3));
     assert_eq!((rest.len(), end), (0, End::Eof), "HTTP/1.0 not closed");
 
@@ -270,7 +269,7 @@ fn http10_closes_unless_keep_alive() {
     c.send(b"GET /httptest/text..txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
-    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+    assert!(r.connection_is("keep-alive"));
     c.send(b"GET /httptest/dir2/page.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, PAGE));
@@ -283,7 +282,7 @@ fn connection_close_is_honoured() {
     c.send(&request("GET", "/httptest/text..txt", &["Connection: close"]));
     let r = c.response(false);
     assert_eq!(r.status, 200);
-    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")));
+    assert!(r.connection_is("close"));
     let (rest, end) = c.finish(Duration::from_secs(3));
     assert_eq!((rest.len(), end), (0, End::Eof));
 }
@@ -341,14 +340,8 @@ fn half_requests_then_hang_up_do_not_hurt() {
 fn file_over_4_gib() {
     const SIZE: u64 = (4 << 30) + 4096;
     const MARKER: &[u8; 16] = b"END-OF-BIG-FILE!";
-    let root = temp_dir("big");
-    let _cleanup = Cleanup(root.clone());
-    {
-        let mut f = fs::File::create(root.join("big.bin")).expect("create big.bin");
-        f.set_len(SIZE).expect("set_len");
-        f.seek(SeekFrom::Start(SIZE - MARKER.len() as u64)).expect("seek");
-        f.write_all(MARKER).expect("write marker");
-    }
+    let (root, _cleanup) = scratch_dir("big");
+    sparse_file(&root.join("big.bin"), SIZE, &[(SIZE - MARKER.len() as u64, MARKER)]);
     let s = Oserver::start_in(&root, &[]);
 
     let bytes = raw(s.addr(), &request("HEAD", "/big.bin", &["Connection: close"]));

@@ -7,7 +7,6 @@
 //! time, so that validators and dates are known in advance.
 
 use std::fs::{self, File};
-use std::io::{Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,22 +30,17 @@ const CACHE_SETTLE: Duration = Duration::from_millis(1200);
 /// test instead of hanging it.
 const CURL_MAX_SECS: &str = "10";
 
-/// Start the server under test on `root` with `args`.
-fn start(root: &Path, args: &[&str]) -> Oserver {
-    Oserver::start_in(root, args)
-}
-
 /// A temporary root holding `abc.txt` (modified at [`T0`]); removed when the
 /// returned guard drops.
 fn site(tag: &str) -> (PathBuf, Cleanup) {
-    let dir = temp_dir(tag);
+    let (dir, clean) = scratch_dir(tag);
     put(&dir.join("abc.txt"), ABC, T0);
-    (dir.clone(), Cleanup(dir))
+    (dir, clean)
 }
 
 /// Write `data` to `path` and set its modification time to `mtime` seconds.
 fn put(path: &Path, data: &[u8], mtime: u64) {
-    fs::write(path, data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    write_file(path, data);
     set_mtime(path, mtime);
 }
 
@@ -152,7 +146,7 @@ fn every_200_carries_consistent_validators() {
 
     // A file with a known time and size: the exact values.
     let (root, _clean) = site("validators");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let r = get(s.addr(), "/abc.txt");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("etag"), Some("\"6553f100-1a\""));
@@ -163,7 +157,7 @@ fn every_200_carries_consistent_validators() {
 #[test]
 fn if_none_match_that_matches_answers_304() {
     let (root, _clean) = site("inm");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let etag = etag_of(&root.join("abc.txt"));
     let cases: &[(String, u16)] = &[
         (etag.clone(), 304),
@@ -198,7 +192,7 @@ fn if_none_match_that_matches_answers_304() {
 #[test]
 fn if_modified_since_answers_304_when_not_newer() {
     let (root, _clean) = site("ims");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let etag = etag_of(&root.join("abc.txt"));
     let equal = format!("If-Modified-Since: {}", http_date(T0));
     let later = format!("If-Modified-Since: {}", http_date(T0 + 3600));
@@ -235,7 +229,7 @@ fn if_modified_since_answers_304_when_not_newer() {
 fn a_modified_file_gets_new_validators() {
     let (root, _clean) = site("modified");
     let path = root.join("abc.txt");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let old = get(s.addr(), "/abc.txt");
     let old_etag = old.header("etag").expect("ETag").to_string();
     let old_lm = old.header("last-modified").expect("Last-Modified").to_string();
@@ -260,7 +254,7 @@ fn bodiless_answers_keep_a_pipelined_connection_in_step() {
     // A 304 carries the file's Content-Length and HEAD the 206's, but neither
     // carries a body: a byte too many would be read as the next response.
     let (root, _clean) = site("pipeline");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let inm = format!("If-None-Match: {}", etag_of(&root.join("abc.txt")));
     let mut reqs = request("GET", "/abc.txt", &[&inm]);
     reqs.extend(request("HEAD", "/abc.txt", &["Range: bytes=0-1"]));
@@ -288,7 +282,7 @@ fn bodiless_answers_keep_a_pipelined_connection_in_step() {
 #[test]
 fn byte_ranges() {
     let (root, _clean) = site("ranges");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     // (Range value, status, Content-Range, body)
     let cases: &[(&str, u16, Option<&str>, &[u8])] = &[
         ("bytes=0-4", 206, Some("bytes 0-4/26"), b"abcde"),
@@ -330,10 +324,9 @@ fn byte_ranges_of_a_file_sent_from_disk() {
     // memory copy, so the offsets go through that path too.
     const LEN: usize = 300_000;
     let data: Vec<u8> = (0..LEN).map(|i| (i * 7 % 251) as u8).collect();
-    let dir = temp_dir("diskranges");
-    let _clean = Cleanup(dir.clone());
+    let (dir, _clean) = scratch_dir("diskranges");
     put(&dir.join("data.bin"), &data, T0);
-    let s = start(&dir, &[]);
+    let s = Oserver::start_in(&dir, &[]);
     let cases: &[(&str, usize, usize)] = &[
         ("bytes=0-9", 0, 10),
         ("bytes=150000-150099", 150_000, 150_100),
@@ -354,7 +347,7 @@ fn byte_ranges_of_a_file_sent_from_disk() {
 #[test]
 fn head_with_a_range_has_the_206_head_and_no_body() {
     let (root, _clean) = site("headrange");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let r = send(s.addr(), "HEAD", "/abc.txt", &["Range: bytes=2-8"]);
     assert_eq!(r.status, 206, "{r:?}");
     assert_eq!(r.header("content-range"), Some("bytes 2-8/26"));
@@ -365,7 +358,7 @@ fn head_with_a_range_has_the_206_head_and_no_body() {
 #[test]
 fn if_range_decides_whether_the_range_applies() {
     let (root, _clean) = site("ifrange");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let etag = etag_of(&root.join("abc.txt"));
     let cases: &[(String, u16)] = &[
         (etag.clone(), 206),
@@ -395,21 +388,12 @@ fn ranges_past_4_gib() {
     const LEN: u64 = 5 << 30;
     const END_MARK: &[u8] = b"the last sixteen";
     const FOUR_MARK: &[u8] = b"past-4GiB";
-    let dir = temp_dir("huge");
-    let _clean = Cleanup(dir.clone());
+    let (dir, _clean) = scratch_dir("huge");
     let path = dir.join("huge.bin");
-    {
-        // Sparse: only the pages with the markers take disk space.
-        let mut f = File::create(&path).expect("create huge.bin");
-        f.set_len(LEN).expect("set_len 5 GiB");
-        f.seek(SeekFrom::Start(LEN - END_MARK.len() as u64)).expect("seek");
-        f.write_all(END_MARK).expect("write the end marker");
-        // Just past 4 GiB: a length or offset cut to 32 bits would read the
-        // zeros at offset 3 instead.
-        f.seek(SeekFrom::Start((4 << 30) + 3)).expect("seek");
-        f.write_all(FOUR_MARK).expect("write the 4 GiB marker");
-    }
-    let s = start(&dir, &[]);
+    // FOUR_MARK just past 4 GiB: a length or offset cut to 32 bits would
+    // read the zeros at offset 3 instead.
+    sparse_file(&path, LEN, &[(LEN - END_MARK.len() as u64, END_MARK), ((4 << 30) + 3, FOUR_MARK)]);
+    let s = Oserver::start_in(&dir, &[]);
 
     let r = get_with(s.addr(), "/huge.bin", &["Range: bytes=-16"]);
     assert_eq!(r.status, 206, "{r:?}");
@@ -448,13 +432,13 @@ const GZ_CSS: &[u8] = b"pretend gzip bytes of b.css";
 /// `b.css.gz`; every file with distinct contents and sizes. The server does
 /// not look inside the compressed files, so they need not be real.
 fn precompressed_site(tag: &str) -> (PathBuf, Cleanup) {
-    let dir = temp_dir(tag);
+    let (dir, clean) = scratch_dir(tag);
     put(&dir.join("a.js"), PLAIN_JS, T0);
     put(&dir.join("a.js.gz"), GZ_JS, T0 + 1);
     put(&dir.join("a.js.br"), BR_JS, T0 + 2);
     put(&dir.join("b.css"), PLAIN_CSS, T0);
     put(&dir.join("b.css.gz"), GZ_CSS, T0 + 1);
-    (dir.clone(), Cleanup(dir))
+    (dir, clean)
 }
 
 /// A request path and Accept-Encoding, and the Content-Encoding, body and
@@ -464,7 +448,7 @@ type Negotiation<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8], &'a
 #[test]
 fn precompressed_variant_follows_accept_encoding() {
     let (root, _clean) = precompressed_site("precomp");
-    let s = start(&root, &["--precompressed"]);
+    let s = Oserver::start_in(&root, &["--precompressed"]);
     let js = "application/javascript";
     let css = "text/css";
     let cases: &[Negotiation] = &[
@@ -498,7 +482,7 @@ fn precompressed_variant_follows_accept_encoding() {
 #[test]
 fn precompressed_variant_has_its_own_validators_and_ranges() {
     let (root, _clean) = precompressed_site("precompval");
-    let s = start(&root, &["--precompressed"]);
+    let s = Oserver::start_in(&root, &["--precompressed"]);
     let gz_etag = etag_of(&root.join("b.css.gz"));
     let plain_etag = etag_of(&root.join("b.css"));
     assert_ne!(gz_etag, plain_etag);
@@ -530,7 +514,7 @@ fn precompressed_variant_has_its_own_validators_and_ranges() {
 #[test]
 fn without_precompressed_the_plain_file_is_sent() {
     let (root, _clean) = precompressed_site("noprecomp");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     for ae in ["gzip", "gzip, br", "br", "*"] {
         let header = format!("Accept-Encoding: {ae}");
         let r = get_with(s.addr(), "/a.js", &[&header]);
@@ -546,7 +530,7 @@ fn without_precompressed_the_plain_file_is_sent() {
 /// A root with `list/` (no index.html) holding awkward names, a dotfile and
 /// two subdirectories.
 fn listing_site(tag: &str) -> (PathBuf, Cleanup) {
-    let dir = temp_dir(tag);
+    let (dir, clean) = scratch_dir(tag);
     let list = dir.join("list");
     for sub in ["zdir", "adir"] {
         fs::create_dir_all(list.join(sub)).expect("mkdir");
@@ -555,7 +539,7 @@ fn listing_site(tag: &str) -> (PathBuf, Cleanup) {
     put(&list.join("a&b<c>.txt"), b"12345", 1_000_000_000);
     put(&list.join("space name.txt"), b"spaced out\n", T0);
     put(&list.join(".hidden"), b"secret\n", T0);
-    (dir.clone(), Cleanup(dir))
+    (dir, clean)
 }
 
 /// The `href` values of a page, in order.
@@ -566,7 +550,7 @@ fn hrefs(page: &str) -> Vec<String> {
 #[test]
 fn autoindex_lists_a_directory() {
     let (root, _clean) = listing_site("autoindex");
-    let s = start(&root, &["--autoindex"]);
+    let s = Oserver::start_in(&root, &["--autoindex"]);
     let r = get(s.addr(), "/list/");
     assert_eq!(r.status, 200, "{r:?}");
     let ctype = r.header("content-type").unwrap_or_default();
@@ -609,7 +593,7 @@ fn autoindex_lists_a_directory() {
 #[test]
 fn autoindex_with_hidden_lists_dotfiles() {
     let (root, _clean) = listing_site("autoindexhidden");
-    let s = start(&root, &["--autoindex", "--hidden"]);
+    let s = Oserver::start_in(&root, &["--autoindex", "--hidden"]);
     let r = get(s.addr(), "/list/");
     assert_eq!(r.status, 200, "{r:?}");
     assert!(hrefs(&r.text()).contains(&".hidden".to_string()), "{}", r.text());
@@ -618,7 +602,7 @@ fn autoindex_with_hidden_lists_dotfiles() {
 #[test]
 fn a_directory_without_index_is_forbidden_without_autoindex() {
     let (root, _clean) = listing_site("noautoindex");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let r = get(s.addr(), "/list/");
     assert_eq!(r.status, 403, "{r:?}");
     assert!(!r.text().contains("space"), "no listing leaks: {}", r.text());
@@ -629,7 +613,7 @@ fn a_directory_without_index_is_forbidden_without_autoindex() {
 #[test]
 fn max_age_goes_on_200_206_and_304() {
     let (root, _clean) = site("maxage");
-    let s = start(&root, &["--max-age", "120"]);
+    let s = Oserver::start_in(&root, &["--max-age", "120"]);
     let etag = etag_of(&root.join("abc.txt"));
     let inm = format!("If-None-Match: {etag}");
     let cases: &[(&[&str], u16)] = &[(&[], 200), (&["Range: bytes=1-2"], 206), (&[&inm], 304)];
@@ -648,7 +632,7 @@ fn max_age_goes_on_200_206_and_304() {
 #[test]
 fn no_cache_control_without_max_age() {
     let (root, _clean) = site("nomaxage");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     for headers in [&[][..], &["Range: bytes=1-2"][..]] {
         let r = get_with(s.addr(), "/abc.txt", headers);
         assert_eq!(r.header("cache-control"), None, "{headers:?}");
@@ -673,7 +657,7 @@ fn url(s: &Oserver, path: &str) -> String {
 #[test]
 fn curl_time_condition_gets_304() {
     let (root, _clean) = site("curlz");
-    let s = start(&root, &[]);
+    let s = Oserver::start_in(&root, &[]);
     let u = url(&s, "/abc.txt");
     let after = http_date(T0 + 60);
     let out = curl(&["-f", "-z", &after, "-w", "%{http_code}", &u]);
@@ -702,20 +686,19 @@ fn curl_range_gets_the_bytes() {
 
 #[test]
 fn curl_compressed_decodes_a_precompressed_gzip() {
-    let dir = temp_dir("curlgz");
-    let _clean = Cleanup(dir.clone());
+    let (dir, _clean) = scratch_dir("curlgz");
     // Compressible and long enough to tell a gzip stream from the original.
     let original: Vec<u8> =
         (0..2000).flat_map(|i| format!("function f{i}() {{ return {i}; }}\n").into_bytes()).collect();
     let js = dir.join("app.js");
-    fs::write(&js, &original).expect("write app.js");
+    write_file(&js, &original);
     // Only a .gz: curl offers br too and would fail to decode fake brotli.
     let gz = Command::new("gzip").arg("-k").arg(&js).status().unwrap_or_else(|e| panic!("run gzip: {e}"));
     assert!(gz.success(), "gzip -k failed");
     let gz_len = fs::metadata(dir.join("app.js.gz")).expect(".gz").len();
     assert!(gz_len < original.len() as u64 / 4, "the .gz is real");
 
-    let s = start(&dir, &["--precompressed"]);
+    let s = Oserver::start_in(&dir, &["--precompressed"]);
     let out_file = dir.join("downloaded");
     let out_path = out_file.to_str().expect("utf-8 temp path");
     let out = curl(&["-f", "--compressed", "-D", "-", "-o", out_path, &url(&s, "/app.js")]);
@@ -730,11 +713,10 @@ fn curl_compressed_decodes_a_precompressed_gzip() {
 #[test]
 fn curl_resumes_a_cut_download() {
     let large = fs::read(repo_root().join("httptest/large.html")).expect("large.html");
-    let dir = temp_dir("curlresume");
-    let _clean = Cleanup(dir.clone());
+    let (dir, _clean) = scratch_dir("curlresume");
     let partial = dir.join("large.html.part");
     // What a download cut after 300,000 bytes leaves behind.
-    fs::write(&partial, &large[..300_000]).expect("write the partial file");
+    write_file(&partial, &large[..300_000]);
 
     let s = Oserver::start(&[]);
     let part = partial.to_str().expect("utf-8 temp path");

@@ -16,25 +16,21 @@ const PAGE: &str = "<html><body>Page Sample</body></html>\n";
 /// Send each request on its own connection (half-closing after it) and
 /// check the status of the first response. Errors must also carry
 /// `Connection: close`. All failures are reported together.
-fn check_table(s: &Oserver, table: &[(&str, &[u8], u16)]) {
+fn check_table<R: AsRef<[u8]>>(s: &Oserver, table: &[(&str, R, u16)]) {
     let mut failures = Vec::new();
     for (name, req, want) in table {
-        let bytes = raw(s.addr(), req);
+        let bytes = raw(s.addr(), req.as_ref());
         let Some((r, _)) = parse_one(&bytes, false) else {
             failures.push(format!("{name}: no response, got {:?}", String::from_utf8_lossy(&bytes)));
             continue;
         };
         if r.status != *want {
             failures.push(format!("{name}: status {} want {want}", r.status));
-        } else if *want >= 400 && !has_close(&r) {
+        } else if *want >= 400 && !r.connection_is("close") {
             failures.push(format!("{name}: {want} without `Connection: close`"));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
-}
-
-fn has_close(r: &Response) -> bool {
-    r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
 }
 
 /// Header lines `X-Fill-NN: aaa...` of exactly `line_len` bytes with CRLF.
@@ -99,7 +95,7 @@ fn answered_without_line_end(s: &Oserver, name: &str, bytes: &[u8]) {
         .try_response(false, Duration::from_secs(3))
         .unwrap_or_else(|(end, b)| panic!("{name}: no response ({end:?}, {b:?})"));
     assert_eq!(r.status, 400, "{name}");
-    assert!(has_close(&r), "{name}");
+    assert!(r.connection_is("close"), "{name}");
     let (rest, end) = c.finish(Duration::from_secs(3));
     assert!(rest.is_empty(), "{name}: extra bytes {rest:?}");
     assert_ne!(end, End::Timeout, "{name}: connection left open");
@@ -171,8 +167,7 @@ fn header_syntax() {
         ("non-token name", req("Host: x\r\nNa(me: v\r\n"), 400),
         ("obs-fold", req("Host: x\r\nX: a\r\n b\r\n"), 400),
     ];
-    let table: Vec<(&str, &[u8], u16)> = cases.iter().map(|(n, r, st)| (*n, r.as_slice(), *st)).collect();
-    check_table(&s, &table);
+    check_table(&s, &cases);
 }
 
 // Limits -------------------------------------------------------------------
@@ -197,8 +192,7 @@ fn size_limits() {
         ("62 header lines pass", some.into_bytes(), 200),
         ("10 KiB head passes", head_of_size(10 * 1024), 200),
     ];
-    let table: Vec<(&str, &[u8], u16)> = cases.iter().map(|(n, r, st)| (*n, r.as_slice(), *st)).collect();
-    check_table(&s, &table);
+    check_table(&s, &cases);
 }
 
 #[test]
@@ -252,8 +246,7 @@ fn content_length_and_transfer_encoding() {
             400,
         ),
     ];
-    let table: Vec<(&str, &[u8], u16)> = cases.iter().map(|(n, r, st)| (*n, r.as_slice(), *st)).collect();
-    check_table(&s, &table);
+    check_table(&s, &cases);
 }
 
 #[test]
@@ -276,7 +269,7 @@ fn a_body_is_never_parsed_as_a_request() {
     if let Some(second) = rs.get(1) {
         assert_eq!((second.status, second.text().as_str()), (200, "hello"));
     } else {
-        assert!(has_close(&rs[0]), "closed without saying so");
+        assert!(rs[0].connection_is("close"), "closed without saying so");
     }
 }
 
@@ -290,7 +283,7 @@ fn post_with_a_body_is_refused_cleanly() {
     let rs = parse_responses(&bytes, false);
     assert!(!rs.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
     assert_eq!(rs[0].status, 405);
-    if has_close(&rs[0]) {
+    if rs[0].connection_is("close") {
         assert_eq!(rs.len(), 1, "answered after announcing close");
     } else {
         assert_eq!(rs.len(), 2);
@@ -307,7 +300,7 @@ fn huge_post_body_is_refused_and_closed() {
     req.extend(vec![b'x'; 16 * 1024]);
     let r = first_response(&raw(s.addr(), &req));
     assert!([405, 413].contains(&r.status), "status {}", r.status);
-    assert!(has_close(&r));
+    assert!(r.connection_is("close"));
 }
 
 // Closing after errors -----------------------------------------------------
@@ -339,7 +332,7 @@ fn errors_close_cleanly_without_reset() {
         c.send(req);
         let r = c.response(false);
         assert_eq!(r.status, *want, "{name}");
-        assert!(has_close(&r), "{name}: no Connection: close");
+        assert!(r.connection_is("close"), "{name}: no Connection: close");
         let (rest, end) = c.finish(Duration::from_secs(3));
         assert!(rest.is_empty(), "{name}: bytes after the error response");
         assert_eq!(end, End::Eof, "{name}");
@@ -371,13 +364,10 @@ fn hidden_files_need_the_flag() {
 
 #[test]
 fn well_known_is_served_other_dot_paths_are_not() {
-    let root = temp_dir("wellknown");
-    let _cleanup = Cleanup(root.clone());
-    fs::create_dir_all(root.join(".well-known")).expect("mkdir");
-    fs::create_dir_all(root.join(".git")).expect("mkdir");
-    fs::write(root.join(".well-known/acme.txt"), "challenge\n").expect("write");
-    fs::write(root.join(".git/config"), "[core]\n").expect("write");
-    fs::write(root.join(".env"), "PASSWORD=x\n").expect("write");
+    let (root, _cleanup) = scratch_dir("wellknown");
+    write_file(&root.join(".well-known/acme.txt"), "challenge\n");
+    write_file(&root.join(".git/config"), "[core]\n");
+    write_file(&root.join(".env"), "PASSWORD=x\n");
     let s = Oserver::start_in(&root, &[]);
     let r = get(s.addr(), "/.well-known/acme.txt");
     assert_eq!((r.status, r.text().as_str()), (200, "challenge\n"));
@@ -388,12 +378,10 @@ fn well_known_is_served_other_dot_paths_are_not() {
 
 #[test]
 fn symlinks_out_of_the_root_need_the_flag() {
-    let root = temp_dir("symroot");
-    let outside = temp_dir("symoutside");
-    let _c1 = Cleanup(root.clone());
-    let _c2 = Cleanup(outside.clone());
-    fs::write(outside.join("secret.txt"), "outside\n").expect("write");
-    fs::write(root.join("real.txt"), "inside\n").expect("write");
+    let (root, _c1) = scratch_dir("symroot");
+    let (outside, _c2) = scratch_dir("symoutside");
+    write_file(&outside.join("secret.txt"), "outside\n");
+    write_file(&root.join("real.txt"), "inside\n");
     symlink("real.txt", root.join("inner.txt")).expect("symlink");
     symlink(outside.join("secret.txt"), root.join("outfile.txt")).expect("symlink");
     symlink(&outside, root.join("outdir")).expect("symlink");

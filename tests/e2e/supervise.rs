@@ -5,202 +5,56 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::Oserver;
+use crate::support::{
+    connect, find, group_exists, parse_head, parse_one, pid_alive, proc_state, request, run_to_exit,
+    scratch_dir, signal, wait_until, write_file, Client, Oserver, Response, MONTHS,
+};
 
 /// Longest any single client operation may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the master may take to fork its workers.
+const WORKERS_TIMEOUT: Duration = Duration::from_secs(5);
+
 // ---------------------------------------------------------------- helpers
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("oserver-e2e-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, content: &[u8]) {
-        std::fs::write(self.join(name), content).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: plain syscall.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-}
-
-/// Poll `f` every 10 ms until it holds or `timeout` passes.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let mut status = None;
-    wait_until(timeout, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    status
-}
-
-/// The state letter of a process from /proc (R, S, T, Z, ...), None if gone.
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.trim_start().chars().next()
-}
-
-fn alive(pid: u32) -> bool {
-    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
-}
-
-/// Whether any process is left in process group `pgid`.
-fn group_exists(pgid: u32) -> bool {
-    // SAFETY: signal 0 only checks existence and permission.
-    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
-    !(rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
-}
-
-fn wait_for_workers(srv: &Oserver, n: usize) -> Vec<u32> {
-    let mut pids = Vec::new();
-    let ok = wait_until(Duration::from_secs(5), || {
-        pids = srv.worker_pids();
-        pids.len() == n
-    });
-    assert!(ok, "expected {n} workers, have {pids:?}");
-    pids
-}
 
 /// SIGTERM the master and wait for a clean exit.
 fn stop(srv: &mut Oserver) {
-    signal(srv.pid(), libc::SIGTERM);
-    let status =
-        wait_exit(&mut srv.child, Duration::from_secs(15)).expect("master still running 15 s after SIGTERM");
+    srv.signal(libc::SIGTERM);
+    let status = srv.wait_exit(Duration::from_secs(15)).expect("master still running 15 s after SIGTERM");
     assert!(status.success(), "master exited with {status}");
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn content_length(head: &str) -> Option<usize> {
-    head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        if name.eq_ignore_ascii_case("content-length") {
-            value.trim().parse().ok()
-        } else {
-            None
-        }
-    })
-}
-
-/// Status and body of one complete response at the start of `buf`, and
-/// its length; Err when it is not complete or not well formed.
-fn split_response(buf: &[u8]) -> Result<(u16, &[u8], usize), String> {
-    let end = find(buf, b"\r\n\r\n").ok_or("no complete response head")?;
-    let head = std::str::from_utf8(&buf[..end]).map_err(|e| format!("head: {e}"))?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line in {head:?}"))?;
-    let len = content_length(head).ok_or("no Content-Length")?;
-    let body = buf
-        .get(end + 4..end + 4 + len)
-        .ok_or_else(|| format!("body has {} of {len} bytes", buf.len() - end - 4))?;
-    Ok((status, body, end + 4 + len))
-}
-
-/// Send one request on a new connection and read to EOF. Unlike the
-/// support helpers it returns failures instead of panicking, so the load
-/// loops below can count them.
-fn try_request(addr: SocketAddr, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
+/// Send one request on a new connection and read to EOF; the response must
+/// carry a Content-Length that frames it exactly. Unlike the support helpers
+/// it returns failures instead of panicking, so the load loops below can
+/// count them.
+fn try_request(addr: SocketAddr, request: &[u8]) -> Result<Response, String> {
     let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     s.write_all(request).map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
-    let (status, body, len) = split_response(&buf)?;
+    let (r, len) = parse_one(&buf, false)
+        .ok_or_else(|| format!("no complete response in {:?}", String::from_utf8_lossy(&buf)))?;
+    if r.content_length().is_none() {
+        return Err(format!("no Content-Length: {r:?}"));
+    }
     if len != buf.len() {
         return Err(format!("{} bytes after the response", buf.len() - len));
     }
-    Ok((status, body.to_vec()))
+    Ok(r)
 }
 
-fn try_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    try_request(addr, req.as_bytes())
-}
-
-/// Keep-alive client: several requests on one connection.
-struct KeepAlive {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl KeepAlive {
-    fn connect(addr: SocketAddr) -> KeepAlive {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        KeepAlive { stream, buf: Vec::new() }
-    }
-
-    fn get(&mut self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        self.stream.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            if let Ok((status, body, len)) = split_response(&self.buf) {
-                let body = body.to_vec();
-                self.buf.drain(..len);
-                return Ok((status, body));
-            }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err("connection closed mid-response".into()),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => return Err(format!("read: {e}")),
-            }
-        }
-    }
+fn try_get(addr: SocketAddr, path: &str) -> Result<Response, String> {
+    try_request(addr, &request("GET", path, &["Connection: close"]))
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), so a corrupted or
@@ -250,13 +104,13 @@ impl Load {
                 pd.store(false, Ordering::SeqCst);
                 let t = Instant::now();
                 match try_get(addr, path) {
-                    Ok((200, b)) if b == body => {
+                    Ok(r) if r.status == 200 && r.body == body => {
                         o.fetch_add(1, Ordering::SeqCst);
                         let ms = t.elapsed().as_millis().try_into().unwrap_or(usize::MAX);
                         sl.fetch_max(ms, Ordering::SeqCst);
                     }
-                    Ok((status, b)) => {
-                        f.lock().unwrap().push(format!("status {status}, {} byte body", b.len()))
+                    Ok(r) => {
+                        f.lock().unwrap().push(format!("status {}, {} byte body", r.status, r.body.len()))
                     }
                     Err(e) => f.lock().unwrap().push(e),
                 }
@@ -290,11 +144,11 @@ impl Load {
 
 #[test]
 fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
-    let root = TempDir::new("kill9");
+    let (root, _clean) = scratch_dir("kill9");
     let body = b"<html>served</html>\n".to_vec();
-    root.write("test.html", &body);
-    let srv = Oserver::start_in(root.path(), &["-w", "2"]);
-    let before = wait_for_workers(&srv, 2);
+    write_file(&root.join("test.html"), &body);
+    let srv = Oserver::start_in(&root, &["-w", "2"]);
+    let before = srv.wait_workers(2, WORKERS_TIMEOUT);
     let victim = before[0];
     let load = Load::start(srv.addr(), "/test.html", body);
     thread::sleep(Duration::from_millis(300));
@@ -339,18 +193,18 @@ fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
 fn sigterm_lets_a_slow_download_finish() {
     const SIZE: usize = 64 << 20;
     const CHUNK: usize = 64 << 10;
-    let root = TempDir::new("sigterm-root");
-    let run = TempDir::new("sigterm-run");
+    let (root, _clean_root) = scratch_dir("sigterm-root");
+    let (run, _clean_run) = scratch_dir("sigterm-run");
     let data = pseudo_random(SIZE, 0x9E37_79B9_7F4A_7C15);
-    root.write("big.bin", &data);
+    write_file(&root.join("big.bin"), &data);
     let pid_file = run.join("oserver.pid");
-    let mut srv = Oserver::start_in(root.path(), &["-w", "1", "--pid-file", pid_file.to_str().unwrap()]);
+    let mut srv = Oserver::start_in(&root, &["-w", "1", "--pid-file", pid_file.to_str().unwrap()]);
     let master = srv.pid();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), master.to_string());
 
-    let mut s = TcpStream::connect_timeout(&srv.addr(), IO_TIMEOUT).unwrap();
+    let mut s = connect(srv.addr());
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(&request("GET", "/big.bin", &["Connection: close"])).unwrap();
     let mut received = Vec::with_capacity(SIZE + CHUNK);
     let mut chunk = vec![0u8; CHUNK];
     let mut body_start = None;
@@ -380,15 +234,15 @@ fn sigterm_lets_a_slow_download_finish() {
     let start = body_start.expect("no response head");
     let head = std::str::from_utf8(&received[..start]).unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert_eq!(content_length(head), Some(SIZE), "{head}");
+    let (parsed, _) = parse_head(&received[..start]).expect("a complete head");
+    assert_eq!(parsed.content_length(), Some(SIZE as u64), "{head}");
     let body = &received[start..];
     assert_eq!(body.len(), SIZE, "body cut short");
     if let Some(i) = body.iter().zip(&data).position(|(a, b)| a != b) {
         panic!("body differs from the file at byte {i}");
     }
 
-    let status =
-        wait_exit(&mut srv.child, Duration::from_secs(15)).expect("master still running 15 s after SIGTERM");
+    let status = srv.wait_exit(Duration::from_secs(15)).expect("master still running 15 s after SIGTERM");
     assert!(status.success(), "master exited with {status}");
     assert!(
         wait_until(Duration::from_secs(1), || !group_exists(master)),
@@ -399,14 +253,14 @@ fn sigterm_lets_a_slow_download_finish() {
 
 #[test]
 fn sighup_replaces_every_worker_without_failed_requests() {
-    let root = TempDir::new("sighup");
+    let (root, _clean) = scratch_dir("sighup");
     let body = b"hup\n".to_vec();
-    root.write("test.html", &body);
-    let srv = Oserver::start_in(root.path(), &["-w", "2"]);
-    let before = wait_for_workers(&srv, 2);
+    write_file(&root.join("test.html"), &body);
+    let srv = Oserver::start_in(&root, &["-w", "2"]);
+    let before = srv.wait_workers(2, WORKERS_TIMEOUT);
     let load = Load::start(srv.addr(), "/test.html", body);
     thread::sleep(Duration::from_secs(1));
-    signal(srv.pid(), libc::SIGHUP);
+    srv.signal(libc::SIGHUP);
     let hup = Instant::now();
     thread::sleep(Duration::from_secs(2));
     let (ok, failures, _) = load.finish();
@@ -424,13 +278,13 @@ fn sighup_replaces_every_worker_without_failed_requests() {
 #[test]
 fn sigquit_stops_everything_at_once() {
     let mut srv = Oserver::start(&["-w", "2"]);
-    let workers = wait_for_workers(&srv, 2);
+    let workers = srv.wait_workers(2, WORKERS_TIMEOUT);
     let sent = Instant::now();
-    signal(srv.pid(), libc::SIGQUIT);
-    let status = wait_exit(&mut srv.child, Duration::from_secs(2)).expect("master still running");
+    srv.signal(libc::SIGQUIT);
+    let status = srv.wait_exit(Duration::from_secs(2)).expect("master still running");
     assert!(status.success(), "master exited with {status}");
     let gone = wait_until(Duration::from_secs(2).saturating_sub(sent.elapsed()), || {
-        workers.iter().all(|&w| !alive(w))
+        workers.iter().all(|&w| !pid_alive(w))
     });
     assert!(gone, "workers {workers:?} outlived SIGQUIT by 2 s");
 }
@@ -438,10 +292,10 @@ fn sigquit_stops_everything_at_once() {
 #[test]
 fn workers_exit_when_the_master_is_killed() {
     let mut srv = Oserver::start(&["-w", "2"]);
-    let workers = wait_for_workers(&srv, 2);
-    signal(srv.pid(), libc::SIGKILL);
-    wait_exit(&mut srv.child, Duration::from_secs(2)).expect("master survived SIGKILL");
-    let gone = wait_until(Duration::from_secs(5), || workers.iter().all(|&w| !alive(w)));
+    let workers = srv.wait_workers(2, WORKERS_TIMEOUT);
+    srv.signal(libc::SIGKILL);
+    srv.wait_exit(Duration::from_secs(2)).expect("master survived SIGKILL");
+    let gone = wait_until(Duration::from_secs(5), || workers.iter().all(|&w| !pid_alive(w)));
     assert!(gone, "orphaned workers {workers:?} still running");
 }
 
@@ -478,8 +332,6 @@ fn parse_combined(line: &str) -> Option<LogLine> {
 
 /// `dd/Mon/yyyy:HH:MM:SS +0000`, checked field by field.
 fn is_clf_time(t: &str) -> bool {
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
     let Some((date, zone)) = t.split_once(' ') else {
         return false;
@@ -505,24 +357,24 @@ fn log_lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn access_log_has_one_combined_line_per_request() {
-    let root = TempDir::new("access-root");
-    let logs = TempDir::new("access-logs");
+    let (root, _clean_root) = scratch_dir("access-root");
+    let (logs, _clean_logs) = scratch_dir("access-logs");
     for name in ["a.txt", "b.txt", "c.txt", "d.txt"] {
-        root.write(name, format!("file {name}\n").as_bytes());
+        write_file(&root.join(name), format!("file {name}\n"));
     }
     let log = logs.join("access.log");
-    let mut srv = Oserver::start_in(root.path(), &["--access-log", log.to_str().unwrap()]);
+    let mut srv = Oserver::start_in(&root, &["--access-log", log.to_str().unwrap()]);
     let addr = srv.addr();
     for path in ["/a.txt", "/b.txt", "/d.txt", "/missing.txt"] {
         try_get(addr, path).unwrap();
     }
-    let (status, _) = try_request(
+    let r = try_request(
         addr,
         b"GET /c.txt HTTP/1.1\r\nHost: localhost\r\nReferer: http://example.com/from\r\n\
           User-Agent: supervise-test/1.0\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
-    assert_eq!(status, 200);
+    assert_eq!(r.status, 200);
     // A graceful stop flushes the buffered lines.
     stop(&mut srv);
 
@@ -560,23 +412,23 @@ fn access_log_has_one_combined_line_per_request() {
 
 #[test]
 fn sigusr1_reopens_the_access_log() {
-    let root = TempDir::new("usr1-root");
-    let logs = TempDir::new("usr1-logs");
-    root.write("x.txt", b"x\n");
+    let (root, _clean_root) = scratch_dir("usr1-root");
+    let (logs, _clean_logs) = scratch_dir("usr1-logs");
+    write_file(&root.join("x.txt"), b"x\n");
     let log = logs.join("access.log");
     let rotated = logs.join("access.log.1");
     // Two workers: the master must forward the signal to each of them.
-    let srv = Oserver::start_in(root.path(), &["-w", "2", "--access-log", log.to_str().unwrap()]);
+    let srv = Oserver::start_in(&root, &["-w", "2", "--access-log", log.to_str().unwrap()]);
     let addr = srv.addr();
     for _ in 0..2 {
-        assert_eq!(try_get(addr, "/x.txt").unwrap().0, 200);
+        assert_eq!(try_get(addr, "/x.txt").unwrap().status, 200);
     }
     thread::sleep(Duration::from_millis(1500)); // lines are flushed at least once a second
     std::fs::rename(&log, &rotated).unwrap();
-    signal(srv.pid(), libc::SIGUSR1);
+    srv.signal(libc::SIGUSR1);
     thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
-        assert_eq!(try_get(addr, "/x.txt").unwrap().0, 200);
+        assert_eq!(try_get(addr, "/x.txt").unwrap().status, 200);
     }
     thread::sleep(Duration::from_millis(1500));
     assert_eq!(log_lines(&rotated).len(), 2, "rotated file");
@@ -589,19 +441,22 @@ fn each_worker_serves_a_share() {
     const CONNECTIONS: usize = 50;
     const PER_CONNECTION: usize = 40;
     const THREADS: usize = 5;
-    let root = TempDir::new("share");
-    root.write("s.txt", b"share\n");
-    let mut srv = Oserver::start_in(root.path(), &["-w", "2"]);
-    wait_for_workers(&srv, 2);
+    let (root, _clean) = scratch_dir("share");
+    write_file(&root.join("s.txt"), b"share\n");
+    let mut srv = Oserver::start_in(&root, &["-w", "2"]);
+    srv.wait_workers(2, WORKERS_TIMEOUT);
     let addr = srv.addr();
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
             thread::spawn(move || {
                 for _ in 0..CONNECTIONS / THREADS {
-                    let mut c = KeepAlive::connect(addr);
+                    let mut c = Client::connect(addr);
                     for _ in 0..PER_CONNECTION {
-                        let (status, body) = c.get("/s.txt").unwrap();
-                        assert_eq!((status, body.as_slice()), (200, &b"share\n"[..]));
+                        c.send(&request("GET", "/s.txt", &[]));
+                        let r = c.try_response(false, IO_TIMEOUT).unwrap_or_else(|(end, rest)| {
+                            panic!("no complete response ({end:?}); got {rest:?}")
+                        });
+                        assert_eq!((r.status, r.body.as_slice()), (200, &b"share\n"[..]));
                     }
                 }
             })
@@ -640,7 +495,7 @@ fn stopped_counts(stderr: &str) -> Vec<usize> {
 
 #[test]
 fn pid_file_holds_the_master_pid() {
-    let run = TempDir::new("pidfile");
+    let (run, _clean) = scratch_dir("pidfile");
     let path = run.join("o.pid");
     let mut srv = Oserver::start(&["--pid-file", path.to_str().unwrap()]);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -681,7 +536,7 @@ fn master_stays_single_threaded() {
     // with several threads copies locks other threads may hold. Whatever
     // runs in the master before (the dry-run `build`) must start none.
     let srv = Oserver::start(&["-w", "2"]);
-    wait_for_workers(&srv, 2);
+    srv.wait_workers(2, WORKERS_TIMEOUT);
     let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid())).unwrap().count();
     assert_eq!(tasks, 1, "the master runs {tasks} threads");
 }
@@ -692,9 +547,9 @@ fn startup_errors_exit_2_with_one_line() {
     let busy_port = busy.local_addr().unwrap().port().to_string();
     let (shared, shared_port) = reuseport_listener();
     let shared_port = shared_port.to_string();
-    let not_dir = TempDir::new("startup");
-    not_dir.write("file", b"");
+    let (not_dir, _clean) = scratch_dir("startup");
     let file = not_dir.join("file");
+    write_file(&file, b"");
     let table: &[(&[&str], &str)] = &[
         (&["-p", &busy_port], "cannot listen"),
         (&["-p", &shared_port], "cannot listen"),
@@ -706,22 +561,9 @@ fn startup_errors_exit_2_with_one_line() {
         (&["--no-such-flag"], "--no-such-flag"),
     ];
     for (args, needle) in table {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oserver"))
-            .args(["-p", "0", "-w", "1"])
-            .args(*args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let Some(status) = wait_exit(&mut child, Duration::from_secs(10)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?}: still running after 10 s");
-        };
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            pipe.read_to_string(&mut stderr).unwrap();
-        }
+        let full = [&["-p", "0", "-w", "1"][..], args].concat();
+        let (status, stderr, _) = run_to_exit(&full, Duration::from_secs(10));
+        let status = status.unwrap_or_else(|| panic!("{args:?}: still running after 10 s"));
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("oserver: error: "), "{args:?}: {stderr}");

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A fresh, empty directory under the system temp dir, unique per process,
 /// call and instant. Callers that put big files there remove it themselves
-/// (see [`Cleanup`]).
+/// (see [`Cleanup`], or [`scratch_dir`] for both at once).
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -53,6 +53,35 @@ pub struct Cleanup(pub PathBuf);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh [`temp_dir`] and the guard that removes it: keep the guard alive
+/// for as long as the directory is used.
+pub fn scratch_dir(tag: &str) -> (PathBuf, Cleanup) {
+    let dir = temp_dir(tag);
+    (dir.clone(), Cleanup(dir))
+}
+
+/// Write `data` to `path`, creating its parent directories (panics with the
+/// path on error).
+pub fn write_file(path: &Path, data: impl AsRef<[u8]>) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+    }
+    fs::write(path, data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Create a sparse file of `len` bytes, zero but for `marks` (offset,
+/// bytes): only the pages holding a mark take disk space, so a file of
+/// several GiB costs next to nothing.
+pub fn sparse_file(path: &Path, len: u64, marks: &[(u64, &[u8])]) {
+    let fail = |what: &str, e: io::Error| -> ! { panic!("{what} {}: {e}", path.display()) };
+    let mut f = fs::File::create(path).unwrap_or_else(|e| fail("create", e));
+    f.set_len(len).unwrap_or_else(|e| fail("set_len of", e));
+    for &(offset, bytes) in marks {
+        f.seek(SeekFrom::Start(offset)).unwrap_or_else(|e| fail("seek in", e));
+        f.write_all(bytes).unwrap_or_else(|e| fail("write a mark into", e));
     }
 }
 
@@ -156,8 +185,7 @@ impl Oserver {
                     exited = child.try_wait().ok().flatten();
                     exited.is_some()
                 });
-                // SAFETY: plain syscall on the group we created.
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                kill_group(pid);
                 let _ = child.wait();
                 // Give the reader thread a moment to collect the last lines.
                 thread::sleep(Duration::from_millis(100));
@@ -215,32 +243,47 @@ impl Oserver {
 
     /// Send a signal to the master.
     pub fn signal(&self, sig: i32) {
-        // SAFETY: plain syscall; the pid is our own child.
-        let rc = unsafe { libc::kill(self.pid() as i32, sig) };
-        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+        signal(self.pid(), sig);
     }
 
     /// Wait (reaping) for the master to exit; `None` if still running after
     /// `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-                _ => return None,
-            }
-        }
+        wait_child(&mut self.child, timeout)
     }
 }
 
 impl Drop for Oserver {
     fn drop(&mut self) {
-        // SAFETY: plain syscall on the process group we created at spawn
-        // (pgid == master pid); it also reaches orphaned workers.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        // The group we created at spawn (pgid == master pid): it also
+        // reaches orphaned workers.
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
+}
+
+/// Send `sig` to process `pid` (panics if `kill` fails).
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain syscall.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
+}
+
+/// SIGKILL every process of group `pgid`, ignoring errors (it may be gone).
+fn kill_group(pgid: u32) {
+    // SAFETY: plain syscall on a group one of our helpers created.
+    unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+}
+
+/// Wait (reaping) for `child` to exit; `None` if still running after
+/// `timeout`.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    wait_until(timeout, || {
+        status = child.try_wait().unwrap_or_else(|e| panic!("wait for pid {}: {e}", child.id()));
+        status.is_some()
+    });
+    status
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -254,7 +297,9 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     hostport.parse().ok()
 }
 
-/// Poll `cond` every 20 ms until it holds (true) or `timeout` passes (false).
+/// Poll `cond` every 10 ms until it holds (true) or `timeout` passes (false).
+/// The last poll may come up to one interval after the deadline, so the
+/// interval is kept short.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
@@ -264,7 +309,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -305,9 +350,22 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The state letter of a process (R, S, T, Z, ...), None if it is gone.
+pub fn proc_state(pid: u32) -> Option<char> {
+    proc_stat(pid).map(|(_, _, state)| state)
+}
+
 /// The process exists and is not a zombie.
 pub fn pid_alive(pid: u32) -> bool {
-    matches!(proc_stat(pid), Some((_, _, st)) if st != 'Z')
+    matches!(proc_state(pid), Some(st) if st != 'Z')
+}
+
+/// Whether any process, zombies included, is left in process group `pgid`
+/// (stricter than an empty [`group_members`], which skips zombies).
+pub fn group_exists(pgid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence and permission.
+    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
+    !(rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
 }
 
 /// Number of open descriptors of a process.
@@ -337,17 +395,9 @@ pub fn run_to_exit(args: &[&str], timeout: Duration) -> (Option<ExitStatus>, Str
             String::from_utf8_lossy(&s).into_owned()
         })
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => break None,
-        }
-    };
+    let status = wait_child(&mut child, timeout);
     let leftovers = !group_members(pid).is_empty();
-    // SAFETY: plain syscall on the group we created.
-    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    kill_group(pid);
     let _ = child.wait();
     if let Some(h) = reader {
         err = h.join().unwrap_or_default();
@@ -458,6 +508,12 @@ impl Response {
     pub fn content_length(&self) -> Option<u64> {
         self.header("content-length")?.trim().parse().ok()
     }
+
+    /// Whether the Connection header is `token` (case-insensitive), e.g.
+    /// `close` or `keep-alive`.
+    pub fn connection_is(&self, token: &str) -> bool {
+        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case(token))
+    }
 }
 
 /// Parse the head of a response at the start of `bytes`: the response
@@ -515,8 +571,7 @@ pub fn parse_responses(bytes: &[u8], head_only: bool) -> Vec<Response> {
 /// `GET path HTTP/1.1` with Host and `Connection: close`; the response
 /// (panics if none came back).
 pub fn get(addr: SocketAddr, path: &str) -> Response {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let bytes = raw(addr, req.as_bytes());
+    let bytes = raw(addr, &request("GET", path, &["Connection: close"]));
     parse_one(&bytes, false)
         .unwrap_or_else(|| {
             panic!("no complete response to GET {path}; got {:?}", String::from_utf8_lossy(&bytes))
@@ -619,11 +674,13 @@ pub fn request(method: &str, path: &str, extra: &[&str]) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The month names of HTTP and log dates.
+pub const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
 /// Check the `IMF-fixdate` shape, e.g. `Sat, 21 Nov 2026 10:50:49 GMT`.
 pub fn is_imf_fixdate(s: &str) -> bool {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let b = s.as_bytes();
     if b.len() != 29 || !s.is_ascii() {
         return false;
