@@ -8,5 +8,6 @@ mod basics;
 mod features;
 mod hardening;
 mod library;
+mod resilience;
 mod supervise;
 mod support;

@@ -120,6 +120,27 @@ impl Oserver {
 
     /// Like [`Oserver::start`] with another document root.
     pub fn start_in(root: &Path, extra_args: &[&str]) -> Oserver {
+        Oserver::spawn(Oserver::command(root, extra_args))
+    }
+
+    /// Like [`Oserver::start_in`], with the descriptor limit (soft and hard)
+    /// of the server's processes set to `limit` before it runs.
+    pub fn start_with_fd_limit(root: &Path, extra_args: &[&str], limit: u64) -> Oserver {
+        let mut cmd = Oserver::command(root, extra_args);
+        // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Oserver::spawn(cmd)
+    }
+
+    fn command(root: &Path, extra_args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oserver"));
         if !overrides(extra_args, "-r", "--root") {
             cmd.arg("-r").arg(root);
@@ -134,6 +155,10 @@ impl Oserver {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        cmd
+    }
+
+    fn spawn(mut cmd: Command) -> Oserver {
         let mut child =
             cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_oserver")));
 

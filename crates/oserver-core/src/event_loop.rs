@@ -66,6 +66,8 @@ pub(crate) struct EventLoop {
     /// Connections wait in the backlog: at the cap, or out of descriptors.
     accept_paused: bool,
     accept_retry: Option<Instant>,
+    /// Accept is failing for lack of descriptors (logged once).
+    accept_failing: bool,
     draining: Option<Instant>,
     log: Option<Writer>,
     log_gen: usize,
@@ -104,6 +106,7 @@ impl EventLoop {
             next_sweep: now + Duration::from_secs(1),
             accept_paused: false,
             accept_retry: None,
+            accept_failing: false,
             draining: None,
             log,
             stats: Stats::default(),
@@ -246,6 +249,7 @@ impl EventLoop {
             let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
                 Ok((sock, peer)) => {
+                    self.accept_failing = false;
                     self.stats.connections += 1;
                     let deadline = self.now + self.sh.cfg.header_timeout;
                     let k = self.conns.insert(Conn::new(sock, peer, deadline));
@@ -267,7 +271,13 @@ impl EventLoop {
                     match e.raw_os_error() {
                         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
                         | Some(libc::ENOMEM) => {
-                            log::warn!("accept: {e}; pausing {ACCEPT_BACKOFF:?}");
+                            // Once per episode at warn; retries at debug.
+                            if self.accept_failing {
+                                log::debug!("accept: {e}; pausing {ACCEPT_BACKOFF:?}");
+                            } else {
+                                log::warn!("accept: {e}; pausing {ACCEPT_BACKOFF:?} between tries");
+                                self.accept_failing = true;
+                            }
                             self.accept_paused = true;
                             self.accept_retry = Some(self.now + ACCEPT_BACKOFF);
                             return;
