@@ -354,6 +354,35 @@ impl ServerBuilder {
 }
 
 /// A configured server, ready to run.
+///
+/// # Example
+///
+/// Serve a directory on two event-loop threads until another thread stops it:
+///
+/// ```
+/// use oserver_core::ServerBuilder;
+/// use std::io::{Read, Write};
+///
+/// let server = ServerBuilder::new()
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .root(env!("CARGO_MANIFEST_DIR"))
+///     .threads(2)
+///     .build()?;
+/// let addr = server.local_addr();
+/// let handle = server.handle();
+/// let running = std::thread::spawn(move || server.run());
+///
+/// let mut c = std::net::TcpStream::connect(addr).unwrap();
+/// c.write_all(b"GET /Cargo.toml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+/// let mut answer = String::new();
+/// c.read_to_string(&mut answer).unwrap();
+/// assert!(answer.starts_with("HTTP/1.1 200 OK"));
+///
+/// handle.shutdown();
+/// let stats = running.join().unwrap()?;
+/// assert_eq!(stats.requests, 1);
+/// # Ok::<(), oserver_core::Error>(())
+/// ```
 pub struct Server {
     addr: SocketAddr,
     loops: Vec<(Poll, Option<TcpListener>)>,
@@ -437,6 +466,25 @@ impl Control {
 }
 
 /// Stops a running server, or asks it to reopen its log, from any thread.
+///
+/// `Send + Sync + Clone`: hand copies to a signal thread, a watchdog, a test.
+///
+/// # Example
+///
+/// ```
+/// use oserver_core::ServerBuilder;
+/// use std::time::Duration;
+///
+/// let server = ServerBuilder::new().bind("127.0.0.1:0".parse().unwrap()).build()?;
+/// let handle = server.handle();
+/// let stopper = handle.clone();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(50));
+///     stopper.shutdown(); // graceful: responses in flight finish first
+/// });
+/// server.run()?; // returns once stopped
+/// # Ok::<(), oserver_core::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct ShutdownHandle {
     control: Arc<Control>,
