@@ -226,3 +226,17 @@ fn shutdown_lets_a_response_in_flight_finish() {
     s.stop();
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_panicking_handler_costs_its_request_only() {
+    let s = Running::start(
+        ServerBuilder::new()
+            .root(repo_root())
+            .handler("/boom", |_: &Request<'_>| -> Option<Response> { panic!("handler bug") }),
+    );
+    let out = raw(s.addr, b"GET /boom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(parse_responses(&out, false)[0].status, 500);
+    // The loop survived: other requests are still served.
+    assert_eq!(get(s.addr, "/httptest/text..txt").body, b"hello");
+    s.stop();
+}

@@ -20,6 +20,9 @@ use crate::parse::RequestHead;
 /// (an `Arc<Mutex<..>>` snapshot or an atomic), or write it to a file and
 /// answer with [`Body::File`], which is sent with sendfile(2) without copying.
 ///
+/// A handler that panics gets its request answered 500 and the loop goes on
+/// (when panics unwind; with `panic = "abort"` the process ends).
+///
 /// Closures `Fn(&Request) -> Option<Response>` are handlers too.
 ///
 /// # Example

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -116,8 +117,15 @@ pub(crate) fn respond(cx: &mut Ctx<'_>, head: &RequestHead<'_>, out: &mut Vec<u8
             if !req.path().starts_with(prefix.as_str()) {
                 continue;
             }
-            if let Some(resp) = h.handle(&req) {
-                return render_handler(cx.clock, resp, keep_alive, is_head, out);
+            // A panicking handler costs its request a 500, not the loop and
+            // every other connection on it (where panics unwind at all).
+            match panic::catch_unwind(AssertUnwindSafe(|| h.handle(&req))) {
+                Ok(Some(resp)) => return render_handler(cx.clock, resp, keep_alive, is_head, out),
+                Ok(None) => {}
+                Err(_) => {
+                    log::error!("{}: handler for {prefix} panicked on {}", cx.peer, req.path());
+                    return error(cx.clock, 500, false, is_head, out);
+                }
             }
         }
     }
