@@ -24,6 +24,7 @@ use mio::net::TcpStream;
 
 use crate::parse::Parser;
 use crate::respond::{FileBody, Reply};
+use crate::timer::Timer;
 
 /// Bytes received but not yet answered: a head that arrived in pieces, or
 /// pipelined requests behind the one being answered. Boxed and only present
@@ -59,8 +60,8 @@ pub(crate) struct Conn {
     pub sock: TcpStream,
     pub peer: SocketAddr,
     pub state: State,
-    /// When the current state's timeout fires.
-    pub deadline: Instant,
+    /// The current state's timeout (set through `Wheel::arm`).
+    pub timer: Timer,
     /// Request-body bytes still to be read and dropped.
     pub discard: u64,
     pub pending: Option<Box<Pending>>,
@@ -91,12 +92,13 @@ pub(crate) enum Step {
 }
 
 impl Conn {
-    pub(crate) fn new(sock: TcpStream, peer: SocketAddr, deadline: Instant) -> Conn {
+    /// A new connection; the caller arms its first deadline.
+    pub(crate) fn new(sock: TcpStream, peer: SocketAddr, generation: u32, now: Instant) -> Conn {
         Conn {
             sock,
             peer,
             state: State::Reading { started: false },
-            deadline,
+            timer: Timer::new(generation, now),
             discard: 0,
             pending: None,
             readable: true,

@@ -22,6 +22,7 @@ use crate::parse::{Parser, Status};
 use crate::respond::{self, Ctx, Reply, Scratch};
 use crate::response::Clock;
 use crate::server::{Control, Shared, Stats};
+use crate::timer::Wheel;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX - 2);
@@ -62,7 +63,11 @@ pub(crate) struct EventLoop {
     cache: FileCache,
     clock: Clock,
     now: Instant,
-    next_sweep: Instant,
+    wheel: Wheel,
+    /// Reused list of connections whose timeout fired.
+    expired: Vec<usize>,
+    /// Generation of the last accepted connection (see `Timer`).
+    generation: u32,
     /// Connections wait in the backlog: at the cap, or out of descriptors.
     accept_paused: bool,
     accept_retry: Option<Instant>,
@@ -103,7 +108,9 @@ impl EventLoop {
             cache: FileCache::default(),
             clock: Clock::new(),
             now,
-            next_sweep: now + Duration::from_secs(1),
+            wheel: Wheel::new(now),
+            expired: Vec::new(),
+            generation: 0,
             accept_paused: false,
             accept_retry: None,
             accept_failing: false,
@@ -154,7 +161,7 @@ impl EventLoop {
             if self.accept_paused && self.accept_retry.map_or(true, |t| self.now >= t) {
                 self.accept();
             }
-            if self.now >= self.next_sweep {
+            if self.now >= self.wheel.next_due() {
                 self.tick();
             }
             if let Some(deadline) = self.draining {
@@ -171,29 +178,26 @@ impl EventLoop {
         if !self.ready.is_empty() {
             return Duration::ZERO;
         }
-        let mut t = self.next_sweep.saturating_duration_since(self.now);
+        let mut t = self.wheel.next_due().saturating_duration_since(self.now);
         if let Some(r) = self.accept_retry {
             t = t.min(r.saturating_duration_since(self.now));
         }
         t
     }
 
-    /// Once a second: flush the access log, and close
-    /// connections whose deadline passed (lighttpd's approach: one pass over
-    /// the table is cheaper than keeping a timer per connection updated on
-    /// every request).
+    /// Once a second (each tick of the timer wheel): flush the access log and
+    /// close the connections whose deadline passed.
     fn tick(&mut self) {
-        self.next_sweep = self.now + Duration::from_secs(1);
         if let Some(l) = self.log.as_mut() {
             l.flush();
         }
-        let now = self.now;
-        let expired: Vec<usize> =
-            self.conns.iter().filter(|(_, c)| c.deadline <= now).map(|(k, _)| k).collect();
-        for k in expired {
+        let mut expired = std::mem::take(&mut self.expired);
+        self.wheel.expire(self.now, &mut self.conns, &mut expired);
+        for k in expired.drain(..) {
             log::debug!("{}: timed out", self.conns[k].peer);
             self.close(k);
         }
+        self.expired = expired;
     }
 
     fn control(&mut self) {
@@ -227,8 +231,8 @@ impl EventLoop {
             if matches!(c.state, State::Reading { started: false }) && c.pending.is_none() {
                 if c.served {
                     idle.push(k);
-                } else {
-                    c.deadline = c.deadline.min(grace);
+                } else if grace < c.timer.deadline {
+                    self.wheel.arm(k, &mut c.timer, grace);
                 }
             }
         }
@@ -251,8 +255,9 @@ impl EventLoop {
                 Ok((sock, peer)) => {
                     self.accept_failing = false;
                     self.stats.connections += 1;
-                    let deadline = self.now + self.sh.cfg.header_timeout;
-                    let k = self.conns.insert(Conn::new(sock, peer, deadline));
+                    self.generation = self.generation.wrapping_add(1);
+                    let k = self.conns.insert(Conn::new(sock, peer, self.generation, self.now));
+                    self.wheel.arm(k, &mut self.conns[k].timer, self.now + self.sh.cfg.header_timeout);
                     // The listener defers accept until the request has
                     // arrived (TCP_DEFER_ACCEPT), so serve it right away: a
                     // connection-per-request client is answered and closed
@@ -338,7 +343,7 @@ impl EventLoop {
                             return Ok(Step::Close);
                         }
                         c.start_closing();
-                        c.deadline = self.now + LINGER;
+                        self.wheel.arm(k, &mut c.timer, self.now + LINGER);
                     }
                     Step::Wait => {
                         if matches!(self.conns[k].state, State::Reading { .. }) {
@@ -449,7 +454,7 @@ impl EventLoop {
         }
         if let State::Reading { started: false } = c.state {
             c.state = State::Reading { started: true };
-            c.deadline = self.now + self.sh.cfg.header_timeout;
+            self.wheel.arm(k, &mut c.timer, self.now + self.sh.cfg.header_timeout);
         }
         self.parser.reset();
         let data = &self.inbuf[start..n];
@@ -487,7 +492,7 @@ impl EventLoop {
         }
         if let State::Reading { started: false } = c.state {
             c.state = State::Reading { started: true };
-            c.deadline = self.now + self.sh.cfg.header_timeout;
+            self.wheel.arm(k, &mut c.timer, self.now + self.sh.cfg.header_timeout);
         }
         match p.parser.parse(&p.buf, &self.sh.cfg.limits) {
             Ok(Status::Complete(len)) => {
@@ -512,7 +517,7 @@ impl EventLoop {
         c.pending = None;
         c.linger = true;
         c.start_reply(&self.out, reply)?;
-        c.deadline = self.now + self.sh.cfg.send_timeout;
+        self.wheel.arm(k, &mut c.timer, self.now + self.sh.cfg.send_timeout);
         Ok(())
     }
 
@@ -578,7 +583,7 @@ impl EventLoop {
         c.pending = next;
         c.served = true;
         c.start_reply(&self.out, reply)?;
-        c.deadline = self.now + self.sh.cfg.send_timeout;
+        self.wheel.arm(k, &mut c.timer, self.now + self.sh.cfg.send_timeout);
         Ok(())
     }
 
@@ -598,7 +603,7 @@ impl EventLoop {
         if *pos < buf.len() {
             let n = send_all(fd, &buf[*pos..], file.is_some())?;
             if n > 0 {
-                c.deadline = now + send_timeout;
+                self.wheel.arm(k, &mut c.timer, now + send_timeout);
             }
             *pos += n;
             blocked = *pos < buf.len();
@@ -606,7 +611,7 @@ impl EventLoop {
         if let (false, Some(body)) = (blocked, file.as_mut()) {
             let n = send_file(fd, body, SEND_TURN)?;
             if n > 0 {
-                c.deadline = now + send_timeout;
+                self.wheel.arm(k, &mut c.timer, now + send_timeout);
             }
             if body.offset < body.end {
                 if n >= SEND_TURN {
@@ -630,7 +635,7 @@ impl EventLoop {
             return Ok(Step::Close);
         }
         c.state = State::Reading { started: false };
-        c.deadline = now + self.sh.cfg.keepalive_timeout;
+        self.wheel.arm(k, &mut c.timer, now + self.sh.cfg.keepalive_timeout);
         Ok(Step::Wait)
     }
 }

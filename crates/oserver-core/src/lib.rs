@@ -62,6 +62,7 @@ mod respond;
 mod response;
 mod server;
 mod statics;
+mod timer;
 
 pub use handler::{Body, Handler, Request, Response};
 pub use server::{bind_listener, AccessLog, Error, Server, ServerBuilder, ShutdownHandle, Stats};
