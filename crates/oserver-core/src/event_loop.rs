@@ -1,5 +1,5 @@
-//! One event loop: a mio `Poll`, the listener, a slab of connections, and a
-//! once-a-second timer sweep.
+//! One event loop: a mio `Poll`, the listener, a slab of connections, and the
+//! timing wheel of their timeouts.
 //!
 //! Edge-triggered throughout (mio's rule): on each readiness event, read,
 //! write, accept and sendfile until the call would block; an event for a
