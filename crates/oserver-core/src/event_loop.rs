@@ -44,6 +44,11 @@ const LINGER: Duration = Duration::from_secs(2);
 /// its request.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
+/// Connections accepted (and served, see `accept`) in one go before the
+/// connections already open get a turn: enough to empty a burst in a few
+/// rounds, few enough that a flood of new clients cannot starve old ones.
+const ACCEPT_BATCH: usize = 64;
+
 /// When accept fails for lack of descriptors, wait this long before trying
 /// again: short enough to resume quickly, long enough not to spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -244,7 +249,7 @@ impl EventLoop {
     fn accept(&mut self) {
         self.accept_retry = None;
         self.accept_paused = false;
-        loop {
+        for _ in 0..ACCEPT_BATCH {
             if self.conns.len() >= self.sh.cfg.max_connections {
                 // Stay out of accept until a connection closes (see close()).
                 self.accept_paused = true;
@@ -296,6 +301,10 @@ impl EventLoop {
                 }
             }
         }
+        // A full batch: more may be queued, and no new edge will say so.
+        // Come back right after the connections already open had a turn.
+        self.accept_paused = true;
+        self.accept_retry = Some(self.now);
     }
 
     fn close(&mut self, k: usize) {
