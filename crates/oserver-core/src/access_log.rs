@@ -66,9 +66,9 @@ impl Writer {
         if self.buf.is_empty() {
             return;
         }
-        let res = match (&mut self.file, &self.target) {
-            (Some(f), _) => f.write_all(&self.buf),
-            (None, _) => io::stdout().lock().write_all(&self.buf),
+        let res = match &mut self.file {
+            Some(f) => f.write_all(&self.buf),
+            None => io::stdout().lock().write_all(&self.buf),
         };
         if let Err(e) = res {
             log::error!("access log: {e}");

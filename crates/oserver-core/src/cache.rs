@@ -55,6 +55,17 @@ struct Slot {
     checked: Instant,
 }
 
+impl Slot {
+    /// What a lookup answers from this slot.
+    fn result(&self) -> Result<Lookup, OpenError> {
+        match &self.found {
+            Ok(l) => Ok(l.clone()),
+            Err(CachedError::NotFound) => Err(OpenError::NotFound),
+            Err(CachedError::Forbidden) => Err(OpenError::Forbidden),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum CachedError {
     NotFound,
@@ -72,11 +83,7 @@ impl FileCache {
     pub(crate) fn lookup(&mut self, root: &Root, rel: &[u8], now: Instant) -> Result<Lookup, OpenError> {
         if let Some(slot) = self.map.get(rel) {
             if now.saturating_duration_since(slot.checked) < FRESH {
-                return match &slot.found {
-                    Ok(l) => Ok(l.clone()),
-                    Err(CachedError::NotFound) => Err(OpenError::NotFound),
-                    Err(CachedError::Forbidden) => Err(OpenError::Forbidden),
-                };
+                return slot.result();
             }
         }
         let found = match open(root, rel) {
@@ -89,15 +96,12 @@ impl FileCache {
         if self.map.len() >= MAX_ENTRIES && !self.map.contains_key(rel) {
             self.map.clear();
         }
-        let result = match &found {
-            Ok(l) => Ok(l.clone()),
-            Err(CachedError::NotFound) => Err(OpenError::NotFound),
-            Err(CachedError::Forbidden) => Err(OpenError::Forbidden),
-        };
+        let slot = Slot { found, checked: now };
+        let result = slot.result();
         match self.map.get_mut(rel) {
-            Some(slot) => *slot = Slot { found, checked: now },
+            Some(old) => *old = slot,
             None => {
-                self.map.insert(rel.into(), Slot { found, checked: now });
+                self.map.insert(rel.into(), slot);
             }
         }
         result
