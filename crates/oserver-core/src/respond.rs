@@ -60,8 +60,24 @@ pub(crate) struct Reply {
 /// Buffers reused from request to request by one event loop.
 #[derive(Default)]
 pub(crate) struct Scratch {
+    /// The resolved relative path (see `path::resolve`).
     pub path: Vec<u8>,
-    pub path_str: String,
+    path_str: String,
+}
+
+impl Scratch {
+    /// `path` as a URL path again: a leading `/`, and a trailing one when
+    /// asked (never doubled for the root). Lossy where the bytes are not UTF-8.
+    pub(crate) fn url_path(&mut self, trailing_slash: bool) -> &str {
+        let s = &mut self.path_str;
+        s.clear();
+        s.push('/');
+        s.push_str(&String::from_utf8_lossy(&self.path));
+        if trailing_slash && !self.path.is_empty() {
+            s.push('/');
+        }
+        s
+    }
 }
 
 /// Everything about the request that `respond` needs besides the head.
@@ -105,14 +121,8 @@ pub(crate) fn respond(cx: &mut Ctx<'_>, head: &RequestHead<'_>, out: &mut Vec<u8
         }
     };
     if !cx.sh.handlers.is_empty() {
-        let s = &mut cx.scratch.path_str;
-        s.clear();
-        s.push('/');
-        s.push_str(&String::from_utf8_lossy(&cx.scratch.path));
-        if resolved.trailing_slash && !cx.scratch.path.is_empty() {
-            s.push('/');
-        }
-        let req = Request { head, path: s.as_str(), query: target.query, peer: cx.peer };
+        let path = cx.scratch.url_path(resolved.trailing_slash);
+        let req = Request { head, path, query: target.query, peer: cx.peer };
         for (prefix, h) in &cx.sh.handlers {
             if !req.path().starts_with(prefix.as_str()) {
                 continue;
@@ -134,10 +144,24 @@ pub(crate) fn respond(cx: &mut Ctx<'_>, head: &RequestHead<'_>, out: &mut Vec<u8
 
 /// An error page. `keep_alive` false for errors caused by the request.
 pub(crate) fn error(clock: &Clock, status: u16, keep_alive: bool, is_head: bool, out: &mut Vec<u8>) -> Reply {
+    let allow: &[(&str, &[&[u8]])] = if status == 405 { &[("Allow", &[b"GET, HEAD"])] } else { &[] };
+    error_with(clock, status, allow, keep_alive, is_head, out)
+}
+
+/// An error (or redirect) page with extra headers, each value given in parts
+/// so it is written without building a string first.
+pub(crate) fn error_with(
+    clock: &Clock,
+    status: u16,
+    extra: &[(&str, &[&[u8]])],
+    keep_alive: bool,
+    is_head: bool,
+    out: &mut Vec<u8>,
+) -> Reply {
     let mut h = Head::start(out, status, clock);
     h.header("Content-Type", b"text/html");
-    if status == 405 {
-        h.header("Allow", b"GET, HEAD");
+    for (name, parts) in extra {
+        h.header_parts(name, parts);
     }
     let len = error_body_len(status);
     h.finish(len, keep_alive);

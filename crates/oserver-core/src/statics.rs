@@ -13,8 +13,8 @@ use crate::fs::OpenError;
 use crate::parse::RequestHead;
 use crate::path::Resolved;
 use crate::range::{self, RangeRequest};
-use crate::respond::{error, Ctx, FileBody, FileRef, Reply};
-use crate::response::{error_body, error_body_len, Clock, Head};
+use crate::respond::{error, error_with, Ctx, FileBody, FileRef, Reply};
+use crate::response::{Clock, Head};
 use crate::{autoindex, encoding, mime};
 
 pub(crate) fn serve(
@@ -79,15 +79,7 @@ fn redirect_to_dir(
     is_head: bool,
     out: &mut Vec<u8>,
 ) -> Reply {
-    let mut h = Head::start(out, 301, clock);
-    h.header_parts("Location", &[raw_path, b"/"]);
-    h.header("Content-Type", b"text/html");
-    let len = error_body_len(301);
-    h.finish(len, keep_alive);
-    if !is_head {
-        error_body(301, out);
-    }
-    Reply { status: 301, keep_alive, file: None, body_bytes: if is_head { 0 } else { len } }
+    error_with(clock, 301, &[("Location", &[raw_path, b"/"])], keep_alive, is_head, out)
 }
 
 fn open_error(
@@ -175,17 +167,9 @@ fn serve_file(
         RangeRequest::Full => (200, 0, len),
         RangeRequest::Partial { start, end } => (206, start, end + 1),
         RangeRequest::Unsatisfiable => {
-            let mut h = Head::start(out, 416, cx.clock);
             let mut cr = Vec::with_capacity(32);
             range::content_range_unsatisfied(&mut cr, len);
-            h.header("Content-Range", &cr);
-            h.header("Content-Type", b"text/html");
-            let body = error_body_len(416);
-            h.finish(body, keep_alive);
-            if !is_head {
-                error_body(416, out);
-            }
-            return Reply { status: 416, keep_alive, file: None, body_bytes: if is_head { 0 } else { body } };
+            return error_with(cx.clock, 416, &[("Content-Range", &[&cr])], keep_alive, is_head, out);
         }
     };
     let mut h = Head::start(out, status, cx.clock);
@@ -226,13 +210,7 @@ fn listing(cx: &mut Ctx<'_>, keep_alive: bool, is_head: bool, out: &mut Vec<u8>)
         Some(Err(e)) => return open_error(cx.peer, cx.clock, e, keep_alive, is_head, out),
         None => return error(cx.clock, 404, keep_alive, is_head, out),
     };
-    let s = &mut cx.scratch.path_str;
-    s.clear();
-    s.push('/');
-    s.push_str(&String::from_utf8_lossy(&cx.scratch.path));
-    if !cx.scratch.path.is_empty() {
-        s.push('/');
-    }
+    let s = cx.scratch.url_path(true);
     let page = match autoindex::render(&dir, s.as_bytes(), cx.sh.cfg.hidden) {
         Ok(p) => p,
         Err(e) => {
