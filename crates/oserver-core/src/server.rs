@@ -334,17 +334,19 @@ impl ServerBuilder {
                 .open(p)
                 .map_err(|e| Error::AccessLog(p.clone(), e))?;
         }
+        // One descriptor of the listening socket per loop: clones, and the
+        // original for the last.
+        let mut listeners = Vec::with_capacity(self.threads);
+        for _ in 1..self.threads {
+            listeners.push(listener.try_clone().map_err(Error::Io)?);
+        }
+        listeners.push(listener);
         let mut loops = Vec::with_capacity(self.threads);
         let mut wakers = Vec::with_capacity(self.threads);
-        for i in 0..self.threads {
+        for l in listeners {
             let poll = Poll::new().map_err(Error::Io)?;
             wakers.push(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
-            let l = if i + 1 == self.threads { None } else { Some(listener.try_clone().map_err(Error::Io)?) };
-            loops.push((poll, l));
-        }
-        // The last loop takes the original listener.
-        if let Some(last) = loops.last_mut() {
-            last.1 = Some(listener);
+            loops.push((poll, mio::net::TcpListener::from_std(l)));
         }
         let shared = Arc::new(Shared { cfg: self.cfg, root, handlers: self.handlers });
         let control =
@@ -385,7 +387,7 @@ impl ServerBuilder {
 /// ```
 pub struct Server {
     addr: SocketAddr,
-    loops: Vec<(Poll, Option<TcpListener>)>,
+    loops: Vec<(Poll, mio::net::TcpListener)>,
     shared: Arc<Shared>,
     control: Arc<Control>,
 }
@@ -409,16 +411,11 @@ impl Server {
     /// [`Error::Io`] if polling itself fails (never for a client's fault) or
     /// the access log cannot be opened.
     pub fn run(self) -> Result<Stats, Error> {
-        let mut parts = Vec::with_capacity(self.loops.len());
-        for (poll, l) in self.loops {
-            let Some(l) = l else { continue };
-            parts.push((poll, mio::net::TcpListener::from_std(l)));
-        }
         // Each loop is built on its own thread: its open-file cache is not Send.
         let start = |(poll, l): (Poll, mio::net::TcpListener), sh: Arc<Shared>, ctl: Arc<Control>| {
             EventLoop::new(poll, l, sh, ctl).and_then(EventLoop::run)
         };
-        let mut parts = parts.into_iter();
+        let mut parts = self.loops.into_iter();
         let first = parts.next().ok_or(Error::Config("no event loop"))?;
         let threads: Vec<_> = parts
             .enumerate()
