@@ -116,12 +116,7 @@ impl Conn {
 
     /// Read into `buf`, retrying on EINTR. `Ok(0)` is end of stream.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.sock.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
-            }
-        }
+        read(&mut self.sock, buf)
     }
 
     /// Start sending `reply`, whose head (and in-memory body) is in `head`.
@@ -140,6 +135,18 @@ impl Conn {
     pub(crate) fn start_closing(&mut self) {
         let _ = self.sock.shutdown(Shutdown::Write);
         self.state = State::Closing;
+    }
+}
+
+/// Read from `sock` into `buf`, retrying on EINTR. `Ok(0)` is end of stream.
+/// (A free function so a caller holding another field of the connection can
+/// use it.)
+pub(crate) fn read(sock: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match sock.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use slab::Slab;
 
 use crate::access_log::{self, Writer};
 use crate::cache::FileCache;
-use crate::conn::{send_all, send_file, Conn, Pending, State, Step};
+use crate::conn::{self, send_all, send_file, Conn, Pending, State, Step};
 use crate::parse::{Parser, Status};
 use crate::respond::{self, Ctx, Reply, Scratch};
 use crate::response::Clock;
@@ -398,13 +398,7 @@ impl EventLoop {
                 // Read straight into the partial request's buffer.
                 let len = p.buf.len();
                 p.buf.resize(len + READ_CHUNK.min(self.sh.cfg.limits.max_header_bytes + 1024), 0);
-                let r = loop {
-                    match io::Read::read(sock, &mut p.buf[len..]) {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        r => break r,
-                    }
-                };
-                let n = match r {
+                let n = match conn::read(sock, &mut p.buf[len..]) {
                     Ok(n) => n,
                     Err(e) => {
                         p.buf.truncate(len);
