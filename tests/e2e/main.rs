@@ -9,5 +9,6 @@ mod features;
 mod hardening;
 mod library;
 mod resilience;
+mod sched;
 mod supervise;
 mod support;

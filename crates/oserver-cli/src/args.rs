@@ -70,6 +70,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub shutdown_timeout: u64,
 
+    /// Pin worker N to the Nth allowed CPU and send each new connection to
+    /// the worker on the CPU that received it (see the README).
+    #[arg(long)]
+    pub cpu_affinity: bool,
+
+    /// Run workers under SCHED_BATCH: woken workers do not preempt the task
+    /// on their CPU, so they answer requests in bigger batches.
+    #[arg(long)]
+    pub sched_batch: bool,
+
     /// Most open connections per worker.
     #[arg(long, value_name = "N", default_value_t = 10000, value_parser = parse_at_least_one)]
     pub max_connections: usize,
@@ -229,6 +239,10 @@ mod tests {
     fn workers() {
         assert_eq!(parse(&["-w", "1"]).workers, 1);
         assert_eq!(parse(&["--workers", "16"]).workers, 16);
+        assert!(!parse(&[]).cpu_affinity);
+        assert!(parse(&["--cpu-affinity"]).cpu_affinity);
+        assert!(!parse(&[]).sched_batch);
+        assert!(parse(&["--sched-batch"]).sched_batch);
         assert!(fails(&["-w", "0"]));
         assert!(fails(&["-w", "two"]));
     }

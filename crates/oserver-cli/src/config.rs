@@ -10,6 +10,7 @@ use std::{fmt, io};
 use oserver_core::{AccessLog, ServerBuilder};
 
 use crate::args::Args;
+use crate::sched::{self, Plan};
 
 /// Everything the master and the workers need, checked before any fork.
 #[derive(Debug, Clone)]
@@ -18,6 +19,10 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Worker processes (at least 1).
     pub workers: usize,
+    /// `--cpu-affinity`: the CPU of each worker slot.
+    pub affinity: Option<Plan>,
+    /// `--sched-batch`.
+    pub sched_batch: bool,
     /// Logger threshold.
     pub log_level: log::LevelFilter,
     /// The document root, canonical.
@@ -51,6 +56,8 @@ pub enum ConfigError {
     RootNotDir(PathBuf),
     /// A relative path could not be made absolute.
     Path(PathBuf, io::Error),
+    /// `--cpu-affinity`, but the allowed CPUs cannot be read.
+    Affinity(io::Error),
 }
 
 impl fmt::Display for ConfigError {
@@ -59,6 +66,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Root(p, e) => write!(f, "root {}: {e}", p.display()),
             ConfigError::RootNotDir(p) => write!(f, "root {}: not a directory", p.display()),
             ConfigError::Path(p, e) => write!(f, "path {}: {e}", p.display()),
+            ConfigError::Affinity(e) => write!(f, "--cpu-affinity: cannot read the allowed CPUs: {e}"),
         }
     }
 }
@@ -83,9 +91,16 @@ impl Config {
             Some(p) => Some(AccessLog::File(absolute(&p)?)),
         };
         let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
+        let affinity = if args.cpu_affinity {
+            Some(Plan::new(args.workers, &sched::allowed_cpus().map_err(ConfigError::Affinity)?))
+        } else {
+            None
+        };
         Ok(Config {
             addr: SocketAddr::new(args.host, args.port),
             workers: args.workers,
+            affinity,
+            sched_batch: args.sched_batch,
             log_level: args.log_level.filter(),
             root,
             access_log,
@@ -182,5 +197,14 @@ mod tests {
         let c = config(&["-s", "::1", "-p", "0", "--shutdown-timeout", "3"]).unwrap();
         assert_eq!(c.addr, "[::1]:0".parse().unwrap());
         assert_eq!(c.shutdown_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn cpu_affinity_plans_one_cpu_per_worker() {
+        assert_eq!(config(&[]).unwrap().affinity, None);
+        let allowed = sched::allowed_cpus().unwrap();
+        let plan = config(&["--cpu-affinity", "-w", "3"]).unwrap().affinity.unwrap();
+        assert_eq!(plan, Plan::new(3, &allowed));
+        assert_eq!(plan.cpus.len(), 3);
     }
 }

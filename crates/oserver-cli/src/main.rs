@@ -11,6 +11,7 @@ mod args;
 mod config;
 mod master;
 mod pidfile;
+mod sched;
 mod signals;
 mod worker;
 
@@ -99,6 +100,9 @@ fn run(args: Args) -> Result<u8, StartError> {
         .map_err(|e| StartError::Bind(cfg.addr, e))?;
     if let Some(first) = listeners.first() {
         dry_run(&cfg, first)?;
+        if let Some(plan) = &cfg.affinity {
+            steer(plan, first);
+        }
     }
     let pid_file = match &cfg.pid_file {
         Some(p) => {
@@ -166,6 +170,29 @@ fn bind_listeners(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, 
         listeners.push(l);
     }
     Ok(listeners)
+}
+
+/// `--cpu-affinity`: attach the program that sends each connection to the
+/// worker on its CPU. Without it the workers are still pinned and the
+/// kernel's hash spreads connections, so a failure is worth a warning only.
+fn steer(plan: &sched::Plan, listener: &TcpListener) {
+    if !plan.steer {
+        let cpus: std::collections::BTreeSet<_> = plan.cpus.iter().collect();
+        log::warn!(
+            "--cpu-affinity: {} workers share {} CPUs; connections are spread by hash, not by CPU",
+            plan.cpus.len(),
+            cpus.len()
+        );
+        return;
+    }
+    match sched::steer(listener, &plan.cpus) {
+        Ok(()) => {
+            info!("workers pinned to CPUs {:?}; connections steered to the worker on their CPU", plan.cpus)
+        }
+        Err(e) => {
+            log::warn!("--cpu-affinity: cannot steer connections by CPU ({e}); workers are pinned only")
+        }
+    }
 }
 
 /// Build (but do not run) a server once in the master, so that whatever

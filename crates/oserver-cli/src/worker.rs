@@ -5,10 +5,11 @@
 use std::io::Write;
 use std::net::TcpListener;
 
-use log::{debug, error, info};
+use log::{debug, error, info, warn};
 use oserver_core::ShutdownHandle;
 
 use crate::config::Config;
+use crate::sched;
 use crate::signals::{self, SigSet};
 
 /// Exit code: the worker ran and stopped (signal, drain finished).
@@ -52,6 +53,17 @@ pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc:
         error!("worker: cannot unblock SIGCHLD: {e}");
     }
     let pid = std::process::id();
+    if let Some(cpu) = cfg.affinity.as_ref().and_then(|p| p.cpu(slot)) {
+        match sched::pin(cpu) {
+            Ok(()) => debug!("worker {pid} pinned to CPU {cpu}"),
+            Err(e) => warn!("worker {pid}: cannot pin to CPU {cpu}: {e}"),
+        }
+    }
+    if cfg.sched_batch {
+        if let Err(e) = sched::batch() {
+            warn!("worker {pid}: cannot switch to SCHED_BATCH: {e}");
+        }
+    }
 
     let server = match cfg.server_builder(listener).build() {
         Ok(s) => s,

@@ -1,0 +1,194 @@
+//! `--cpu-affinity` and `--sched-batch`: where the workers run, which worker
+//! a new connection reaches, and the workers' scheduling policy, read back
+//! from /proc and the scheduler of the real processes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The CPUs this test process may use (its affinity mask), ascending.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// Pin the calling thread to `cpu`.
+fn pin_this_thread(cpu: usize) {
+    // SAFETY: as above.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
+/// A process's allowed CPUs, from `Cpus_allowed_list` in /proc/PID/status
+/// (e.g. "0-2,5").
+fn cpus_of(pid: u32) -> Vec<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+fn policy_of(pid: u32) -> i32 {
+    // SAFETY: plain syscall.
+    unsafe { libc::sched_getscheduler(pid as libc::pid_t) }
+}
+
+/// The inode of the server's socket for the connection whose client end is
+/// `client_port`, from /proc/net/tcp (addresses and ports there are hex).
+fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+        (port(f[1])? == server_port && port(f[2])? == client_port).then(|| f[9].parse().ok())?
+    })
+}
+
+/// Which of `pids` holds the socket `inode` among its descriptors.
+fn holder_of(inode: u64, pids: &[u32]) -> Option<u32> {
+    let want = format!("socket:[{inode}]");
+    pids.iter().copied().find(|pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|target| target.as_os_str() == want.as_str()))
+    })
+}
+
+/// Open a keep-alive connection and complete one request on it, so the
+/// server has accepted it by the time this returns.
+fn served_connection(server: &Oserver) -> TcpStream {
+    let mut s = connect(server.addr());
+    s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while parse_one(&got, false).is_none() {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(first_response(&got).status, 200);
+    s
+}
+
+#[test]
+fn cpu_affinity_pins_each_worker_to_a_cpu_of_its_own_and_respawns_keep_it() {
+    let allowed = allowed_cpus();
+    let n = allowed.len().min(2);
+    let server = Oserver::start(&["-w", &n.to_string(), "--cpu-affinity"]);
+    let workers = server.wait_workers(n, Duration::from_secs(5));
+    let mut pinned: Vec<Vec<usize>> = workers.iter().map(|&w| cpus_of(w)).collect();
+    pinned.sort();
+    let want: Vec<Vec<usize>> = allowed[..n].iter().map(|&c| vec![c]).collect();
+    assert_eq!(pinned, want, "workers {workers:?}");
+    // The master is not pinned: it keeps the mask it started with.
+    assert_eq!(cpus_of(server.pid()), allowed);
+
+    // A replacement takes over its slot's CPU.
+    let victim = workers[0];
+    let cpu = cpus_of(victim);
+    signal(victim, libc::SIGKILL);
+    let ok = wait_until(Duration::from_secs(5), || {
+        let now = server.worker_pids();
+        now.len() == n && !now.contains(&victim)
+    });
+    assert!(ok, "no replacement for {victim}: {}", server.stderr_text());
+    let fresh: Vec<u32> = server.worker_pids().into_iter().filter(|p| !workers.contains(p)).collect();
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(cpus_of(fresh[0]), cpu);
+}
+
+#[test]
+fn without_cpu_affinity_workers_may_run_anywhere() {
+    let allowed = allowed_cpus();
+    let server = Oserver::start(&["-w", "2"]);
+    for w in server.wait_workers(2, Duration::from_secs(5)) {
+        assert_eq!(cpus_of(w), allowed);
+    }
+}
+
+/// Connections opened from a thread on CPU c all reach the worker pinned to
+/// c. Without steering the kernel's hash would send each to either worker,
+/// so 8 connections from each of 2 CPUs all landing right by chance has a
+/// probability of 1 in 65,536.
+#[test]
+fn cpu_affinity_steers_each_connection_to_the_worker_on_its_cpu() {
+    let allowed = allowed_cpus();
+    if allowed.len() < 2 {
+        eprintln!("skipped: steering needs 2 CPUs, this process may use {allowed:?}");
+        return;
+    }
+    let server = Oserver::start(&["-w", "2", "--cpu-affinity"]);
+    let workers = server.wait_workers(2, Duration::from_secs(5));
+    assert!(server.wait_stderr("connections steered", Duration::from_secs(5)), "{}", server.stderr_text());
+    let port = server.addr().port();
+    for &cpu in &allowed[..2] {
+        let conns: Vec<TcpStream> = std::thread::scope(|s| {
+            s.spawn(|| {
+                pin_this_thread(cpu);
+                (0..8).map(|_| served_connection(&server)).collect()
+            })
+            .join()
+            .unwrap()
+        });
+        for c in &conns {
+            let client_port = c.local_addr().unwrap().port();
+            let inode = server_socket_inode(port, client_port)
+                .unwrap_or_else(|| panic!("no server socket for client port {client_port}"));
+            let worker = holder_of(inode, &workers).unwrap_or_else(|| panic!("no worker holds {inode}"));
+            assert_eq!(cpus_of(worker), vec![cpu], "connection from CPU {cpu} served by worker {worker}");
+        }
+    }
+}
+
+#[test]
+fn cpu_affinity_with_more_workers_than_cpus_shares_cpus_and_says_so() {
+    let allowed = allowed_cpus();
+    let n = allowed.len() + 1;
+    let server = Oserver::start(&["-w", &n.to_string(), "--cpu-affinity"]);
+    let workers = server.wait_workers(n, Duration::from_secs(5));
+    assert!(
+        server.wait_stderr("connections are spread by hash", Duration::from_secs(5)),
+        "{}",
+        server.stderr_text()
+    );
+    let mut used: Vec<usize> = workers.iter().flat_map(|&w| cpus_of(w)).collect();
+    assert_eq!(used.len(), n, "each worker on one CPU");
+    used.sort();
+    used.dedup();
+    assert_eq!(used, allowed, "every allowed CPU has a worker");
+    // Still serves.
+    assert_eq!(get(server.addr(), "/httptest/test.html").status, 200);
+}
+
+#[test]
+fn sched_batch_sets_the_workers_policy_and_leaves_the_master_alone() {
+    let server = Oserver::start(&["-w", "2", "--sched-batch"]);
+    for w in server.wait_workers(2, Duration::from_secs(5)) {
+        assert_eq!(policy_of(w), libc::SCHED_BATCH, "worker {w}");
+    }
+    assert_eq!(policy_of(server.pid()), libc::SCHED_OTHER);
+    assert_eq!(get(server.addr(), "/httptest/test.html").status, 200);
+
+    let plain = Oserver::start(&["-w", "1"]);
+    for w in plain.wait_workers(1, Duration::from_secs(5)) {
+        assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w} without the flag");
+    }
+}
