@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Load benchmark: oserver against nginx and lighttpd on this machine.
 #
-#   bash benches/load.sh [--rounds N] [--duration SECS] [--only oserver,nginx,lighttpd] [--ab]
+#   bash benches/load.sh [--rounds N] [--duration SECS] [--only oserver,oserver-tuned,nginx,lighttpd] [--ab]
+#
+# oserver runs twice: `oserver` with its defaults, and `oserver-tuned` with
+# --cpu-affinity --sched-batch (workers pinned one per CPU, connections
+# steered to the worker on their CPU, SCHED_BATCH workers; see the README).
 #
 # Each round starts the selected servers fresh on 127.0.0.1 (free ports, 2 workers
 # each, sendfile, no access log, the repository root as document root), then:
@@ -30,7 +34,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 ROUNDS=2
 DURATION=10
-ONLY="oserver,nginx,lighttpd"
+ONLY="oserver,oserver-tuned,nginx,lighttpd"
 RUN_AB=0
 IDLE_CONNS=10000
 SMALL=/httptest/test.html
@@ -68,9 +72,9 @@ parse_args() {
     SERVERS=()
     local s
     for s in ${ONLY//,/ }; do
-        [[ $s =~ ^(oserver|nginx|lighttpd)$ ]] || die "--only: unknown server '$s'"
+        [[ $s =~ ^(oserver|oserver-tuned|nginx|lighttpd)$ ]] || die "--only: unknown server '$s'"
     done
-    for s in oserver nginx lighttpd; do # fixed column order whatever --only says
+    for s in oserver oserver-tuned nginx lighttpd; do # fixed column order whatever --only says
         if [[ ",$ONLY," == *",$s,"* ]]; then SERVERS+=("$s"); fi
     done
     ((${#SERVERS[@]})) || die "--only selected no server"
@@ -98,7 +102,7 @@ install_tools() {
 }
 
 build_oserver() {
-    has oserver || return 0
+    has oserver || has oserver-tuned || return 0
     if [[ -n ${OSERVER_BIN:-} ]]; then
         [[ -x $OSERVER_BIN ]] || die "OSERVER_BIN=$OSERVER_BIN is not executable"
         return 0
@@ -144,7 +148,7 @@ machine_info() {
         echo "wrk: $(wrk -v 2>&1 | head -1 || true)"
         if has nginx; then echo "nginx: $(nginx -v 2>&1)"; fi
         if has lighttpd; then echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"; fi
-        if has oserver; then
+        if has oserver || has oserver-tuned; then
             v=$("$OSERVER_BIN" --version 2>/dev/null || echo "unknown (no --version)")
             echo "oserver: $v"
         fi
@@ -257,6 +261,10 @@ start_server() {
         # max-keep-alive-idle; the defaults differ (15 s, 75 s, 5 s).
         setsid "$OSERVER_BIN" -r "$REPO" -p "$port" -w 2 --log-level warn \
             --keepalive-timeout 65 >"$dir/stderr.log" 2>&1 &
+        ;;
+    oserver-tuned)
+        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" -w 2 --log-level warn \
+            --keepalive-timeout 65 --cpu-affinity --sched-batch >"$dir/stderr.log" 2>&1 &
         ;;
     nginx)
         write_nginx_conf "$dir" "$port"
@@ -395,7 +403,7 @@ run_wrk() {
     fi
     local rps mibs errs bad c r w t
     read -r rps mibs errs bad c r w t <<<"$parsed"
-    printf '    %-8s %-12s %12s req/s %10s MiB/s  errors %s  non-2xx %s  cpu s (master workers) %s\n' \
+    printf '    %-13s %-12s %12s req/s %10s MiB/s  errors %s  non-2xx %s  cpu s (master workers) %s\n' \
         "$name" "$case" "$rps" "$mibs" "$errs" "$bad" "$(cpu_seconds "$cpu0" "$cpu1")"
     ((errs == 0)) || warn "$name $case round $round: socket errors connect $c, read $r, write $w, timeout $t"
     ((bad == 0)) || warn "$name $case round $round: $bad non-2xx/3xx responses"
@@ -412,7 +420,7 @@ run_idle() {
     local kv
     for kv in $line; do f[${kv%%=*}]=${kv#*=}; done
     local failed=$((IDLE_CONNS - f[open])) kib=${f[kib_per_conn]}
-    printf '    %-8s %-12s %8s KiB/conn  (RSS %s -> %s KiB, %s/%s open, opened in %s s, per process %s)\n' \
+    printf '    %-13s %-12s %8s KiB/conn  (RSS %s -> %s KiB, %s/%s open, opened in %s s, per process %s)\n' \
         "$name" idle "${f[kib_per_conn]}" "${f[before_kib]}" "${f[after_kib]}" \
         "${f[open]}" "$IDLE_CONNS" "${f[open_secs]}" "${f[per_proc]}"
     if ((failed)); then
