@@ -240,3 +240,66 @@ fn a_panicking_handler_costs_its_request_only() {
     assert_eq!(get(s.addr, "/httptest/text..txt").body, b"hello");
     s.stop();
 }
+
+/// Two servers in this process, each one event loop, joined by a handoff:
+/// A says it runs on a CPU no client uses, B on the client's CPU, so A hands
+/// the connection to B at its first check that knows the client's CPU (after
+/// response 1 or 2: a connection accepted with its request already queued
+/// may not have an incoming CPU yet) and B serves the rest.
+#[test]
+fn handoff_moves_an_idle_connection_to_the_loop_on_the_clients_cpu() {
+    use std::os::unix::net::UnixDatagram;
+    // The client thread stays on one CPU, so its packets are processed there.
+    // SAFETY: cpu_set_t is plain data; the calls only read and write it.
+    let cpu = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)).unwrap()
+    };
+    let (a_in, a_tx) = UnixDatagram::pair().unwrap();
+    let (b_in, b_tx) = UnixDatagram::pair().unwrap();
+    let elsewhere = cpu + 1000;
+    let a = oserver_core::Handoff::new(elsewhere, a_in, vec![(cpu, b_tx)]).unwrap();
+    let b = oserver_core::Handoff::new(cpu, b_in, vec![(elsewhere, a_tx)]).unwrap();
+    let a = Running::start(ServerBuilder::new().root(repo_root()).handoff(a));
+    let b = Running::start(ServerBuilder::new().root(repo_root()).handoff(b));
+    let want = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
+    let bodies = thread::spawn(move || {
+        // SAFETY: as above.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
+        }
+        let mut s = TcpStream::connect(a.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut bodies = Vec::new();
+        for _ in 0..5 {
+            s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while parse_responses(&got, false).is_empty() {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            bodies.push(parse_responses(&got, false).remove(0).body);
+        }
+        (a, b, bodies)
+    });
+    let (a, b, bodies) = bodies.join().unwrap();
+    assert!(bodies.iter().all(|got| *got == want));
+    let (sa, sb) = (a.stop(), b.stop());
+    assert_eq!((sa.handed_off, sa.taken), (1, 0), "A: {sa:?}");
+    assert_eq!((sb.handed_off, sb.taken), (0, 1), "B: {sb:?}");
+    assert!((1..=2).contains(&sa.requests), "A: {sa:?}");
+    assert_eq!(sa.requests + sb.requests, 5, "A: {sa:?}, B: {sb:?}");
+}
+
+#[test]
+fn a_handoff_needs_exactly_one_thread() {
+    let (inbox, _tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let h = oserver_core::Handoff::new(0, inbox, Vec::new()).unwrap();
+    let built = ServerBuilder::new().bind("127.0.0.1:0".parse().unwrap()).threads(2).handoff(h).build();
+    assert!(matches!(built, Err(oserver_core::Error::Config(_))), "{:?}", built.err());
+}

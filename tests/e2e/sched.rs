@@ -192,3 +192,69 @@ fn sched_batch_sets_the_workers_policy_and_leaves_the_master_alone() {
         assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w} without the flag");
     }
 }
+
+/// Send one keep-alive request on `s` and check the whole response.
+fn request_ok(s: &mut TcpStream) {
+    s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while parse_one(&got, false).is_none() {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed mid-response: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let (r, used) = parse_one(&got, false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(used, got.len(), "nothing after the response");
+    let want = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
+    assert_eq!(r.body, want);
+}
+
+/// A connection steered to the worker on CPU a whose client thread then
+/// moves to CPU b is handed to the worker on b between two requests, and
+/// keeps being served, byte-exact, across the move.
+#[test]
+fn cpu_affinity_hands_a_connection_to_the_worker_on_its_clients_new_cpu() {
+    let allowed = allowed_cpus();
+    if allowed.len() < 2 {
+        eprintln!("skipped: handoff needs 2 CPUs, this process may use {allowed:?}");
+        return;
+    }
+    let (a, b) = (allowed[0], allowed[1]);
+    let mut server = Oserver::start(&["-w", "2", "--cpu-affinity"]);
+    let workers = server.wait_workers(2, Duration::from_secs(5));
+    let port = server.addr().port();
+    let holder = |s: &TcpStream| {
+        let inode = server_socket_inode(port, s.local_addr().unwrap().port()).expect("server socket");
+        let w = holder_of(inode, &workers).expect("a worker holds it");
+        cpus_of(w)
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                pin_this_thread(a);
+                let mut conns: Vec<TcpStream> = (0..4).map(|_| served_connection(&server)).collect();
+                for c in &conns {
+                    assert_eq!(holder(c), vec![a], "steered to CPU {a}'s worker first");
+                }
+                pin_this_thread(b);
+                // Checks come after the 1st, 2nd, 4th, 8th... response; by
+                // the 8th every connection has been looked at from CPU b.
+                for _ in 0..8 {
+                    for c in &mut conns {
+                        request_ok(c);
+                    }
+                }
+                for c in &conns {
+                    assert_eq!(holder(c), vec![b], "followed its client to CPU {b}");
+                }
+            })
+            .join()
+            .unwrap()
+    });
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(10)).is_some());
+    let log = server.stderr_text();
+    assert!(log.contains("(4 handed to other workers, 0 taken)"), "{log}");
+    assert!(log.contains("(0 handed to other workers, 4 taken)"), "{log}");
+}

@@ -64,6 +64,7 @@ enum StartError {
     Bind(SocketAddr, io::Error),
     Server(oserver_core::Error),
     PidFile(PathBuf, io::Error),
+    Handoff(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -74,6 +75,7 @@ impl fmt::Display for StartError {
             StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             StartError::Server(e) => e.fmt(f),
             StartError::PidFile(p, e) => write!(f, "pid file {}: {e}", p.display()),
+            StartError::Handoff(e) => write!(f, "--cpu-affinity: cannot create the handoff sockets: {e}"),
         }
     }
 }
@@ -104,6 +106,10 @@ fn run(args: Args) -> Result<u8, StartError> {
             steer(plan, first);
         }
     }
+    let mailboxes = match &cfg.affinity {
+        Some(plan) if plan.steer => Some(sched::Mailboxes::new(plan).map_err(StartError::Handoff)?),
+        _ => None,
+    };
     let pid_file = match &cfg.pid_file {
         Some(p) => {
             Some(PidFile::create(p, std::process::id()).map_err(|e| StartError::PidFile(p.clone(), e))?)
@@ -111,7 +117,7 @@ fn run(args: Args) -> Result<u8, StartError> {
         None => None,
     };
     info!("listening on http://{addr}/ root={} workers={}", cfg.root.display(), cfg.workers);
-    let code = master::run(&cfg, listeners);
+    let code = master::run(&cfg, listeners, mailboxes);
     drop(pid_file);
     Ok(code)
 }

@@ -26,6 +26,7 @@ use libc::{c_int, pid_t};
 use log::{debug, error, info, warn};
 
 use crate::config::Config;
+use crate::sched::Mailboxes;
 use crate::signals::{self, SigSet};
 use crate::worker;
 
@@ -50,8 +51,8 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 /// Fork one worker per listener and supervise them until a stop signal.
 /// Returns the master's exit code: 0 after a requested stop, 1 when the
 /// workers could not be started.
-pub fn run(cfg: &Config, listeners: Vec<TcpListener>) -> u8 {
-    let mut m = Master::new(cfg, listeners);
+pub fn run(cfg: &Config, listeners: Vec<TcpListener>, mailboxes: Option<Mailboxes>) -> u8 {
+    let mut m = Master::new(cfg, listeners, mailboxes);
     for slot in 0..m.slots.len() {
         if let Err(e) = m.spawn(slot, true) {
             error!("cannot fork worker {slot}: {e}");
@@ -67,6 +68,8 @@ struct Master<'a> {
     cfg: &'a Config,
     /// One per slot; every worker inherits them all and closes the others.
     listeners: Vec<TcpListener>,
+    /// `--cpu-affinity`: the workers' handoff inboxes, held like the listeners.
+    mailboxes: Option<Mailboxes>,
     slots: Vec<Slot>,
     /// Old workers told to drain (after SIGHUP); their exit is expected.
     retiring: Vec<Retiring>,
@@ -109,9 +112,10 @@ enum State {
 }
 
 impl<'a> Master<'a> {
-    fn new(cfg: &'a Config, listeners: Vec<TcpListener>) -> Master<'a> {
+    fn new(cfg: &'a Config, listeners: Vec<TcpListener>, mailboxes: Option<Mailboxes>) -> Master<'a> {
         Master {
             cfg,
+            mailboxes,
             slots: listeners.iter().map(|_| Slot::default()).collect(),
             listeners,
             retiring: Vec::new(),
@@ -131,9 +135,12 @@ impl<'a> Master<'a> {
         }
         if pid == 0 {
             let listeners = std::mem::take(&mut self.listeners);
+            let mailboxes = self.mailboxes.take();
             let (cfg, master) = (self.cfg, self.pid);
-            let code = panic::catch_unwind(AssertUnwindSafe(|| worker::run(cfg, listeners, slot, master)))
-                .unwrap_or(worker::EXIT_PANIC);
+            let code = panic::catch_unwind(AssertUnwindSafe(|| {
+                worker::run(cfg, listeners, mailboxes, slot, master)
+            }))
+            .unwrap_or(worker::EXIT_PANIC);
             // SAFETY: ends the child without unwinding into master code or
             // running the master's destructors (pid file, ...).
             unsafe { libc::_exit(code) }

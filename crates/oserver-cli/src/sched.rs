@@ -30,6 +30,9 @@
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+
+use oserver_core::Handoff;
 
 /// Where each worker slot runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +90,44 @@ pub fn pin(cpu: usize) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// With `--cpu-affinity` and steering: one inbox per worker slot, through
+/// which the other workers hand it connections whose packets have come to
+/// arrive on its CPU (`oserver_core::Handoff`). Steering at the SYN decides
+/// where a connection starts; this follows a client whose thread the
+/// scheduler later moves to another CPU. The master holds every pair for its
+/// whole life, like the listeners, so what is in flight to a dead worker
+/// waits for its replacement.
+pub struct Mailboxes {
+    /// Per slot: (receiving end, sending end).
+    pairs: Vec<(UnixDatagram, UnixDatagram)>,
+    cpus: Vec<usize>,
+}
+
+impl Mailboxes {
+    /// One inbox per slot of `plan`.
+    pub fn new(plan: &Plan) -> io::Result<Mailboxes> {
+        let pairs = plan.cpus.iter().map(|_| UnixDatagram::pair()).collect::<io::Result<_>>()?;
+        Ok(Mailboxes { pairs, cpus: plan.cpus.clone() })
+    }
+
+    /// The handoff of the worker in `slot`: its own inbox and the other
+    /// slots' senders. Consumes the set, so a worker keeps only those and
+    /// closes the rest (the master's copies stay open).
+    pub fn into_handoff(self, slot: usize) -> io::Result<Handoff> {
+        let mut inbox = None;
+        let mut peers = Vec::new();
+        for (i, ((rx, tx), cpu)) in self.pairs.into_iter().zip(self.cpus).enumerate() {
+            if i == slot {
+                inbox = Some((rx, cpu));
+            } else {
+                peers.push((cpu, tx));
+            }
+        }
+        let (rx, cpu) = inbox.ok_or_else(|| io::Error::other(format!("no inbox for slot {slot}")))?;
+        Handoff::new(cpu, rx, peers)
+    }
 }
 
 /// Put the calling thread (and the threads it starts later) under

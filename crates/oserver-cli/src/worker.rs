@@ -9,7 +9,7 @@ use log::{debug, error, info, warn};
 use oserver_core::ShutdownHandle;
 
 use crate::config::Config;
-use crate::sched;
+use crate::sched::{self, Mailboxes};
 use crate::signals::{self, SigSet};
 
 /// Exit code: the worker ran and stopped (signal, drain finished).
@@ -29,7 +29,13 @@ pub const EXIT_PANIC: i32 = 101;
 ///
 /// Returns the exit code; the caller `_exit`s with it and never returns
 /// into master code.
-pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc::pid_t) -> i32 {
+pub fn run(
+    cfg: &Config,
+    listeners: Vec<TcpListener>,
+    mailboxes: Option<Mailboxes>,
+    slot: usize,
+    master: libc::pid_t,
+) -> i32 {
     // If the master dies, even by SIGKILL, the kernel sends us SIGTERM and
     // we drain and exit. The master may have died before prctl took
     // effect: then we are already reparented and must leave on our own.
@@ -65,7 +71,14 @@ pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc:
         }
     }
 
-    let server = match cfg.server_builder(listener).build() {
+    let mut builder = cfg.server_builder(listener);
+    if let Some(m) = mailboxes {
+        match m.into_handoff(slot) {
+            Ok(h) => builder = builder.handoff(h),
+            Err(e) => warn!("worker {pid}: no connection handoff: {e}"),
+        }
+    }
+    let server = match builder.build() {
         Ok(s) => s,
         Err(e) => {
             error!("worker {pid}: {e}");
@@ -82,7 +95,10 @@ pub fn run(cfg: &Config, listeners: Vec<TcpListener>, slot: usize, master: libc:
 
     let code = match server.run() {
         Ok(stats) => {
-            info!("worker {pid} stopped: {} requests, {} connections", stats.requests, stats.connections);
+            info!(
+                "worker {pid} stopped: {} requests, {} connections ({} handed to other workers, {} taken)",
+                stats.requests, stats.connections, stats.handed_off, stats.taken
+            );
             EXIT_OK
         }
         Err(e) => {

@@ -77,6 +77,11 @@ pub(crate) struct Conn {
     pub write_interest: bool,
     /// In the epoll set (a connection answered and closed at accept never is).
     pub registered: bool,
+    /// Responses completed on this connection (saturating), for the handoff
+    /// check's schedule.
+    pub responses: u32,
+    /// Times this connection was handed to another event loop.
+    pub moves: u8,
 }
 
 /// What the event loop does with a connection after driving it.
@@ -107,6 +112,8 @@ impl Conn {
             linger: false,
             write_interest: false,
             registered: false,
+            responses: 0,
+            moves: 0,
         }
     }
 

@@ -11,13 +11,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use std::os::fd::AsRawFd;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::access_log::{self, Writer};
 use crate::cache::FileCache;
 use crate::conn::{self, send_all, send_file, Conn, Pending, State, Step};
+use crate::handoff::{self, Carried, Handoff};
 use crate::parse::{Parser, Status};
 use crate::respond::{self, Ctx, Reply, Scratch};
 use crate::response::Clock;
@@ -26,6 +30,7 @@ use crate::timer::Wheel;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX - 2);
+const HANDOFF: Token = Token(usize::MAX - 3);
 
 /// Bytes read per read(2). A request head is at most 16 KiB by default; 64 KiB
 /// also takes a burst of pipelined requests in one call.
@@ -82,6 +87,8 @@ pub(crate) struct EventLoop {
     log: Option<Writer>,
     log_gen: usize,
     stats: Stats,
+    /// Passing idle connections to the loop on their CPU (see `handoff.rs`).
+    handoff: Option<Handoff>,
 }
 
 impl EventLoop {
@@ -90,9 +97,14 @@ impl EventLoop {
         listener: TcpListener,
         sh: Arc<Shared>,
         ctl: Arc<Control>,
+        handoff: Option<Handoff>,
     ) -> io::Result<EventLoop> {
         let mut listener = listener;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(h) = &handoff {
+            let fd = h.inbox().as_raw_fd();
+            poll.registry().register(&mut SourceFd(&fd), HANDOFF, Interest::READABLE)?;
+        }
         let log = match &sh.cfg.access_log {
             Some(t) => Some(Writer::open(t.clone())?),
             None => None,
@@ -122,6 +134,7 @@ impl EventLoop {
             draining: None,
             log,
             stats: Stats::default(),
+            handoff,
         })
     }
 
@@ -142,6 +155,7 @@ impl EventLoop {
                 match ev.token() {
                     LISTENER => self.accept(),
                     WAKER => self.control(),
+                    HANDOFF => self.take_handed(),
                     Token(k) => {
                         if let Some(c) = self.conns.get_mut(k) {
                             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -224,6 +238,11 @@ impl EventLoop {
         self.draining = Some(self.now + self.sh.cfg.shutdown_timeout);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
+        }
+        // Neither take connections from other loops nor pass any on. What
+        // is in flight to this loop's inbox waits there for its successor.
+        if let Some(h) = self.handoff.take() {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&h.inbox().as_raw_fd()));
         }
         self.accept_paused = false;
         self.accept_retry = None;
@@ -308,8 +327,9 @@ impl EventLoop {
     }
 
     fn close(&mut self, k: usize) {
-        // Closing the descriptor removes it from the epoll set (it is never
-        // duplicated), so no epoll_ctl(DEL) is spent on it.
+        // Closing the descriptor removes it from the epoll set (it is not
+        // duplicated; a connection handed to another loop was taken out
+        // first), so no epoll_ctl(DEL) is spent on it.
         drop(self.conns.try_remove(k));
         if self.accept_paused && self.accept_retry.is_none() && self.conns.len() < self.sh.cfg.max_connections
         {
@@ -356,6 +376,9 @@ impl EventLoop {
                     }
                     Step::Wait => {
                         if matches!(self.conns[k].state, State::Reading { .. }) {
+                            if self.hand_off(k) {
+                                return Ok(Step::Close);
+                            }
                             continue; // keep-alive: next request
                         }
                         return Ok(Step::Wait);
@@ -638,8 +661,83 @@ impl EventLoop {
             return Ok(Step::Close);
         }
         c.state = State::Reading { started: false };
+        c.responses = c.responses.saturating_add(1);
         self.wheel.arm(k, &mut c.timer, now + self.sh.cfg.keepalive_timeout);
         Ok(Step::Wait)
+    }
+
+    /// Between requests: if connection `k` is idle and due a check (see
+    /// `handoff.rs`), and its packets now arrive on another loop's CPU, send
+    /// it there. True when it went: the caller then closes this loop's
+    /// descriptor (the other loop has its own).
+    fn hand_off(&mut self, k: usize) -> bool {
+        let Some(h) = self.handoff.as_ref() else { return false };
+        let c = &mut self.conns[k];
+        let idle = c.pending.is_none() && !c.readable && !c.hup && c.discard == 0;
+        if !idle || c.moves >= handoff::MAX_MOVES || !handoff::due(c.responses) {
+            return false;
+        }
+        let Some(peer) = handoff::incoming_cpu(c.fd()).and_then(|cpu| h.peer_for(cpu)) else {
+            return false;
+        };
+        let carried = Carried { responses: c.responses, moves: c.moves + 1 };
+        match handoff::send(peer, c.fd(), carried) {
+            Ok(true) => {}
+            Ok(false) => return false, // its inbox is full: keep serving here
+            Err(e) => {
+                log::debug!("handoff: {e}");
+                return false;
+            }
+        }
+        // The socket now has a descriptor in the other loop too, so closing
+        // ours would not take it out of this loop's epoll set: do that first.
+        if c.registered {
+            if let Err(e) = self.poll.registry().deregister(&mut c.sock) {
+                log::error!("handoff: deregister: {e}");
+            }
+            c.registered = false;
+        }
+        self.stats.handed_off += 1;
+        true
+    }
+
+    /// Take the connections other loops handed to this one. Each is idle and
+    /// kept alive; bytes that already arrived are reported by epoll as soon
+    /// as it is registered.
+    fn take_handed(&mut self) {
+        loop {
+            let Some(h) = self.handoff.as_ref() else { return };
+            let (fd, carried) = match handoff::recv(h.inbox()) {
+                Ok(Some(got)) => got,
+                Ok(None) => return,
+                Err(e) => {
+                    log::error!("handoff: receive: {e}");
+                    return;
+                }
+            };
+            if self.conns.len() >= self.sh.cfg.max_connections {
+                // Full: closing an idle keep-alive connection is allowed
+                // (the client retries on a new one), and dropping `fd` does.
+                continue;
+            }
+            let std_sock = std::net::TcpStream::from(fd);
+            let Ok(peer) = std_sock.peer_addr() else { continue };
+            let mut c =
+                Conn::new(TcpStream::from_std(std_sock), peer, self.generation.wrapping_add(1), self.now);
+            self.generation = self.generation.wrapping_add(1);
+            c.served = true;
+            c.readable = false;
+            c.responses = carried.responses;
+            c.moves = carried.moves;
+            self.stats.taken += 1;
+            let k = self.conns.insert(c);
+            let c = &mut self.conns[k];
+            self.wheel.arm(k, &mut c.timer, self.now + self.sh.cfg.keepalive_timeout);
+            if let Err(e) = register(&self.poll, c, k) {
+                log::error!("register: {e}");
+                self.conns.remove(k);
+            }
+        }
     }
 }
 

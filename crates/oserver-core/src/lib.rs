@@ -54,6 +54,7 @@ pub mod encoding;
 mod event_loop;
 pub mod fs;
 mod handler;
+mod handoff;
 pub mod mime;
 pub mod parse;
 pub mod path;
@@ -65,4 +66,5 @@ mod statics;
 mod timer;
 
 pub use handler::{Body, Handler, Request, Response};
+pub use handoff::Handoff;
 pub use server::{bind_listener, AccessLog, Error, Server, ServerBuilder, ShutdownHandle, Stats};

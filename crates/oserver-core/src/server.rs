@@ -14,6 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::event_loop::{EventLoop, WAKER};
 use crate::fs::Root;
 use crate::handler::Handler;
+use crate::handoff::Handoff;
 use crate::parse::Limits;
 
 /// Where access-log lines go.
@@ -61,6 +62,10 @@ pub struct Stats {
     pub connections: u64,
     /// Responses sent.
     pub requests: u64,
+    /// Idle connections handed to another event loop (see [`Handoff`]).
+    pub handed_off: u64,
+    /// Connections taken from another event loop.
+    pub taken: u64,
 }
 
 /// Listen backlog. The kernel caps it at net.core.somaxconn (4096 on current
@@ -190,6 +195,7 @@ pub struct ServerBuilder {
     threads: usize,
     cfg: Config,
     handlers: Vec<(String, Box<dyn Handler>)>,
+    handoff: Option<Handoff>,
 }
 
 impl Default for ServerBuilder {
@@ -210,6 +216,7 @@ impl ServerBuilder {
             threads: 1,
             cfg: Config::default(),
             handlers: Vec::new(),
+            handoff: None,
         }
     }
     /// Listen on this address (bound at `build`, backlog 1024).
@@ -290,6 +297,14 @@ impl ServerBuilder {
         self.cfg.access_log = log;
         self
     }
+    /// Pass idle keep-alive connections to the event loop on the CPU their
+    /// packets arrive on, and take such connections from other loops (see
+    /// [`Handoff`]). Needs exactly one thread: the handoff belongs to the one
+    /// event loop, which the embedder has pinned to the handoff's CPU.
+    pub fn handoff(mut self, h: Handoff) -> Self {
+        self.handoff = Some(h);
+        self
+    }
     /// Number of event-loop threads [`Server::run`] uses (default 1).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n;
@@ -315,6 +330,9 @@ impl ServerBuilder {
         }
         if self.cfg.max_connections == 0 {
             return Err(Error::Config("max_connections must be at least 1"));
+        }
+        if self.handoff.is_some() && self.threads != 1 {
+            return Err(Error::Config("a handoff needs exactly one thread"));
         }
         let listener = match self.listen {
             None => return Err(Error::Config("no address or listener given")),
@@ -351,7 +369,7 @@ impl ServerBuilder {
         let shared = Arc::new(Shared { cfg: self.cfg, root, handlers: self.handlers });
         let control =
             Arc::new(Control { shutdown: AtomicBool::new(false), reopen: AtomicUsize::new(0), wakers });
-        Ok(Server { addr, loops, shared, control })
+        Ok(Server { addr, loops, shared, control, handoff: self.handoff })
     }
 }
 
@@ -390,6 +408,8 @@ pub struct Server {
     loops: Vec<(Poll, mio::net::TcpListener)>,
     shared: Arc<Shared>,
     control: Arc<Control>,
+    /// For the one event loop (checked at build).
+    handoff: Option<Handoff>,
 }
 
 impl Server {
@@ -412,8 +432,11 @@ impl Server {
     /// the access log cannot be opened.
     pub fn run(self) -> Result<Stats, Error> {
         // Each loop is built on its own thread: its open-file cache is not Send.
-        let start = |(poll, l): (Poll, mio::net::TcpListener), sh: Arc<Shared>, ctl: Arc<Control>| {
-            EventLoop::new(poll, l, sh, ctl).and_then(EventLoop::run)
+        let start = |(poll, l): (Poll, mio::net::TcpListener),
+                     sh: Arc<Shared>,
+                     ctl: Arc<Control>,
+                     handoff: Option<Handoff>| {
+            EventLoop::new(poll, l, sh, ctl, handoff).and_then(EventLoop::run)
         };
         let mut parts = self.loops.into_iter();
         let first = parts.next().ok_or(Error::Config("no event loop"))?;
@@ -423,11 +446,12 @@ impl Server {
                 let (sh, ctl) = (Arc::clone(&self.shared), Arc::clone(&self.control));
                 thread::Builder::new()
                     .name(format!("oserver-loop-{}", i + 1))
-                    .spawn(move || start(p, sh, ctl))
+                    .spawn(move || start(p, sh, ctl, None))
             })
             .collect::<Result<_, _>>()
             .map_err(Error::Io)?;
-        let mut total = start(first, Arc::clone(&self.shared), Arc::clone(&self.control)).map_err(Error::Io);
+        let mut total = start(first, Arc::clone(&self.shared), Arc::clone(&self.control), self.handoff)
+            .map_err(Error::Io);
         if total.is_err() {
             // One loop failed: stop the others rather than leave them running.
             self.control.stop();
@@ -438,6 +462,8 @@ impl Server {
                 (Ok(s), Ok(r)) => {
                     s.connections += r.connections;
                     s.requests += r.requests;
+                    s.handed_off += r.handed_off;
+                    s.taken += r.taken;
                 }
                 (Ok(_), Err(e)) => total = Err(Error::Io(e)),
                 _ => {}
