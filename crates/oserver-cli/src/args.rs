@@ -70,8 +70,9 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub shutdown_timeout: u64,
 
-    /// Pin worker N to the Nth allowed CPU and send each new connection to
-    /// the worker on the CPU that received it (see the README).
+    /// Pin worker N to the Nth allowed CPU, send each new connection to the
+    /// worker on the CPU that received it, and hand idle connections to the
+    /// worker on their client's CPU (see the README).
     #[arg(long)]
     pub cpu_affinity: bool,
 

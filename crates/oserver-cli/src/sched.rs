@@ -14,7 +14,8 @@
 //! in the order they are bound, so index = slot, and the master holds every
 //! socket for its whole life, so the indexes never shift. A CPU with no
 //! worker gets an out-of-range index, and the kernel then falls back to its
-//! hash.
+//! hash. Later, idle connections whose client moved to another CPU are handed
+//! to the worker there (`Mailboxes` below, `oserver_core::Handoff`).
 //!
 //! Off by default, as nginx's `worker_cpu_affinity` is: a pinned worker
 //! cannot move away from a CPU that something else keeps busy.
