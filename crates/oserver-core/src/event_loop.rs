@@ -7,11 +7,10 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::os::fd::AsRawFd;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -722,9 +721,8 @@ impl EventLoop {
             }
             let std_sock = std::net::TcpStream::from(fd);
             let Ok(peer) = std_sock.peer_addr() else { continue };
-            let mut c =
-                Conn::new(TcpStream::from_std(std_sock), peer, self.generation.wrapping_add(1), self.now);
             self.generation = self.generation.wrapping_add(1);
+            let mut c = Conn::new(TcpStream::from_std(std_sock), peer, self.generation, self.now);
             c.served = true;
             c.readable = false;
             c.responses = carried.responses;
