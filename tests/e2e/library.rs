@@ -271,19 +271,11 @@ fn handoff_moves_an_idle_connection_to_the_loop_on_the_clients_cpu() {
             libc::CPU_SET(cpu, &mut set);
             assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
         }
-        let mut s = TcpStream::connect(a.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut c = crate::support::Client::connect(a.addr);
         let mut bodies = Vec::new();
         for _ in 0..5 {
-            s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            while parse_responses(&got, false).is_empty() {
-                let n = s.read(&mut buf).unwrap();
-                assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
-                got.extend_from_slice(&buf[..n]);
-            }
-            bodies.push(parse_responses(&got, false).remove(0).body);
+            c.send(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n");
+            bodies.push(c.response(false).body);
         }
         (a, b, bodies)
     });

@@ -2,8 +2,6 @@
 //! a new connection reaches, and the workers' scheduling policy, read back
 //! from /proc and the scheduler of the real processes.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::*;
@@ -43,6 +41,18 @@ fn cpus_of(pid: u32) -> Vec<usize> {
     cpus
 }
 
+/// Wait (at most 5 s) until each of `workers` has set itself up: a worker
+/// pins itself and picks its policy a moment after the fork that makes it
+/// visible as a child. Then the checks below see the settled state.
+fn settle(workers: &[u32], ready: impl Fn(u32) -> bool) {
+    let ok = wait_until(Duration::from_secs(5), || workers.iter().all(|&w| ready(w)));
+    assert!(ok || workers.is_empty(), "workers {workers:?} did not settle");
+}
+
+fn pinned(pid: u32) -> bool {
+    cpus_of(pid).len() == 1
+}
+
 fn policy_of(pid: u32) -> i32 {
     // SAFETY: plain syscall.
     unsafe { libc::sched_getscheduler(pid as libc::pid_t) }
@@ -71,21 +81,22 @@ fn holder_of(inode: u64, pids: &[u32]) -> Option<u32> {
     })
 }
 
+/// A keep-alive request for the small fixture on `c`, and its whole answer
+/// checked byte for byte.
+fn request_ok(c: &mut Client) {
+    c.send(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, std::fs::read(repo_root().join("httptest/test.html")).unwrap());
+    assert!(c.pending().is_empty(), "nothing after the response");
+}
+
 /// Open a keep-alive connection and complete one request on it, so the
 /// server has accepted it by the time this returns.
-fn served_connection(server: &Oserver) -> TcpStream {
-    let mut s = connect(server.addr());
-    s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while parse_one(&got, false).is_none() {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert_eq!(first_response(&got).status, 200);
-    s
+fn served_connection(server: &Oserver) -> Client {
+    let mut c = Client::connect(server.addr());
+    request_ok(&mut c);
+    c
 }
 
 #[test]
@@ -94,10 +105,11 @@ fn cpu_affinity_pins_each_worker_to_a_cpu_of_its_own_and_respawns_keep_it() {
     let n = allowed.len().min(2);
     let server = Oserver::start(&["-w", &n.to_string(), "--cpu-affinity"]);
     let workers = server.wait_workers(n, Duration::from_secs(5));
-    let mut pinned: Vec<Vec<usize>> = workers.iter().map(|&w| cpus_of(w)).collect();
-    pinned.sort();
+    settle(&workers, pinned);
+    let mut masks: Vec<Vec<usize>> = workers.iter().map(|&w| cpus_of(w)).collect();
+    masks.sort();
     let want: Vec<Vec<usize>> = allowed[..n].iter().map(|&c| vec![c]).collect();
-    assert_eq!(pinned, want, "workers {workers:?}");
+    assert_eq!(masks, want, "workers {workers:?}");
     // The master is not pinned: it keeps the mask it started with.
     assert_eq!(cpus_of(server.pid()), allowed);
 
@@ -112,6 +124,7 @@ fn cpu_affinity_pins_each_worker_to_a_cpu_of_its_own_and_respawns_keep_it() {
     assert!(ok, "no replacement for {victim}: {}", server.stderr_text());
     let fresh: Vec<u32> = server.worker_pids().into_iter().filter(|p| !workers.contains(p)).collect();
     assert_eq!(fresh.len(), 1);
+    settle(&fresh, pinned);
     assert_eq!(cpus_of(fresh[0]), cpu);
 }
 
@@ -140,7 +153,7 @@ fn cpu_affinity_steers_each_connection_to_the_worker_on_its_cpu() {
     assert!(server.wait_stderr("connections steered", Duration::from_secs(5)), "{}", server.stderr_text());
     let port = server.addr().port();
     for &cpu in &allowed[..2] {
-        let conns: Vec<TcpStream> = std::thread::scope(|s| {
+        let conns: Vec<Client> = std::thread::scope(|s| {
             s.spawn(|| {
                 pin_this_thread(cpu);
                 (0..8).map(|_| served_connection(&server)).collect()
@@ -149,7 +162,7 @@ fn cpu_affinity_steers_each_connection_to_the_worker_on_its_cpu() {
             .unwrap()
         });
         for c in &conns {
-            let client_port = c.local_addr().unwrap().port();
+            let client_port = c.stream.local_addr().unwrap().port();
             let inode = server_socket_inode(port, client_port)
                 .unwrap_or_else(|| panic!("no server socket for client port {client_port}"));
             let worker = holder_of(inode, &workers).unwrap_or_else(|| panic!("no worker holds {inode}"));
@@ -164,6 +177,7 @@ fn cpu_affinity_with_more_workers_than_cpus_shares_cpus_and_says_so() {
     let n = allowed.len() + 1;
     let server = Oserver::start(&["-w", &n.to_string(), "--cpu-affinity"]);
     let workers = server.wait_workers(n, Duration::from_secs(5));
+    settle(&workers, pinned);
     assert!(
         server.wait_stderr("connections are spread by hash", Duration::from_secs(5)),
         "{}",
@@ -181,7 +195,9 @@ fn cpu_affinity_with_more_workers_than_cpus_shares_cpus_and_says_so() {
 #[test]
 fn sched_batch_sets_the_workers_policy_and_leaves_the_master_alone() {
     let server = Oserver::start(&["-w", "2", "--sched-batch"]);
-    for w in server.wait_workers(2, Duration::from_secs(5)) {
+    let workers = server.wait_workers(2, Duration::from_secs(5));
+    settle(&workers, |w| policy_of(w) == libc::SCHED_BATCH);
+    for w in workers {
         assert_eq!(policy_of(w), libc::SCHED_BATCH, "worker {w}");
     }
     assert_eq!(policy_of(server.pid()), libc::SCHED_OTHER);
@@ -191,23 +207,6 @@ fn sched_batch_sets_the_workers_policy_and_leaves_the_master_alone() {
     for w in plain.wait_workers(1, Duration::from_secs(5)) {
         assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w} without the flag");
     }
-}
-
-/// Send one keep-alive request on `s` and check the whole response.
-fn request_ok(s: &mut TcpStream) {
-    s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while parse_one(&got, false).is_none() {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "closed mid-response: {:?}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    let (r, used) = parse_one(&got, false).unwrap();
-    assert_eq!(r.status, 200);
-    assert_eq!(used, got.len(), "nothing after the response");
-    let want = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
-    assert_eq!(r.body, want);
 }
 
 /// A connection steered to the worker on CPU a whose client thread then
@@ -224,8 +223,8 @@ fn cpu_affinity_hands_a_connection_to_the_worker_on_its_clients_new_cpu() {
     let mut server = Oserver::start(&["-w", "2", "--cpu-affinity"]);
     let workers = server.wait_workers(2, Duration::from_secs(5));
     let port = server.addr().port();
-    let holder = |s: &TcpStream| {
-        let inode = server_socket_inode(port, s.local_addr().unwrap().port()).expect("server socket");
+    let holder = |c: &Client| {
+        let inode = server_socket_inode(port, c.stream.local_addr().unwrap().port()).expect("server socket");
         let w = holder_of(inode, &workers).expect("a worker holds it");
         cpus_of(w)
     };
@@ -233,7 +232,7 @@ fn cpu_affinity_hands_a_connection_to_the_worker_on_its_clients_new_cpu() {
         scope
             .spawn(|| {
                 pin_this_thread(a);
-                let mut conns: Vec<TcpStream> = (0..4).map(|_| served_connection(&server)).collect();
+                let mut conns: Vec<Client> = (0..4).map(|_| served_connection(&server)).collect();
                 for c in &conns {
                     assert_eq!(holder(c), vec![a], "steered to CPU {a}'s worker first");
                 }
