@@ -17,7 +17,7 @@
 # round so no server always goes first. Prints medians and oserver's ratio to the
 # better of the others, writes them to benches/load-results.md, and exits non-zero
 # if any run had a socket error, a non-2xx response or a failed idle connection.
-# Defaults: 2 rounds of 10 s runs, about 4 minutes in all.
+# Defaults: 2 rounds of 10 s runs, about 5 minutes in all (3 rounds: 8).
 #
 # --ab adds ApacheBench, a second client, against oserver (or the first server
 # --only leaves): 50,000 requests for the 1 MB page, a new connection each
