@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use oserver_core::{Body, Request, Response, Server, ServerBuilder, ShutdownHandle, Stats};
 
-use crate::support::{get, parse_responses, raw, repo_root, temp_dir};
+use crate::support::{allowed_cpus, get, parse_responses, pin_this_thread, raw, repo_root, temp_dir, Client};
 
 /// A server on a free port, running on a thread; stopped through its handle.
 struct Running {
@@ -250,12 +250,7 @@ fn a_panicking_handler_costs_its_request_only() {
 fn handoff_moves_an_idle_connection_to_the_loop_on_the_clients_cpu() {
     use std::os::unix::net::UnixDatagram;
     // The client thread stays on one CPU, so its packets are processed there.
-    // SAFETY: cpu_set_t is plain data; the calls only read and write it.
-    let cpu = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
-        (0..libc::CPU_SETSIZE as usize).find(|&c| libc::CPU_ISSET(c, &set)).unwrap()
-    };
+    let cpu = allowed_cpus()[0];
     let (a_in, a_tx) = UnixDatagram::pair().unwrap();
     let (b_in, b_tx) = UnixDatagram::pair().unwrap();
     let elsewhere = cpu + 1000;
@@ -265,13 +260,8 @@ fn handoff_moves_an_idle_connection_to_the_loop_on_the_clients_cpu() {
     let b = Running::start(ServerBuilder::new().root(repo_root()).handoff(b));
     let want = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
     let bodies = thread::spawn(move || {
-        // SAFETY: as above.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
-        }
-        let mut c = crate::support::Client::connect(a.addr);
+        pin_this_thread(cpu);
+        let mut c = Client::connect(a.addr);
         let mut bodies = Vec::new();
         for _ in 0..5 {
             c.send(b"GET /httptest/test.html HTTP/1.1\r\nHost: t\r\n\r\n");

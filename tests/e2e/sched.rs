@@ -6,26 +6,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// The CPUs this test process may use (its affinity mask), ascending.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
-    }
-}
-
-/// Pin the calling thread to `cpu`.
-fn pin_this_thread(cpu: usize) {
-    // SAFETY: as above.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
-    }
-}
-
 /// A process's allowed CPUs, from `Cpus_allowed_list` in /proc/PID/status
 /// (e.g. "0-2,5").
 fn cpus_of(pid: u32) -> Vec<usize> {
@@ -51,6 +31,17 @@ fn settle(workers: &[u32], ready: impl Fn(u32) -> bool) {
 
 fn pinned(pid: u32) -> bool {
     cpus_of(pid).len() == 1
+}
+
+/// The first two CPUs this process may use, or None (after saying why the
+/// test is skipped) on a machine or cpuset with one.
+fn two_cpus(what: &str) -> Option<[usize; 2]> {
+    let allowed = allowed_cpus();
+    if allowed.len() < 2 {
+        eprintln!("skipped: {what} needs 2 CPUs, this process may use {allowed:?}");
+        return None;
+    }
+    Some([allowed[0], allowed[1]])
 }
 
 fn policy_of(pid: u32) -> i32 {
@@ -143,16 +134,12 @@ fn without_cpu_affinity_workers_may_run_anywhere() {
 /// probability of 1 in 65,536.
 #[test]
 fn cpu_affinity_steers_each_connection_to_the_worker_on_its_cpu() {
-    let allowed = allowed_cpus();
-    if allowed.len() < 2 {
-        eprintln!("skipped: steering needs 2 CPUs, this process may use {allowed:?}");
-        return;
-    }
+    let Some(two) = two_cpus("steering") else { return };
     let server = Oserver::start(&["-w", "2", "--cpu-affinity"]);
     let workers = server.wait_workers(2, Duration::from_secs(5));
     assert!(server.wait_stderr("connections steered", Duration::from_secs(5)), "{}", server.stderr_text());
     let port = server.addr().port();
-    for &cpu in &allowed[..2] {
+    for cpu in two {
         let conns: Vec<Client> = std::thread::scope(|s| {
             s.spawn(|| {
                 pin_this_thread(cpu);
@@ -214,12 +201,7 @@ fn sched_batch_sets_the_workers_policy_and_leaves_the_master_alone() {
 /// keeps being served, byte-exact, across the move.
 #[test]
 fn cpu_affinity_hands_a_connection_to_the_worker_on_its_clients_new_cpu() {
-    let allowed = allowed_cpus();
-    if allowed.len() < 2 {
-        eprintln!("skipped: handoff needs 2 CPUs, this process may use {allowed:?}");
-        return;
-    }
-    let (a, b) = (allowed[0], allowed[1]);
+    let Some([a, b]) = two_cpus("handoff") else { return };
     let mut server = Oserver::start(&["-w", "2", "--cpu-affinity"]);
     let workers = server.wait_workers(2, Duration::from_secs(5));
     let port = server.addr().port();

@@ -28,6 +28,26 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// loaded machine, short enough that a hung server fails the test quickly.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The CPUs this test process may use (its affinity mask), ascending.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// Pin the calling thread to `cpu`.
+pub fn pin_this_thread(cpu: usize) {
+    // SAFETY: as above; CPU_SET is given a CPU below CPU_SETSIZE or panics.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
 /// The repository root: the document root of the default test server, so
 /// fixtures are reached as `/httptest/...`.
 pub fn repo_root() -> PathBuf {
