@@ -278,20 +278,13 @@ impl EventLoop {
                 Ok((sock, peer)) => {
                     self.accept_failing = false;
                     self.stats.connections += 1;
-                    self.generation = self.generation.wrapping_add(1);
-                    let k = self.conns.insert(Conn::new(sock, peer, self.generation, self.now));
-                    self.wheel.arm(k, &mut self.conns[k].timer, self.now + self.sh.cfg.header_timeout);
+                    let k = self.admit(sock, peer, self.sh.cfg.header_timeout);
                     // The listener defers accept until the request has
                     // arrived (TCP_DEFER_ACCEPT), so serve it right away: a
                     // connection-per-request client is answered and closed
                     // without ever entering the epoll set.
                     self.drive(k);
-                    if let Some(c) = self.conns.get_mut(k) {
-                        if let Err(e) = register(&self.poll, c, k) {
-                            log::error!("register: {e}");
-                            self.conns.remove(k);
-                        }
-                    }
+                    self.enroll(k);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -721,16 +714,30 @@ impl EventLoop {
             }
             let std_sock = std::net::TcpStream::from(fd);
             let Ok(peer) = std_sock.peer_addr() else { continue };
-            self.generation = self.generation.wrapping_add(1);
-            let mut c = Conn::new(TcpStream::from_std(std_sock), peer, self.generation, self.now);
+            self.stats.taken += 1;
+            let k = self.admit(TcpStream::from_std(std_sock), peer, self.sh.cfg.keepalive_timeout);
+            let c = &mut self.conns[k];
             c.served = true;
             c.readable = false;
             c.responses = carried.responses;
             c.moves = carried.moves;
-            self.stats.taken += 1;
-            let k = self.conns.insert(c);
-            let c = &mut self.conns[k];
-            self.wheel.arm(k, &mut c.timer, self.now + self.sh.cfg.keepalive_timeout);
+            self.enroll(k);
+        }
+    }
+
+    /// A new connection (accepted, or taken from another loop) in the slab,
+    /// its first deadline `timeout` from now. Returns its key.
+    fn admit(&mut self, sock: TcpStream, peer: std::net::SocketAddr, timeout: Duration) -> usize {
+        self.generation = self.generation.wrapping_add(1);
+        let k = self.conns.insert(Conn::new(sock, peer, self.generation, self.now));
+        self.wheel.arm(k, &mut self.conns[k].timer, self.now + timeout);
+        k
+    }
+
+    /// Put connection `k`, if it is still open, in the epoll set; one that
+    /// cannot be registered is dropped.
+    fn enroll(&mut self, k: usize) {
+        if let Some(c) = self.conns.get_mut(k) {
             if let Err(e) = register(&self.poll, c, k) {
                 log::error!("register: {e}");
                 self.conns.remove(k);
