@@ -165,18 +165,29 @@ pub(crate) fn send_all(fd: i32, buf: &[u8], more: bool) -> io::Result<usize> {
     while sent < buf.len() {
         let rest = &buf[sent..];
         // SAFETY: `rest` is a valid, initialised slice for the call's duration.
-        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), flags) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(sent),
-                _ => return Err(e),
-            }
+        match nonblocking(|| unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), flags) })? {
+            Some(n) => sent += n,
+            None => return Ok(sent),
         }
-        sent += n as usize;
     }
     Ok(sent)
+}
+
+/// Run a raw non-blocking system call that returns a count or -1 with errno:
+/// `Ok(Some(count))`, `Ok(None)` when it would block, retried on EINTR.
+pub(crate) fn nonblocking(mut call: impl FnMut() -> isize) -> io::Result<Option<usize>> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(e),
+        }
+    }
 }
 
 /// sendfile(2) up to `max` bytes of `body` to the socket, advancing its offset.
@@ -186,16 +197,11 @@ pub(crate) fn send_file(fd: i32, body: &mut FileBody, max: u64) -> io::Result<u6
     while body.offset < body.end && total < max {
         let want = (body.end - body.offset).min(max - total).min(isize::MAX as u64) as usize;
         let mut off = body.offset as libc::off64_t;
+        let file = body.file.fd();
         // SAFETY: both descriptors are open; `off` is a valid pointer.
-        let n = unsafe { libc::sendfile64(fd, body.file.fd(), &mut off, want) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(total),
-                _ => return Err(e),
-            }
-        }
+        let Some(n) = nonblocking(|| unsafe { libc::sendfile64(fd, file, &mut off, want) })? else {
+            return Ok(total);
+        };
         if n == 0 {
             // The file shrank under us: the promised length can't be kept.
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending"));

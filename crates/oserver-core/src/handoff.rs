@@ -27,6 +27,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
+use crate::conn::nonblocking;
+
 /// After the first powers of two, check every this many responses.
 pub(crate) const CHECK_EVERY: u32 = 1024;
 
@@ -144,18 +146,9 @@ pub(crate) fn send(to: &UnixDatagram, fd: RawFd, carried: Carried) -> io::Result
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        loop {
-            let n = libc::sendmsg(to.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
-            if n >= 0 {
-                return Ok(true);
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(false),
-                _ => return Err(e),
-            }
-        }
+        let sent =
+            nonblocking(|| libc::sendmsg(to.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL))?;
+        Ok(sent.is_some())
     }
 }
 
@@ -173,15 +166,10 @@ pub(crate) fn recv(inbox: &UnixDatagram) -> io::Result<Option<(OwnedFd, Carried)
         msg.msg_control = cbuf.buf.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of::<CmsgBuf>() as _;
         loop {
-            let n = libc::recvmsg(inbox.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC);
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => return Ok(None),
-                    _ => return Err(e),
-                }
-            }
+            let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+            let Some(n) = nonblocking(|| libc::recvmsg(inbox.as_raw_fd(), &mut msg, flags))? else {
+                return Ok(None);
+            };
             let mut fd = None;
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
@@ -192,7 +180,7 @@ pub(crate) fn recv(inbox: &UnixDatagram) -> io::Result<Option<(OwnedFd, Carried)
                 cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }
             match fd {
-                Some(fd) => return Ok(Some((fd, Carried::decode(&payload[..n as usize])))),
+                Some(fd) => return Ok(Some((fd, Carried::decode(&payload[..n])))),
                 // A datagram without a descriptor: not ours; skip it.
                 None => continue,
             }
