@@ -75,7 +75,13 @@ fn fetch(c: &mut TcpStream, req: &[u8], buf: &mut Vec<u8>) -> usize {
 
 #[test]
 fn no_allocation_per_request() {
-    let server = ServerBuilder::new().bind("127.0.0.1:0".parse().unwrap()).root(repo_root()).build().unwrap();
+    // One connection for every request: no per-connection request cap.
+    let server = ServerBuilder::new()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .root(repo_root())
+        .keepalive_requests(0)
+        .build()
+        .unwrap();
     let addr = server.local_addr();
     let handle = server.handle();
     let loop_thread = thread::spawn(move || {

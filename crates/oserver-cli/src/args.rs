@@ -50,23 +50,29 @@ pub struct Args {
     #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
 
-    /// Largest request head in bytes; bigger requests get 431.
-    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = parse_at_least_one)]
+    /// Largest request head in bytes (1024 to 65535); bigger requests get 431.
+    #[arg(long, value_name = "N", default_value_t = 16384)]
     pub max_header_bytes: usize,
 
-    /// Seconds a client has to send a whole request head.
+    /// Seconds a client has to send a whole request head (1 to 86400).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub header_timeout: u64,
 
-    /// Seconds an idle keep-alive connection stays open.
+    /// Seconds an idle keep-alive connection stays open (0 turns keep-alive
+    /// off; at most 86400).
     #[arg(long, value_name = "SECS", default_value_t = 15)]
     pub keepalive_timeout: u64,
 
-    /// Seconds a client may read nothing before it is dropped.
+    /// Responses on one connection before it is closed (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub keepalive_requests: u32,
+
+    /// Seconds a client may read nothing before it is dropped (1 to 86400).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub send_timeout: u64,
 
-    /// Seconds a graceful stop (SIGTERM, SIGHUP) waits for responses in flight.
+    /// Seconds a graceful stop (SIGTERM, SIGHUP) waits for responses in
+    /// flight (0 to 86400).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub shutdown_timeout: u64,
 
@@ -81,7 +87,7 @@ pub struct Args {
     #[arg(long)]
     pub sched_batch: bool,
 
-    /// Most open connections per worker.
+    /// Most open connections per worker (1 to 1048576).
     #[arg(long, value_name = "N", default_value_t = 10000, value_parser = parse_at_least_one)]
     pub max_connections: usize,
 
@@ -267,7 +273,18 @@ mod tests {
     #[test]
     fn max_header_bytes() {
         assert_eq!(parse(&["--max-header-bytes", "4096"]).max_header_bytes, 4096);
-        assert!(fails(&["--max-header-bytes", "0"]));
+        // The range is the core's (see config.rs); here only the syntax.
+        assert!(fails(&["--max-header-bytes", "-1"]));
+        assert!(fails(&["--max-header-bytes", "4k"]));
+    }
+
+    #[test]
+    fn keepalive_requests() {
+        assert_eq!(parse(&[]).keepalive_requests, 1000);
+        assert_eq!(parse(&["--keepalive-requests", "0"]).keepalive_requests, 0);
+        assert_eq!(parse(&["--keepalive-requests", "5"]).keepalive_requests, 5);
+        assert!(fails(&["--keepalive-requests", "-1"]));
+        assert!(fails(&["--keepalive-requests", "4294967296"]));
     }
 
     #[test]

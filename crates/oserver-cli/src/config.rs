@@ -1,13 +1,14 @@
 //! The validated configuration: flags turned into absolute paths, an
-//! address and durations, and the one place that maps them onto
-//! `oserver_core::ServerBuilder`.
+//! address, and the core's `Settings` filled straight from the flags and
+//! checked by the core's own `Settings::validate` before anything is bound
+//! or forked.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use std::{fmt, io};
 
-use oserver_core::{AccessLog, ServerBuilder};
+use oserver_core::{AccessLog, ServerBuilder, Settings, SettingsError};
 
 use crate::args::Args;
 use crate::sched::{self, Plan};
@@ -27,24 +28,12 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// The document root, canonical.
     pub root: PathBuf,
-    /// Access log destination; file paths are absolute so a worker does not
-    /// depend on the working directory.
-    pub access_log: Option<AccessLog>,
     /// Pid file, absolute.
     pub pid_file: Option<PathBuf>,
-    /// How long a graceful stop may take; the master also derives its
-    /// SIGKILL backstop from it.
-    pub shutdown_timeout: Duration,
-    follow_symlinks: bool,
-    hidden: bool,
-    autoindex: bool,
-    precompressed: bool,
-    max_age: Option<u32>,
-    header_timeout: Duration,
-    keepalive_timeout: Duration,
-    send_timeout: Duration,
-    max_header_bytes: usize,
-    pub max_connections: usize,
+    /// Everything the workers' servers are built with (the access log's
+    /// path made absolute, so a worker does not depend on the working
+    /// directory).
+    pub settings: Settings,
 }
 
 /// Why the flags do not make a usable configuration.
@@ -58,6 +47,8 @@ pub enum ConfigError {
     Path(PathBuf, io::Error),
     /// `--cpu-affinity`, but the allowed CPUs cannot be read.
     Affinity(io::Error),
+    /// A flag's value is outside the range the server can work with.
+    Setting(&'static str, SettingsError),
 }
 
 impl fmt::Display for ConfigError {
@@ -67,6 +58,7 @@ impl fmt::Display for ConfigError {
             ConfigError::RootNotDir(p) => write!(f, "root {}: not a directory", p.display()),
             ConfigError::Path(p, e) => write!(f, "path {}: {e}", p.display()),
             ConfigError::Affinity(e) => write!(f, "--cpu-affinity: cannot read the allowed CPUs: {e}"),
+            ConfigError::Setting(flag, e) => write!(f, "{flag} {}: must be {}", e.value, e.allowed),
         }
     }
 }
@@ -78,8 +70,8 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// The root is missing or not a directory, or a path cannot be made
-    /// absolute (the working directory is gone).
+    /// The root is missing or not a directory, a path cannot be made
+    /// absolute (the working directory is gone), or a value is out of range.
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
         let root = args.root.canonicalize().map_err(|e| ConfigError::Root(args.root.clone(), e))?;
         if !root.is_dir() {
@@ -96,6 +88,21 @@ impl Config {
         } else {
             None
         };
+        let mut settings = Settings::default();
+        settings.header_timeout = Duration::from_secs(args.header_timeout);
+        settings.keepalive_timeout = Duration::from_secs(args.keepalive_timeout);
+        settings.send_timeout = Duration::from_secs(args.send_timeout);
+        settings.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+        settings.keepalive_requests = args.keepalive_requests;
+        settings.limits.max_header_bytes = args.max_header_bytes;
+        settings.max_connections = args.max_connections;
+        settings.follow_symlinks = args.follow_symlinks;
+        settings.hidden = args.hidden;
+        settings.autoindex = args.autoindex;
+        settings.precompressed = args.precompressed;
+        settings.max_age = args.max_age;
+        settings.access_log = access_log;
+        settings.validate().map_err(|e| ConfigError::Setting(flag_of(e.setting), e))?;
         Ok(Config {
             addr: SocketAddr::new(args.host, args.port),
             workers: args.workers,
@@ -103,19 +110,8 @@ impl Config {
             sched_batch: args.sched_batch,
             log_level: args.log_level.filter(),
             root,
-            access_log,
             pid_file,
-            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
-            follow_symlinks: args.follow_symlinks,
-            hidden: args.hidden,
-            autoindex: args.autoindex,
-            precompressed: args.precompressed,
-            max_age: args.max_age,
-            header_timeout: Duration::from_secs(args.header_timeout),
-            keepalive_timeout: Duration::from_secs(args.keepalive_timeout),
-            send_timeout: Duration::from_secs(args.send_timeout),
-            max_header_bytes: args.max_header_bytes,
-            max_connections: args.max_connections,
+            settings,
         })
     }
 
@@ -124,20 +120,23 @@ impl Config {
         ServerBuilder::new()
             .listener(listener)
             .root(self.root.clone())
-            .follow_symlinks(self.follow_symlinks)
-            .hidden(self.hidden)
-            .autoindex(self.autoindex)
-            .precompressed(self.precompressed)
-            .max_age(self.max_age)
-            .header_timeout(self.header_timeout)
-            .keepalive_timeout(self.keepalive_timeout)
-            .send_timeout(self.send_timeout)
-            .shutdown_timeout(self.shutdown_timeout)
-            .max_header_bytes(self.max_header_bytes)
-            .max_connections(self.max_connections)
-            .access_log(self.access_log.clone())
+            .settings(self.settings.clone())
             // Parallelism comes from worker processes; one event loop each.
             .threads(1)
+    }
+}
+
+/// The flag that sets a field of `Settings` (the names match, with dashes).
+fn flag_of(setting: &str) -> &'static str {
+    match setting {
+        "header_timeout" => "--header-timeout",
+        "keepalive_timeout" => "--keepalive-timeout",
+        "send_timeout" => "--send-timeout",
+        "shutdown_timeout" => "--shutdown-timeout",
+        "keepalive_requests" => "--keepalive-requests",
+        "limits.max_header_bytes" => "--max-header-bytes",
+        "max_connections" => "--max-connections",
+        _ => "a setting",
     }
 }
 
@@ -181,7 +180,7 @@ mod tests {
             (&["--access-log", "a.log"], Some(AccessLog::File(cwd.join("a.log")))),
         ];
         for (args, want) in table {
-            assert_eq!(&config(args).unwrap().access_log, want, "{args:?}");
+            assert_eq!(&config(args).unwrap().settings.access_log, want, "{args:?}");
         }
     }
 
@@ -196,7 +195,37 @@ mod tests {
     fn address_and_durations() {
         let c = config(&["-s", "::1", "-p", "0", "--shutdown-timeout", "3"]).unwrap();
         assert_eq!(c.addr, "[::1]:0".parse().unwrap());
-        assert_eq!(c.shutdown_timeout, Duration::from_secs(3));
+        assert_eq!(c.settings.shutdown_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn values_that_cannot_work_name_their_flag() {
+        let table: &[(&[&str], &str)] = &[
+            (
+                &["--keepalive-timeout", "18446744073709551615"],
+                "--keepalive-timeout 18446744073709551615 s: must be",
+            ),
+            (&["--header-timeout", "18446744073709551615"], "--header-timeout"),
+            (&["--send-timeout", "18446744073709551615"], "--send-timeout"),
+            (&["--shutdown-timeout", "18446744073709551615"], "--shutdown-timeout"),
+            (&["--send-timeout", "0"], "--send-timeout 0 s: must be 1 to 86400 seconds"),
+            (&["--header-timeout", "0"], "--header-timeout"),
+            (&["--max-header-bytes", "10"], "--max-header-bytes 10: must be 1024 to 65535 bytes"),
+            (&["--max-header-bytes", "65536"], "--max-header-bytes 65536"),
+            (&["--max-connections", "2000000"], "--max-connections"),
+        ];
+        for (args, want) in table {
+            let e = config(args).unwrap_err();
+            assert!(matches!(e, ConfigError::Setting(..)), "{args:?}: {e}");
+            assert!(e.to_string().starts_with(want), "{args:?}: {e}");
+        }
+        for ok in [
+            &["--keepalive-timeout", "0"][..],
+            &["--max-header-bytes", "65535"],
+            &["--keepalive-requests", "0"],
+        ] {
+            config(ok).unwrap();
+        }
     }
 
     #[test]

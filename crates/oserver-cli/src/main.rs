@@ -94,7 +94,7 @@ fn run(args: Args) -> Result<u8, StartError> {
     // killing the master by its default action. Workers inherit the mask.
     SigSet::of(&signals::MASTER).block().map_err(StartError::Signals)?;
 
-    raise_fd_limit(cfg.max_connections);
+    raise_fd_limit(cfg.settings.max_connections);
     let listeners = bind_listeners(cfg.addr, cfg.workers)?;
     let addr = listeners
         .first()

@@ -214,7 +214,10 @@ impl<'a> Master<'a> {
         match (sig, self.state) {
             (libc::SIGCHLD, _) => {}
             (libc::SIGTERM | libc::SIGINT, State::Running) => {
-                info!("{name}: stopping gracefully (at most {}s)", self.cfg.shutdown_timeout.as_secs());
+                info!(
+                    "{name}: stopping gracefully (at most {}s)",
+                    self.cfg.settings.shutdown_timeout.as_secs()
+                );
                 self.begin_stop(0);
             }
             (libc::SIGTERM | libc::SIGINT, State::Stopping { .. }) => {
@@ -242,7 +245,7 @@ impl<'a> Master<'a> {
     /// master waits for all of them, SIGKILLing stragglers as a backstop.
     fn begin_stop(&mut self, code: u8) {
         self.state = State::Stopping {
-            kill_at: Instant::now() + self.cfg.shutdown_timeout + KILL_GRACE,
+            kill_at: Instant::now() + self.cfg.settings.shutdown_timeout + KILL_GRACE,
             killed: false,
             code,
         };
@@ -264,7 +267,7 @@ impl<'a> Master<'a> {
                 }
             }
         }
-        let kill_at = Instant::now() + self.cfg.shutdown_timeout + KILL_GRACE;
+        let kill_at = Instant::now() + self.cfg.settings.shutdown_timeout + KILL_GRACE;
         for &pid in &old {
             signals::send(pid, libc::SIGTERM);
             self.retiring.push(Retiring { pid, kill_at, killed: false });

@@ -36,35 +36,42 @@
 //! - Strict parsing with limits and timeouts against hostile clients
 //!   (see [`parse`]).
 //!
-//! # Modules
+//! # Layers
 //!
-//! [`parse`] is the request-head parser, [`path`] turns a target into a safe
-//! relative path, [`fs`] opens it beneath the root, [`mime`] names its type,
-//! [`conditional`], [`range`], [`encoding`] and [`autoindex`] implement the
-//! HTTP features of the static path. The event loop and the connection state
-//! machine are private; [`Server`] runs them.
+//! A request flows one way, and each layer imports only the ones below it:
+//!
+//! - **runtime** (private): the mio event loop per thread, accept, the
+//!   waker, the timing wheel, the [`Handoff`] between loops. It sees a
+//!   connection only as a protocol session.
+//! - **protocol** (private): HTTP/1.1 ([`parse`] is its request-head
+//!   parser, public for benchmarks and fuzzing), the connection state
+//!   machine, the framing of replies, the access log.
+//! - **transport** (private): bytes between a socket and a protocol (plain
+//!   TCP: recv, send, sendfile).
+//! - **respond** (private): from a protocol-independent request to a reply,
+//!   through the [`Handler`]s and then the static files.
+//! - **files and HTTP semantics**: [`path`] turns a target into a safe
+//!   relative path, [`fs`] opens it beneath the root, [`autoindex`] lists a
+//!   directory; [`mime`], [`conditional`], [`range`] and [`encoding`] are pure
+//!   functions of HTTP semantics.
+//! - [`Settings`] (one validated type for every layer) and [`Server`], the
+//!   public face that builds and runs the rest.
 #![deny(missing_docs)]
 
-mod access_log;
-pub mod autoindex;
-mod cache;
-pub mod conditional;
-mod conn;
-pub mod encoding;
-mod event_loop;
-pub mod fs;
-mod handler;
-mod handoff;
-pub mod mime;
-pub mod parse;
-pub mod path;
-pub mod range;
+mod files;
+mod http;
+mod protocol;
 mod respond;
-mod response;
+mod runtime;
 mod server;
-mod statics;
-mod timer;
+mod settings;
+mod transport;
 
-pub use handler::{Body, Handler, Request, Response};
-pub use handoff::Handoff;
-pub use server::{bind_listener, AccessLog, Error, Server, ServerBuilder, ShutdownHandle, Stats};
+pub use files::{autoindex, fs, path};
+pub use http::{conditional, encoding, mime, range};
+pub use protocol::http1::parse;
+pub use respond::handler::{Body, Handler, Request, Response};
+pub use runtime::handoff::Handoff;
+pub use runtime::Stats;
+pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
+pub use settings::{AccessLog, Settings, SettingsError, MAX_CONNECTIONS, MAX_TIMEOUT, MIN_HEADER_BYTES};

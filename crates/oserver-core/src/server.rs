@@ -3,7 +3,6 @@
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use std::{fmt, io, thread};
@@ -11,20 +10,14 @@ use std::{fmt, io, thread};
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::event_loop::{EventLoop, WAKER};
-use crate::fs::Root;
-use crate::handler::Handler;
-use crate::handoff::Handoff;
-use crate::parse::Limits;
-
-/// Where access-log lines go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessLog {
-    /// Append to this file (opened with O_APPEND; reopened on request).
-    File(PathBuf),
-    /// Standard output.
-    Stdout,
-}
+use crate::files::fs::Root;
+use crate::protocol::Ctx;
+use crate::respond::handler::Handler;
+use crate::respond::{Route, Site};
+use crate::runtime::event_loop::{EventLoop, WAKER};
+use crate::runtime::handoff::Handoff;
+use crate::runtime::{Control, Stats};
+use crate::settings::{AccessLog, Settings, SettingsError};
 
 /// Errors from building or running a server.
 #[derive(Debug)]
@@ -37,7 +30,10 @@ pub enum Error {
     AccessLog(PathBuf, io::Error),
     /// The event loop failed (poll itself, not a connection).
     Io(io::Error),
-    /// A setting is out of range.
+    /// A setting is out of range (see [`Settings::validate`]).
+    Settings(SettingsError),
+    /// The builder was used wrongly: no listener, zero threads, a handoff
+    /// with several threads.
     Config(&'static str),
 }
 
@@ -48,25 +44,13 @@ impl fmt::Display for Error {
             Error::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             Error::AccessLog(p, e) => write!(f, "access log {}: {e}", p.display()),
             Error::Io(e) => write!(f, "event loop: {e}"),
-            Error::Config(s) => write!(f, "invalid setting: {s}"),
+            Error::Settings(e) => write!(f, "invalid setting: {e}"),
+            Error::Config(s) => write!(f, "invalid server: {s}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
-
-/// Counters a server returns when it stops.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stats {
-    /// Connections accepted.
-    pub connections: u64,
-    /// Responses sent.
-    pub requests: u64,
-    /// Idle connections handed to another event loop (see [`Handoff`]).
-    pub handed_off: u64,
-    /// Connections taken from another event loop.
-    pub taken: u64,
-}
 
 /// Listen backlog. The kernel caps it at net.core.somaxconn (4096 on current
 /// kernels); 1024 absorbs a burst of connects while workers are busy or being
@@ -114,58 +98,6 @@ pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListen
     Ok(sock.into())
 }
 
-/// Settings shared by every event loop of a server.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub header_timeout: Duration,
-    pub keepalive_timeout: Duration,
-    pub send_timeout: Duration,
-    pub shutdown_timeout: Duration,
-    pub limits: Limits,
-    pub max_connections: usize,
-    pub hidden: bool,
-    pub autoindex: bool,
-    pub precompressed: bool,
-    pub max_age: Option<u32>,
-    pub access_log: Option<AccessLog>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            // nginx's client_header_timeout is 60 s; 10 s is ample for a real
-            // client on any network and short enough to bound slowloris.
-            header_timeout: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(15),
-            send_timeout: Duration::from_secs(30),
-            shutdown_timeout: Duration::from_secs(10),
-            limits: Limits::default(),
-            // 10,000 per loop: the C10k mark; beyond it raise RLIMIT_NOFILE too.
-            max_connections: 10_000,
-            hidden: false,
-            autoindex: false,
-            precompressed: false,
-            max_age: None,
-            access_log: None,
-        }
-    }
-}
-
-/// What every loop reads: settings, the root, the handlers.
-pub(crate) struct Shared {
-    pub cfg: Config,
-    pub root: Option<Root>,
-    pub handlers: Vec<(String, Box<dyn Handler>)>,
-}
-
-/// Flags the handle sets and the loops read when woken.
-pub(crate) struct Control {
-    pub shutdown: AtomicBool,
-    /// Bumped by each reopen request; a loop reopens when it sees a new value.
-    pub reopen: AtomicUsize,
-    wakers: Vec<Waker>,
-}
-
 enum Listen {
     Addr(SocketAddr),
     Listener(TcpListener),
@@ -191,10 +123,9 @@ enum Listen {
 pub struct ServerBuilder {
     listen: Option<Listen>,
     root: Option<PathBuf>,
-    follow_symlinks: bool,
     threads: usize,
-    cfg: Config,
-    handlers: Vec<(String, Box<dyn Handler>)>,
+    settings: Settings,
+    routes: Vec<Route>,
     handoff: Option<Handoff>,
 }
 
@@ -212,10 +143,9 @@ impl ServerBuilder {
         ServerBuilder {
             listen: None,
             root: None,
-            follow_symlinks: false,
             threads: 1,
-            cfg: Config::default(),
-            handlers: Vec::new(),
+            settings: Settings::default(),
+            routes: Vec::new(),
             handoff: None,
         }
     }
@@ -237,64 +167,64 @@ impl ServerBuilder {
     }
     /// Follow symlinks that lead outside the root (off by default: 403).
     pub fn follow_symlinks(mut self, on: bool) -> Self {
-        self.follow_symlinks = on;
+        self.settings.follow_symlinks = on;
         self
     }
     /// Serve dotfiles (off by default: 404, except under `/.well-known/`).
     pub fn hidden(mut self, on: bool) -> Self {
-        self.cfg.hidden = on;
+        self.settings.hidden = on;
         self
     }
     /// Directory listings instead of 403 for directories without index.html.
     pub fn autoindex(mut self, on: bool) -> Self {
-        self.cfg.autoindex = on;
+        self.settings.autoindex = on;
         self
     }
     /// Serve `FILE.br` / `FILE.gz` beside `FILE` when the client accepts them.
     pub fn precompressed(mut self, on: bool) -> Self {
-        self.cfg.precompressed = on;
+        self.settings.precompressed = on;
         self
     }
     /// Add `Cache-Control: max-age=SECS` to file answers.
     pub fn max_age(mut self, secs: Option<u32>) -> Self {
-        self.cfg.max_age = secs;
+        self.settings.max_age = secs;
         self
     }
     /// The whole request head must arrive within this (from accept or the end
     /// of the previous response's idle time).
     pub fn header_timeout(mut self, d: Duration) -> Self {
-        self.cfg.header_timeout = d;
+        self.settings.header_timeout = d;
         self
     }
     /// Idle keep-alive connections are closed after this.
     pub fn keepalive_timeout(mut self, d: Duration) -> Self {
-        self.cfg.keepalive_timeout = d;
+        self.settings.keepalive_timeout = d;
         self
     }
     /// A client that takes no byte for this long is dropped.
     pub fn send_timeout(mut self, d: Duration) -> Self {
-        self.cfg.send_timeout = d;
+        self.settings.send_timeout = d;
         self
     }
     /// Longest graceful drain after [`ShutdownHandle::shutdown`].
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
-        self.cfg.shutdown_timeout = d;
+        self.settings.shutdown_timeout = d;
         self
     }
     /// Largest request head in bytes (431 beyond). Default 16 KiB.
     pub fn max_header_bytes(mut self, n: usize) -> Self {
-        self.cfg.limits.max_header_bytes = n;
+        self.settings.limits.max_header_bytes = n;
         self
     }
     /// Most open connections per event loop; at the cap new ones wait in the
     /// listen backlog.
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.cfg.max_connections = n;
+        self.settings.max_connections = n;
         self
     }
     /// Write an access log in nginx's combined format.
     pub fn access_log(mut self, log: Option<AccessLog>) -> Self {
-        self.cfg.access_log = log;
+        self.settings.access_log = log;
         self
     }
     /// Pass idle keep-alive connections to the event loop on the CPU their
@@ -310,10 +240,24 @@ impl ServerBuilder {
         self.threads = n;
         self
     }
-    /// Route requests whose decoded path starts with `prefix` to `handler`,
-    /// before the static files. Handlers are tried in the order added.
+    /// Route requests whose decoded path is `prefix` or lies below it, on a
+    /// segment boundary (`/api` takes `/api` and `/api/x`, not `/apiary`),
+    /// to `handler`, before the static files. Handlers are tried in the
+    /// order added.
     pub fn handler(mut self, prefix: impl Into<String>, handler: impl Handler) -> Self {
-        self.handlers.push((prefix.into(), Box::new(handler)));
+        self.routes.push(Route::new(prefix.into(), Box::new(handler)));
+        self
+    }
+    /// Replace every setting at once (the setters above change single ones).
+    /// Checked by [`build`](Self::build).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+    /// Responses on one connection before it is closed; 0 is no limit.
+    /// Default 1000 (see [`Settings::keepalive_requests`]).
+    pub fn keepalive_requests(mut self, n: u32) -> Self {
+        self.settings.keepalive_requests = n;
         self
     }
 
@@ -322,14 +266,13 @@ impl ServerBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a missing listener or zero threads/connections,
-    /// [`Error::Bind`], [`Error::Root`], [`Error::AccessLog`] as named.
+    /// [`Error::Settings`] for a setting out of range, [`Error::Config`]
+    /// for a missing listener or zero threads, [`Error::Bind`],
+    /// [`Error::Root`], [`Error::AccessLog`] as named.
     pub fn build(self) -> Result<Server, Error> {
+        self.settings.validate().map_err(Error::Settings)?;
         if self.threads == 0 {
             return Err(Error::Config("threads must be at least 1"));
-        }
-        if self.cfg.max_connections == 0 {
-            return Err(Error::Config("max_connections must be at least 1"));
         }
         if self.handoff.is_some() && self.threads != 1 {
             return Err(Error::Config("a handoff needs exactly one thread"));
@@ -343,9 +286,11 @@ impl ServerBuilder {
         listener.set_nonblocking(true).map_err(|e| Error::Bind(addr, e))?;
         let root = match self.root {
             None => None,
-            Some(p) => Some(Root::new(&p, self.follow_symlinks).map_err(|e| Error::Root(p.clone(), e))?),
+            Some(p) => {
+                Some(Root::new(&p, self.settings.follow_symlinks).map_err(|e| Error::Root(p.clone(), e))?)
+            }
         };
-        if let Some(AccessLog::File(p)) = &self.cfg.access_log {
+        if let Some(AccessLog::File(p)) = &self.settings.access_log {
             std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
@@ -366,10 +311,9 @@ impl ServerBuilder {
             wakers.push(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
             loops.push((poll, mio::net::TcpListener::from_std(l)));
         }
-        let shared = Arc::new(Shared { cfg: self.cfg, root, handlers: self.handlers });
-        let control =
-            Arc::new(Control { shutdown: AtomicBool::new(false), reopen: AtomicUsize::new(0), wakers });
-        Ok(Server { addr, loops, shared, control, handoff: self.handoff })
+        let site = Arc::new(Site { settings: self.settings, root, routes: self.routes });
+        let control = Arc::new(Control::new(wakers));
+        Ok(Server { addr, loops, site, control, handoff: self.handoff })
     }
 }
 
@@ -406,7 +350,7 @@ impl ServerBuilder {
 pub struct Server {
     addr: SocketAddr,
     loops: Vec<(Poll, mio::net::TcpListener)>,
-    shared: Arc<Shared>,
+    site: Arc<Site>,
     control: Arc<Control>,
     /// For the one event loop (checked at build).
     handoff: Option<Handoff>,
@@ -433,25 +377,26 @@ impl Server {
     pub fn run(self) -> Result<Stats, Error> {
         // Each loop is built on its own thread: its open-file cache is not Send.
         let start = |(poll, l): (Poll, mio::net::TcpListener),
-                     sh: Arc<Shared>,
+                     site: Arc<Site>,
                      ctl: Arc<Control>,
                      handoff: Option<Handoff>| {
-            EventLoop::new(poll, l, sh, ctl, handoff).and_then(EventLoop::run)
+            let cx = Ctx::new(site)?;
+            EventLoop::new(poll, l, cx, ctl, handoff).and_then(EventLoop::run)
         };
         let mut parts = self.loops.into_iter();
         let first = parts.next().ok_or(Error::Config("no event loop"))?;
         let threads: Vec<_> = parts
             .enumerate()
             .map(|(i, p)| {
-                let (sh, ctl) = (Arc::clone(&self.shared), Arc::clone(&self.control));
+                let (site, ctl) = (Arc::clone(&self.site), Arc::clone(&self.control));
                 thread::Builder::new()
                     .name(format!("oserver-loop-{}", i + 1))
-                    .spawn(move || start(p, sh, ctl, None))
+                    .spawn(move || start(p, site, ctl, None))
             })
             .collect::<Result<_, _>>()
             .map_err(Error::Io)?;
-        let mut total = start(first, Arc::clone(&self.shared), Arc::clone(&self.control), self.handoff)
-            .map_err(Error::Io);
+        let mut total =
+            start(first, Arc::clone(&self.site), Arc::clone(&self.control), self.handoff).map_err(Error::Io);
         if total.is_err() {
             // One loop failed: stop the others rather than leave them running.
             self.control.stop();
@@ -459,32 +404,12 @@ impl Server {
         for t in threads {
             let r = t.join().unwrap_or_else(|_| Err(io::Error::other("event loop panicked")));
             match (&mut total, r) {
-                (Ok(s), Ok(r)) => {
-                    s.connections += r.connections;
-                    s.requests += r.requests;
-                    s.handed_off += r.handed_off;
-                    s.taken += r.taken;
-                }
+                (Ok(s), Ok(r)) => s.add(&r),
                 (Ok(_), Err(e)) => total = Err(Error::Io(e)),
                 _ => {}
             }
         }
         total
-    }
-}
-
-impl Control {
-    fn stop(&self) {
-        self.shutdown.store(true, Ordering::Release);
-        self.wake();
-    }
-
-    fn wake(&self) {
-        for w in &self.wakers {
-            if let Err(e) = w.wake() {
-                log::error!("waking event loop: {e}");
-            }
-        }
     }
 }
 
@@ -524,8 +449,7 @@ impl ShutdownHandle {
     /// Reopen the access log file at its configured path (after logrotate
     /// renamed it). Lines buffered so far go to the old file first.
     pub fn reopen_logs(&self) {
-        self.control.reopen.fetch_add(1, Ordering::AcqRel);
-        self.control.wake();
+        self.control.reopen_logs();
     }
 }
 

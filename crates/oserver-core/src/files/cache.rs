@@ -13,8 +13,8 @@ use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::conditional::ETag;
-use crate::fs::{OpenError, Root};
+use crate::files::fs::{OpenError, Root};
+use crate::http::conditional::ETag;
 
 /// How long a lookup is trusted without asking the file system again.
 const FRESH: Duration = Duration::from_secs(1);

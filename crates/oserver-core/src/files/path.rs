@@ -309,9 +309,66 @@ fn is_hidden(path: &[u8]) -> bool {
     !first_ok || segments.any(|s| s.first() == Some(&b'.'))
 }
 
+/// Write the relative path `rel` (as [`resolve`] produced it) back as a URL
+/// path into `out`: a leading `/`, a trailing one when `trailing_slash` (never
+/// doubled for the root), and every byte but RFC 3986's unreserved ones and
+/// the separating `/` percent-encoded.
+///
+/// Built from the resolved path, never from the raw target, the result
+/// cannot start with `//` or `/\` (no empty segment survives [`resolve`], and
+/// `\` is encoded), so a `Location` made from it stays on this host.
+///
+/// # Example
+///
+/// ```
+/// use oserver_core::path::{resolve, url_path};
+///
+/// let (mut rel, mut url) = (Vec::new(), Vec::new());
+/// let r = resolve(b"//evil.com/..%2fdir%20a", &mut rel).unwrap();
+/// url_path(&rel, true, &mut url);
+/// assert_eq!(url, b"/dir%20a/");
+/// # let _ = r;
+/// ```
+pub fn url_path(rel: &[u8], trailing_slash: bool, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(b'/');
+    for &b in rel {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        }
+    }
+    if trailing_slash && !rel.is_empty() {
+        out.push(b'/');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_path_never_leaves_the_host() {
+        // (target, the URL path of what it resolves to, as a directory)
+        let table: &[(&[u8], &[u8])] = &[
+            (b"//evil.com/..%2fhttptest", b"/httptest/"),
+            (b"/\\evil.com/..%2fhttptest", b"/httptest/"),
+            (b"/\\evil.com", b"/%5Cevil.com/"),
+            (b"/httptest/./dir2", b"/httptest/dir2/"),
+            (b"//evil.com", b"/evil.com/"),
+            (b"/a b/%22q%22/<x>", b"/a%20b/%22q%22/%3Cx%3E/"),
+            (b"/", b"/"),
+            (b"/caf%C3%A9", b"/caf%C3%A9/"),
+        ];
+        for (target, want) in table {
+            let (mut rel, mut url) = (Vec::new(), Vec::new());
+            resolve(target, &mut rel).unwrap();
+            url_path(&rel, true, &mut url);
+            assert_eq!(&url[..], *want, "{}", String::from_utf8_lossy(target));
+            assert!(!url.starts_with(b"//") && !url.starts_with(b"/\\"));
+        }
+    }
 
     /// What a test path must resolve to.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

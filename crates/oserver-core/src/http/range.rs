@@ -21,8 +21,8 @@
 //!
 //! Nothing here allocates.
 
-use crate::parse::parse_decimal;
-use crate::response::push_u64;
+use crate::http::parse_decimal;
+use crate::http::push_u64;
 
 /// What a Range header asks of a representation of `len` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

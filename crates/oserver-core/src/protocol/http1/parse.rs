@@ -165,37 +165,9 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// A byte range `start..end` into the request buffer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Span {
-    /// First byte.
-    pub start: u16,
-    /// One past the last byte.
-    pub end: u16,
-}
-
-impl Span {
-    fn new(start: usize, end: usize) -> Span {
-        // Every position is inside the head view, which is at most
-        // MAX_HEAD_BYTES long, so the casts are lossless.
-        Span { start: start as u16, end: end as u16 }
-    }
-
-    /// The bytes this span covers in `buf`, or an empty slice if `buf` is
-    /// too short (it is not the buffer the span came from).
-    pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
-        buf.get(self.start as usize..self.end as usize).unwrap_or(&[])
-    }
-}
-
-/// One header line, as spans into the buffer (value trimmed of OWS).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HeaderSpan {
-    /// The field name.
-    pub name: Span,
-    /// The field value.
-    pub value: Span,
-}
+use crate::http::fields::Fields;
+pub use crate::http::fields::{HeaderSpan, Span};
+use crate::http::parse_decimal;
 
 /// Where the parser stands. Each state names the thing the next byte belongs
 /// to; `Scan::pos` is that byte's offset.
@@ -357,14 +329,19 @@ pub struct RequestHead<'b> {
 
 impl<'b> RequestHead<'b> {
     /// Every header in order, as (name, value).
-    pub fn headers(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + 'b {
         let buf = self.buf;
         self.headers.iter().map(move |h| (h.name.of(buf), h.value.of(buf)))
     }
 
     /// The first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&'b [u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.fields().get(name)
+    }
+
+    /// The header fields, as the responder reads them.
+    pub(crate) fn fields(&self) -> Fields<'b> {
+        Fields::new(self.buf, self.headers)
     }
 }
 
@@ -1104,19 +1081,6 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
-}
-
-/// A non-empty string of decimal digits that fits in a u64.
-pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.iter().try_fold(0u64, |n, &c| {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-    })
 }
 
 #[cfg(test)]

@@ -13,8 +13,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::conn::Conn;
-
 /// A connection's place in the wheel. Kept as its own field of the
 /// connection so it can be armed while the connection's state is borrowed.
 #[derive(Debug)]
@@ -46,12 +44,6 @@ type Entry = (usize, u32, u64);
 /// Where the wheel finds a connection's timer by key.
 pub(crate) trait Timers {
     fn timer(&mut self, k: usize) -> Option<&mut Timer>;
-}
-
-impl Timers for slab::Slab<Conn> {
-    fn timer(&mut self, k: usize) -> Option<&mut Timer> {
-        self.get_mut(k).map(|c| &mut c.timer)
-    }
 }
 
 pub(crate) struct Wheel {

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::net::SocketAddr;
 
-use crate::parse::RequestHead;
+use super::Version;
 
 /// Answers requests on the event-loop thread.
 ///
@@ -62,17 +62,16 @@ where
 /// 405 before any handler runs, exactly as on the static path. For `HEAD` the
 /// server sends the handler's headers (Content-Length included) and no body.
 pub struct Request<'a> {
-    pub(crate) head: &'a RequestHead<'a>,
+    pub(crate) req: &'a super::Request<'a>,
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a [u8]>,
-    pub(crate) peer: SocketAddr,
 }
 
 impl<'a> Request<'a> {
     /// The method, `GET` or `HEAD`.
     pub fn method(&self) -> &'a str {
         // The parser admits only token bytes, which are ASCII.
-        std::str::from_utf8(self.head.method).unwrap_or("")
+        std::str::from_utf8(self.req.method).unwrap_or("")
     }
 
     /// The decoded, normalised path, starting with `/` (`%XX` decoded once,
@@ -89,34 +88,41 @@ impl<'a> Request<'a> {
 
     /// The request target exactly as sent.
     pub fn target(&self) -> &'a [u8] {
-        self.head.target
+        self.req.target
     }
 
     /// The first header with this name, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.head.header(name.as_bytes())
+        self.req.fields.get(name.as_bytes())
     }
 
     /// Every header in the order sent, as (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
-        self.head.headers()
+        self.req.fields.iter()
     }
 
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.req.peer
     }
 
     /// `1` for HTTP/1.1, `0` for HTTP/1.0.
     pub fn minor_version(&self) -> u8 {
-        self.head.minor_version
+        match self.req.version {
+            Version::Http10 => 0,
+            Version::Http11 => 1,
+        }
     }
 }
 
 /// What a handler answers with.
 ///
 /// `Date`, `Server`, `Content-Length` and `Connection` are added by the
-/// server; do not set them.
+/// server: a handler's `Content-Length`, `Transfer-Encoding`, `Connection`,
+/// `Keep-Alive`, `Upgrade`, `Date` or `Server` header is dropped (with a
+/// warning in the log), as is a field whose name is not a token or whose
+/// value holds a control byte. The status must be a final one, 200 to 599:
+/// anything else is answered 500. A 204 or 304 is sent without a body.
 ///
 /// # Example
 ///
@@ -184,18 +190,16 @@ impl Response {
         Response { status, headers: Vec::new(), body: Body::Empty }
     }
 
-    /// Add a header. Names and values must not contain CR or LF; a header
-    /// that does is dropped (so a handler cannot split the response).
+    /// Add a header. A name that is not a token, or a value with CR, LF or
+    /// another control byte, is dropped when the response is sent (so a
+    /// handler cannot split the response), as are the framing headers the
+    /// server writes itself (see [`Response`]).
     pub fn header(
         mut self,
         name: impl Into<Cow<'static, str>>,
         value: impl Into<Cow<'static, str>>,
     ) -> Response {
-        let (name, value) = (name.into(), value.into());
-        let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
-        if !bad(&name) && !bad(&value) && !name.is_empty() {
-            self.headers.push((name, value));
-        }
+        self.headers.push((name.into(), value.into()));
         self
     }
 

@@ -27,7 +27,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
-use crate::conn::nonblocking;
+use crate::transport::nonblocking;
 
 /// After the first powers of two, check every this many responses.
 pub(crate) const CHECK_EVERY: u32 = 1024;
@@ -118,7 +118,9 @@ impl Carried {
     }
 }
 
-/// Room for one descriptor's control message.
+/// Room for one descriptor's control message (CMSG_SPACE(4) is 24 bytes on
+/// 64-bit Linux) with slack; a message that brings more than fit is cut short
+/// by the kernel, and `recv` closes what did arrive.
 #[repr(C)]
 union CmsgBuf {
     buf: [u8; 64],
@@ -152,39 +154,80 @@ pub(crate) fn send(to: &UnixDatagram, fd: RawFd, carried: Carried) -> io::Result
     }
 }
 
-/// Take one descriptor from `inbox`; `Ok(None)` when it is empty.
+/// Take one connection from `inbox`; `Ok(None)` when it is empty.
+///
+/// Messages that bring no connection are skipped: one without a descriptor
+/// is not from a loop, and one whose control data the kernel cut short
+/// (`MSG_CTRUNC`: more descriptors than fit, or this process has no free
+/// descriptor) lost its connection on the way, which is logged; whatever
+/// descriptors did arrive with it are closed. Only the first descriptor of a
+/// message is a connection; any others are closed.
 pub(crate) fn recv(inbox: &UnixDatagram) -> io::Result<Option<(OwnedFd, Carried)>> {
-    let mut payload = [0u8; Carried::LEN];
+    loop {
+        let mut payload = [0u8; Carried::LEN];
+        let Some(m) = recv_message(inbox, &mut payload)? else {
+            return Ok(None);
+        };
+        if m.truncated {
+            // Dropping `m` closes whatever arrived: a cut-short message says
+            // nothing reliable about which descriptor was the connection.
+            log::warn!("handoff: a connection was lost on the way (control data truncated)");
+            continue;
+        }
+        if let Some(fd) = m.fd {
+            return Ok(Some((fd, Carried::decode(&payload[..m.len]))));
+        }
+    }
+}
+
+/// One datagram from the inbox.
+struct Message {
+    /// Payload bytes received.
+    len: usize,
+    /// Its first descriptor.
+    fd: Option<OwnedFd>,
+    /// The kernel cut its control data short (`MSG_CTRUNC`).
+    truncated: bool,
+}
+
+/// Receive one datagram into `payload`; `Ok(None)` when the inbox is empty.
+fn recv_message(inbox: &UnixDatagram, payload: &mut [u8]) -> io::Result<Option<Message>> {
+    // Fresh for every call: recvmsg overwrites msg_controllen with the length
+    // it used (0 for a datagram without a descriptor), and offering that much
+    // room to the next message would make the kernel drop its descriptor.
     let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
     let mut cbuf = CmsgBuf { buf: [0; 64] };
     // SAFETY: as in `send`; the kernel writes at most msg_controllen bytes of
-    // control data, and a descriptor it delivers is ours to own.
+    // control data and sets each cmsg_len to what it wrote, and a descriptor
+    // it delivers is ours to own.
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.buf.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of::<CmsgBuf>() as _;
-        loop {
-            let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
-            let Some(n) = nonblocking(|| libc::recvmsg(inbox.as_raw_fd(), &mut msg, flags))? else {
-                return Ok(None);
-            };
-            let mut fd = None;
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-                    fd = Some(OwnedFd::from_raw_fd(raw));
+        let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+        let Some(len) = nonblocking(|| libc::recvmsg(inbox.as_raw_fd(), &mut msg, flags))? else {
+            return Ok(None);
+        };
+        let mut fd = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                let bytes = ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                    let got = OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
+                    // Only the first is the connection; dropping another
+                    // closes it.
+                    if fd.is_none() {
+                        fd = Some(got);
+                    }
                 }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }
-            match fd {
-                Some(fd) => return Ok(Some((fd, Carried::decode(&payload[..n])))),
-                // A datagram without a descriptor: not ours; skip it.
-                None => continue,
-            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
+        Ok(Some(Message { len, fd, truncated: msg.msg_flags & libc::MSG_CTRUNC != 0 }))
     }
 }
 
@@ -193,6 +236,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
 
     #[test]
     fn due_on_powers_of_two_then_every_check_every() {
@@ -211,12 +255,112 @@ mod tests {
         drop(server); // the receiver's copy keeps the connection open
         let (fd, got) = recv(&rx).unwrap().unwrap();
         assert_eq!(got, carried);
+        assert_same_connection(fd, &mut client);
+        assert!(recv(&rx).unwrap().is_none(), "inbox empty again");
+    }
+
+    /// A connected pair of TCP sockets: (client, server).
+    fn tcp_pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, _) = l.accept().unwrap();
+        (client, server)
+    }
+
+    /// What `client` writes arrives on `fd`.
+    fn assert_same_connection(fd: OwnedFd, client: &mut TcpStream) {
         let mut moved = TcpStream::from(fd);
         client.write_all(b"ping").unwrap();
         let mut buf = [0u8; 4];
         moved.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"ping");
+    }
+
+    /// Whether every copy of the server end of `client`'s connection is
+    /// closed: the client then reads end of stream.
+    fn closed_at_server(client: &mut TcpStream) -> bool {
+        client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        matches!(client.read(&mut [0u8; 1]), Ok(0))
+    }
+
+    /// What `send` does, but with any number of descriptors in one message.
+    fn send_fds(to: &UnixDatagram, fds: &[RawFd], carried: Carried) {
+        let payload = carried.encode();
+        let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
+        let data_len = std::mem::size_of_val(fds) as u32;
+        // SAFETY: arithmetic only.
+        let space = unsafe { libc::CMSG_SPACE(data_len) } as usize;
+        // u64s: aligned for cmsghdr.
+        let mut cbuf = vec![0u64; space.div_ceil(8)];
+        // SAFETY: the control buffer is aligned for cmsghdr and holds `space`
+        // bytes; every pointer stays valid for the call.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr().cast();
+            msg.msg_controllen = space as _;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len) as _;
+            let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+            for (i, &fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned(data.add(i), fd);
+            }
+            assert_eq!(libc::sendmsg(to.as_raw_fd(), &msg, 0), payload.len() as isize);
+        }
+    }
+
+    #[test]
+    fn a_descriptor_after_a_datagram_without_one_arrives() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        let (mut client, server) = tcp_pair();
+        // Not from a loop, and no control data: recvmsg reports a control
+        // length of 0, which must not be the room offered for the next one.
+        tx.send(b"stray").unwrap();
+        let carried = Carried { responses: 3, moves: 1 };
+        assert!(send(&tx, server.as_raw_fd(), carried).unwrap());
+        drop(server);
+        let (fd, got) = recv(&rx).unwrap().expect("the descriptor after the stray datagram");
+        assert_eq!(got, carried);
+        assert_same_connection(fd, &mut client);
+    }
+
+    #[test]
+    fn a_message_with_more_descriptors_than_fit_is_lost_and_all_are_closed() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        // One more than the receive buffer could hold even without a header,
+        // so the kernel truncates the control data (MSG_CTRUNC).
+        let too_many = std::mem::size_of::<CmsgBuf>() / std::mem::size_of::<RawFd>() + 1;
+        let (mut clients, servers): (Vec<_>, Vec<_>) = (0..too_many).map(|_| tcp_pair()).unzip();
+        let fds: Vec<RawFd> = servers.iter().map(|s| s.as_raw_fd()).collect();
+        send_fds(&tx, &fds, Carried { responses: 1, moves: 0 });
+        drop(servers);
+        // A good message after the truncated one still arrives.
+        let (mut client, server) = tcp_pair();
+        assert!(send(&tx, server.as_raw_fd(), Carried { responses: 9, moves: 1 }).unwrap());
+        drop(server);
+        let (fd, got) = recv(&rx).unwrap().expect("the message after the truncated one");
+        assert_eq!(got, Carried { responses: 9, moves: 1 });
         assert!(recv(&rx).unwrap().is_none(), "inbox empty again");
+        for (i, c) in clients.iter_mut().enumerate() {
+            assert!(closed_at_server(c), "descriptor {i} of the truncated message still open");
+        }
+        assert_same_connection(fd, &mut client);
+    }
+
+    #[test]
+    fn only_the_first_descriptor_of_a_message_is_kept() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        let (mut first_client, first) = tcp_pair();
+        let (mut extra_client, extra) = tcp_pair();
+        send_fds(&tx, &[first.as_raw_fd(), extra.as_raw_fd()], Carried { responses: 2, moves: 1 });
+        drop((first, extra));
+        let (fd, got) = recv(&rx).unwrap().expect("the first descriptor");
+        assert_eq!(got, Carried { responses: 2, moves: 1 });
+        assert!(closed_at_server(&mut extra_client), "the extra descriptor is still open");
+        assert_same_connection(fd, &mut first_client);
     }
 
     #[test]

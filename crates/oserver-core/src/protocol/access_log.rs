@@ -5,8 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use crate::response::push_u64;
-use crate::server::AccessLog;
+use crate::http::push_u64;
+use crate::settings::AccessLog;
 
 /// Flush when the buffer holds this much, besides the once-a-second flush:
 /// big enough that a busy loop writes rarely, well under the 64 KiB a single
@@ -19,11 +19,25 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
 }
 
+/// The request line as logged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RequestLine<'a> {
+    /// A parsed request: method, target and version, e.g. `HTTP/1.1`.
+    Parsed { method: &'a [u8], target: &'a [u8], version: &'static str },
+    /// A request refused before it was parsed: its first line as received
+    /// (nginx logs the same), at most [`RAW_LINE`] bytes.
+    Raw(&'a [u8]),
+}
+
+/// Most bytes of an unparsable request line that are logged: enough to
+/// recognise it, too few for one client to fill the log.
+pub(crate) const RAW_LINE: usize = 1024;
+
 /// One request, as the access log records it.
 pub(crate) struct Entry<'a> {
     pub peer: SocketAddr,
     pub time: &'a [u8],
-    pub request_line: (&'a [u8], &'a [u8], u8),
+    pub request: RequestLine<'a>,
     pub status: u16,
     pub body_bytes: u64,
     pub referer: Option<&'a [u8]>,
@@ -44,10 +58,17 @@ impl Writer {
         b.extend_from_slice(b" - - [");
         b.extend_from_slice(e.time);
         b.extend_from_slice(b"] \"");
-        escape(b, e.request_line.0);
-        b.push(b' ');
-        escape(b, e.request_line.1);
-        b.extend_from_slice(if e.request_line.2 == 0 { b" HTTP/1.0\" " } else { b" HTTP/1.1\" " });
+        match e.request {
+            RequestLine::Parsed { method, target, version } => {
+                escape(b, method);
+                b.push(b' ');
+                escape(b, target);
+                b.push(b' ');
+                b.extend_from_slice(version.as_bytes());
+            }
+            RequestLine::Raw(line) => escape(b, &line[..line.len().min(RAW_LINE)]),
+        }
+        b.extend_from_slice(b"\" ");
         push_u64(b, u64::from(e.status));
         b.push(b' ');
         push_u64(b, e.body_bytes);
@@ -132,7 +153,7 @@ mod tests {
         w.log(&Entry {
             peer: "127.0.0.1:5000".parse().unwrap(),
             time: b"21/Nov/2026:10:50:49 +0000",
-            request_line: (b"GET", b"/a\"b", 1),
+            request: RequestLine::Parsed { method: b"GET", target: b"/a\"b", version: "HTTP/1.1" },
             status: 200,
             body_bytes: 42,
             referer: None,
@@ -144,6 +165,35 @@ mod tests {
             s,
             "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /a\\x22b HTTP/1.1\" 200 42 \"-\" \"curl/8\"\n"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refused_request_logs_its_raw_line_escaped() {
+        let dir = std::env::temp_dir().join(format!("oserver-al-raw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        let mut w = Writer::open(AccessLog::File(path.clone())).unwrap();
+        let long = vec![b'a'; RAW_LINE + 500];
+        for line in [&b"GET /x HTTP/9\x01"[..], &long] {
+            w.log(&Entry {
+                peer: "127.0.0.1:5000".parse().unwrap(),
+                time: b"21/Nov/2026:10:50:49 +0000",
+                request: RequestLine::Raw(line),
+                status: 400,
+                body_bytes: 0,
+                referer: None,
+                user_agent: None,
+            });
+        }
+        w.flush();
+        let s = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines[0],
+            "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /x HTTP/9\\x01\" 400 0 \"-\" \"-\""
+        );
+        assert!(lines[1].contains(&"a".repeat(RAW_LINE)) && !lines[1].contains(&"a".repeat(RAW_LINE + 1)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,8 @@
+//! Files beneath the root: turning a target into a safe relative path,
+//! opening it without leaving the root, the per-loop open-file cache and
+//! directory listings.
+
+pub mod autoindex;
+pub(crate) mod cache;
+pub mod fs;
+pub mod path;

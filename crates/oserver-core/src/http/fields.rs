@@ -1,0 +1,180 @@
+//! Header fields as spans into a buffer: how a protocol hands a request's
+//! fields to the responder without copying them, and how the responder hands
+//! a reply's fields to the protocol that frames them.
+
+use std::fmt::{self, Write as _};
+
+/// A byte range `start..end` into a request buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: u16,
+    /// One past the last byte.
+    pub end: u16,
+}
+
+impl Span {
+    /// A span; both positions must fit in 16 bits (callers keep every
+    /// position inside a head of at most 65,535 bytes).
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u16, end: end as u16 }
+    }
+
+    /// The bytes this span covers in `buf`, or an empty slice if `buf` is
+    /// too short (it is not the buffer the span came from).
+    pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        buf.get(self.start as usize..self.end as usize).unwrap_or(&[])
+    }
+}
+
+/// One header line, as spans into the buffer (value trimmed of OWS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderSpan {
+    /// The field name.
+    pub name: Span,
+    /// The field value.
+    pub value: Span,
+}
+
+/// A request's header fields: spans into the buffer they arrived in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'b> {
+    buf: &'b [u8],
+    spans: &'b [HeaderSpan],
+}
+
+impl<'b> Fields<'b> {
+    pub(crate) fn new(buf: &'b [u8], spans: &'b [HeaderSpan]) -> Fields<'b> {
+        Fields { buf, spans }
+    }
+
+    /// Every field in order, as (name, value).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + '_ {
+        let buf = self.buf;
+        self.spans.iter().map(move |h| (h.name.of(buf), h.value.of(buf)))
+    }
+
+    /// The first field with this name (ASCII case-insensitive).
+    pub(crate) fn get(&self, name: &[u8]) -> Option<&'b [u8]> {
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+}
+
+/// A reply's header fields, in a buffer reused from reply to reply (so a
+/// reply costs no allocation once the buffers have grown).
+#[derive(Debug, Default)]
+pub(crate) struct FieldList {
+    bytes: Vec<u8>,
+    /// Per field: where its name ends and its value ends in `bytes` (the
+    /// value starts where the name ends; the next name where the value ends).
+    ends: Vec<(u32, u32)>,
+}
+
+impl FieldList {
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Add a field; the caller has checked name and value.
+    pub(crate) fn push(&mut self, name: &str, value: &[u8]) {
+        self.bytes.extend_from_slice(name.as_bytes());
+        let n = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(value);
+        self.ends.push((n, self.bytes.len() as u32));
+    }
+
+    /// Add a field whose value is formatted in place, without a String.
+    pub(crate) fn push_display(&mut self, name: &str, value: impl fmt::Display) {
+        self.bytes.extend_from_slice(name.as_bytes());
+        let n = self.bytes.len() as u32;
+        let _ = write!(ByteWriter(&mut self.bytes), "{value}");
+        self.ends.push((n, self.bytes.len() as u32));
+    }
+
+    /// Every field in order, as (name, value).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(n, v)| {
+            let (n, v) = (n as usize, v as usize);
+            let field = (&self.bytes[start..n], &self.bytes[n..v]);
+            start = v;
+            field
+        })
+    }
+
+    /// The first field with this name (ASCII case-insensitive).
+    #[cfg(test)]
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+}
+
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A token character (RFC 9110 5.6.2): what a field name is made of.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A valid field name: one or more token characters.
+pub(crate) fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+}
+
+/// A valid field value (RFC 9110 5.5): visible bytes, spaces and tabs (and
+/// obs-text), not starting or ending with whitespace; no CR, LF, NUL or other
+/// control byte, so a value can never split a head.
+pub(crate) fn valid_value(v: &[u8]) -> bool {
+    let ok = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
+    let ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    v.iter().all(|&b| ok(b)) && !ws(v.first()) && !ws(v.last())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_list_round_trips() {
+        let mut l = FieldList::default();
+        l.push("ETag", b"\"1-2\"");
+        l.push_display("Cache-Control", format_args!("max-age={}", 60));
+        l.push("X-Empty", b"");
+        let all: Vec<_> = l.iter().collect();
+        assert_eq!(
+            all,
+            vec![
+                (&b"ETag"[..], &b"\"1-2\""[..]),
+                (&b"Cache-Control"[..], &b"max-age=60"[..]),
+                (&b"X-Empty"[..], &b""[..])
+            ]
+        );
+        assert_eq!(l.get("etag"), Some(&b"\"1-2\""[..]));
+        l.clear();
+        assert_eq!(l.iter().count(), 0);
+    }
+
+    #[test]
+    fn names_and_values() {
+        for good in ["Content-Type", "x", "X-A_b.c!#$%&'*+^`|~9"] {
+            assert!(valid_name(good.as_bytes()), "{good}");
+        }
+        for bad in ["", "a b", "a:b", "a\r", "é", "a\0", "(x)"] {
+            assert!(!valid_name(bad.as_bytes()), "{bad:?}");
+        }
+        for good in ["", "text/html", "a\tb", "q=\"x y\"", "caf\u{e9}"] {
+            assert!(valid_value(good.as_bytes()), "{good:?}");
+        }
+        for bad in ["a\r\nb", "a\nb", "a\0", " lead", "trail\t", "\x7f", "\x01"] {
+            assert!(!valid_value(bad.as_bytes()), "{bad:?}");
+        }
+    }
+}

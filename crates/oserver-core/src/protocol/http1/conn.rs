@@ -1,0 +1,662 @@
+//! One HTTP/1.1 connection: a state machine that owns its data.
+//!
+//! ```text
+//!            accept
+//!              |
+//!              v
+//!   +-----> Idle --(first byte)--> Reading --(head complete)--> Writing
+//!   |                                 |                           |
+//!   |                           (bad request)              (sent: `then`)
+//!   |                                 v                           |
+//!   |                      Writing(then: Linger)     KeepAlive / Close / Linger
+//!   |                                                   |         |       |
+//!   +---------------------------------------------------+      closed  Closing
+//!                                                          (EOF / timer) -> closed
+//! ```
+//!
+//! Each state's function goes straight into the next state when it can,
+//! without waiting for another poll; `drive` returns when the socket would
+//! block, when the connection is done, or when its turn is used up.
+//!
+//! Three decisions live in one place each: what follows a request head (its
+//! body: nothing, bytes to drop, or a chunked body that cannot be read) in
+//! [`body_framing`]; what happens after a response in [`Conn::decide`]; when
+//! the state's deadline falls in [`Conn::arm`], called as each state is
+//! entered.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use super::parse::{ParseError, Parser, RequestHead, Status};
+use super::{encode, Buffers};
+use crate::http::status;
+use crate::protocol::access_log::{RequestLine, RAW_LINE};
+use crate::protocol::{Exchange, Step};
+use crate::respond::{FileBody, Payload, Request, Version};
+use crate::settings::Settings;
+use crate::transport::{Plain, Recv};
+
+/// Bytes read per read(2) into the loop's buffer. A request head is at most
+/// 16 KiB by default; 64 KiB also takes a burst of pipelined requests in one
+/// call.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+/// The most one connection sends in one turn before the others get theirs, so
+/// a big download cannot starve small requests on the same loop. 512 KiB is a
+/// few socket buffers' worth: large enough that sendfile's per-call cost is
+/// spread thin.
+const SEND_TURN: u64 = 512 * 1024;
+
+/// The most responses one connection gets in one turn. A client pipelining
+/// thousands of small requests would otherwise hold the loop for as long as
+/// it keeps the pipe full; 32 small responses take tens of microseconds.
+const TURN_RESPONSES: u32 = 32;
+
+/// The most bytes one connection reads in one turn (request bodies being
+/// dropped, a closing connection being drained): four reads of READ_CHUNK.
+const TURN_READ: usize = 4 * READ_CHUNK;
+
+/// Largest request body read and thrown away so the connection can stay open.
+/// No request body is used yet; a static server is sent one only by mistake
+/// (a form posted to it). 1 MiB covers those; beyond it the answer is 413
+/// and the connection closes, which is cheaper than reading.
+const MAX_DISCARD: u64 = 1 << 20;
+
+/// How long a closing connection is drained before it is closed anyway.
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
+
+/// Bytes received but not yet answered: a head that arrived in pieces, or
+/// pipelined requests behind the one being answered. Boxed and only present
+/// while needed, so an idle connection costs a few words.
+pub(crate) struct Pending {
+    buf: Vec<u8>,
+    parser: Parser,
+}
+
+/// What happens to the connection once the response is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// Wait for the next request.
+    KeepAlive,
+    /// Close at once: the client sends nothing more.
+    Close,
+    /// Shut down our side and drain what the client still sends before
+    /// closing, so it reads the response rather than a reset (nginx's
+    /// lingering close): after an error, or with input left unread.
+    Linger,
+}
+
+pub(crate) enum State {
+    /// Waiting for the first byte of a request. `fresh`: no request has been
+    /// answered on this connection yet (the header timeout runs from accept;
+    /// otherwise the keep-alive timeout runs from the last response).
+    Idle { fresh: bool },
+    /// A head is arriving; the header timeout runs from `since` and is never
+    /// extended by more bytes.
+    Reading { since: Instant },
+    /// Sending a response: the head (and an in-memory body) bytes the first
+    /// write did not take, then the file range.
+    Writing { buf: Vec<u8>, pos: usize, file: Option<FileBody>, then: Then },
+    /// Our side is shut; reading and dropping what the client still sends.
+    Closing,
+}
+
+pub(crate) struct Conn {
+    io: Plain,
+    peer: SocketAddr,
+    state: State,
+    /// When the connection was opened: the first request's header timeout
+    /// runs from here.
+    opened: Instant,
+    deadline: Instant,
+    pending: Option<Box<Pending>>,
+    /// Request-body bytes still to arrive and be dropped.
+    discard: u64,
+    /// Responses completed (saturating): for `keepalive_requests` and the
+    /// handoff's schedule.
+    responses: u32,
+}
+
+/// Where the bytes of a complete head are.
+#[derive(Clone, Copy)]
+enum Source {
+    /// In the loop's read buffer at `start..end`, head `len` bytes long.
+    Fresh { start: usize, len: usize, end: usize },
+    /// In the connection's pending buffer, head `len` bytes long.
+    Pending { len: usize },
+}
+
+/// What reading got.
+enum Got {
+    /// A response was started (the state is Writing).
+    Answered,
+    /// Nothing more to read now.
+    Wait,
+    /// Its turn is used up with bytes still to read.
+    Yield,
+    /// The client closed its side.
+    End,
+}
+
+/// What writing got.
+enum Sent {
+    Done(Then),
+    Blocked,
+    /// Its share of the turn is sent.
+    Turn,
+}
+
+/// What follows a request head on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFraming {
+    None,
+    /// Content-Length bytes, to be read and dropped.
+    Discard(u64),
+    /// More than MAX_DISCARD bytes: answered 413, and the connection closes.
+    TooLarge,
+    /// A chunked body, not decoded: answered, then the connection closes so
+    /// its bytes are never taken for a request.
+    Chunked,
+}
+
+/// How the body after `head` is framed, and what this server does with it.
+pub(crate) fn body_framing(head: &RequestHead<'_>) -> BodyFraming {
+    match (head.chunked, head.content_length) {
+        (true, _) => BodyFraming::Chunked,
+        (false, Some(n)) if n > MAX_DISCARD => BodyFraming::TooLarge,
+        (false, Some(n)) if n > 0 => BodyFraming::Discard(n),
+        _ => BodyFraming::None,
+    }
+}
+
+/// What [`Conn::decide`] weighs about a request and its reply.
+struct Facts {
+    /// The request allows keep-alive (its version and Connection header).
+    keep_alive: bool,
+    framing: BodyFraming,
+    /// Input may follow that will not be read as a request (a body being
+    /// dropped, pipelined requests).
+    unread: bool,
+    /// The responder found the request malformed.
+    close: bool,
+    status: u16,
+}
+
+/// Per-turn counters (see TURN_RESPONSES, TURN_READ, SEND_TURN).
+#[derive(Default)]
+struct Turn {
+    responses: u32,
+    read: usize,
+}
+
+impl Turn {
+    fn spent(&self) -> bool {
+        self.responses >= TURN_RESPONSES || self.read >= TURN_READ
+    }
+}
+
+impl Conn {
+    /// A connection fresh from accept.
+    pub(crate) fn new(io: Plain, peer: SocketAddr, now: Instant, s: &Settings) -> Conn {
+        let mut c = Conn {
+            io,
+            peer,
+            state: State::Idle { fresh: true },
+            opened: now,
+            deadline: now,
+            pending: None,
+            discard: 0,
+            responses: 0,
+        };
+        c.arm(now, s);
+        c
+    }
+
+    /// An idle kept-alive connection taken from another event loop, after
+    /// `responses` responses there.
+    pub(crate) fn handed_over(
+        mut io: Plain,
+        peer: SocketAddr,
+        now: Instant,
+        s: &Settings,
+        responses: u32,
+    ) -> Conn {
+        io.wait_for_event();
+        let mut c = Conn::new(io, peer, now, s);
+        c.responses = responses;
+        c.enter(State::Idle { fresh: false }, now, s);
+        c
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub(crate) fn ready(&mut self, readable: bool, hup: bool) {
+        self.io.ready(readable, hup);
+    }
+
+    /// A response is waiting for the socket to take more.
+    pub(crate) fn wants_write(&self) -> bool {
+        matches!(self.state, State::Writing { .. })
+    }
+
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        self.io.socket()
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.io.fd()
+    }
+
+    /// Between requests with nothing read, buffered or owed: the
+    /// connection could move to another loop. Its response count, if so.
+    pub(crate) fn idle(&self) -> Option<u32> {
+        let idle = matches!(self.state, State::Idle { fresh: false })
+            && self.pending.is_none()
+            && self.discard == 0
+            && !self.io.readable()
+            && !self.io.hup();
+        idle.then_some(self.responses)
+    }
+
+    /// A graceful stop began: true to close now (idle between requests).
+    /// A connection accepted a moment ago whose request is still on its way
+    /// gets `grace` instead: the client did nothing wrong, and a restart must
+    /// not reset it. Busy connections finish their response, then close.
+    pub(crate) fn drain(&mut self, now: Instant, grace: Duration) -> bool {
+        match self.state {
+            State::Idle { fresh: false } => self.pending.is_none(),
+            State::Idle { fresh: true } if self.pending.is_none() => {
+                self.deadline = self.deadline.min(now + grace);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Set the state and the deadline that comes with it.
+    fn enter(&mut self, state: State, now: Instant, s: &Settings) {
+        self.state = state;
+        self.arm(now, s);
+    }
+
+    /// The deadline of the current state: the one place timeouts are chosen.
+    /// Called as a state is entered, and again when a write makes progress
+    /// (the send timeout counts from the last byte the client took).
+    fn arm(&mut self, now: Instant, s: &Settings) {
+        self.deadline = match self.state {
+            State::Idle { fresh: true } => self.opened + s.header_timeout,
+            State::Idle { fresh: false } => now + s.keepalive_timeout,
+            State::Reading { since } => since + s.header_timeout,
+            State::Writing { .. } => now + s.send_timeout,
+            State::Closing => now + LINGER,
+        };
+    }
+
+    /// What happens after the response to a request: the one place that
+    /// decides between keep-alive, close and lingering close.
+    fn decide(&self, f: &Facts, draining: bool, s: &Settings) -> Then {
+        let last = s.keepalive_requests != 0 && self.responses.saturating_add(1) >= s.keepalive_requests;
+        let body_ok = matches!(f.framing, BodyFraming::None | BodyFraming::Discard(_));
+        if f.keep_alive && body_ok && !f.close && !draining && s.keep_alive() && !last {
+            Then::KeepAlive
+        } else if f.status >= 400 || f.unread {
+            Then::Linger
+        } else {
+            Then::Close
+        }
+    }
+
+    /// Run the connection as far as it goes without blocking.
+    pub(crate) fn drive(
+        &mut self,
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<Step> {
+        let mut turn = Turn::default();
+        loop {
+            match self.state {
+                State::Idle { .. } | State::Reading { .. } => {
+                    match self.read_request(bufs, cx, draining, now, &mut turn)? {
+                        Got::Answered => {}
+                        Got::Wait => return Ok(Step::Wait),
+                        Got::Yield => return Ok(Step::Yield),
+                        Got::End => return Ok(Step::Close),
+                    }
+                }
+                State::Writing { .. } => match self.write(now, cx.settings())? {
+                    Sent::Blocked => return Ok(Step::Wait),
+                    Sent::Turn => return Ok(Step::Yield),
+                    Sent::Done(then) => {
+                        turn.responses += 1;
+                        self.responses = self.responses.saturating_add(1);
+                        match then {
+                            // A drain that began while this response was
+                            // going out ends the connection here.
+                            Then::KeepAlive if !draining => {
+                                self.enter(State::Idle { fresh: false }, now, cx.settings())
+                            }
+                            Then::KeepAlive | Then::Close => return Ok(Step::Close),
+                            Then::Linger => {
+                                self.io.shutdown_write();
+                                self.enter(State::Closing, now, cx.settings());
+                            }
+                        }
+                    }
+                },
+                State::Closing => loop {
+                    if turn.read >= TURN_READ {
+                        return Ok(Step::Yield);
+                    }
+                    match self.io.recv(&mut bufs.inbuf)? {
+                        Recv::Data(n) => turn.read += n,
+                        Recv::Blocked => return Ok(Step::Wait),
+                        Recv::Eof => return Ok(Step::Close),
+                    }
+                },
+            }
+        }
+    }
+
+    /// Idle or Reading: answer what is buffered, read more, answer that.
+    fn read_request(
+        &mut self,
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        draining: bool,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> io::Result<Got> {
+        // Bytes already here (pipelined) are answered before reading more.
+        if self.pending.is_some() {
+            if turn.spent() {
+                return Ok(Got::Yield);
+            }
+            if self.parse_pending(cx, draining, now)? {
+                return Ok(Got::Answered);
+            }
+        }
+        loop {
+            if !self.io.readable() {
+                return Ok(Got::Wait);
+            }
+            if turn.spent() {
+                return Ok(Got::Yield);
+            }
+            if let Some(p) = self.pending.as_mut() {
+                // Read straight into the partial request's buffer.
+                let len = p.buf.len();
+                let room = READ_CHUNK.min(cx.settings().limits.max_header_bytes + 1024);
+                p.buf.resize(len + room, 0);
+                let got = self.io.recv(&mut p.buf[len..]);
+                let n = match got {
+                    Ok(Recv::Data(n)) => n,
+                    _ => 0,
+                };
+                p.buf.truncate(len + n);
+                match got? {
+                    Recv::Data(n) => turn.read += n,
+                    Recv::Blocked => return Ok(Got::Wait),
+                    // EOF mid-request: nothing to answer.
+                    Recv::Eof => return Ok(Got::End),
+                }
+                if self.parse_pending(cx, draining, now)? {
+                    return Ok(Got::Answered);
+                }
+            } else {
+                let n = match self.io.recv(&mut bufs.inbuf)? {
+                    Recv::Data(n) => n,
+                    Recv::Blocked => return Ok(Got::Wait),
+                    Recv::Eof => return Ok(Got::End),
+                };
+                turn.read += n;
+                if self.parse_fresh(bufs, cx, n, draining, now)? {
+                    return Ok(Got::Answered);
+                }
+            }
+        }
+    }
+
+    /// Drop request-body bytes still owed from the front of `data`; the
+    /// count dropped.
+    fn skip_body(&mut self, data_len: usize) -> usize {
+        let d = self.discard.min(data_len as u64) as usize;
+        self.discard -= d as u64;
+        d
+    }
+
+    /// The first bytes of a request arrived: Idle becomes Reading.
+    fn head_started(&mut self, now: Instant, s: &Settings) {
+        if let State::Idle { fresh } = self.state {
+            // The first request's header timeout runs from accept.
+            let since = if fresh { self.opened } else { now };
+            self.enter(State::Reading { since }, now, s);
+        }
+    }
+
+    /// Handle `bufs.inbuf[..n]`, just read with nothing pending. True when a
+    /// response was started.
+    fn parse_fresh(
+        &mut self,
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        n: usize,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<bool> {
+        let start = self.skip_body(n);
+        if start == n {
+            return Ok(false);
+        }
+        self.head_started(now, cx.settings());
+        let Buffers { inbuf, parser } = bufs;
+        parser.reset();
+        let limits = cx.settings().limits;
+        let data = &inbuf[start..n];
+        match parser.parse(data, &limits) {
+            Ok(Status::Complete(len)) => {
+                self.answer(cx, inbuf, parser, Source::Fresh { start, len, end: n }, draining, now)?;
+                Ok(true)
+            }
+            Ok(Status::Partial) => {
+                self.pending = Some(Box::new(Pending { buf: data.to_vec(), parser: parser.clone() }));
+                Ok(false)
+            }
+            Err(e) => {
+                self.reject(cx, e, data, now)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Handle the pending buffer (a partial head, or pipelined requests).
+    fn parse_pending(&mut self, cx: &mut Exchange, draining: bool, now: Instant) -> io::Result<bool> {
+        let Some(mut p) = self.pending.take() else { return Ok(false) };
+        if self.discard > 0 {
+            let d = self.skip_body(p.buf.len());
+            p.buf.drain(..d);
+            p.parser.reset();
+        }
+        if p.buf.is_empty() {
+            return Ok(false);
+        }
+        self.head_started(now, cx.settings());
+        let limits = cx.settings().limits;
+        match p.parser.parse(&p.buf, &limits) {
+            Ok(Status::Complete(len)) => {
+                let Pending { buf, parser } = *p;
+                self.answer(cx, &buf, &parser, Source::Pending { len }, draining, now)?;
+                // Pipelined bytes after this request were kept by `answer`
+                // in a pending buffer of their own; reuse this one for them.
+                if let Some(next) = self.pending.as_mut() {
+                    if next.buf.capacity() < buf.capacity() {
+                        let mut buf = buf;
+                        buf.clear();
+                        buf.extend_from_slice(&next.buf);
+                        next.buf = buf;
+                    }
+                }
+                Ok(true)
+            }
+            Ok(Status::Partial) => {
+                self.pending = Some(p);
+                Ok(false)
+            }
+            Err(e) => {
+                let r = self.reject(cx, e, &p.buf, now);
+                r.map(|()| true)
+            }
+        }
+    }
+
+    /// Answer a malformed request: error page, then a lingering close. The
+    /// access log gets the line as it arrived.
+    fn reject(&mut self, cx: &mut Exchange, e: ParseError, data: &[u8], now: Instant) -> io::Result<()> {
+        let status = e.status();
+        log::debug!("{}: bad request ({status}): {e}", self.peer);
+        self.pending = None;
+        cx.reply.refuse(status);
+        let line_end = memchr::memchr(b'\n', data).unwrap_or(data.len()).min(RAW_LINE);
+        let line = &data[..line_end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        cx.log(self.peer, RequestLine::Raw(line), status, cx.reply.content_length, None, None);
+        self.start_reply(cx, Then::Linger, false, now)
+    }
+
+    /// A complete head is in `buf` (see `src`): ask the responder, decide the
+    /// connection's fate, and start sending.
+    fn answer(
+        &mut self,
+        cx: &mut Exchange,
+        buf: &[u8],
+        parser: &Parser,
+        src: Source,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<()> {
+        let (buf, head_len) = match src {
+            Source::Fresh { start, len, end } => (&buf[start..end], len),
+            Source::Pending { len } => (buf, len),
+        };
+        let head = parser.head(buf);
+        let version = if head.minor_version == 0 { Version::Http10 } else { Version::Http11 };
+        let req = Request {
+            method: head.method,
+            target: head.target,
+            version,
+            fields: head.fields(),
+            peer: self.peer,
+        };
+        let framing = body_framing(&head);
+        if framing == BodyFraming::TooLarge {
+            cx.reply.refuse(413);
+        } else {
+            cx.respond(&req, now);
+        }
+        let is_head = head.method == b"HEAD";
+        let bodiless = is_head || status::is_bodiless(cx.reply.status);
+        let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
+        cx.log(
+            self.peer,
+            RequestLine::Parsed { method: head.method, target: head.target, version: version.as_str() },
+            cx.reply.status,
+            body_bytes,
+            head.header(b"referer"),
+            head.header(b"user-agent"),
+        );
+        // The body (if any) follows the head and is dropped; whatever
+        // follows the body is the next request.
+        let body = match framing {
+            BodyFraming::Discard(n) => n,
+            _ => 0,
+        };
+        let after = (buf.len() - head_len) as u64;
+        let in_buf = body.min(after) as usize;
+        let rest = &buf[head_len + in_buf..];
+        self.discard = body - in_buf as u64;
+        let unread = framing == BodyFraming::Chunked || self.discard > 0 || !rest.is_empty();
+        let settings = cx.settings();
+        let facts = Facts {
+            keep_alive: head.keep_alive,
+            framing,
+            unread,
+            close: cx.reply.close,
+            status: cx.reply.status,
+        };
+        let then = self.decide(&facts, draining, settings);
+        self.pending = (then == Then::KeepAlive && !rest.is_empty())
+            .then(|| Box::new(Pending { buf: rest.to_vec(), parser: Parser::new() }));
+        if then != Then::KeepAlive {
+            self.discard = 0;
+        }
+        self.start_reply(cx, then, bodiless, now)
+    }
+
+    /// Frame `cx.reply` and send what the socket takes now; the rest waits in
+    /// the Writing state.
+    fn start_reply(&mut self, cx: &mut Exchange, then: Then, bodiless: bool, now: Instant) -> io::Result<()> {
+        let Exchange { out, reply, clock, .. } = cx;
+        out.clear();
+        encode::head(out, clock, reply, then == Then::KeepAlive);
+        let mut file = None;
+        match reply.take_payload() {
+            _ if bodiless => {}
+            Payload::Empty => {}
+            Payload::Buffered => out.extend_from_slice(&reply.bytes),
+            Payload::Bytes(b) => out.extend_from_slice(&b),
+            Payload::Static(b) => out.extend_from_slice(b),
+            // Small cached files leave with their head in one write.
+            Payload::File(f) => match f.in_memory() {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => file = Some(f),
+            },
+        }
+        let sent = self.io.send(out, file.is_some())?;
+        let buf = if sent < out.len() { out[sent..].to_vec() } else { Vec::new() };
+        self.enter(State::Writing { buf, pos: 0, file, then }, now, cx.settings());
+        Ok(())
+    }
+
+    /// Writing: the head bytes left, then the file, up to SEND_TURN.
+    fn write(&mut self, now: Instant, s: &Settings) -> io::Result<Sent> {
+        let State::Writing { buf, pos, file, then } = &mut self.state else {
+            return Ok(Sent::Blocked);
+        };
+        let then = *then;
+        let mut progressed = false;
+        let mut result = Sent::Done(then);
+        if *pos < buf.len() {
+            let n = self.io.send(&buf[*pos..], file.is_some())?;
+            progressed = n > 0;
+            *pos += n;
+            if *pos < buf.len() {
+                result = Sent::Blocked;
+            }
+        }
+        if let (Sent::Done(_), Some(body)) = (&result, file.as_mut()) {
+            let n = self.io.send_file(body.fd(), &mut body.offset, body.end, SEND_TURN)?;
+            progressed |= n > 0;
+            if body.offset < body.end {
+                result = if n >= SEND_TURN { Sent::Turn } else { Sent::Blocked };
+            }
+        }
+        if progressed {
+            self.arm(now, s);
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,423 @@
+//! The HTTP/1 connection on its own: no event loop, no process. A real
+//! loopback TCP pair stands in for the network; time is passed in, so
+//! deadlines are checked exactly.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::*;
+use crate::files::fs::Root;
+use crate::protocol::Ctx;
+use crate::respond::Site;
+use crate::settings::AccessLog;
+
+struct Harness {
+    cx: Ctx,
+    conn: Conn,
+    client: std::net::TcpStream,
+    now: Instant,
+    settings: Settings,
+    dir: PathBuf,
+    /// Bytes the client has read and not yet split into responses.
+    got: Vec<u8>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A parsed response: status, headers (lower-case names), body.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("oserver-conn-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(dir.join("d")).unwrap();
+    std::fs::write(dir.join("a.txt"), b"hello").unwrap();
+    // Sparse, so it costs no disk; big enough that a client that does not
+    // read blocks the sender.
+    std::fs::File::create(dir.join("big.bin")).unwrap().set_len(64 << 20).unwrap();
+    let mut settings = Settings::default();
+    change(&mut settings);
+    if let Some(AccessLog::File(p)) = &mut settings.access_log {
+        *p = dir.join(&*p);
+    }
+    let root = Root::new(&dir, false).unwrap();
+    let site = Site { settings: settings.clone(), root: Some(root), routes: Vec::new() };
+    let cx = Ctx::new(Arc::new(site)).unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (sock, peer) = l.accept().unwrap();
+    sock.set_nonblocking(true).unwrap();
+    // As the server's listener does (accepted sockets inherit it): without
+    // it Nagle holds a second small response until the first is acked.
+    sock.set_nodelay(true).unwrap();
+    client.set_nonblocking(true).unwrap();
+    let now = Instant::now();
+    let conn = Conn::new(Plain::new(TcpStream::from_std(sock)), peer, now, &settings);
+    Harness { cx, conn, client, now, settings, dir, got: Vec::new() }
+}
+
+fn harness() -> Harness {
+    harness_with(|_| {})
+}
+
+/// Wait until `fd` has something to read (or its peer closed), at most 2 s.
+fn wait_readable(fd: RawFd) {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 2000) };
+}
+
+impl Harness {
+    /// The client sends `bytes`; the connection is told it is readable.
+    fn send(&mut self, bytes: &[u8]) {
+        self.client.set_nonblocking(false).unwrap();
+        self.client.write_all(bytes).unwrap();
+        self.client.set_nonblocking(true).unwrap();
+        wait_readable(self.conn.fd());
+        self.conn.ready(true, false);
+    }
+
+    fn drive(&mut self) -> Step {
+        let Ctx { h1, exchange, draining } = &mut self.cx;
+        self.conn.drive(h1, exchange, *draining, self.now).unwrap()
+    }
+
+    /// Everything the client can read now, split into whole responses.
+    fn responses(&mut self) -> Vec<Resp> {
+        self.responses_to(&[])
+    }
+
+    /// As `responses`, where the responses at the positions in `head` answer
+    /// HEAD requests (no body, whatever Content-Length says).
+    fn responses_to(&mut self, head_at: &[usize]) -> Vec<Resp> {
+        let mut buf = [0u8; 65536];
+        loop {
+            match self.client.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("client read: {e}"),
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(end) = self.got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(self.got[..end].to_vec()).unwrap();
+            let mut lines = head.split("\r\n");
+            let status = lines.next().unwrap()[9..12].parse().unwrap();
+            let headers: Vec<(String, String)> = lines
+                .map(|l| {
+                    let (n, v) = l.split_once(": ").unwrap();
+                    (n.to_ascii_lowercase(), v.to_string())
+                })
+                .collect();
+            let len: usize = headers.iter().find(|(n, _)| n == "content-length").unwrap().1.parse().unwrap();
+            let body_len = if status == 304 || head_at.contains(&out.len()) { 0 } else { len };
+            if self.got.len() < end + 4 + body_len {
+                break;
+            }
+            let body = self.got[end + 4..end + 4 + body_len].to_vec();
+            self.got.drain(..end + 4 + body_len);
+            out.push(Resp { status, headers, body });
+        }
+        out
+    }
+
+    fn state_name(&self) -> &'static str {
+        match self.conn.state {
+            State::Idle { fresh: true } => "idle (fresh)",
+            State::Idle { fresh: false } => "idle",
+            State::Reading { .. } => "reading",
+            State::Writing { .. } => "writing",
+            State::Closing => "closing",
+        }
+    }
+}
+
+const GET_A: &[u8] = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let mut h = harness();
+    h.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nHEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /d HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    let r = h.responses_to(&[2]);
+    let statuses: Vec<u16> = r.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 404, 200, 301]);
+    assert_eq!(r[0].body, b"hello");
+    assert!(r[2].body.is_empty(), "HEAD has no body");
+    assert_eq!(r[2].header("content-length"), Some("5"));
+    assert_eq!(r[3].header("location"), Some("/d/"));
+    assert!(r.iter().all(|r| r.header("connection") == Some("keep-alive")));
+    assert_eq!(h.state_name(), "idle");
+    assert!(h.conn.pending.is_none());
+    assert_eq!(h.conn.idle(), Some(4));
+}
+
+#[test]
+fn a_head_in_many_pieces_is_answered_once_and_its_timeout_is_not_extended() {
+    let mut h = harness();
+    let opened = h.now;
+    for (i, b) in GET_A.iter().enumerate() {
+        h.now = opened + Duration::from_millis(10 * i as u64);
+        h.send(&[*b]);
+        assert_eq!(h.drive(), Step::Wait);
+        if i + 1 < GET_A.len() {
+            assert!(h.responses().is_empty(), "answered after {i} bytes");
+            assert_eq!(h.state_name(), "reading");
+            // The first request's header timeout runs from accept.
+            assert_eq!(h.conn.deadline(), opened + h.settings.header_timeout);
+        }
+    }
+    let r = h.responses();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].status, &r[0].body[..]), (200, &b"hello"[..]));
+
+    // The next request on the kept-alive connection: its header timeout runs
+    // from its first byte, and later bytes do not move it.
+    let first = h.now + Duration::from_secs(3);
+    h.now = first;
+    h.send(b"GET /a.txt HT");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.conn.deadline(), first + h.settings.header_timeout);
+    h.now = first + Duration::from_secs(5);
+    h.send(b"TP/1.1\r\nHost: x\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.conn.deadline(), first + h.settings.header_timeout);
+    h.send(b"\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.responses().len(), 1);
+}
+
+#[test]
+fn a_request_body_is_dropped_and_the_next_request_read_after_it() {
+    let mut h = harness();
+    // The body arrives in two pieces, the second with the next request.
+    h.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.conn.discard, 5);
+    assert_eq!(h.conn.idle(), None, "body bytes are still owed");
+    h.send(b"67890GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    let r = h.responses();
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 200]);
+    assert_eq!(h.conn.discard, 0);
+
+    // A body and the next request in one piece (a POST gets 405 and the
+    // connection stays usable).
+    h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nGETGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    let r = h.responses();
+    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), vec![405, 200]);
+    assert_eq!(r[0].header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn keep_alive_and_close_decisions() {
+    // (request, settings change, draining, Connection header, state after)
+    type Change = fn(&mut Settings);
+    let keep: Change = |_| {};
+    let table: &[(&[u8], Change, bool, &str, &str)] = &[
+        (GET_A, keep, false, "keep-alive", "idle"),
+        (b"GET /a.txt HTTP/1.0\r\n\r\n", keep, false, "close", "closed"),
+        (b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", keep, false, "keep-alive", "idle"),
+        (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closed"),
+        // An error the client asked to close on: drain what it still sends.
+        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closing"),
+        // A chunked body is never decoded: answer, then drain and close.
+        (
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            keep,
+            false,
+            "close",
+            "closing",
+        ),
+        (
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+            keep,
+            false,
+            "close",
+            "closing",
+        ),
+        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, "close", "closing"),
+        (b"GET /../x HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, "close", "closing"),
+        (GET_A, |s| s.keepalive_timeout = Duration::ZERO, false, "close", "closed"),
+        (GET_A, |s| s.keepalive_requests = 1, false, "close", "closed"),
+        (GET_A, keep, true, "close", "closed"),
+        // A request followed by unread input, closing: linger.
+        (
+            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /",
+            keep,
+            false,
+            "close",
+            "closing",
+        ),
+    ];
+    for (req, change, draining, connection, after) in table {
+        let mut h = harness_with(*change);
+        h.cx.draining = *draining;
+        h.send(req);
+        let step = h.drive();
+        let r = h.responses();
+        let what = String::from_utf8_lossy(req);
+        assert_eq!(r.len(), 1, "{what}");
+        assert_eq!(r[0].header("connection"), Some(*connection), "{what}");
+        let state = if step == Step::Close { "closed" } else { h.state_name() };
+        assert_eq!(state, *after, "{what}");
+    }
+}
+
+#[test]
+fn the_last_allowed_response_says_close() {
+    let mut h = harness_with(|s| s.keepalive_requests = 3);
+    h.send(&GET_A.repeat(2));
+    assert_eq!(h.drive(), Step::Wait);
+    h.send(GET_A);
+    assert_eq!(h.drive(), Step::Close);
+    let r = h.responses();
+    let conn: Vec<_> = r.iter().map(|r| r.header("connection").unwrap().to_string()).collect();
+    assert_eq!(conn, vec!["keep-alive", "keep-alive", "close"]);
+}
+
+#[test]
+fn each_state_has_its_deadline() {
+    let mut h = harness();
+    let s = h.settings.clone();
+    let t0 = h.now;
+    assert_eq!(h.conn.deadline(), t0 + s.header_timeout, "fresh: header timeout from accept");
+
+    h.now = t0 + Duration::from_secs(1);
+    h.send(GET_A);
+    h.drive();
+    assert_eq!(h.state_name(), "idle");
+    assert_eq!(h.conn.deadline(), h.now + s.keepalive_timeout, "idle: keep-alive timeout");
+    h.responses();
+
+    // A download the client does not read blocks in Writing.
+    h.now = t0 + Duration::from_secs(2);
+    h.send(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Each turn sends at most SEND_TURN; the socket buffers fill after a few.
+    let mut turns = 0;
+    while h.drive() == Step::Yield {
+        turns += 1;
+        assert!(turns < 100, "the client reads nothing: the socket must block");
+    }
+    assert_eq!(h.state_name(), "writing");
+    assert!(h.conn.wants_write());
+    assert_eq!(h.conn.deadline(), h.now + s.send_timeout, "writing: send timeout");
+    // No progress: the deadline stays where it was.
+    let stuck = h.conn.deadline();
+    h.now = t0 + Duration::from_secs(4);
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.conn.deadline(), stuck);
+
+    // A bad request: the error goes out, then the connection lingers.
+    let mut h = harness();
+    h.now = t0 + Duration::from_secs(7);
+    h.send(b"BAD\x01\r\n\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.state_name(), "closing");
+    assert_eq!(h.conn.deadline(), h.now + LINGER, "closing: linger");
+    assert_eq!(h.responses()[0].status, 400);
+}
+
+#[test]
+fn one_turn_answers_a_bounded_number_of_requests() {
+    let mut h = harness();
+    let n = 3 * TURN_RESPONSES as usize + 5;
+    h.send(&GET_A.repeat(n));
+    let mut turns = 0;
+    loop {
+        turns += 1;
+        match h.drive() {
+            Step::Yield => assert!(turns < 10),
+            Step::Wait => break,
+            Step::Close => panic!("closed"),
+        }
+    }
+    assert_eq!(turns, 4, "{n} requests, {TURN_RESPONSES} a turn");
+    assert_eq!(h.responses().len(), n);
+}
+
+#[test]
+fn a_closing_connection_drains_a_bounded_amount_per_turn() {
+    let mut h = harness();
+    h.send(b"BAD\x01\r\n\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.state_name(), "closing");
+    // The client sends more than a turn's worth; with it all waiting in the
+    // socket, one turn reads TURN_READ and yields.
+    socket2::SockRef::from(&*h.conn.io.socket()).set_recv_buffer_size(8 << 20).unwrap();
+    let junk = vec![b'x'; 2 * TURN_READ];
+    h.client.set_nonblocking(false).unwrap();
+    let mut writer = h.client.try_clone().unwrap();
+    let t = std::thread::spawn(move || {
+        let _ = writer.write_all(&junk);
+    });
+    let waited = Instant::now();
+    let queued = |fd: RawFd| {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+        n as usize
+    };
+    while queued(h.conn.fd()) <= TURN_READ {
+        assert!(waited.elapsed() < Duration::from_secs(5), "only {} queued", queued(h.conn.fd()));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.conn.ready(true, false);
+    assert_eq!(h.drive(), Step::Yield);
+    while h.drive() == Step::Yield {}
+    t.join().unwrap();
+}
+
+#[test]
+fn refused_requests_reach_the_access_log() {
+    let mut h = harness_with(|s| s.access_log = Some(AccessLog::File("access.log".into())));
+    h.send(b"GET /x HTTP/1.1\r\nBad Header: y\r\n\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    assert_eq!(h.responses()[0].status, 400);
+    h.cx.tick();
+    let log = std::fs::read_to_string(h.dir.join("access.log")).unwrap();
+    assert!(log.contains("\"GET /x HTTP/1.1\" 400 "), "{log}");
+    assert_eq!(h.cx.requests(), 1);
+}
+
+#[test]
+fn eof_mid_request_and_between_requests_closes() {
+    let mut h = harness();
+    h.send(b"GET /a.txt HTTP/1.1\r\n");
+    assert_eq!(h.drive(), Step::Wait);
+    h.client.shutdown(std::net::Shutdown::Write).unwrap();
+    wait_readable(h.conn.fd());
+    h.conn.ready(true, true);
+    assert_eq!(h.drive(), Step::Close);
+    assert!(h.responses().is_empty());
+}
+
+#[test]
+fn drain_closes_idle_connections_and_gives_fresh_ones_a_grace() {
+    let mut h = harness();
+    let grace = Duration::from_secs(1);
+    assert!(!h.conn.drain(h.now, grace), "fresh: waits for its request");
+    assert_eq!(h.conn.deadline(), h.now + grace);
+    h.send(GET_A);
+    h.drive();
+    assert!(h.conn.drain(h.now, grace), "idle after a response: closes now");
+}

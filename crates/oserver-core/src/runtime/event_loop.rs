@@ -1,0 +1,436 @@
+//! One event loop: a mio `Poll`, the listener, a slab of connections, and the
+//! timing wheel of their deadlines.
+//!
+//! Edge-triggered throughout (mio's rule): on each readiness event a
+//! connection reads, writes and sends until the call would block; an event
+//! for a token that is gone is ignored. The loop knows a connection only as a
+//! [`Session`]: it passes readiness in, drives it, and files its deadline.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::handoff::{self, Carried, Handoff};
+use super::timer::{Timer, Timers, Wheel};
+use super::{Control, Stats};
+use crate::protocol::{Ctx, Origin, Session, Step};
+use crate::transport::Plain;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+pub(crate) const WAKER: Token = Token(usize::MAX - 2);
+const HANDOFF: Token = Token(usize::MAX - 3);
+
+/// How long a connection accepted just before a graceful stop may take to send
+/// its request.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Connections accepted (and served, see `accept`) in one go before the
+/// connections already open get a turn: enough to empty a burst in a few
+/// rounds, few enough that a flood of new clients cannot starve old ones.
+const ACCEPT_BATCH: usize = 64;
+
+/// When accept fails for lack of descriptors, wait this long before trying
+/// again: short enough to resume quickly, long enough not to spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A connection and what the loop keeps about it.
+struct Slot {
+    session: Session,
+    timer: Timer,
+    /// In the epoll set (a connection answered and closed at accept never is).
+    registered: bool,
+    /// Registered for writable events too (after a write blocked once; kept
+    /// from then on, to spare an epoll_ctl per response).
+    write_interest: bool,
+    /// Times this connection was handed to another event loop.
+    moves: u8,
+}
+
+struct Slots(Slab<Slot>);
+
+impl Timers for Slots {
+    fn timer(&mut self, k: usize) -> Option<&mut Timer> {
+        self.0.get_mut(k).map(|s| &mut s.timer)
+    }
+}
+
+pub(crate) struct EventLoop {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    ctl: Arc<Control>,
+    cx: Ctx,
+    conns: Slots,
+    /// Connections that yielded their turn with work left.
+    ready: VecDeque<usize>,
+    now: Instant,
+    wheel: Wheel,
+    /// Reused list of connections whose deadline passed.
+    expired: Vec<usize>,
+    /// Generation of the last admitted connection (see `Timer`).
+    generation: u32,
+    /// Connections wait in the backlog: at the cap, or out of descriptors.
+    accept_paused: bool,
+    accept_retry: Option<Instant>,
+    /// Accept is failing for lack of descriptors (logged once).
+    accept_failing: bool,
+    draining: Option<Instant>,
+    log_gen: usize,
+    stats: Stats,
+    /// Passing idle connections to the loop on their CPU (see `handoff.rs`).
+    handoff: Option<Handoff>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        poll: Poll,
+        listener: TcpListener,
+        cx: Ctx,
+        ctl: Arc<Control>,
+        handoff: Option<Handoff>,
+    ) -> io::Result<EventLoop> {
+        let mut listener = listener;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(h) = &handoff {
+            let fd = h.inbox().as_raw_fd();
+            poll.registry().register(&mut SourceFd(&fd), HANDOFF, Interest::READABLE)?;
+        }
+        let now = Instant::now();
+        Ok(EventLoop {
+            poll,
+            listener: Some(listener),
+            log_gen: ctl.reopen.load(Ordering::Acquire),
+            ctl,
+            cx,
+            conns: Slots(Slab::new()),
+            ready: VecDeque::new(),
+            now,
+            wheel: Wheel::new(now),
+            expired: Vec::new(),
+            generation: 0,
+            accept_paused: false,
+            accept_retry: None,
+            accept_failing: false,
+            draining: None,
+            stats: Stats::default(),
+            handoff,
+        })
+    }
+
+    pub(crate) fn run(mut self) -> io::Result<Stats> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.now = Instant::now();
+            self.cx.refresh_clock();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => self.control(),
+                    HANDOFF => self.take_handed(),
+                    Token(k) => {
+                        if let Some(s) = self.conns.0.get_mut(k) {
+                            let hup = ev.is_read_closed() || ev.is_error();
+                            s.session.ready(ev.is_readable() || hup, hup);
+                            self.drive(k);
+                        }
+                    }
+                }
+            }
+            // Connections that yielded go again, each once per turn.
+            for _ in 0..self.ready.len() {
+                if let Some(k) = self.ready.pop_front() {
+                    if self.conns.0.contains(k) {
+                        self.drive(k);
+                    }
+                }
+            }
+            if self.accept_paused && self.accept_retry.map_or(true, |t| self.now >= t) {
+                self.accept();
+            }
+            if self.now >= self.wheel.next_due() {
+                self.tick();
+            }
+            if let Some(deadline) = self.draining {
+                if self.conns.0.is_empty() || self.now >= deadline {
+                    break;
+                }
+            }
+        }
+        self.stats.requests = self.cx.requests();
+        // Dropping the context flushes the access log.
+        Ok(self.stats)
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        if !self.ready.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut t = self.wheel.next_due().saturating_duration_since(self.now);
+        if let Some(r) = self.accept_retry {
+            t = t.min(r.saturating_duration_since(self.now));
+        }
+        t
+    }
+
+    /// Once a second (each tick of the timer wheel): the protocols' own
+    /// chores (the access log), and close the connections whose deadline
+    /// passed.
+    fn tick(&mut self) {
+        self.cx.tick();
+        let mut expired = std::mem::take(&mut self.expired);
+        self.wheel.expire(self.now, &mut self.conns, &mut expired);
+        for k in expired.drain(..) {
+            log::debug!("{}: timed out", self.conns.0[k].session.peer());
+            self.close(k);
+        }
+        self.expired = expired;
+    }
+
+    fn control(&mut self) {
+        let gen = self.ctl.reopen.load(Ordering::Acquire);
+        if gen != self.log_gen {
+            self.log_gen = gen;
+            self.cx.reopen_logs();
+        }
+        if self.ctl.shutdown.load(Ordering::Acquire) && self.draining.is_none() {
+            self.begin_drain();
+        }
+    }
+
+    /// Graceful stop: no new connections; each session decides whether it
+    /// closes now (idle) or finishes what it is doing.
+    fn begin_drain(&mut self) {
+        self.draining = Some(self.now + self.cx.settings().shutdown_timeout);
+        self.cx.begin_drain();
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        // Neither take connections from other loops nor pass any on. What
+        // is in flight to this loop's inbox waits there for its successor.
+        if let Some(h) = self.handoff.take() {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&h.inbox().as_raw_fd()));
+        }
+        self.accept_paused = false;
+        self.accept_retry = None;
+        let mut idle = Vec::new();
+        for (k, s) in self.conns.0.iter_mut() {
+            if s.session.drain(self.now, DRAIN_GRACE) {
+                idle.push(k);
+            } else {
+                self.wheel.arm(k, &mut s.timer, s.session.deadline());
+            }
+        }
+        for k in idle {
+            self.close(k);
+        }
+    }
+
+    fn accept(&mut self) {
+        self.accept_retry = None;
+        self.accept_paused = false;
+        for _ in 0..ACCEPT_BATCH {
+            if self.conns.0.len() >= self.cx.settings().max_connections {
+                // Stay out of accept until a connection closes (see close()).
+                self.accept_paused = true;
+                return;
+            }
+            let Some(listener) = self.listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((sock, peer)) => {
+                    self.accept_failing = false;
+                    self.stats.connections += 1;
+                    let k = self.admit(sock, peer, Origin::Accepted);
+                    // The listener defers accept until the request has
+                    // arrived (TCP_DEFER_ACCEPT), so serve it right away: a
+                    // connection-per-request client is answered and closed
+                    // without ever entering the epoll set.
+                    self.drive(k);
+                    self.enroll(k);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    match e.raw_os_error() {
+                        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS)
+                        | Some(libc::ENOMEM) => {
+                            // Once per episode at warn; retries at debug.
+                            if self.accept_failing {
+                                log::debug!("accept: {e}; pausing {ACCEPT_BACKOFF:?}");
+                            } else {
+                                log::warn!("accept: {e}; pausing {ACCEPT_BACKOFF:?} between tries");
+                                self.accept_failing = true;
+                            }
+                            self.accept_paused = true;
+                            self.accept_retry = Some(self.now + ACCEPT_BACKOFF);
+                            return;
+                        }
+                        // The peer gave up while queued: ECONNABORTED and friends.
+                        _ => {
+                            log::debug!("accept: {e}");
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        // A full batch: more may be queued, and no new edge will say so.
+        // Come back right after the connections already open had a turn.
+        self.accept_paused = true;
+        self.accept_retry = Some(self.now);
+    }
+
+    fn close(&mut self, k: usize) {
+        // Closing the descriptor removes it from the epoll set (it is not
+        // duplicated; a connection handed to another loop was taken out
+        // first), so no epoll_ctl(DEL) is spent on it.
+        drop(self.conns.0.try_remove(k));
+        if self.accept_paused
+            && self.accept_retry.is_none()
+            && self.conns.0.len() < self.cx.settings().max_connections
+        {
+            self.accept();
+        }
+    }
+
+    /// Run connection `k` as far as it goes without blocking, then do what
+    /// it asks: wait (with write interest if it is blocked writing), come
+    /// back this turn, or close; and file its deadline.
+    fn drive(&mut self, k: usize) {
+        let s = &mut self.conns.0[k];
+        match s.session.drive(&mut self.cx, self.now) {
+            Ok(Step::Wait) => {
+                if s.session.wants_write() && !s.write_interest {
+                    s.write_interest = true;
+                    if s.registered {
+                        let both = Interest::READABLE | Interest::WRITABLE;
+                        if let Err(e) = self.poll.registry().reregister(s.session.socket(), Token(k), both) {
+                            log::debug!("{}: reregister: {e}", s.session.peer());
+                            return self.close(k);
+                        }
+                    }
+                }
+                if self.hand_off(k) {
+                    return self.close(k);
+                }
+            }
+            Ok(Step::Yield) => self.ready.push_back(k),
+            Ok(Step::Close) => return self.close(k),
+            Err(e) => {
+                // A client fault (reset, vanished peer) ends that connection only.
+                log::debug!("{}: {e}", s.session.peer());
+                return self.close(k);
+            }
+        }
+        let s = &mut self.conns.0[k];
+        self.wheel.arm(k, &mut s.timer, s.session.deadline());
+    }
+
+    /// Between requests: if connection `k` is idle and due a check (see
+    /// `handoff.rs`), and its packets now arrive on another loop's CPU, send
+    /// it there. True when it went: the caller then closes this loop's
+    /// descriptor (the other loop has its own).
+    fn hand_off(&mut self, k: usize) -> bool {
+        let Some(h) = self.handoff.as_ref() else { return false };
+        let s = &mut self.conns.0[k];
+        let Some(responses) = s.session.idle() else { return false };
+        if s.moves >= handoff::MAX_MOVES || !handoff::due(responses) {
+            return false;
+        }
+        let fd = s.session.fd();
+        let Some(peer) = handoff::incoming_cpu(fd).and_then(|cpu| h.peer_for(cpu)) else {
+            return false;
+        };
+        match handoff::send(peer, fd, Carried { responses, moves: s.moves + 1 }) {
+            Ok(true) => {}
+            Ok(false) => return false, // its inbox is full: keep serving here
+            Err(e) => {
+                log::debug!("handoff: {e}");
+                return false;
+            }
+        }
+        // The socket now has a descriptor in the other loop too, so closing
+        // ours would not take it out of this loop's epoll set: do that first.
+        if s.registered {
+            if let Err(e) = self.poll.registry().deregister(s.session.socket()) {
+                log::error!("handoff: deregister: {e}");
+            }
+            s.registered = false;
+        }
+        self.stats.handed_off += 1;
+        true
+    }
+
+    /// Take the connections other loops handed to this one. Each is idle and
+    /// kept alive; bytes that already arrived are reported by epoll as soon
+    /// as it is registered.
+    fn take_handed(&mut self) {
+        loop {
+            let Some(h) = self.handoff.as_ref() else { return };
+            let (fd, carried) = match handoff::recv(h.inbox()) {
+                Ok(Some(got)) => got,
+                Ok(None) => return,
+                Err(e) => {
+                    log::error!("handoff: receive: {e}");
+                    return;
+                }
+            };
+            if self.conns.0.len() >= self.cx.settings().max_connections {
+                // Full: closing an idle keep-alive connection is allowed
+                // (the client retries on a new one), and dropping `fd` does.
+                continue;
+            }
+            let std_sock = std::net::TcpStream::from(fd);
+            let Ok(peer) = std_sock.peer_addr() else { continue };
+            self.stats.taken += 1;
+            let origin = Origin::HandedOver { responses: carried.responses };
+            let k = self.admit(TcpStream::from_std(std_sock), peer, origin);
+            self.conns.0[k].moves = carried.moves;
+            self.enroll(k);
+        }
+    }
+
+    /// A new connection (accepted, or taken from another loop) in the slab,
+    /// its first deadline filed. Returns its key.
+    fn admit(&mut self, sock: TcpStream, peer: SocketAddr, origin: Origin) -> usize {
+        self.generation = self.generation.wrapping_add(1);
+        let session = Session::new(Plain::new(sock), peer, origin, self.now, self.cx.settings());
+        let timer = Timer::new(self.generation, self.now);
+        let k =
+            self.conns.0.insert(Slot { session, timer, registered: false, write_interest: false, moves: 0 });
+        let s = &mut self.conns.0[k];
+        self.wheel.arm(k, &mut s.timer, s.session.deadline());
+        k
+    }
+
+    /// Put connection `k`, if it is still open, in the epoll set; one that
+    /// cannot be registered is dropped. Writable interest only once a write
+    /// has blocked: registering it up front would wake the loop once for
+    /// nothing.
+    fn enroll(&mut self, k: usize) {
+        let Some(s) = self.conns.0.get_mut(k) else { return };
+        let interest =
+            if s.write_interest { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        match self.poll.registry().register(s.session.socket(), Token(k), interest) {
+            Ok(()) => s.registered = true,
+            Err(e) => {
+                log::error!("register: {e}");
+                self.conns.0.remove(k);
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The runtime: one mio event loop per thread (poll, accept, the waker, the
+//! timing wheel, the handoff between loops). It moves readiness and time
+//! into connections and knows nothing of HTTP: a connection is a
+//! [`Session`](crate::protocol::Session) to it.
+
+pub(crate) mod event_loop;
+pub(crate) mod handoff;
+pub(crate) mod timer;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use mio::Waker;
+
+/// Counters a server returns when it stops.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Responses sent.
+    pub requests: u64,
+    /// Idle connections handed to another event loop (see [`Handoff`](crate::Handoff)).
+    pub handed_off: u64,
+    /// Connections taken from another event loop.
+    pub taken: u64,
+}
+
+impl Stats {
+    /// Add another loop's counters.
+    pub(crate) fn add(&mut self, o: &Stats) {
+        self.connections += o.connections;
+        self.requests += o.requests;
+        self.handed_off += o.handed_off;
+        self.taken += o.taken;
+    }
+}
+
+/// Flags a handle sets and the loops read when woken.
+pub(crate) struct Control {
+    pub shutdown: AtomicBool,
+    /// Bumped by each reopen request; a loop reopens when it sees a new value.
+    pub reopen: AtomicUsize,
+    wakers: Vec<Waker>,
+}
+
+impl Control {
+    pub(crate) fn new(wakers: Vec<Waker>) -> Control {
+        Control { shutdown: AtomicBool::new(false), reopen: AtomicUsize::new(0), wakers }
+    }
+
+    /// Ask every loop to stop gracefully.
+    pub(crate) fn stop(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Ask every loop to reopen its access log.
+    pub(crate) fn reopen_logs(&self) {
+        self.reopen.fetch_add(1, Ordering::AcqRel);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        for w in &self.wakers {
+            if let Err(e) = w.wake() {
+                log::error!("waking event loop: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The server's settings: one type, validated once, read by every layer.
+//!
+//! [`Settings`] holds every tunable number and switch; [`Settings::validate`]
+//! checks each against the range it can work in, and
+//! [`ServerBuilder::build`](crate::ServerBuilder::build) runs it, so a server
+//! never starts with a value that would panic or break it later (a timeout
+//! that overflows `Instant + Duration`, a send timeout of zero, a head limit
+//! too small for any request). The `oserver` command fills a `Settings`
+//! straight from its flags and validates it before it forks.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::protocol::http1::parse::{Limits, MAX_HEAD_BYTES};
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Append to this file (opened with O_APPEND; reopened on request).
+    File(PathBuf),
+    /// Standard output.
+    Stdout,
+}
+
+/// Longest timeout accepted: one day. Deadlines are `Instant + timeout`,
+/// which panics on overflow; a day is far beyond any useful timeout and far
+/// from any overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Smallest `max_header_bytes` accepted. A browser's request head is 400 to
+/// 1,500 bytes; below 1 KiB a server would answer 431 to ordinary clients.
+pub const MIN_HEADER_BYTES: usize = 1024;
+
+/// Most connections one event loop may hold. The kernel's default ceiling on
+/// descriptors per process (`fs.nr_open`) is 1,048,576; a loop cannot hold
+/// more sockets than that.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+
+/// Every setting of a server, with its allowed range.
+///
+/// Build one with [`Settings::default`] and change fields, then hand it to
+/// [`ServerBuilder::settings`](crate::ServerBuilder::settings) (the builder's
+/// individual setters change the same fields).
+///
+/// # Example
+///
+/// ```
+/// use oserver_core::Settings;
+/// use std::time::Duration;
+///
+/// let mut s = Settings::default();
+/// s.keepalive_timeout = Duration::from_secs(65);
+/// assert!(s.validate().is_ok());
+/// s.send_timeout = Duration::ZERO;
+/// assert_eq!(s.validate().unwrap_err().setting, "send_timeout");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The whole request head must arrive within this, counted from accept
+    /// or from the first byte of a kept-alive connection's next request.
+    /// 1 s to [`MAX_TIMEOUT`]; default 10 s.
+    pub header_timeout: Duration,
+    /// An idle keep-alive connection is closed after this. 0 turns
+    /// keep-alive off (every response closes its connection, as nginx's
+    /// `keepalive_timeout 0`); at most [`MAX_TIMEOUT`]; default 15 s.
+    pub keepalive_timeout: Duration,
+    /// A client that takes no byte of a response for this long is dropped.
+    /// 1 s to [`MAX_TIMEOUT`]; default 30 s.
+    pub send_timeout: Duration,
+    /// Longest graceful drain after a shutdown request. 0 (stop at once,
+    /// cutting responses in flight) to [`MAX_TIMEOUT`]; default 10 s.
+    pub shutdown_timeout: Duration,
+    /// Responses on one connection before it is closed (the last one says
+    /// `Connection: close`), as nginx's `keepalive_requests`; 0 is no limit.
+    /// Default 1000 (nginx's): it bounds how long one client keeps one
+    /// connection on one event loop.
+    pub keepalive_requests: u32,
+    /// Request-line and head limits (414 and 431 beyond).
+    /// `max_header_bytes` is [`MIN_HEADER_BYTES`] to 65,535 (the parser
+    /// stores positions as 16-bit numbers); default 16 KiB.
+    pub limits: Limits,
+    /// Most open connections per event loop; at the cap new ones wait in
+    /// the listen backlog. 1 to [`MAX_CONNECTIONS`]; default 10,000.
+    pub max_connections: usize,
+    /// Serve dotfiles (otherwise 404, except under `/.well-known/`).
+    pub hidden: bool,
+    /// Directory listings instead of 403 for directories without index.html.
+    pub autoindex: bool,
+    /// Serve `FILE.br` / `FILE.gz` beside `FILE` when the client accepts them.
+    pub precompressed: bool,
+    /// `Cache-Control: max-age=SECS` on file answers.
+    pub max_age: Option<u32>,
+    /// Follow symlinks that lead outside the root (otherwise 403).
+    pub follow_symlinks: bool,
+    /// Where the access log goes, if anywhere.
+    pub access_log: Option<AccessLog>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            // nginx's client_header_timeout is 60 s; 10 s is ample for a real
+            // client on any network and short enough to bound slowloris.
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(15),
+            send_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            keepalive_requests: 1000,
+            limits: Limits::default(),
+            // 10,000 per loop: the C10k mark; beyond it raise RLIMIT_NOFILE too.
+            max_connections: 10_000,
+            hidden: false,
+            autoindex: false,
+            precompressed: false,
+            max_age: None,
+            follow_symlinks: false,
+            access_log: None,
+        }
+    }
+}
+
+/// A setting outside the range it can work in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The field of [`Settings`] (`send_timeout`, `limits.max_header_bytes`, ...).
+    pub setting: &'static str,
+    /// The value given, as text.
+    pub value: String,
+    /// What is allowed, e.g. `1 to 86400 seconds`.
+    pub allowed: &'static str,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: must be {}", self.setting, self.value, self.allowed)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    ///
+    /// The first setting out of range, as a [`SettingsError`].
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let secs = |setting, d: Duration, min: Duration, allowed| {
+            if d < min || d > MAX_TIMEOUT {
+                let value =
+                    if d.subsec_nanos() == 0 { format!("{} s", d.as_secs()) } else { format!("{d:?}") };
+                return Err(SettingsError { setting, value, allowed });
+            }
+            Ok(())
+        };
+        let one = Duration::from_secs(1);
+        secs("header_timeout", self.header_timeout, one, "1 to 86400 seconds")?;
+        secs("keepalive_timeout", self.keepalive_timeout, Duration::ZERO, "0 (off) to 86400 seconds")?;
+        secs("send_timeout", self.send_timeout, one, "1 to 86400 seconds")?;
+        secs("shutdown_timeout", self.shutdown_timeout, Duration::ZERO, "0 to 86400 seconds")?;
+        let n = self.limits.max_header_bytes;
+        if !(MIN_HEADER_BYTES..=MAX_HEAD_BYTES).contains(&n) {
+            return Err(SettingsError {
+                setting: "limits.max_header_bytes",
+                value: n.to_string(),
+                allowed: "1024 to 65535 bytes",
+            });
+        }
+        if self.limits.max_request_line == 0 || self.limits.max_headers == 0 {
+            return Err(SettingsError {
+                setting: "limits",
+                value: format!("{:?}", self.limits),
+                allowed: "a request line and a header count of at least 1",
+            });
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(SettingsError {
+                setting: "max_connections",
+                value: self.max_connections.to_string(),
+                allowed: "1 to 1048576",
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether connections may be kept open between requests at all.
+    pub(crate) fn keep_alive(&self) -> bool {
+        !self.keepalive_timeout.is_zero()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        let huge = Duration::from_secs(u64::MAX);
+        type Change = fn(&mut Settings);
+        let table: &[(&str, Change)] = &[
+            ("header_timeout", |s| s.header_timeout = Duration::from_secs(u64::MAX)),
+            ("header_timeout", |s| s.header_timeout = Duration::ZERO),
+            ("keepalive_timeout", |s| s.keepalive_timeout = Duration::from_secs(u64::MAX)),
+            ("send_timeout", |s| s.send_timeout = Duration::ZERO),
+            ("send_timeout", |s| s.send_timeout = Duration::from_secs(86_401)),
+            ("shutdown_timeout", |s| s.shutdown_timeout = Duration::from_secs(u64::MAX)),
+            ("limits.max_header_bytes", |s| s.limits.max_header_bytes = 10),
+            ("limits.max_header_bytes", |s| s.limits.max_header_bytes = 65_536),
+            ("max_connections", |s| s.max_connections = 0),
+        ];
+        assert!(huge > MAX_TIMEOUT);
+        for (name, change) in table {
+            let mut s = Settings::default();
+            change(&mut s);
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.setting, *name, "{e}");
+        }
+    }
+
+    #[test]
+    fn edges_that_work_are_accepted() {
+        let mut s = Settings {
+            keepalive_timeout: Duration::ZERO, // keep-alive off
+            shutdown_timeout: Duration::ZERO,
+            header_timeout: MAX_TIMEOUT,
+            max_connections: 1,
+            ..Settings::default()
+        };
+        s.limits.max_header_bytes = MIN_HEADER_BYTES;
+        s.validate().unwrap();
+        s.limits.max_header_bytes = MAX_HEAD_BYTES;
+        s.validate().unwrap();
+        assert!(!s.keep_alive());
+    }
+}
