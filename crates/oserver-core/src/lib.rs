@@ -74,4 +74,6 @@ pub use respond::handler::{Body, Handler, Request, Response};
 pub use runtime::handoff::Handoff;
 pub use runtime::Stats;
 pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
-pub use settings::{AccessLog, Settings, SettingsError, MAX_CONNECTIONS, MAX_TIMEOUT, MIN_HEADER_BYTES};
+pub use settings::{
+    AccessLog, Limits, Settings, SettingsError, MAX_CONNECTIONS, MAX_TIMEOUT, MIN_HEADER_BYTES,
+};

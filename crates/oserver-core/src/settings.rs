@@ -12,7 +12,29 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::protocol::http1::parse::{Limits, MAX_HEAD_BYTES};
+use crate::http::fields::MAX_HEAD_BYTES;
+
+/// Bounds on a request head. Each number is explained where it is defined.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest request line accepted, CRLF excluded (414 beyond).
+    pub max_request_line: usize,
+    /// Longest whole head accepted, request line included (431 beyond).
+    /// Values above [`MAX_HEAD_BYTES`](crate::parse::MAX_HEAD_BYTES) are treated as that.
+    pub max_header_bytes: usize,
+    /// Most header lines accepted (431 beyond). Values above
+    /// [`MAX_HEADERS`](crate::parse::MAX_HEADERS) are treated as that.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    /// 8 KiB for the request line and 16 KiB for the head match what common
+    /// servers accept (nginx and Apache use 8 KiB lines), which is far more
+    /// than real clients send; 100 headers is httparse's and hyper's bound.
+    fn default() -> Self {
+        Limits { max_request_line: 8 * 1024, max_header_bytes: 16 * 1024, max_headers: 100 }
+    }
+}
 
 /// Where access-log lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]

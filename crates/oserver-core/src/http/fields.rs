@@ -4,6 +4,11 @@
 
 use std::fmt::{self, Write as _};
 
+/// Hard ceiling on the head size, whatever the limits says: positions are
+/// stored as `u16` to keep the parser small, so the parser never looks past
+/// offset 65535. (Larger `max_header_bytes` are clamped to this.)
+pub const MAX_HEAD_BYTES: usize = u16::MAX as usize;
+
 /// A byte range `start..end` into a request buffer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Span {

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::net::SocketAddr;
 
-use super::Version;
+use super::message::{self, Version};
 
 /// Answers requests on the event-loop thread.
 ///
@@ -62,7 +62,7 @@ where
 /// 405 before any handler runs, exactly as on the static path. For `HEAD` the
 /// server sends the handler's headers (Content-Length included) and no body.
 pub struct Request<'a> {
-    pub(crate) req: &'a super::Request<'a>,
+    pub(crate) req: &'a message::Request<'a>,
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a [u8]>,
 }

@@ -9,206 +9,22 @@
 //! framing headers, HEAD's missing body).
 
 pub(crate) mod handler;
+mod message;
+mod site;
 mod statics;
 
-use std::fs::File;
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::files::cache::{FileCache, OpenFile};
-use crate::files::fs::Root;
+use crate::files::cache::FileCache;
 use crate::files::path::{self, PathError};
-use crate::http::fields::{self, FieldList, Fields};
-use crate::http::{push_u64, status};
+use crate::http::{fields, status};
 use crate::settings::Settings;
 
-use handler::{Body, Handler};
-
-/// The HTTP version a request came in, for handlers and the access log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Version {
-    Http10,
-    Http11,
-}
-
-impl Version {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        }
-    }
-}
-
-/// A request as the responder sees it, borrowed from the protocol's buffers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Request<'a> {
-    pub method: &'a [u8],
-    /// The target exactly as sent.
-    pub target: &'a [u8],
-    pub version: Version,
-    pub fields: Fields<'a>,
-    pub peer: SocketAddr,
-}
-
-/// A file to send: from the open-file cache, or a handler's own.
-#[derive(Debug)]
-pub(crate) enum FileRef {
-    Cached(Rc<OpenFile>),
-    Owned(File),
-}
-
-/// The byte range `offset..end` of a file, still to be sent.
-#[derive(Debug)]
-pub(crate) struct FileBody {
-    pub file: FileRef,
-    pub offset: u64,
-    pub end: u64,
-}
-
-impl FileBody {
-    pub(crate) fn fd(&self) -> RawFd {
-        match &self.file {
-            FileRef::Cached(f) => f.file.as_raw_fd(),
-            FileRef::Owned(f) => f.as_raw_fd(),
-        }
-    }
-
-    /// The range's bytes when the file is held in memory (small cached
-    /// files), so the protocol can send them with the head in one write.
-    pub(crate) fn in_memory(&self) -> Option<&[u8]> {
-        match &self.file {
-            FileRef::Cached(f) => f.small.as_deref()?.get(self.offset as usize..self.end as usize),
-            FileRef::Owned(_) => None,
-        }
-    }
-}
-
-/// A reply's body.
-#[derive(Debug, Default)]
-pub(crate) enum Payload {
-    /// No body.
-    #[default]
-    Empty,
-    /// The bytes in [`Reply::bytes`] (error pages: no allocation per reply).
-    Buffered,
-    /// Owned bytes (a handler's, a listing).
-    Bytes(Vec<u8>),
-    /// Bytes that live for the whole program.
-    Static(&'static [u8]),
-    /// A range of a file.
-    File(FileBody),
-}
-
-/// The responder's answer. One per loop, reused: `clear` keeps the buffers.
-#[derive(Debug, Default)]
-pub(crate) struct Reply {
-    pub status: u16,
-    /// Header fields besides the framing ones (Date, Server,
-    /// Content-Length, Connection, Transfer-Encoding), which the protocol owns.
-    pub fields: FieldList,
-    pub payload: Payload,
-    /// The Content-Length of this reply. For GET it is the payload's length;
-    /// a 304 carries the length a 200 would have (RFC 9110 8.6) and no body.
-    pub content_length: u64,
-    /// The request was malformed: answer, then close the connection.
-    pub close: bool,
-    /// Backing store for [`Payload::Buffered`].
-    pub bytes: Vec<u8>,
-}
-
-impl Reply {
-    fn start(&mut self, status: u16) {
-        self.status = status;
-        self.fields.clear();
-        self.payload = Payload::Empty;
-        self.content_length = 0;
-        self.close = false;
-        self.bytes.clear();
-    }
-
-    /// Take the payload out, leaving the reply empty of it.
-    pub(crate) fn take_payload(&mut self) -> Payload {
-        std::mem::take(&mut self.payload)
-    }
-
-    /// The payload's bytes when they are in memory.
-    #[cfg(test)]
-    pub(crate) fn body_bytes(&self) -> Option<&[u8]> {
-        match &self.payload {
-            Payload::Empty => Some(&[]),
-            Payload::Buffered => Some(&self.bytes),
-            Payload::Bytes(b) => Some(b),
-            Payload::Static(b) => Some(b),
-            Payload::File(f) => f.in_memory(),
-        }
-    }
-
-    /// An error (or redirect) page for `status`: a short HTML body.
-    pub(crate) fn error(&mut self, status: u16) {
-        self.start(status);
-        self.fields.push("Content-Type", b"text/html");
-        if status == 405 {
-            self.fields.push("Allow", b"GET, HEAD");
-        }
-        error_page(status, &mut self.bytes);
-        self.content_length = self.bytes.len() as u64;
-        self.payload = Payload::Buffered;
-    }
-
-    /// An error page for a malformed request: the connection closes after it.
-    pub(crate) fn refuse(&mut self, status: u16) {
-        self.error(status);
-        self.close = true;
-    }
-}
-
-/// The short HTML body of an error page.
-fn error_page(status: u16, out: &mut Vec<u8>) {
-    let r = status::reason(status);
-    out.extend_from_slice(b"<html><head><title>");
-    push_u64(out, u64::from(status));
-    out.push(b' ');
-    out.extend_from_slice(r.as_bytes());
-    out.extend_from_slice(b"</title></head><body><h1>");
-    push_u64(out, u64::from(status));
-    out.push(b' ');
-    out.extend_from_slice(r.as_bytes());
-    out.extend_from_slice(b"</h1></body></html>\n");
-}
-
-/// A handler and the path prefix it is routed by.
-pub(crate) struct Route {
-    prefix: String,
-    handler: Box<dyn Handler>,
-}
-
-impl Route {
-    pub(crate) fn new(prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, handler }
-    }
-
-    /// Whether `path` is at or below this route's prefix, on a segment
-    /// boundary: `/api` takes `/api`, `/api/` and `/api/x`, not `/apiary`.
-    fn matches(&self, path: &str) -> bool {
-        let p = self.prefix.as_str();
-        match path.strip_prefix(p) {
-            Some(rest) => p.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        }
-    }
-}
-
-/// What every loop's responder reads: the settings, the root, the routes.
-pub(crate) struct Site {
-    pub settings: Settings,
-    pub root: Option<Root>,
-    pub routes: Vec<Route>,
-}
+use handler::Body;
+pub(crate) use message::{FileBody, FileRef, Payload, Reply, Request, Version};
+pub(crate) use site::{Route, Site};
 
 /// One loop's responder: the shared site plus what it reuses per request.
 pub(crate) struct Responder {
@@ -338,28 +154,6 @@ fn from_handler(resp: handler::Response, reply: &mut Reply) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn route(prefix: &str) -> Route {
-        Route::new(prefix.into(), Box::new(|_: &handler::Request<'_>| None))
-    }
-
-    #[test]
-    fn routes_match_on_segment_boundaries() {
-        let table: &[(&str, &str, bool)] = &[
-            ("/api", "/api", true),
-            ("/api", "/api/", true),
-            ("/api", "/api/x", true),
-            ("/api", "/apiary", false),
-            ("/api", "/ap", false),
-            ("/api/", "/api/x", true),
-            ("/api/", "/api", false),
-            ("/", "/anything", true),
-            ("", "/anything", true),
-        ];
-        for (prefix, path, want) in table {
-            assert_eq!(route(prefix).matches(path), *want, "{prefix} vs {path}");
-        }
-    }
 
     #[test]
     fn handler_replies_keep_framing_to_the_server() {

@@ -16,7 +16,8 @@ use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, RangeRequest};
 use crate::http::{encoding, mime};
 
-use super::{FileBody, FileRef, Payload, Reply, Request, Site};
+use super::message::{FileBody, FileRef, Payload, Reply, Request};
+use super::site::Site;
 
 /// What the static path borrows from the responder.
 pub(super) struct Cx<'a> {

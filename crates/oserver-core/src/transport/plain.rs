@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use mio::net::TcpStream;
 
-use super::nonblocking;
+use super::sys::nonblocking;
 
 /// A TCP connection and what the event loop has told about its readiness.
 #[derive(Debug)]

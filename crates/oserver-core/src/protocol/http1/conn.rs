@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use super::encode;
 use super::parse::{ParseError, Parser, RequestHead, Status};
-use super::{encode, Buffers};
 use crate::http::status;
 use crate::protocol::access_log::{RequestLine, RAW_LINE};
-use crate::protocol::{Exchange, Step};
+use crate::protocol::exchange::{Exchange, Step};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
 use crate::transport::{Plain, Recv};
@@ -68,6 +68,21 @@ const MAX_DISCARD: u64 = 1 << 20;
 
 /// How long a closing connection is drained before it is closed anyway.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
+
+/// What one event loop's HTTP/1 connections share: the read buffer every
+/// read goes into first, and the parser that runs over it. A connection
+/// keeps bytes of its own only while a head is incomplete or requests are
+/// pipelined (`Pending`).
+pub(crate) struct Buffers {
+    pub inbuf: Vec<u8>,
+    pub parser: Parser,
+}
+
+impl Buffers {
+    pub(crate) fn new() -> Buffers {
+        Buffers { inbuf: vec![0; READ_CHUNK], parser: Parser::new() }
+    }
+}
 
 /// Bytes received but not yet answered: a head that arrived in pieces, or
 /// pipelined requests behind the one being answered. Boxed and only present

@@ -81,32 +81,8 @@
 //! assert!(head.keep_alive);
 //! ```
 
-/// Bounds on a request head. Each number is explained where it is defined.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Longest request line accepted, CRLF excluded (414 beyond).
-    pub max_request_line: usize,
-    /// Longest whole head accepted, request line included (431 beyond).
-    /// Values above [`MAX_HEAD_BYTES`] are treated as that.
-    pub max_header_bytes: usize,
-    /// Most header lines accepted (431 beyond). Values above
-    /// [`MAX_HEADERS`] are treated as that.
-    pub max_headers: usize,
-}
-
-impl Default for Limits {
-    /// 8 KiB for the request line and 16 KiB for the head match what common
-    /// servers accept (nginx and Apache use 8 KiB lines), which is far more
-    /// than real clients send; 100 headers is httparse's and hyper's bound.
-    fn default() -> Self {
-        Limits { max_request_line: 8 * 1024, max_header_bytes: 16 * 1024, max_headers: 100 }
-    }
-}
-
-/// Hard ceiling on the head size, whatever [`Limits`] says: positions are
-/// stored as `u16` to keep the parser small, so the parser never looks past
-/// offset 65535. (Larger `max_header_bytes` are clamped to this.)
-pub const MAX_HEAD_BYTES: usize = u16::MAX as usize;
+pub use crate::http::fields::MAX_HEAD_BYTES;
+pub use crate::settings::Limits;
 
 /// Hard ceiling on the number of header lines, whatever [`Limits`] says. It
 /// sizes the parser's span array: 100 spans of 8 bytes keep the parser under

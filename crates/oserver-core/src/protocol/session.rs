@@ -1,0 +1,168 @@
+//! The one interface the event loop has to a connection, whatever its
+//! protocol, and what a loop's protocols share.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use super::access_log::Writer;
+use super::exchange::{Exchange, Step};
+use super::http1;
+use crate::http::clock::Clock;
+use crate::respond::{Reply, Responder, Site};
+use crate::settings::Settings;
+use crate::transport::Plain;
+
+/// How a connection came to this loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin {
+    /// Accepted here.
+    Accepted,
+    /// Handed over by another loop, idle, after this many responses.
+    HandedOver { responses: u32 },
+}
+
+/// One connection, whatever its protocol.
+pub(crate) enum Session {
+    Http1(http1::conn::Conn),
+}
+
+impl Session {
+    pub(crate) fn new(io: Plain, peer: SocketAddr, origin: Origin, now: Instant, s: &Settings) -> Session {
+        use http1::conn::Conn;
+        Session::Http1(match origin {
+            Origin::Accepted => Conn::new(io, peer, now, s),
+            Origin::HandedOver { responses } => Conn::handed_over(io, peer, now, s, responses),
+        })
+    }
+
+    /// An event arrived: the socket is readable, or the peer hung up.
+    pub(crate) fn ready(&mut self, readable: bool, hup: bool) {
+        match self {
+            Session::Http1(c) => c.ready(readable, hup),
+        }
+    }
+
+    /// Run as far as it goes without blocking. An error ends this
+    /// connection only (the caller closes it).
+    pub(crate) fn drive(&mut self, cx: &mut Ctx, now: Instant) -> io::Result<Step> {
+        match self {
+            Session::Http1(c) => c.drive(&mut cx.h1, &mut cx.exchange, cx.draining, now),
+        }
+    }
+
+    /// When this connection times out, unless something happens first.
+    pub(crate) fn deadline(&self) -> Instant {
+        match self {
+            Session::Http1(c) => c.deadline(),
+        }
+    }
+
+    /// It waits for the socket to take more bytes (after `drive` said Wait).
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            Session::Http1(c) => c.wants_write(),
+        }
+    }
+
+    /// Idle between requests with nothing buffered: may move to another
+    /// loop. Its response count, if so.
+    pub(crate) fn idle(&self) -> Option<u32> {
+        match self {
+            Session::Http1(c) => c.idle(),
+        }
+    }
+
+    /// A graceful stop began: true to close it now.
+    pub(crate) fn drain(&mut self, now: Instant, grace: Duration) -> bool {
+        match self {
+            Session::Http1(c) => c.drain(now, grace),
+        }
+    }
+
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Session::Http1(c) => c.socket(),
+        }
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        match self {
+            Session::Http1(c) => c.fd(),
+        }
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        match self {
+            Session::Http1(c) => c.peer(),
+        }
+    }
+}
+
+/// Everything one event loop's protocols share.
+pub(crate) struct Ctx {
+    pub(crate) h1: http1::conn::Buffers,
+    pub(crate) exchange: Exchange,
+    /// A graceful stop is under way: no connection is kept alive.
+    pub(crate) draining: bool,
+}
+
+impl Ctx {
+    /// # Errors
+    ///
+    /// The access log cannot be opened.
+    pub(crate) fn new(site: Arc<Site>) -> io::Result<Ctx> {
+        let log = match &site.settings.access_log {
+            Some(t) => Some(Writer::open(t.clone())?),
+            None => None,
+        };
+        Ok(Ctx {
+            h1: http1::conn::Buffers::new(),
+            exchange: Exchange {
+                responder: Responder::new(site),
+                reply: Reply::default(),
+                out: Vec::with_capacity(4096),
+                clock: Clock::new(),
+                log,
+                requests: 0,
+            },
+            draining: false,
+        })
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        self.exchange.settings()
+    }
+
+    /// After each poll: keep `Date` exact to the second (cheap unless the
+    /// second changed).
+    pub(crate) fn refresh_clock(&mut self) {
+        self.exchange.clock.refresh();
+    }
+
+    /// Once a second: write out the buffered access-log lines.
+    pub(crate) fn tick(&mut self) {
+        if let Some(l) = self.exchange.log.as_mut() {
+            l.flush();
+        }
+    }
+
+    pub(crate) fn reopen_logs(&mut self) {
+        if let Some(l) = self.exchange.log.as_mut() {
+            l.reopen();
+        }
+    }
+
+    pub(crate) fn begin_drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// Responses started so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.exchange.requests
+    }
+}
