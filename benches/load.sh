@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Load benchmark: oserver against nginx and lighttpd on this machine.
 #
-#   bash benches/load.sh [--rounds N] [--duration SECS] [--only oserver,oserver-tuned,nginx,lighttpd] [--ab]
+#   bash benches/load.sh [--rounds N] [--duration SECS] [--baseline PATH]
+#                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd] [--ab]
 #
 # oserver runs twice: `oserver` with its defaults, and `oserver-tuned` with
 # --cpu-affinity --sched-batch (workers pinned one per CPU, connections
 # steered to the worker on their CPU, SCHED_BATCH workers; see the README).
+#
+# --baseline PATH (or OSERVER_BASE_BIN=PATH) adds `oserver-base`: the oserver
+# binary at PATH (e.g. a release build of an older commit), started exactly
+# like `oserver` (its defaults, the same flags, except any flag the baseline's
+# --help does not list, which is left out with a warning). The report then
+# gets a column oserver / oserver-base per case; within 3% counts as "same".
+# To show a refactor lost no speed, build the old commit outside the repo:
+#   git worktree add /tmp/base-src COMMIT
+#   (cd /tmp/base-src && CARGO_TARGET_DIR=/tmp/base-target cargo build --release)
+#   bash benches/load.sh --baseline /tmp/base-target/release/oserver --only oserver,oserver-base
+# Without --only, a baseline joins the four default servers.
 #
 # Each round starts the selected servers fresh on 127.0.0.1 (free ports, 2 workers
 # each, sendfile, no access log, the repository root as document root), then:
@@ -23,7 +35,8 @@
 # --only leaves): 50,000 requests for the 1 MB page, a new connection each
 # (`ab -n 50000 -c 100 -r`). Off by default: it takes 30-40 s on 2 cores.
 #
-# Environment: OSERVER_BIN=path skips the cargo build; CARGO_TARGET_DIR is honoured;
+# Environment: OSERVER_BIN=path skips the cargo build; OSERVER_BASE_BIN=path is
+# --baseline (the option wins); CARGO_TARGET_DIR is honoured;
 # LOAD_KEEP_TMP=1 keeps the temp dir (generated configs, server logs, raw wrk output).
 set -euo pipefail
 
@@ -34,7 +47,10 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 ROUNDS=2
 DURATION=10
-ONLY="oserver,oserver-tuned,nginx,lighttpd"
+ONLY="" # empty: the default servers below
+DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd"
+ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd) # column order
+BASE_BIN=${OSERVER_BASE_BIN:-} # --baseline; empty: no oserver-base
 RUN_AB=0
 IDLE_CONNS=10000
 SMALL=/httptest/test.html
@@ -62,6 +78,7 @@ parse_args() {
         --rounds) ROUNDS=${2:?}; shift 2 ;;
         --duration) DURATION=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
+        --baseline) BASE_BIN=${2:?}; shift 2 ;;
         --ab) RUN_AB=1; shift ;;
         -h | --help) usage 0 ;;
         *) warn "unknown argument: $1"; usage 2 ;;
@@ -69,15 +86,27 @@ parse_args() {
     done
     [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
     [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants a positive integer"
+    if [[ -z $ONLY ]]; then
+        ONLY=$DEFAULT_SERVERS
+        if [[ -n $BASE_BIN ]]; then ONLY+=",oserver-base"; fi
+    fi
     SERVERS=()
     local s
     for s in ${ONLY//,/ }; do
-        [[ $s =~ ^(oserver|oserver-tuned|nginx|lighttpd)$ ]] || die "--only: unknown server '$s'"
+        [[ $s =~ ^(oserver|oserver-base|oserver-tuned|nginx|lighttpd)$ ]] || die "--only: unknown server '$s'"
     done
-    for s in oserver oserver-tuned nginx lighttpd; do # fixed column order whatever --only says
+    for s in "${ALL_SERVERS[@]}"; do # fixed column order whatever --only says
         if [[ ",$ONLY," == *",$s,"* ]]; then SERVERS+=("$s"); fi
     done
     ((${#SERVERS[@]})) || die "--only selected no server"
+    if has oserver-base; then
+        [[ -n $BASE_BIN ]] || die "oserver-base needs a baseline binary: --baseline PATH or OSERVER_BASE_BIN=PATH"
+        [[ -f $BASE_BIN && -x $BASE_BIN ]] || die "baseline $BASE_BIN is not an executable file"
+        BASE_BIN=$(realpath "$BASE_BIN")
+    elif [[ -n $BASE_BIN ]]; then
+        warn "--only leaves out oserver-base: the baseline $BASE_BIN is not run"
+        BASE_BIN=""
+    fi
 }
 
 has() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
@@ -113,6 +142,37 @@ build_oserver() {
     [[ $target == /* ]] || target="$REPO/$target"
     OSERVER_BIN="$target/release/oserver"
     [[ -x $OSERVER_BIN ]] || die "no binary at $OSERVER_BIN after the build"
+}
+
+# The flags every oserver run gets besides -r and -p, one flag (and its value)
+# per word group; oserver-tuned adds TUNED_FLAGS. --keepalive-timeout 65
+# matches nginx's keepalive_timeout and lighttpd's max-keep-alive-idle; the
+# defaults differ (15 s, 75 s, 5 s).
+OSERVER_FLAGS=("-w 2" "--log-level warn" "--keepalive-timeout 65")
+TUNED_FLAGS=(--cpu-affinity --sched-batch)
+OSERVER_ARGS=() # OSERVER_FLAGS split into words
+BASE_ARGS=()    # the OSERVER_FLAGS the baseline binary knows, split into words
+BASE_DROPPED=() # and those it does not
+
+# oserver-base runs with oserver's flags, but a baseline built from an older
+# commit may not know all of them (and would exit at startup): it gets only
+# the flags its --help lists.
+split_flags() {
+    local help="" flag words
+    if has oserver-base; then help=$("$BASE_BIN" --help 2>&1) || true; fi
+    for flag in "${OSERVER_FLAGS[@]}"; do
+        read -ra words <<<"$flag"
+        OSERVER_ARGS+=("${words[@]}")
+        has oserver-base || continue
+        if grep -qE -- "(^|[[:space:],])${words[0]}([[:space:],=]|\$)" <<<"$help"; then
+            BASE_ARGS+=("${words[@]}")
+        else
+            BASE_DROPPED+=("$flag")
+        fi
+    done
+    if ((${#BASE_DROPPED[@]})); then
+        warn "oserver-base runs without $(IFS=,; echo "${BASE_DROPPED[*]}"): $BASE_BIN --help does not list it"
+    fi
 }
 
 check_fixtures() {
@@ -151,6 +211,13 @@ machine_info() {
         if has oserver || has oserver-tuned; then
             v=$("$OSERVER_BIN" --version 2>/dev/null || echo "unknown (no --version)")
             echo "oserver: $v"
+        fi
+        if has oserver-base; then
+            v=$("$BASE_BIN" --version 2>/dev/null || echo "unknown (no --version)")
+            echo "oserver-base: $v, $BASE_BIN"
+            if ((${#BASE_DROPPED[@]})); then
+                echo "oserver-base flags left out (unknown to it): $(IFS=,; echo "${BASE_DROPPED[*]}")"
+            fi
         fi
         echo "open-file limit: $NOFILE"
         echo "settings: 2 workers each, sendfile, no access log, keep-alive timeout 65 s, no per-connection request cap (lighttpd: 65535); client and servers share the machine"
@@ -257,14 +324,14 @@ start_server() {
     port=$(free_port)
     case "$name" in
     oserver)
-        # --keepalive-timeout 65 matches nginx's keepalive_timeout and lighttpd's
-        # max-keep-alive-idle; the defaults differ (15 s, 75 s, 5 s).
-        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" -w 2 --log-level warn \
-            --keepalive-timeout 65 >"$dir/stderr.log" 2>&1 &
+        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" "${OSERVER_ARGS[@]}" >"$dir/stderr.log" 2>&1 &
+        ;;
+    oserver-base)
+        setsid "$BASE_BIN" -r "$REPO" -p "$port" "${BASE_ARGS[@]}" >"$dir/stderr.log" 2>&1 &
         ;;
     oserver-tuned)
-        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" -w 2 --log-level warn \
-            --keepalive-timeout 65 --cpu-affinity --sched-batch >"$dir/stderr.log" 2>&1 &
+        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" "${OSERVER_ARGS[@]}" "${TUNED_FLAGS[@]}" \
+            >"$dir/stderr.log" 2>&1 &
         ;;
     nginx)
         write_nginx_conf "$dir" "$port"
@@ -472,9 +539,11 @@ main() {
     local list
     list=$(IFS=,; echo "${SERVERS[*]}")
     local command="bash benches/load.sh --rounds $ROUNDS --duration $DURATION --only $list"
+    if [[ -n $BASE_BIN ]]; then command+=" --baseline $BASE_BIN"; fi
     if ((RUN_AB)); then command+=" --ab"; fi
     install_tools
     build_oserver
+    split_flags
     check_fixtures
     raise_nofile
     TMP=$(mktemp -d /tmp/oserver-load.XXXXXX)

@@ -23,6 +23,12 @@ ROWS = [
 # The goal set for oserver's memory per idle connection.
 IDLE_TARGET_KIB = 0.4
 
+# oserver-base is oserver built from an older commit (load.sh --baseline): not
+# a server to beat but the one to match. A ratio oserver / oserver-base within
+# this fraction of 1 counts as "same".
+BASELINE = "oserver-base"
+SAME_WITHIN = 0.03
+
 
 def fmt(x):
     if x is None:
@@ -30,6 +36,20 @@ def fmt(x):
     if abs(x) >= 100:
         return f"{x:,.0f}"
     return f"{x:.2f}"
+
+
+def baseline_ratio(ours, base, higher):
+    """oserver / oserver-base as text, e.g. "0.994x (same)" or "0.912x (slower)"."""
+    if ours is None or base is None or base <= 0:
+        return "n/a"
+    r = ours / base
+    if abs(r - 1) <= SAME_WITHIN:
+        verdict = "same"
+    elif higher:
+        verdict = "faster" if r > 1 else "slower"
+    else:
+        verdict = "better" if r < 1 else "worse"
+    return f"{r:.3f}x ({verdict})"
 
 
 def main():
@@ -62,10 +82,13 @@ def main():
         out.append(f"- {key}: {value}")
     out.append("")
     # Each oserver configuration gets a ratio column against the best of the
-    # servers it is compared with.
-    ours = [s for s in servers if s.startswith("oserver")]
-    out.append("| Case | " + " | ".join(servers) + "".join(f" | {o} vs best other" for o in ours) + " |")
-    out.append("|---|" + "---:|" * len(servers) + "---|" * len(ours))
+    # servers it is compared with (the baseline is neither: it gets its own
+    # column, oserver / oserver-base, when both ran).
+    ours = [s for s in servers if s.startswith("oserver") and s != BASELINE]
+    vs_base = "oserver" in servers and BASELINE in servers
+    extra = [f"{o} vs best other" for o in ours] + ([f"oserver / {BASELINE}"] if vs_base else [])
+    out.append("| Case | " + " | ".join(servers + extra) + " |")
+    out.append("|---|" + "---:|" * len(servers) + "---|" * len(extra))
     for case, col, label, higher in ROWS:
         meds = {s: median(case, col, s) for s in servers}
         cells = [fmt(meds[s]) for s in servers]
@@ -83,8 +106,18 @@ def main():
                 verdict = "PASS" if meds[o] <= IDLE_TARGET_KIB else "FAIL"
                 ratio += f" (target <= {IDLE_TARGET_KIB} KiB: {verdict})"
             ratios.append(ratio)
+        if vs_base:
+            ratios.append(baseline_ratio(meds["oserver"], meds[BASELINE], higher))
         out.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     out.append("")
+    if vs_base:
+        out.append(
+            f"oserver / {BASELINE}: the current build against the baseline binary, "
+            f"both with the same flags; within {SAME_WITHIN:.0%} counts as same. "
+            "Single runs on a shared machine vary by more than that: "
+            "judge from several rounds."
+        )
+        out.append("")
     out.append("| Errors over all runs | " + " | ".join(servers) + " |")
     out.append("|---|" + "---:|" * len(servers))
     wrk_cases = {"small_ka", "large_ka", "small_close"}
