@@ -115,6 +115,29 @@ fn directory_without_slash_redirects() {
     assert_eq!(r.header("location"), Some("/httptest/dir1/dir12/"));
 }
 
+/// The redirect's Location is built from the resolved path, encoded: no
+/// target can make it `//host/...` or `/\host/...`, which a browser follows
+/// to another host.
+#[test]
+fn directory_redirect_never_leaves_the_host() {
+    let s = Oserver::start(&[]);
+    let table: &[(&str, &str)] = &[
+        ("//evil.com/..%2fhttptest", "/httptest/"),
+        ("/\\evil.com/..%2fhttptest", "/httptest/"),
+        ("//evil.com/../httptest", "/httptest/"),
+        ("/httptest/./dir2", "/httptest/dir2/"),
+        ("/httptest//dir2", "/httptest/dir2/"),
+        ("/httptest/dir2?x=1", "/httptest/dir2/?x=1"),
+    ];
+    for (target, want) in table {
+        let r = get(s.addr(), target);
+        assert_eq!(r.status, 301, "{target}");
+        let loc = r.header("location").unwrap_or_default();
+        assert_eq!(loc, *want, "{target}");
+        assert!(!loc.starts_with("//") && !loc.starts_with("/\\"), "{target}: {loc}");
+    }
+}
+
 // 3. URLs ------------------------------------------------------------------
 
 #[test]

@@ -566,3 +566,50 @@ fn aborted_downloads_leak_no_descriptors() {
 fn aborted_downloads_leak_no_descriptors_2000() {
     aborted_downloads_leak_nothing(2000);
 }
+
+/// `--keepalive-requests N`: the Nth response on a connection says
+/// `Connection: close`, and the server closes it cleanly after.
+#[test]
+fn a_connection_serves_at_most_keepalive_requests_responses() {
+    let s = Oserver::start(&["--keepalive-requests", "3"]);
+    let mut c = Client::connect(s.addr());
+    for i in 1..=3 {
+        c.send(b"GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.response(false);
+        assert_eq!(r.status, 200, "response {i}");
+        let want = if i < 3 { "keep-alive" } else { "close" };
+        assert!(r.connection_is(want), "response {i}: {:?}", r.header("connection"));
+    }
+    let (rest, end) = c.finish(Duration::from_secs(3));
+    assert!(rest.is_empty(), "extra bytes {rest:?}");
+    assert_ne!(end, End::Timeout, "connection left open");
+
+    // 0: no cap.
+    let s = Oserver::start(&["--keepalive-requests", "0"]);
+    let mut c = Client::connect(s.addr());
+    for _ in 0..50 {
+        c.send(b"GET /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(c.response(false).connection_is("keep-alive"));
+    }
+}
+
+/// A client pipelining far more requests than one turn answers is served
+/// to the end, in order, and another client on the same worker is served
+/// meanwhile.
+#[test]
+fn a_deep_pipeline_is_served_in_turns() {
+    let s = Oserver::start(&["-w", "1", "--keepalive-requests", "0"]);
+    let n = 500;
+    let mut deep = Client::connect(s.addr());
+    let mut all = Vec::new();
+    for i in 0..n {
+        all.extend_from_slice(format!("GET /httptest/test.html?{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    deep.send(&all);
+    let other = get(s.addr(), "/httptest/test.html");
+    assert_eq!(other.status, 200);
+    for i in 0..n {
+        let r = deep.response(false);
+        assert_eq!(r.status, 200, "response {i}");
+    }
+}

@@ -410,6 +410,40 @@ fn access_log_has_one_combined_line_per_request() {
     assert_eq!(seen, ["/a.txt", "/b.txt", "/c.txt", "/d.txt", "/missing.txt"]);
 }
 
+/// Requests the parser refuses are logged too, with the line as received
+/// (nginx does the same).
+#[test]
+fn refused_requests_are_logged() {
+    let (root, _clean_root) = scratch_dir("refused-root");
+    let (logs, _clean_logs) = scratch_dir("refused-logs");
+    let log = logs.join("access.log");
+    let mut srv = Oserver::start_in(&root, &["-w", "1", "--access-log", log.to_str().unwrap()]);
+    let addr = srv.addr();
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+    let big_header = format!("GET /h HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(17000));
+    let table: &[(&[u8], u16, &str)] = &[
+        (b"GET /bad path HTTP/1.1\r\nHost: x\r\n\r\n", 400, "GET /bad path HTTP/1.1"),
+        (b"GET /nohost HTTP/1.1\r\n\r\n", 400, "GET /nohost HTTP/1.1"),
+        (long_target.as_bytes(), 414, "GET /aaaa"),
+        (big_header.as_bytes(), 431, "GET /h HTTP/1.1"),
+        (b"GET /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "GET /te HTTP/1.1"),
+        (b"GET /v HTTP/2.0\r\nHost: x\r\n\r\n", 505, "GET /v HTTP/2.0"),
+    ];
+    for (req, status, _) in table {
+        let r = try_request(addr, req).unwrap();
+        assert_eq!(r.status, *status, "{}", String::from_utf8_lossy(&req[..30]));
+    }
+    stop(&mut srv);
+    let lines = log_lines(&log);
+    assert_eq!(lines.len(), table.len(), "{lines:#?}");
+    for ((_, status, request), line) in table.iter().zip(&lines) {
+        let l = parse_combined(line).unwrap_or_else(|| panic!("not combined format: {line:?}"));
+        assert_eq!(l.status, *status, "{line}");
+        assert!(l.request.starts_with(request), "{line}");
+        assert!(l.request.len() <= 1024, "a refused line is cut at 1 KiB: {line}");
+    }
+}
+
 #[test]
 fn sigusr1_reopens_the_access_log() {
     let (root, _clean_root) = scratch_dir("usr1-root");
@@ -559,6 +593,16 @@ fn startup_errors_exit_2_with_one_line() {
         (&["-r", "/nonexistent/oserver-root"], "root"),
         (&["-r", file.to_str().unwrap()], "not a directory"),
         (&["--no-such-flag"], "--no-such-flag"),
+        // Values that parse but cannot work: refused before any fork.
+        (&["--keepalive-timeout", "18446744073709551615"], "--keepalive-timeout"),
+        (&["--header-timeout", "18446744073709551615"], "--header-timeout"),
+        (&["--send-timeout", "18446744073709551615"], "--send-timeout"),
+        (&["--shutdown-timeout", "18446744073709551615"], "--shutdown-timeout"),
+        (&["--send-timeout", "0"], "--send-timeout 0 s: must be 1 to 86400 seconds"),
+        (&["--header-timeout", "0"], "--header-timeout"),
+        (&["--max-header-bytes", "10"], "--max-header-bytes 10: must be 1024 to 65535 bytes"),
+        (&["--max-header-bytes", "70000"], "--max-header-bytes"),
+        (&["--max-connections", "2000000"], "--max-connections"),
     ];
     for (args, needle) in table {
         let full = [&["-p", "0", "-w", "1"][..], args].concat();
