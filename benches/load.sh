@@ -147,8 +147,10 @@ build_oserver() {
 # The flags every oserver run gets besides -r and -p, one flag (and its value)
 # per word group; oserver-tuned adds TUNED_FLAGS. --keepalive-timeout 65
 # matches nginx's keepalive_timeout and lighttpd's max-keep-alive-idle; the
-# defaults differ (15 s, 75 s, 5 s).
-OSERVER_FLAGS=("-w 2" "--log-level warn" "--keepalive-timeout 65")
+# defaults differ (15 s, 75 s, 5 s). --keepalive-requests 0 lifts the
+# per-connection request cap as nginx's keepalive_requests 1000000 does here
+# (a baseline older than the flag has no cap and drops it).
+OSERVER_FLAGS=("-w 2" "--log-level warn" "--keepalive-timeout 65" "--keepalive-requests 0")
 TUNED_FLAGS=(--cpu-affinity --sched-batch)
 OSERVER_ARGS=() # OSERVER_FLAGS split into words
 BASE_ARGS=()    # the OSERVER_FLAGS the baseline binary knows, split into words

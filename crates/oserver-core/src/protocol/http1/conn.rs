@@ -481,7 +481,13 @@ impl Conn {
         let data = &inbuf[start..n];
         match parser.parse(data, &limits) {
             Ok(Status::Complete(len)) => {
-                self.answer(cx, inbuf, parser, Source::Fresh { start, len, end: n }, draining, now)?;
+                if let Some(next) =
+                    self.answer(cx, inbuf, parser, Source::Fresh { start, len, end: n }, draining, now)?
+                {
+                    // Pipelined requests behind this one.
+                    let buf = inbuf[start + next..n].to_vec();
+                    self.pending = Some(Box::new(Pending { buf, parser: Parser::new() }));
+                }
                 Ok(true)
             }
             Ok(Status::Partial) => {
@@ -510,17 +516,12 @@ impl Conn {
         let limits = cx.settings().limits;
         match p.parser.parse(&p.buf, &limits) {
             Ok(Status::Complete(len)) => {
-                let Pending { buf, parser } = *p;
-                self.answer(cx, &buf, &parser, Source::Pending { len }, draining, now)?;
-                // Pipelined bytes after this request were kept by `answer`
-                // in a pending buffer of their own; reuse this one for them.
-                if let Some(next) = self.pending.as_mut() {
-                    if next.buf.capacity() < buf.capacity() {
-                        let mut buf = buf;
-                        buf.clear();
-                        buf.extend_from_slice(&next.buf);
-                        next.buf = buf;
-                    }
+                let Pending { buf, parser } = &*p;
+                if let Some(next) = self.answer(cx, buf, parser, Source::Pending { len }, draining, now)? {
+                    // The requests behind this one stay in the same buffer.
+                    p.buf.drain(..next);
+                    p.parser.reset();
+                    self.pending = Some(p);
                 }
                 Ok(true)
             }
@@ -550,7 +551,9 @@ impl Conn {
     }
 
     /// A complete head is in `buf` (see `src`): ask the responder, decide the
-    /// connection's fate, and start sending.
+    /// connection's fate, and start sending. Returns where the next request
+    /// starts in the buffer (as an offset from the head's start) when the
+    /// connection stays open and more bytes follow: the caller keeps those.
     fn answer(
         &mut self,
         cx: &mut Exchange,
@@ -559,7 +562,7 @@ impl Conn {
         src: Source,
         draining: bool,
         now: Instant,
-    ) -> io::Result<()> {
+    ) -> io::Result<Option<usize>> {
         let (buf, head_len) = match src {
             Source::Fresh { start, len, end } => (&buf[start..end], len),
             Source::Pending { len } => (buf, len),
@@ -610,12 +613,12 @@ impl Conn {
             status: cx.reply.status,
         };
         let then = self.decide(&facts, draining, settings);
-        self.pending = (then == Then::KeepAlive && !rest.is_empty())
-            .then(|| Box::new(Pending { buf: rest.to_vec(), parser: Parser::new() }));
+        let next = (then == Then::KeepAlive && !rest.is_empty()).then_some(head_len + in_buf);
         if then != Then::KeepAlive {
             self.discard = 0;
         }
-        self.start_reply(cx, then, bodiless, now)
+        self.start_reply(cx, then, bodiless, now)?;
+        Ok(next)
     }
 
     /// Frame `cx.reply` and send what the socket takes now; the rest waits in
