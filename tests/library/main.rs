@@ -1,5 +1,11 @@
 //! oserver-core used as a library, in process: handlers beside static files,
-//! several event-loop threads, shutdown through the handle. No fork.
+//! several event-loop threads, shutdown through the handle. No fork, no
+//! binary: this suite belongs to the core crate (`cargo test -p oserver-core
+//! --test library`) and talks to the server over TCP on 127.0.0.1 with the
+//! helpers the end-to-end suite uses too.
+
+#[path = "../support/net.rs"]
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
