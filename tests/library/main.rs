@@ -18,7 +18,7 @@ use oserver_core::{Body, Request, Response, Server, ServerBuilder, ShutdownHandl
 
 use crate::support::{
     allowed_cpus, find, first_response, get, parse_responses, pin_this_thread, raw, repo_root, request,
-    temp_dir, Client,
+    scratch_dir, temp_dir, write_file, Client,
 };
 
 /// A server on a free port, running on a thread; stopped through its handle.
@@ -376,5 +376,24 @@ fn a_handler_field_that_is_not_valid_is_not_sent() {
     let r = first_response(&out);
     assert_eq!(r.header("x-ok"), Some("yes"));
     assert_eq!(r.body, b"hello");
+    s.stop();
+}
+
+#[test]
+fn a_handler_prefix_matches_whole_segments_only() {
+    let (root, _cleanup) = scratch_dir("libroute");
+    write_file(&root.join("api-notes.txt"), "static");
+    let s = Running::start(ServerBuilder::new().root(&root).handler("/api", |req: &Request<'_>| {
+        Some(Response::new(200).body(format!("handler {}", req.path())))
+    }));
+    for path in ["/api", "/api/", "/api/x"] {
+        let r = get(s.addr, path);
+        assert_eq!((r.status, r.text()), (200, format!("handler {path}")), "{path}");
+    }
+    // Beside the prefix, not below it: the static files answer.
+    let r = get(s.addr, "/apiary");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = get(s.addr, "/api-notes.txt");
+    assert_eq!((r.status, r.text()), (200, "static".to_string()));
     s.stop();
 }
