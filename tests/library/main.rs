@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use oserver_core::{Body, Request, Response, Server, ServerBuilder, ShutdownHandle, Stats};
+use oserver_core::{Body, Error, Request, Response, Server, ServerBuilder, Settings, ShutdownHandle, Stats};
 
 use crate::support::{
     allowed_cpus, find, first_response, get, parse_responses, pin_this_thread, raw, repo_root, request,
-    scratch_dir, temp_dir, write_file, Client,
+    scratch_dir, temp_dir, write_file, Client, End,
 };
 
 /// A server on a free port, running on a thread; stopped through its handle.
@@ -396,4 +396,58 @@ fn a_handler_prefix_matches_whole_segments_only() {
     let r = get(s.addr, "/api-notes.txt");
     assert_eq!((r.status, r.text()), (200, "static".to_string()));
     s.stop();
+}
+
+fn hello(_: &Request<'_>) -> Option<Response> {
+    Some(Response::new(200).body("hello"))
+}
+
+#[test]
+fn keepalive_requests_closes_after_that_many_responses() {
+    let s = Running::start(ServerBuilder::new().keepalive_requests(2).handler("/", hello));
+    let mut c = Client::connect(s.addr);
+    c.send(&request("GET", "/", &[]));
+    assert_eq!(c.response(false).header("connection"), Some("keep-alive"));
+    c.send(&request("GET", "/", &[]));
+    let r = c.response(false);
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    let (rest, end) = c.finish(Duration::from_secs(5));
+    assert_eq!((rest.as_slice(), end), (&b""[..], End::Eof), "the server closes after the 2nd response");
+    assert_eq!(s.stop().requests, 2);
+}
+
+#[test]
+fn keepalive_requests_0_never_closes_for_the_count() {
+    // One more request than the default limit (1000) on one connection.
+    let s = Running::start(ServerBuilder::new().keepalive_requests(0).handler("/", hello));
+    let mut c = Client::connect(s.addr);
+    for n in 1..=1001 {
+        c.send(&request("GET", "/", &[]));
+        let r = c.response(false);
+        assert_eq!((r.status, r.header("connection")), (200, Some("keep-alive")), "response {n}");
+    }
+    assert_eq!(s.stop().requests, 1001);
+}
+
+#[test]
+fn build_refuses_settings_out_of_range() {
+    let mut zero_header_timeout = Settings::default();
+    zero_header_timeout.header_timeout = Duration::ZERO;
+    let cases = [
+        ("send_timeout", ServerBuilder::new().send_timeout(Duration::ZERO)),
+        ("keepalive_timeout", ServerBuilder::new().keepalive_timeout(Duration::from_secs(u64::MAX))),
+        ("limits.max_header_bytes", ServerBuilder::new().max_header_bytes(10)),
+        ("max_connections", ServerBuilder::new().max_connections(0)),
+        ("header_timeout", ServerBuilder::new().settings(zero_header_timeout)),
+    ];
+    for (setting, b) in cases {
+        match b.bind("127.0.0.1:0".parse().unwrap()).build() {
+            Err(Error::Settings(e)) => {
+                assert_eq!(e.setting, setting, "{e}");
+                assert!(Error::Settings(e).to_string().contains(setting));
+            }
+            Err(e) => panic!("{setting}: refused for another reason: {e}"),
+            Ok(server) => panic!("{setting}: built a server on {}", server.local_addr()),
+        }
+    }
 }
