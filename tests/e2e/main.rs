@@ -7,7 +7,6 @@
 mod basics;
 mod features;
 mod hardening;
-mod library;
 mod resilience;
 mod sched;
 mod supervise;

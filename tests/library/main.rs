@@ -1,5 +1,11 @@
 //! oserver-core used as a library, in process: handlers beside static files,
-//! several event-loop threads, shutdown through the handle. No fork.
+//! several event-loop threads, shutdown through the handle. No fork, no
+//! binary: this suite belongs to the core crate (`cargo test -p oserver-core
+//! --test library`) and talks to the server over TCP on 127.0.0.1 with the
+//! helpers the end-to-end suite uses too.
+
+#[path = "../support/net.rs"]
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,9 +14,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use oserver_core::{Body, Request, Response, Server, ServerBuilder, ShutdownHandle, Stats};
+use oserver_core::{Body, Error, Request, Response, Server, ServerBuilder, Settings, ShutdownHandle, Stats};
 
-use crate::support::{allowed_cpus, get, parse_responses, pin_this_thread, raw, repo_root, temp_dir, Client};
+use crate::support::{
+    allowed_cpus, find, first_response, get, parse_responses, pin_this_thread, raw, repo_root, request,
+    scratch_dir, temp_dir, write_file, Client, End,
+};
 
 /// A server on a free port, running on a thread; stopped through its handle.
 struct Running {
@@ -284,4 +293,161 @@ fn a_handoff_needs_exactly_one_thread() {
     let h = oserver_core::Handoff::new(0, inbox, Vec::new()).unwrap();
     let built = ServerBuilder::new().bind("127.0.0.1:0".parse().unwrap()).threads(2).handoff(h).build();
     assert!(matches!(built, Err(oserver_core::Error::Config(_))), "{:?}", built.err());
+}
+
+// What a handler's Response may not do: frame the message itself, send a
+// status a final response cannot have, or send a field that is not one.
+
+/// Tries to frame its own answer: a wrong length, chunked, close, beside a
+/// field that is fine.
+fn framing_handler(_: &Request<'_>) -> Option<Response> {
+    Some(
+        Response::new(200)
+            .header("Content-Length", "99")
+            .header("Transfer-Encoding", "chunked")
+            .header("Connection", "close")
+            .header("X-Ok", "yes")
+            .body("hello"),
+    )
+}
+
+#[test]
+fn a_handler_cannot_set_the_framing_headers() {
+    let s = Running::start(ServerBuilder::new().handler("/frame", framing_handler));
+    let mut c = Client::connect(s.addr);
+    // The second answer on the same connection starts right where the
+    // server's own Content-Length said the first one ended.
+    for round in 1..=2 {
+        c.send(&request("GET", "/frame", &[]));
+        let r = c.response(false);
+        assert_eq!(r.status, 200, "round {round}: {r:?}");
+        assert_eq!(r.headers_all("content-length"), ["5"], "round {round}: {r:?}");
+        assert_eq!(r.headers_all("transfer-encoding"), Vec::<&str>::new(), "round {round}: {r:?}");
+        assert_eq!(r.headers_all("connection"), ["keep-alive"], "round {round}: {r:?}");
+        assert_eq!(r.header("x-ok"), Some("yes"), "round {round}: {r:?}");
+        assert_eq!(r.body, b"hello", "round {round}");
+    }
+    assert!(c.pending().is_empty(), "bytes beyond the two answers: {:?}", c.pending());
+    s.stop();
+}
+
+#[test]
+fn a_handler_status_that_is_not_final_is_answered_500() {
+    // The status comes from the query: /status?1000 answers Response::new(1000).
+    let s = Running::start(ServerBuilder::new().handler("/status", |req: &Request<'_>| {
+        let code = std::str::from_utf8(req.query()?).ok()?.parse().ok()?;
+        Some(Response::new(code).header("X-Handler", "yes").body("from the handler"))
+    }));
+    let mut c = Client::connect(s.addr);
+    for code in [1000, 101, 100, 600, 99] {
+        c.send(&request("GET", &format!("/status?{code}"), &[]));
+        let r = c.response(false);
+        assert_eq!((r.status, r.reason.as_str()), (500, "Internal Server Error"), "for {code}: {r:?}");
+        assert_eq!(r.header("x-handler"), None, "for {code}: the handler's answer was not sent");
+        assert_eq!(r.header("connection"), Some("keep-alive"), "for {code}");
+    }
+    // A final status of the handler's own goes through, on the same
+    // connection: every 500 above was framed right.
+    c.send(&request("GET", "/status?201", &[]));
+    let r = c.response(false);
+    assert_eq!((r.status, r.reason.as_str()), (201, "Created"));
+    assert_eq!(r.body, b"from the handler");
+    s.stop();
+}
+
+#[test]
+fn a_handler_field_that_is_not_valid_is_not_sent() {
+    let s = Running::start(ServerBuilder::new().handler("/fields", |_: &Request<'_>| {
+        Some(
+            Response::new(200)
+                .header("bad name", "x")
+                .header("X-Ctl", "a\x01b")
+                .header("X-Split", "a\r\nX-Injected: yes")
+                .header("X-Ok", "yes")
+                .body("hello"),
+        )
+    }));
+    let out = raw(s.addr, &request("GET", "/fields", &["Connection: close"]));
+    let head_end = find(&out, b"\r\n\r\n").unwrap_or_else(|| panic!("no head in {out:?}"));
+    let head = String::from_utf8_lossy(&out[..head_end]);
+    for dropped in ["bad name", "X-Ctl", "X-Split", "X-Injected", "\x01"] {
+        assert!(!head.contains(dropped), "{dropped:?} was sent:\n{head}");
+    }
+    let r = first_response(&out);
+    assert_eq!(r.header("x-ok"), Some("yes"));
+    assert_eq!(r.body, b"hello");
+    s.stop();
+}
+
+#[test]
+fn a_handler_prefix_matches_whole_segments_only() {
+    let (root, _cleanup) = scratch_dir("libroute");
+    write_file(&root.join("api-notes.txt"), "static");
+    let s = Running::start(ServerBuilder::new().root(&root).handler("/api", |req: &Request<'_>| {
+        Some(Response::new(200).body(format!("handler {}", req.path())))
+    }));
+    for path in ["/api", "/api/", "/api/x"] {
+        let r = get(s.addr, path);
+        assert_eq!((r.status, r.text()), (200, format!("handler {path}")), "{path}");
+    }
+    // Beside the prefix, not below it: the static files answer.
+    let r = get(s.addr, "/apiary");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = get(s.addr, "/api-notes.txt");
+    assert_eq!((r.status, r.text()), (200, "static".to_string()));
+    s.stop();
+}
+
+fn hello(_: &Request<'_>) -> Option<Response> {
+    Some(Response::new(200).body("hello"))
+}
+
+#[test]
+fn keepalive_requests_closes_after_that_many_responses() {
+    let s = Running::start(ServerBuilder::new().keepalive_requests(2).handler("/", hello));
+    let mut c = Client::connect(s.addr);
+    c.send(&request("GET", "/", &[]));
+    assert_eq!(c.response(false).header("connection"), Some("keep-alive"));
+    c.send(&request("GET", "/", &[]));
+    let r = c.response(false);
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    let (rest, end) = c.finish(Duration::from_secs(5));
+    assert_eq!((rest.as_slice(), end), (&b""[..], End::Eof), "the server closes after the 2nd response");
+    assert_eq!(s.stop().requests, 2);
+}
+
+#[test]
+fn keepalive_requests_0_never_closes_for_the_count() {
+    // One more request than the default limit (1000) on one connection.
+    let s = Running::start(ServerBuilder::new().keepalive_requests(0).handler("/", hello));
+    let mut c = Client::connect(s.addr);
+    for n in 1..=1001 {
+        c.send(&request("GET", "/", &[]));
+        let r = c.response(false);
+        assert_eq!((r.status, r.header("connection")), (200, Some("keep-alive")), "response {n}");
+    }
+    assert_eq!(s.stop().requests, 1001);
+}
+
+#[test]
+fn build_refuses_settings_out_of_range() {
+    let mut zero_header_timeout = Settings::default();
+    zero_header_timeout.header_timeout = Duration::ZERO;
+    let cases = [
+        ("send_timeout", ServerBuilder::new().send_timeout(Duration::ZERO)),
+        ("keepalive_timeout", ServerBuilder::new().keepalive_timeout(Duration::from_secs(u64::MAX))),
+        ("limits.max_header_bytes", ServerBuilder::new().max_header_bytes(10)),
+        ("max_connections", ServerBuilder::new().max_connections(0)),
+        ("header_timeout", ServerBuilder::new().settings(zero_header_timeout)),
+    ];
+    for (setting, b) in cases {
+        match b.bind("127.0.0.1:0".parse().unwrap()).build() {
+            Err(Error::Settings(e)) => {
+                assert_eq!(e.setting, setting, "{e}");
+                assert!(Error::Settings(e).to_string().contains(setting));
+            }
+            Err(e) => panic!("{setting}: refused for another reason: {e}"),
+            Ok(server) => panic!("{setting}: built a server on {}", server.local_addr()),
+        }
+    }
 }
