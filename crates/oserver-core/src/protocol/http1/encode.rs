@@ -27,12 +27,19 @@ pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: 
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"Content-Length: ");
-    push_u64(out, reply.content_length);
+    // RFC 9110 8.6: never in a 1xx or 204; in a 304 only as the length a
+    // 200 would have (static files send it, a handler's 304 has none).
+    let no_length =
+        reply.status < 200 || reply.status == 204 || (reply.status == 304 && reply.content_length == 0);
+    if !no_length {
+        out.extend_from_slice(b"Content-Length: ");
+        push_u64(out, reply.content_length);
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(if keep_alive {
-        b"\r\nConnection: keep-alive\r\n\r\n".as_slice()
+        b"Connection: keep-alive\r\n\r\n".as_slice()
     } else {
-        b"\r\nConnection: close\r\n\r\n".as_slice()
+        b"Connection: close\r\n\r\n".as_slice()
     });
 }
 
@@ -55,5 +62,19 @@ mod tests {
         let mut out = Vec::new();
         head(&mut out, &clock, &reply, false);
         assert!(out.ends_with(b"\r\nConnection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_content_length_where_rfc_9110_forbids_it() {
+        let clock = Clock::new();
+        for (status, len, want) in [(204, 0, false), (304, 0, false), (304, 120, true), (200, 0, true)] {
+            let mut reply = Reply::default();
+            reply.error(status);
+            reply.content_length = len;
+            let mut out = Vec::new();
+            head(&mut out, &clock, &reply, true);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.contains("Content-Length"), want, "{status}: {text}");
+        }
     }
 }
