@@ -144,56 +144,53 @@ impl Drop for Writer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn combined_line() {
-        let dir = std::env::temp_dir().join(format!("oserver-al-{}", std::process::id()));
+    /// What a Writer writes for these (request, status, bytes, user agent).
+    fn written(tag: &str, entries: &[(RequestLine<'_>, u16, u64, Option<&[u8]>)]) -> String {
+        let dir = std::env::temp_dir().join(format!("oserver-al-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a.log");
         let mut w = Writer::open(AccessLog::File(path.clone())).unwrap();
-        w.log(&Entry {
-            peer: "127.0.0.1:5000".parse().unwrap(),
-            time: b"21/Nov/2026:10:50:49 +0000",
-            request: RequestLine::Parsed { method: b"GET", target: b"/a\"b", version: "HTTP/1.1" },
-            status: 200,
-            body_bytes: 42,
-            referer: None,
-            user_agent: Some(b"curl/8"),
-        });
-        w.flush();
-        let s = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            s,
-            "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /a\\x22b HTTP/1.1\" 200 42 \"-\" \"curl/8\"\n"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn refused_request_logs_its_raw_line_escaped() {
-        let dir = std::env::temp_dir().join(format!("oserver-al-raw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("a.log");
-        let mut w = Writer::open(AccessLog::File(path.clone())).unwrap();
-        let long = vec![b'a'; RAW_LINE + 500];
-        for line in [&b"GET /x HTTP/9\x01"[..], &long] {
+        for &(request, status, body_bytes, user_agent) in entries {
             w.log(&Entry {
                 peer: "127.0.0.1:5000".parse().unwrap(),
                 time: b"21/Nov/2026:10:50:49 +0000",
-                request: RequestLine::Raw(line),
-                status: 400,
-                body_bytes: 0,
+                request,
+                status,
+                body_bytes,
                 referer: None,
-                user_agent: None,
+                user_agent,
             });
         }
         w.flush();
         let s = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        s
+    }
+
+    #[test]
+    fn combined_line() {
+        let get = RequestLine::Parsed { method: b"GET", target: b"/a\"b", version: "HTTP/1.1" };
+        assert_eq!(
+            written("combined", &[(get, 200, 42, Some(b"curl/8"))]),
+            "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /a\\x22b HTTP/1.1\" 200 42 \"-\" \"curl/8\"\n"
+        );
+    }
+
+    #[test]
+    fn refused_request_logs_its_raw_line_escaped() {
+        let long = vec![b'a'; RAW_LINE + 500];
+        let s = written(
+            "raw",
+            &[
+                (RequestLine::Raw(b"GET /x HTTP/9\x01"), 400, 0, None),
+                (RequestLine::Raw(&long), 400, 0, None),
+            ],
+        );
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(
             lines[0],
             "127.0.0.1 - - [21/Nov/2026:10:50:49 +0000] \"GET /x HTTP/9\\x01\" 400 0 \"-\" \"-\""
         );
         assert!(lines[1].contains(&"a".repeat(RAW_LINE)) && !lines[1].contains(&"a".repeat(RAW_LINE + 1)));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -58,8 +58,8 @@ struct Slot {
 struct Slots(Slab<Slot>);
 
 impl Timers for Slots {
-    fn timer(&mut self, k: usize) -> Option<&mut Timer> {
-        self.0.get_mut(k).map(|s| &mut s.timer)
+    fn timer(&mut self, k: usize) -> Option<(&mut Timer, Instant)> {
+        self.0.get_mut(k).map(|s| (&mut s.timer, s.session.deadline()))
     }
 }
 
@@ -409,7 +409,7 @@ impl EventLoop {
     fn admit(&mut self, sock: TcpStream, peer: SocketAddr, origin: Origin) -> usize {
         self.generation = self.generation.wrapping_add(1);
         let session = Session::new(Plain::new(sock), peer, origin, self.now, self.cx.settings());
-        let timer = Timer::new(self.generation, self.now);
+        let timer = Timer::new(self.generation);
         let k =
             self.conns.0.insert(Slot { session, timer, registered: false, write_interest: false, moves: 0 });
         let s = &mut self.conns.0[k];

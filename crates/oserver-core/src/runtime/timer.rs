@@ -13,21 +13,22 @@
 
 use std::time::{Duration, Instant};
 
-/// A connection's place in the wheel. Kept as its own field of the
-/// connection so it can be armed while the connection's state is borrowed.
+/// A connection's place in the wheel. The deadline itself is the
+/// connection's (see `Timers`); this is only where it is filed, kept small
+/// because every open connection has one.
 #[derive(Debug)]
 pub(crate) struct Timer {
-    /// When the current state's timeout fires.
-    pub deadline: Instant,
-    /// The tick this connection is filed under, if any.
-    tick: Option<u64>,
+    /// The tick this connection is filed under; 0 when it is not filed
+    /// (ticks filed are always at least 1). Ticks are seconds since the
+    /// wheel started: 32 bits last 136 years.
+    tick: u32,
     /// Tells this connection from a later one with the same slab key.
     generation: u32,
 }
 
 impl Timer {
-    pub(crate) fn new(generation: u32, now: Instant) -> Timer {
-        Timer { deadline: now, tick: None, generation }
+    pub(crate) fn new(generation: u32) -> Timer {
+        Timer { tick: 0, generation }
     }
 }
 
@@ -39,18 +40,19 @@ const SLOTS: usize = 64;
 /// An entry: connection key, its generation (slab keys are reused), and the
 /// tick it was filed for (a connection filed again earlier leaves its old
 /// entry behind; the tick tells them apart).
-type Entry = (usize, u32, u64);
+type Entry = (usize, u32, u32);
 
-/// Where the wheel finds a connection's timer by key.
+/// Where the wheel finds a connection by key: its timer and its current
+/// deadline.
 pub(crate) trait Timers {
-    fn timer(&mut self, k: usize) -> Option<&mut Timer>;
+    fn timer(&mut self, k: usize) -> Option<(&mut Timer, Instant)>;
 }
 
 pub(crate) struct Wheel {
     slots: Vec<Vec<Entry>>,
     origin: Instant,
     /// The last tick whose slot was processed.
-    done: u64,
+    done: u32,
 }
 
 impl Wheel {
@@ -59,26 +61,26 @@ impl Wheel {
     }
 
     /// The first tick at or after `t` (ticks are whole seconds from origin).
-    fn tick_of(&self, t: Instant) -> u64 {
+    fn tick_of(&self, t: Instant) -> u32 {
         let d = t.saturating_duration_since(self.origin);
-        d.as_secs() + u64::from(d.subsec_nanos() > 0)
+        let tick = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        u32::try_from(tick).unwrap_or(u32::MAX)
     }
 
     /// When tick `tick` begins.
-    fn time_of(&self, tick: u64) -> Instant {
-        self.origin + Duration::from_secs(tick)
+    fn time_of(&self, tick: u32) -> Instant {
+        self.origin + Duration::from_secs(u64::from(tick))
     }
 
-    /// Set connection `k`'s deadline, filing it earlier in the wheel if the
-    /// deadline moved before the slot it sits in.
+    /// Connection `k`'s deadline is now `deadline`: file it earlier in the
+    /// wheel if the deadline moved before the slot it sits in.
     pub(crate) fn arm(&mut self, k: usize, t: &mut Timer, deadline: Instant) {
-        t.deadline = deadline;
         let tick = self.tick_of(deadline).max(self.done + 1);
-        if t.tick.is_some_and(|filed| filed <= tick) {
+        if t.tick != 0 && t.tick <= tick {
             return;
         }
-        t.tick = Some(tick);
-        self.slots[(tick % SLOTS as u64) as usize].push((k, t.generation, tick));
+        t.tick = tick;
+        self.slots[tick as usize % SLOTS].push((k, t.generation, tick));
     }
 
     /// When the next slot is due (the poll timeout is at most this far away).
@@ -90,11 +92,11 @@ impl Wheel {
     /// go into `expired`; those whose deadline moved later are filed again.
     pub(crate) fn expire(&mut self, now: Instant, conns: &mut impl Timers, expired: &mut Vec<usize>) {
         // Every tick that has begun by `now`.
-        let last = now.saturating_duration_since(self.origin).as_secs();
+        let last = u32::try_from(now.saturating_duration_since(self.origin).as_secs()).unwrap_or(u32::MAX);
         while self.done < last {
             self.done += 1;
             let tick = self.done;
-            let slot = (tick % SLOTS as u64) as usize;
+            let slot = tick as usize % SLOTS;
             let mut entries = std::mem::take(&mut self.slots[slot]);
             for (k, generation, filed) in entries.drain(..) {
                 if filed != tick {
@@ -102,16 +104,15 @@ impl Wheel {
                     self.slots[slot].push((k, generation, filed));
                     continue;
                 }
-                let Some(t) = conns.timer(k) else { continue };
-                if t.generation != generation || t.tick != Some(tick) {
+                let Some((t, deadline)) = conns.timer(k) else { continue };
+                if t.generation != generation || t.tick != tick {
                     continue; // closed and reused, or filed again earlier
                 }
-                t.tick = None;
-                if t.deadline <= now {
+                t.tick = 0;
+                if deadline <= now {
                     expired.push(k);
                 } else {
-                    let d = t.deadline;
-                    self.arm(k, t, d);
+                    self.arm(k, t, deadline);
                 }
             }
             // Give the (now empty) buffer back so the slot keeps its capacity.
@@ -126,10 +127,24 @@ impl Wheel {
 mod tests {
     use super::*;
 
-    impl Timers for Vec<Option<Timer>> {
-        fn timer(&mut self, k: usize) -> Option<&mut Timer> {
-            self.get_mut(k).and_then(Option::as_mut)
+    /// Connections as the tests keep them: a timer and a deadline each.
+    type Conns = Vec<Option<(Timer, Instant)>>;
+
+    impl Timers for Conns {
+        fn timer(&mut self, k: usize) -> Option<(&mut Timer, Instant)> {
+            self.get_mut(k).and_then(Option::as_mut).map(|(t, d)| (t, *d))
         }
+    }
+
+    /// Give connection `k` the deadline `d`, as the event loop does.
+    fn arm(w: &mut Wheel, conns: &mut Conns, k: usize, d: Instant) {
+        let (t, deadline) = conns[k].as_mut().unwrap();
+        *deadline = d;
+        w.arm(k, t, d);
+    }
+
+    fn fresh(generation: u32, t0: Instant) -> Option<(Timer, Instant)> {
+        Some((Timer::new(generation), t0))
     }
 
     fn secs(s: f64) -> Duration {
@@ -137,7 +152,7 @@ mod tests {
     }
 
     /// Run the wheel to `at` seconds after `t0` and return who expired.
-    fn run(w: &mut Wheel, timers: &mut Vec<Option<Timer>>, t0: Instant, at: f64) -> Vec<usize> {
+    fn run(w: &mut Wheel, timers: &mut Conns, t0: Instant, at: f64) -> Vec<usize> {
         let mut out = Vec::new();
         w.expire(t0 + secs(at), timers, &mut out);
         out.sort();
@@ -148,11 +163,9 @@ mod tests {
     fn fires_within_a_second_after_the_deadline() {
         let t0 = Instant::now();
         let mut w = Wheel::new(t0);
-        let mut timers: Vec<Option<Timer>> = (0..3).map(|g| Some(Timer::new(g, t0))).collect();
+        let mut timers: Conns = (0..3).map(|g| fresh(g, t0)).collect();
         for (k, d) in [(0, 1.5), (1, 3.0), (2, 10.0)] {
-            let mut t = timers[k].take().unwrap();
-            w.arm(k, &mut t, t0 + secs(d));
-            timers[k] = Some(t);
+            arm(&mut w, &mut timers, k, t0 + secs(d));
         }
         assert_eq!(run(&mut w, &mut timers, t0, 1.4), Vec::<usize>::new());
         assert_eq!(run(&mut w, &mut timers, t0, 2.0), vec![0]);
@@ -166,16 +179,15 @@ mod tests {
     fn a_deadline_moved_later_is_refiled_and_one_moved_earlier_fires_early() {
         let t0 = Instant::now();
         let mut w = Wheel::new(t0);
-        let mut timers = vec![Some(Timer::new(1, t0)), Some(Timer::new(2, t0))];
-        let (a, b) = timers.split_at_mut(1);
-        let (ta, tb) = (a[0].as_mut().unwrap(), b[0].as_mut().unwrap());
-        w.arm(0, ta, t0 + secs(2.0));
+        let mut timers = vec![fresh(1, t0), fresh(2, t0)];
+        arm(&mut w, &mut timers, 0, t0 + secs(2.0));
         // Moved later many times (keep-alive traffic): no new entries needed.
         for i in 1..100 {
-            w.arm(0, ta, t0 + secs(2.0 + f64::from(i) * 0.05));
+            arm(&mut w, &mut timers, 0, t0 + secs(2.0 + f64::from(i) * 0.05));
         }
-        w.arm(1, tb, t0 + secs(30.0));
-        w.arm(1, tb, t0 + secs(1.0)); // moved earlier: must fire at 1 s
+        assert_eq!(w.slots.iter().map(Vec::len).sum::<usize>(), 1);
+        arm(&mut w, &mut timers, 1, t0 + secs(30.0));
+        arm(&mut w, &mut timers, 1, t0 + secs(1.0)); // moved earlier: must fire at 1 s
         assert_eq!(run(&mut w, &mut timers, t0, 1.0), vec![1]);
         // 0 is looked at when its first slot comes up, and filed again.
         assert_eq!(run(&mut w, &mut timers, t0, 2.0), Vec::<usize>::new());
@@ -188,11 +200,11 @@ mod tests {
     fn a_reused_key_is_not_confused_with_the_closed_connection() {
         let t0 = Instant::now();
         let mut w = Wheel::new(t0);
-        let mut timers = vec![Some(Timer::new(1, t0))];
-        w.arm(0, timers[0].as_mut().unwrap(), t0 + secs(1.0));
+        let mut timers = vec![fresh(1, t0)];
+        arm(&mut w, &mut timers, 0, t0 + secs(1.0));
         // Closed, and the slot reused by a new connection with a later deadline.
-        timers[0] = Some(Timer::new(2, t0));
-        w.arm(0, timers[0].as_mut().unwrap(), t0 + secs(5.0));
+        timers[0] = fresh(2, t0);
+        arm(&mut w, &mut timers, 0, t0 + secs(5.0));
         assert_eq!(run(&mut w, &mut timers, t0, 1.5), Vec::<usize>::new());
         assert_eq!(run(&mut w, &mut timers, t0, 5.0), vec![0]);
     }
@@ -201,8 +213,8 @@ mod tests {
     fn deadlines_beyond_one_lap() {
         let t0 = Instant::now();
         let mut w = Wheel::new(t0);
-        let mut timers = vec![Some(Timer::new(1, t0))];
-        w.arm(0, timers[0].as_mut().unwrap(), t0 + secs(100.0));
+        let mut timers = vec![fresh(1, t0)];
+        arm(&mut w, &mut timers, 0, t0 + secs(100.0));
         assert_eq!(run(&mut w, &mut timers, t0, 99.0), Vec::<usize>::new());
         assert_eq!(run(&mut w, &mut timers, t0, 100.0), vec![0]);
     }

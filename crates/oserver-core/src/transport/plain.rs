@@ -155,6 +155,13 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Wait (at most 2 s) until `fd` has bytes or an end of stream to read.
+    fn wait_readable(fd: RawFd) {
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 2000) };
+    }
+
     fn pair() -> (Plain, std::net::TcpStream) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -171,13 +178,13 @@ mod tests {
         assert!(!p.readable());
         // Not readable: no system call, even though bytes are waiting.
         c.write_all(b"hello").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        wait_readable(p.fd());
         assert_eq!(p.recv(&mut buf).unwrap(), Recv::Blocked);
         p.ready(true, false);
         assert_eq!(p.recv(&mut buf).unwrap(), Recv::Data(5));
         assert!(!p.readable(), "a short read drains the socket");
         drop(c);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        wait_readable(p.fd());
         p.ready(false, true);
         assert_eq!(p.recv(&mut buf).unwrap(), Recv::Eof);
     }

@@ -124,9 +124,6 @@ pub(crate) struct Conn {
     io: Plain,
     peer: SocketAddr,
     state: State,
-    /// When the connection was opened: the first request's header timeout
-    /// runs from here.
-    opened: Instant,
     deadline: Instant,
     pending: Option<Box<Pending>>,
     /// Request-body bytes still to arrive and be dropped.
@@ -221,7 +218,6 @@ impl Conn {
             io,
             peer,
             state: State::Idle { fresh: true },
-            opened: now,
             deadline: now,
             pending: None,
             discard: 0,
@@ -309,7 +305,8 @@ impl Conn {
     /// (the send timeout counts from the last byte the client took).
     fn arm(&mut self, now: Instant, s: &Settings) {
         self.deadline = match self.state {
-            State::Idle { fresh: true } => self.opened + s.header_timeout,
+            // Entered once, at accept.
+            State::Idle { fresh: true } => now + s.header_timeout,
             State::Idle { fresh: false } => now + s.keepalive_timeout,
             State::Reading { since } => since + s.header_timeout,
             State::Writing { .. } => now + s.send_timeout,
@@ -454,8 +451,9 @@ impl Conn {
     /// The first bytes of a request arrived: Idle becomes Reading.
     fn head_started(&mut self, now: Instant, s: &Settings) {
         if let State::Idle { fresh } = self.state {
-            // The first request's header timeout runs from accept.
-            let since = if fresh { self.opened } else { now };
+            // The first request's header timeout runs from accept (as its
+            // deadline says: the drain's grace included).
+            let since = if fresh { self.deadline.checked_sub(s.header_timeout).unwrap_or(now) } else { now };
             self.enter(State::Reading { since }, now, s);
         }
     }
