@@ -271,7 +271,14 @@ fn http11_keeps_the_connection_alive() {
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, PAGE));
     assert!(r.connection_is("keep-alive"));
-    thread::sleep(Duration::from_millis(100));
+    // Idle and still open: a close would read as EOF.
+    c.stream.set_nonblocking(true).unwrap();
+    let idle = c.stream.peek(&mut [0u8; 1]);
+    c.stream.set_nonblocking(false).unwrap();
+    assert!(
+        matches!(&idle, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "after a keep-alive response: {idle:?}"
+    );
     c.send(&request("GET", "/httptest/text..txt", &[]));
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
@@ -328,6 +335,8 @@ fn a_request_sent_one_byte_at_a_time() {
     let mut c = Client::connect(s.addr());
     for b in request("GET", "/httptest/dir2/page.html", &["X-Slow: yes"]) {
         c.send(&[b]);
+        // A slow client is the point: a pause gives the server the time to
+        // read each byte on its own instead of several at once.
         thread::sleep(Duration::from_millis(1));
     }
     let r = c.response(false);
@@ -344,14 +353,24 @@ fn bare_lf_line_endings() {
 #[test]
 fn half_requests_then_hang_up_do_not_hurt() {
     let s = Oserver::start(&[]);
+    let worker = s.wait_workers(1, Duration::from_secs(5))[0];
     for junk in [&b"\n"[..], b"GET / HTTP/1.1\n", b"GET /httptest/te", b""] {
         let mut c = connect(s.addr());
         c.write_all(junk).expect("send");
         drop(c);
     }
-    thread::sleep(Duration::from_millis(100));
+    // The worker has taken each hang-up and closed its side: nothing of
+    // them is left queued, open or unclosed (5 s is slack for a loaded
+    // machine; it takes microseconds).
+    let mut left = (Vec::new(), 0);
+    let done = wait_until(Duration::from_secs(5), || {
+        left = (connections_to(s.port), held_connections(worker));
+        left == (Vec::new(), 0)
+    });
+    assert!(done, "connections left (in the kernel, held by the worker): {left:?}");
     let r = get(s.addr(), "/httptest/text..txt");
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    assert_eq!(s.worker_pids(), [worker], "the worker was replaced");
 }
 
 // 8. Large file ------------------------------------------------------------

@@ -6,7 +6,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::fs::symlink;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -341,7 +340,14 @@ fn errors_close_cleanly_without_reset() {
     // More bytes arrive after the server has already answered.
     let mut c = Client::connect(s.addr());
     c.send(b"GET /httptest/test.html HTTP/1.1x\r\nHost: x\r\n\r\n");
-    thread::sleep(Duration::from_millis(200));
+    // Until the server has answered and ended its side (our socket has its
+    // FIN: CLOSE_WAIT), leaving the answer unread in our buffer.
+    let port = c.stream.local_addr().unwrap().port();
+    let closed = wait_until(Duration::from_secs(5), || {
+        let ours = |t: &&TcpSocket| t.local_port == port && t.remote_port == s.port;
+        tcp_sockets().iter().filter(ours).any(|t| t.state == tcp_state::CLOSE_WAIT)
+    });
+    assert!(closed, "the server did not close after the error response");
     // The server may already be gone; a failed write is not the point here.
     let _ = c.stream.write_all(&junk[..4096]);
     let r = c.response(false);
@@ -488,7 +494,16 @@ fn send_timeout_drops_a_client_that_never_reads() {
         req.extend(request("GET", "/httptest/large.html", &[]));
     }
     c.write_all(&req).expect("send");
-    thread::sleep(Duration::from_secs(4));
+    // Until the server drops the connection (its side leaves ESTABLISHED):
+    // the 1 s timeout, checked on the loop's once-a-second tick, plus slack
+    // for a loaded machine.
+    let client_port = c.local_addr().unwrap().port();
+    let dropped = wait_until(Duration::from_secs(8), || {
+        !tcp_sockets().iter().any(|t| {
+            t.local_port == s.port && t.remote_port == client_port && t.state == tcp_state::ESTABLISHED
+        })
+    });
+    assert!(dropped, "the server kept the connection 8 s with a 1 s send timeout");
     let (got, end) = read_to_end(&mut c, Duration::from_secs(4));
     assert!(
         matches!(end, End::Eof | End::Reset),
@@ -532,7 +547,11 @@ fn aborted_downloads_leak_nothing(n: usize) {
     let s = Oserver::start(&["-w", "1"]);
     let worker = s.wait_workers(1, Duration::from_secs(5))[0];
     assert_eq!(get(s.addr(), "/httptest/test.html").status, 200);
-    thread::sleep(Duration::from_millis(300));
+    // The worker closes each connection once it has seen the client's end
+    // (the FIN after our EOF, or the RST of an abort): microseconds; 5 s
+    // is slack for a loaded machine.
+    let closed_all = || wait_until(Duration::from_secs(5), || held_connections(worker) == 0);
+    assert!(closed_all(), "the worker still holds the first connection");
     let before = fd_count(worker);
     let mut buf = [0u8; 4096];
     for i in 0..n {
@@ -549,8 +568,9 @@ fn aborted_downloads_leak_nothing(n: usize) {
         // Closing with unread data makes the kernel send RST.
         drop(c);
     }
-    thread::sleep(Duration::from_secs(1));
+    let closed = closed_all();
     let after = fd_count(worker);
+    assert!(closed, "the worker still holds {} connections", held_connections(worker));
     assert!(after.abs_diff(before) <= 2, "worker fds {before} -> {after} after {n} aborted downloads");
     let r = get(s.addr(), "/httptest/test.html");
     assert_eq!(r.status, 200);

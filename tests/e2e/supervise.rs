@@ -5,15 +5,15 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    connect, find, group_exists, parse_head, parse_one, pid_alive, proc_state, request, run_to_exit,
-    scratch_dir, signal, wait_until, write_file, Client, Oserver, Response, MONTHS,
+    connect, find, group_exists, listeners_of, parse_head, parse_one, pid_alive, proc_state, request,
+    run_to_exit, scratch_dir, signal, tcp_sockets, wait_until, write_file, Client, Oserver, Response, MONTHS,
 };
 
 /// Longest any single client operation may take.
@@ -71,16 +71,15 @@ fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
     out
 }
 
-/// A client thread that sends `Connection: close` GETs in a loop and
-/// collects what went wrong; it can be paused between two requests.
+/// A client thread that sends `Connection: close` GETs in a loop, one at a
+/// time, and collects what went wrong; it can be paused between two
+/// requests.
 struct Load {
     stop: Arc<AtomicBool>,
     pause: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
     ok: Arc<AtomicUsize>,
     failures: Arc<Mutex<Vec<String>>>,
-    /// Slowest successful request, in milliseconds.
-    slowest_ms: Arc<AtomicUsize>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -91,23 +90,19 @@ impl Load {
         let paused = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicUsize::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
-        let slowest_ms = Arc::new(AtomicUsize::new(0));
-        let (s, p, pd, o, f, sl) =
-            (stop.clone(), pause.clone(), paused.clone(), ok.clone(), failures.clone(), slowest_ms.clone());
+        let (s, p, pd, o, f) = (stop.clone(), pause.clone(), paused.clone(), ok.clone(), failures.clone());
         let thread = thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 if p.load(Ordering::SeqCst) {
                     pd.store(true, Ordering::SeqCst);
+                    // The poll interval of the pause flag, not a wait for anything.
                     thread::sleep(Duration::from_millis(1));
                     continue;
                 }
                 pd.store(false, Ordering::SeqCst);
-                let t = Instant::now();
                 match try_get(addr, path) {
                     Ok(r) if r.status == 200 && r.body == body => {
                         o.fetch_add(1, Ordering::SeqCst);
-                        let ms = t.elapsed().as_millis().try_into().unwrap_or(usize::MAX);
-                        sl.fetch_max(ms, Ordering::SeqCst);
                     }
                     Ok(r) => {
                         f.lock().unwrap().push(format!("status {}, {} byte body", r.status, r.body.len()))
@@ -116,7 +111,19 @@ impl Load {
                 }
             }
         });
-        Load { stop, pause, paused, ok, failures, slowest_ms, thread: Some(thread) }
+        Load { stop, pause, paused, ok, failures, thread: Some(thread) }
+    }
+
+    /// Successful requests so far.
+    fn ok(&self) -> usize {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    /// Wait until `more` requests beyond those done so far succeeded;
+    /// false if they did not within the client's own timeout.
+    fn wait_for_more(&self, more: usize) -> bool {
+        let target = self.ok() + more;
+        wait_until(IO_TIMEOUT, || self.ok() >= target)
     }
 
     /// Stop the client between two requests (no connection open) and run
@@ -128,15 +135,14 @@ impl Load {
         self.pause.store(false, Ordering::SeqCst);
     }
 
-    /// Stop the client; (successful requests, failures, slowest success).
-    fn finish(mut self) -> (usize, Vec<String>, Duration) {
+    /// Stop the client; (successful requests, failures).
+    fn finish(mut self) -> (usize, Vec<String>) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
         let failures = std::mem::take(&mut *self.failures.lock().unwrap());
-        let slowest = self.slowest_ms.load(Ordering::SeqCst) as u64;
-        (self.ok.load(Ordering::SeqCst), failures, Duration::from_millis(slowest))
+        (self.ok.load(Ordering::SeqCst), failures)
     }
 }
 
@@ -150,18 +156,29 @@ fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
     let srv = Oserver::start_in(&root, &["-w", "2"]);
     let before = srv.wait_workers(2, WORKERS_TIMEOUT);
     let victim = before[0];
+    // A worker closes the other slots' sockets it inherited as it starts.
+    let mut held = Vec::new();
+    let own_socket = wait_until(WORKERS_TIMEOUT, || {
+        held = listeners_of(victim);
+        held.len() == 1
+    });
+    assert!(own_socket, "worker {victim} listens on {held:?}");
+    let socket = held[0].inode;
+    let queued = || tcp_sockets().iter().find(|t| t.inode == socket).map_or(0, |t| t.rx_queue);
     let load = Load::start(srv.addr(), "/test.html", body);
-    thread::sleep(Duration::from_millis(300));
+    assert!(load.wait_for_more(3), "no request went through");
 
     // Freeze the victim while no request is in flight, so nothing it has
-    // accepted is lost; then new connections that the kernel hashes to its
-    // socket pile up in that socket's queue.
+    // accepted is lost; then the next connection that the kernel hashes to
+    // its socket waits in that socket's accept queue (and the client, which
+    // sends one request at a time, with it).
     load.while_paused(|| {
         signal(victim, libc::SIGSTOP);
         assert!(wait_until(Duration::from_secs(2), || proc_state(victim) == Some('T')));
     });
-    thread::sleep(Duration::from_millis(300));
-    // Kill it with connections queued: they must wait for the replacement,
+    let pending = wait_until(IO_TIMEOUT, || queued() > 0);
+    assert!(pending, "no connection queued on the frozen worker's socket");
+    // Kill it with a connection queued: it must wait for the replacement,
     // which inherits the socket the master kept open, instead of being reset.
     signal(victim, libc::SIGKILL);
     let killed = Instant::now();
@@ -173,17 +190,13 @@ fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
     assert!(replaced, "no replacement 1 s after the kill: {after:?}");
     assert!(after.contains(&before[1]), "the other worker changed: {after:?}");
     eprintln!("replacement after {:?}", killed.elapsed());
-    thread::sleep(Duration::from_millis(500));
+    // The client was stuck on the queued request: any later success means
+    // that one has ended, served or failed.
+    let resumed = load.wait_for_more(3);
 
-    let (ok, failures, slowest) = load.finish();
+    let (ok, failures) = load.finish();
     assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
-    assert!(ok >= 10, "only {ok} requests went through");
-    // Proof that the scenario happened: some request sat in the frozen
-    // worker's queue until the replacement took it over.
-    assert!(
-        slowest >= Duration::from_millis(200),
-        "no request waited in the dead worker's queue (slowest {slowest:?})"
-    );
+    assert!(resumed, "only {ok} requests went through");
     let logged =
         wait_until(Duration::from_secs(2), || srv.stderr_text().contains(&format!("worker {victim} ")));
     assert!(logged, "the death of {victim} was not logged:\n{}", srv.stderr_text());
@@ -201,6 +214,8 @@ fn sigterm_lets_a_slow_download_finish() {
     let mut srv = Oserver::start_in(&root, &["-w", "1", "--pid-file", pid_file.to_str().unwrap()]);
     let master = srv.pid();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), master.to_string());
+    let worker = srv.wait_workers(1, WORKERS_TIMEOUT)[0];
+    assert!(!listeners_of(worker).is_empty(), "worker {worker} holds no listening socket");
 
     let mut s = connect(srv.addr());
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -209,7 +224,6 @@ fn sigterm_lets_a_slow_download_finish() {
     let mut chunk = vec![0u8; CHUNK];
     let mut body_start = None;
     let mut signalled = false;
-    let mut next_pause = CHUNK;
     loop {
         let n = s.read(&mut chunk).unwrap();
         if n == 0 {
@@ -223,11 +237,11 @@ fn sigterm_lets_a_slow_download_finish() {
         if !signalled && body_len >= SIZE / 4 {
             signal(master, libc::SIGTERM);
             signalled = true;
-        }
-        // Read slowly: about 1 ms per 64 KiB, so the transfer spans the stop.
-        while received.len() >= next_pause {
-            thread::sleep(Duration::from_millis(1));
-            next_pause += CHUNK;
+            // Read nothing more until the worker is draining (it closes its
+            // listening socket first): the rest of the body, far more than
+            // the socket buffers hold, is still to be sent then.
+            let draining = wait_until(Duration::from_secs(5), || listeners_of(worker).is_empty());
+            assert!(draining, "worker {worker} still listening 5 s after SIGTERM");
         }
     }
     assert!(signalled, "the response ended before a quarter of it arrived");
@@ -259,20 +273,21 @@ fn sighup_replaces_every_worker_without_failed_requests() {
     let srv = Oserver::start_in(&root, &["-w", "2"]);
     let before = srv.wait_workers(2, WORKERS_TIMEOUT);
     let load = Load::start(srv.addr(), "/test.html", body);
-    thread::sleep(Duration::from_secs(1));
+    assert!(load.wait_for_more(5), "no request went through before SIGHUP");
     srv.signal(libc::SIGHUP);
-    let hup = Instant::now();
-    thread::sleep(Duration::from_secs(2));
-    let (ok, failures, _) = load.finish();
-    assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
-    assert!(ok >= 10, "only {ok} requests went through");
 
+    // Requests go on throughout: done when the old workers have exited
+    // (drained) and the new ones have served some.
     let mut after = Vec::new();
-    let replaced = wait_until(Duration::from_secs(2).saturating_sub(hup.elapsed()), || {
+    let replaced = wait_until(Duration::from_secs(2), || {
         after = srv.worker_pids();
         after.len() == 2 && after.iter().all(|p| !before.contains(p))
     });
+    let served = load.wait_for_more(5);
+    let (ok, failures) = load.finish();
+    assert!(failures.is_empty(), "{} failed requests: {failures:?}", failures.len());
     assert!(replaced, "workers before SIGHUP {before:?}, 2 s after {after:?}");
+    assert!(served, "only {ok} requests went through");
 }
 
 #[test]
@@ -453,21 +468,46 @@ fn sigusr1_reopens_the_access_log() {
     let rotated = logs.join("access.log.1");
     // Two workers: the master must forward the signal to each of them.
     let srv = Oserver::start_in(&root, &["-w", "2", "--access-log", log.to_str().unwrap()]);
+    let workers = srv.wait_workers(2, WORKERS_TIMEOUT);
     let addr = srv.addr();
     for _ in 0..2 {
         assert_eq!(try_get(addr, "/x.txt").unwrap().status, 200);
     }
-    thread::sleep(Duration::from_millis(1500)); // lines are flushed at least once a second
+    assert!(wait_lines(&log, 2), "the first lines did not reach the log");
     std::fs::rename(&log, &rotated).unwrap();
     srv.signal(libc::SIGUSR1);
-    thread::sleep(Duration::from_millis(500));
+    // /proc shows each worker's log descriptor under the file's current name.
+    let (log_now, rotated_now) = (canonical(&logs).join("access.log"), canonical(&rotated));
+    let mut open = Vec::new();
+    let reopened = wait_until(Duration::from_secs(5), || {
+        open = workers.iter().map(|&w| open_files(w)).collect();
+        open.iter().all(|files| files.contains(&log_now) && !files.contains(&rotated_now))
+    });
+    assert!(reopened, "not every worker reopened the log; their files: {open:?}");
     for _ in 0..3 {
         assert_eq!(try_get(addr, "/x.txt").unwrap().status, 200);
     }
-    thread::sleep(Duration::from_millis(1500));
+    assert!(wait_lines(&log, 3), "the new lines did not reach the new file");
     assert_eq!(log_lines(&rotated).len(), 2, "rotated file");
-    assert!(log.exists(), "SIGUSR1 did not create a new log file");
     assert_eq!(log_lines(&log).len(), 3, "new file");
+}
+
+/// Wait until the log at `path` has at least `n` lines: workers write their
+/// buffered lines out once a second, so 5 s is slack for a loaded machine.
+fn wait_lines(path: &Path, n: usize) -> bool {
+    wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(path).is_ok_and(|text| text.lines().count() >= n)
+    })
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The files a process has open (the targets of `/proc/<pid>/fd`).
+fn open_files(pid: u32) -> Vec<PathBuf> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"));
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).collect()
 }
 
 #[test]

@@ -40,6 +40,11 @@ pub struct Oserver {
     stdout: Arc<Mutex<Vec<u8>>>,
 }
 
+/// How long the stderr reader may take to see the pipe close once the
+/// whole process group is dead: the kernel closes it as the last holder
+/// exits, so this is only slack for a loaded machine.
+const PIPE_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Flags `start_in` passes unless `extra_args` sets them itself: a repeated
 /// flag is then never the test's problem, whatever the parser does with
 /// repetitions.
@@ -109,7 +114,7 @@ impl Oserver {
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<SocketAddr>();
-        if let Some(pipe) = child.stderr.take() {
+        let stderr_reader = child.stderr.take().map(|pipe| {
             let buf = Arc::clone(&stderr);
             thread::spawn(move || {
                 let mut reader = BufReader::new(pipe);
@@ -129,8 +134,8 @@ impl Oserver {
                     }
                     lock(&buf).push_str(&text);
                 }
-            });
-        }
+            })
+        });
         if let Some(mut pipe) = child.stdout.take() {
             let buf = Arc::clone(&stdout);
             thread::spawn(move || {
@@ -156,8 +161,11 @@ impl Oserver {
                 });
                 kill_group(pid);
                 let _ = child.wait();
-                // Give the reader thread a moment to collect the last lines.
-                thread::sleep(Duration::from_millis(100));
+                // The group is gone, so the pipe closes: the reader ends
+                // once it has collected the last lines.
+                if let Some(reader) = &stderr_reader {
+                    wait_until(PIPE_CLOSE_TIMEOUT, || reader.is_finished());
+                }
                 panic!(
                     "oserver did not print `listening on http://...` (timeout {START_TIMEOUT:?}, \
                      exit status {exited:?}); stderr:\n{}",
@@ -319,6 +327,33 @@ pub fn group_exists(pgid: u32) -> bool {
     // SAFETY: signal 0 only checks existence and permission.
     let rc = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
     !(rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
+}
+
+/// Inodes of the sockets a process holds (from `/proc/<pid>/fd`).
+pub fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let link = fs::read_link(e.ok()?.path()).ok()?;
+        link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    })
+    .collect()
+}
+
+/// The listening TCP sockets a process holds.
+pub fn listeners_of(pid: u32) -> Vec<TcpSocket> {
+    let held = socket_inodes(pid);
+    tcp_sockets().into_iter().filter(|t| t.state == tcp_state::LISTEN && held.contains(&t.inode)).collect()
+}
+
+/// How many sockets other than listening TCP ones a process holds: its
+/// connections, including those the peer reset and it has not closed yet
+/// (which have left the kernel's tables but not its descriptors).
+pub fn held_connections(pid: u32) -> usize {
+    let listening: Vec<u64> =
+        tcp_sockets().iter().filter(|t| t.state == tcp_state::LISTEN).map(|t| t.inode).collect();
+    socket_inodes(pid).iter().filter(|i| !listening.contains(i)).count()
 }
 
 /// Number of open descriptors of a process.

@@ -12,13 +12,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oserver_core::{Body, Error, Request, Response, Server, ServerBuilder, Settings, ShutdownHandle, Stats};
 
 use crate::support::{
-    allowed_cpus, find, first_response, get, parse_responses, pin_this_thread, raw, repo_root, request,
-    scratch_dir, temp_dir, write_file, Client, End,
+    allowed_cpus, find, first_response, get, is_listening, parse_responses, pin_this_thread, raw, repo_root,
+    request, scratch_dir, temp_dir, wait_until, write_file, Client, End,
 };
 
 /// A server on a free port, running on a thread; stopped through its handle.
@@ -167,17 +167,20 @@ fn handler_body_from_a_file() {
 
 #[test]
 fn several_threads_serve_at_once() {
-    // Each request blocks its loop briefly, so the total time only fits if
-    // several loops really work side by side... but timing is not asserted:
-    // instead each loop records its thread, and we count distinct threads.
+    // Each loop records its thread, and we count distinct threads. Until a
+    // second loop has served one, a handler holds its loop, so that the
+    // other clients' connections can only be served by another loop.
     let threads_seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let seen = Arc::clone(&threads_seen);
+    // Loops serving side by side meet within milliseconds; without them
+    // every request waits here until this deadline, then goes on alone.
+    let deadline = Instant::now() + Duration::from_secs(5);
     let s = Running::start(ServerBuilder::new().root(repo_root()).threads(4).handler(
         "/who",
         move |_: &Request<'_>| {
             seen.lock().unwrap().insert(thread::current().id());
-            // Hold this loop a moment so concurrent connections land on others.
-            thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(Instant::now());
+            wait_until(left, || seen.lock().unwrap().len() >= 2);
             Some(Response::new(200).body("me"))
         },
     ));
@@ -217,17 +220,20 @@ fn shutdown_lets_a_response_in_flight_finish() {
         assert!(n > 0);
         got.extend_from_slice(&buf[..n]);
     }
-    let handle = s.handle.clone();
-    let stopper = thread::spawn(move || handle.shutdown());
+    s.handle.shutdown();
+    // Read nothing more until the loop is draining (it closes its listening
+    // socket first): the rest of the body, far more than the socket buffers
+    // hold, is still to be sent then. Waking the loop takes microseconds;
+    // 5 s is slack for a loaded machine.
+    let port = s.addr.port();
+    assert!(wait_until(Duration::from_secs(5), || !is_listening(port)), "still listening after shutdown");
     loop {
-        thread::sleep(Duration::from_micros(200));
         let n = c.read(&mut buf).unwrap();
         if n == 0 {
             break;
         }
         got.extend_from_slice(&buf[..n]);
     }
-    stopper.join().unwrap();
     let r = &parse_responses(&got, false)[0];
     assert_eq!(r.status, 200);
     assert!(r.body == data, "body cut or corrupted: {} of {} bytes", r.body.len(), data.len());

@@ -110,8 +110,70 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
+        // The poll interval, not a wait for anything.
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A TCP state as the kernel's tables (`/proc/net/tcp`) number it.
+pub mod tcp_state {
+    pub const ESTABLISHED: u8 = 0x01;
+    pub const TIME_WAIT: u8 = 0x06;
+    pub const CLOSE_WAIT: u8 = 0x08;
+    pub const LISTEN: u8 = 0x0A;
+}
+
+/// One socket of the kernel's TCP tables, for waiting on what a server did
+/// to a connection (accepted it, closed it, stopped listening) instead of
+/// sleeping until it probably did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// See [`tcp_state`].
+    pub state: u8,
+    /// A listening socket: connections waiting in its accept queue; any
+    /// other: bytes received and not read yet.
+    pub rx_queue: u32,
+    /// 0 for a connection no process holds (queued, or closed and lingering).
+    pub inode: u64,
+}
+
+/// Every TCP socket of this network namespace, IPv4 and IPv6.
+pub fn tcp_sockets() -> Vec<TcpSocket> {
+    let hex_port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+    let parse = |line: &str| -> Option<TcpSocket> {
+        // sl local_address rem_address st tx_queue:rx_queue tr:when retrnsmt uid timeout inode
+        let f: Vec<&str> = line.split_whitespace().collect();
+        Some(TcpSocket {
+            local_port: hex_port(f.get(1)?)?,
+            remote_port: hex_port(f.get(2)?)?,
+            state: u8::from_str_radix(f.get(3)?, 16).ok()?,
+            rx_queue: u32::from_str_radix(f.get(4)?.split_once(':')?.1, 16).ok()?,
+            inode: f.get(9)?.parse().ok()?,
+        })
+    };
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .flat_map(|text| text.lines().skip(1).filter_map(parse).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Server-side sockets of connections to `port` that the kernel still
+/// tracks (queued, open, or closed by the client and not yet by the
+/// server); TIME_WAIT leftovers, possibly of an earlier server on the same
+/// port, are skipped.
+pub fn connections_to(port: u16) -> Vec<TcpSocket> {
+    tcp_sockets()
+        .into_iter()
+        .filter(|t| t.local_port == port && t.state != tcp_state::LISTEN && t.state != tcp_state::TIME_WAIT)
+        .collect()
+}
+
+/// Whether some socket listens on `port`.
+pub fn is_listening(port: u16) -> bool {
+    tcp_sockets().iter().any(|t| t.local_port == port && t.state == tcp_state::LISTEN)
 }
 
 /// Connect with read and write timeouts of 5 s and TCP_NODELAY.
