@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::files::cache::FileCache;
-use crate::files::path::{self, PathError};
+use crate::files::path;
 use crate::http::{fields, status};
 use crate::settings::Settings;
 
@@ -57,7 +57,7 @@ impl Responder {
         };
         let resolved = match path::resolve(target.raw_path, &mut self.path) {
             Ok(r) => r,
-            Err(e @ PathError::BadRequest(_)) | Err(e @ PathError::Escapes) => {
+            Err(e) => {
                 log::debug!("{}: {e}", req.peer);
                 return reply.refuse(400);
             }
