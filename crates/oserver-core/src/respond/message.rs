@@ -86,7 +86,7 @@ pub(crate) enum Payload {
     File(FileBody),
 }
 
-/// The responder's answer. One per loop, reused: `clear` keeps the buffers.
+/// The responder's answer. One per loop, reused: `start` keeps the buffers.
 #[derive(Debug, Default)]
 pub(crate) struct Reply {
     pub status: u16,
