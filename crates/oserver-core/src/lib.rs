@@ -73,6 +73,8 @@ pub use protocol::http1::parse;
 pub use respond::handler::{Body, Handler, Request, Response};
 pub use runtime::handoff::Handoff;
 pub use runtime::Stats;
+/// The rustls this crate is built with, for [`ServerBuilder::https`].
+pub use rustls;
 pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
 pub use settings::{
     AccessLog, Limits, Settings, SettingsError, MAX_CONNECTIONS, MAX_TIMEOUT, MIN_HEADER_BYTES,

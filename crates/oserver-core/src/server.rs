@@ -14,7 +14,7 @@ use crate::files::fs::Root;
 use crate::protocol::Ctx;
 use crate::respond::handler::Handler;
 use crate::respond::{Route, Site};
-use crate::runtime::event_loop::{EventLoop, WAKER};
+use crate::runtime::event_loop::{EventLoop, Listener, WAKER};
 use crate::runtime::handoff::Handoff;
 use crate::runtime::{Control, Stats};
 use crate::settings::{AccessLog, Settings, SettingsError};
@@ -122,6 +122,7 @@ enum Listen {
 /// ```
 pub struct ServerBuilder {
     listen: Option<Listen>,
+    https: Option<(Listen, Arc<rustls::ServerConfig>)>,
     root: Option<PathBuf>,
     threads: usize,
     settings: Settings,
@@ -142,6 +143,7 @@ impl ServerBuilder {
     pub fn new() -> Self {
         ServerBuilder {
             listen: None,
+            https: None,
             root: None,
             threads: 1,
             settings: Settings::default(),
@@ -157,6 +159,19 @@ impl ServerBuilder {
     /// Use an already bound listener.
     pub fn listener(mut self, l: TcpListener) -> Self {
         self.listen = Some(Listen::Listener(l));
+        self
+    }
+    /// Also serve HTTPS on this address (bound at `build`), with this rustls
+    /// configuration: its certificates (or certificate resolver), versions,
+    /// ALPN protocols (give `http/1.1`) and session resumption are the
+    /// embedder's. The plain listener keeps serving beside it.
+    pub fn https(mut self, addr: SocketAddr, config: Arc<rustls::ServerConfig>) -> Self {
+        self.https = Some((Listen::Addr(addr), config));
+        self
+    }
+    /// Also serve HTTPS on an already bound listener (see [`https`](Self::https)).
+    pub fn https_listener(mut self, l: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+        self.https = Some((Listen::Listener(l), config));
         self
     }
     /// Serve static files from this directory. Without a root, requests no
@@ -277,13 +292,20 @@ impl ServerBuilder {
         if self.handoff.is_some() && self.threads != 1 {
             return Err(Error::Config("a handoff needs exactly one thread"));
         }
-        let listener = match self.listen {
-            None => return Err(Error::Config("no address or listener given")),
-            Some(Listen::Addr(a)) => bind_listener(a, false).map_err(|e| Error::Bind(a, e))?,
-            Some(Listen::Listener(l)) => l,
+        let open = |listen: Listen| -> Result<(TcpListener, SocketAddr), Error> {
+            let l = match listen {
+                Listen::Addr(a) => bind_listener(a, false).map_err(|e| Error::Bind(a, e))?,
+                Listen::Listener(l) => l,
+            };
+            let addr = l.local_addr().map_err(Error::Io)?;
+            l.set_nonblocking(true).map_err(|e| Error::Bind(addr, e))?;
+            Ok((l, addr))
         };
-        let addr = listener.local_addr().map_err(Error::Io)?;
-        listener.set_nonblocking(true).map_err(|e| Error::Bind(addr, e))?;
+        let (listener, addr) = open(self.listen.ok_or(Error::Config("no address or listener given"))?)?;
+        let https = match self.https {
+            None => None,
+            Some((listen, config)) => Some((open(listen)?, config)),
+        };
         let root = match self.root {
             None => None,
             Some(p) => {
@@ -297,23 +319,28 @@ impl ServerBuilder {
                 .open(p)
                 .map_err(|e| Error::AccessLog(p.clone(), e))?;
         }
-        // One descriptor of the listening socket per loop: clones, and the
-        // original for the last.
-        let mut listeners = Vec::with_capacity(self.threads);
-        for _ in 1..self.threads {
-            listeners.push(listener.try_clone().map_err(Error::Io)?);
-        }
-        listeners.push(listener);
+        // Each loop gets a descriptor of each listening socket.
         let mut loops = Vec::with_capacity(self.threads);
         let mut wakers = Vec::with_capacity(self.threads);
-        for l in listeners {
+        for _ in 0..self.threads {
             let poll = Poll::new().map_err(Error::Io)?;
             wakers.push(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
-            loops.push((poll, mio::net::TcpListener::from_std(l)));
+            let mut listeners = vec![Listener {
+                sock: mio::net::TcpListener::from_std(listener.try_clone().map_err(Error::Io)?),
+                tls: None,
+            }];
+            if let Some(((l, _), config)) = &https {
+                listeners.push(Listener {
+                    sock: mio::net::TcpListener::from_std(l.try_clone().map_err(Error::Io)?),
+                    tls: Some(Arc::clone(config)),
+                });
+            }
+            loops.push((poll, listeners));
         }
+        let https_addr = https.map(|((_, a), _)| a);
         let site = Arc::new(Site { settings: self.settings, root, routes: self.routes });
         let control = Arc::new(Control::new(wakers));
-        Ok(Server { addr, loops, site, control, handoff: self.handoff })
+        Ok(Server { addr, https_addr, loops, site, control, handoff: self.handoff })
     }
 }
 
@@ -349,7 +376,8 @@ impl ServerBuilder {
 /// ```
 pub struct Server {
     addr: SocketAddr,
-    loops: Vec<(Poll, mio::net::TcpListener)>,
+    https_addr: Option<SocketAddr>,
+    loops: Vec<(Poll, Vec<Listener>)>,
     site: Arc<Site>,
     control: Arc<Control>,
     /// For the one event loop (checked at build).
@@ -360,6 +388,11 @@ impl Server {
     /// The address it listens on (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address it serves HTTPS on, if it does.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// A handle that stops the server from any thread.
@@ -376,7 +409,7 @@ impl Server {
     /// the access log cannot be opened.
     pub fn run(self) -> Result<Stats, Error> {
         // Each loop is built on its own thread: its open-file cache is not Send.
-        let start = |(poll, l): (Poll, mio::net::TcpListener),
+        let start = |(poll, l): (Poll, Vec<Listener>),
                      site: Arc<Site>,
                      ctl: Arc<Control>,
                      handoff: Option<Handoff>| {

@@ -15,7 +15,7 @@ use super::http1;
 use crate::http::clock::Clock;
 use crate::respond::{Reply, Responder, Site};
 use crate::settings::Settings;
-use crate::transport::Plain;
+use crate::transport::Transport;
 
 /// How a connection came to this loop.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +32,13 @@ pub(crate) enum Session {
 }
 
 impl Session {
-    pub(crate) fn new(io: Plain, peer: SocketAddr, origin: Origin, now: Instant, s: &Settings) -> Session {
+    pub(crate) fn new(
+        io: Transport,
+        peer: SocketAddr,
+        origin: Origin,
+        now: Instant,
+        s: &Settings,
+    ) -> Session {
         use http1::conn::Conn;
         Session::Http1(match origin {
             Origin::Accepted => Conn::new(io, peer, now, s),

@@ -23,11 +23,23 @@ use super::handoff::{self, Carried, Handoff};
 use super::timer::{Timer, Timers, Wheel};
 use super::{Control, Stats};
 use crate::protocol::{Ctx, Origin, Session, Step};
-use crate::transport::Plain;
+use crate::transport::{Plain, Transport};
 
-const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX - 2);
 const HANDOFF: Token = Token(usize::MAX - 3);
+/// Listener `i` has token `FIRST_LISTENER - i`; connections have their slab
+/// keys, far below.
+const FIRST_LISTENER: usize = usize::MAX - 4;
+/// Room for this many listeners below FIRST_LISTENER (one plain, one TLS
+/// today).
+const MAX_LISTENERS: usize = 16;
+
+/// A listening socket, and the TLS configuration of its connections if they
+/// speak TLS.
+pub(crate) struct Listener {
+    pub sock: TcpListener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
 
 /// How long a connection accepted just before a graceful stop may take to send
 /// its request.
@@ -65,7 +77,8 @@ impl Timers for Slots {
 
 pub(crate) struct EventLoop {
     poll: Poll,
-    listener: Option<TcpListener>,
+    /// Empty once a graceful stop began.
+    listeners: Vec<Listener>,
     ctl: Arc<Control>,
     cx: Ctx,
     conns: Slots,
@@ -92,13 +105,17 @@ pub(crate) struct EventLoop {
 impl EventLoop {
     pub(crate) fn new(
         poll: Poll,
-        listener: TcpListener,
+        mut listeners: Vec<Listener>,
         cx: Ctx,
         ctl: Arc<Control>,
         handoff: Option<Handoff>,
     ) -> io::Result<EventLoop> {
-        let mut listener = listener;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        if listeners.len() > MAX_LISTENERS {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many listeners"));
+        }
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry().register(&mut l.sock, Token(FIRST_LISTENER - i), Interest::READABLE)?;
+        }
         if let Some(h) = &handoff {
             let fd = h.inbox().as_raw_fd();
             poll.registry().register(&mut SourceFd(&fd), HANDOFF, Interest::READABLE)?;
@@ -106,7 +123,7 @@ impl EventLoop {
         let now = Instant::now();
         Ok(EventLoop {
             poll,
-            listener: Some(listener),
+            listeners,
             log_gen: ctl.reopen.load(Ordering::Acquire),
             ctl,
             cx,
@@ -139,9 +156,11 @@ impl EventLoop {
             self.cx.refresh_clock();
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept(),
                     WAKER => self.control(),
                     HANDOFF => self.take_handed(),
+                    Token(t) if t <= FIRST_LISTENER && t > FIRST_LISTENER - MAX_LISTENERS => {
+                        self.accept(FIRST_LISTENER - t)
+                    }
                     Token(k) => {
                         if let Some(s) = self.conns.0.get_mut(k) {
                             let hup = ev.is_read_closed() || ev.is_error();
@@ -160,7 +179,7 @@ impl EventLoop {
                 }
             }
             if self.accept_paused && self.accept_retry.map_or(true, |t| self.now >= t) {
-                self.accept();
+                self.accept_all();
             }
             if self.now >= self.wheel.next_due() {
                 self.tick();
@@ -217,8 +236,8 @@ impl EventLoop {
     fn begin_drain(&mut self) {
         self.draining = Some(self.now + self.cx.settings().shutdown_timeout);
         self.cx.begin_drain();
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l.sock);
         }
         // Neither take connections from other loops nor pass any on. What
         // is in flight to this loop's inbox waits there for its successor.
@@ -240,7 +259,19 @@ impl EventLoop {
         }
     }
 
-    fn accept(&mut self) {
+    /// After a pause (the connection cap, no descriptors, a full batch):
+    /// every listener gets its turn again.
+    fn accept_all(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+            if self.accept_paused {
+                return;
+            }
+        }
+    }
+
+    /// Accept from listener `i`.
+    fn accept(&mut self, i: usize) {
         self.accept_retry = None;
         self.accept_paused = false;
         for _ in 0..ACCEPT_BATCH {
@@ -249,12 +280,19 @@ impl EventLoop {
                 self.accept_paused = true;
                 return;
             }
-            let Some(listener) = self.listener.as_ref() else { return };
-            match listener.accept() {
+            let Some(listener) = self.listeners.get(i) else { return };
+            match listener.sock.accept() {
                 Ok((sock, peer)) => {
                     self.accept_failing = false;
                     self.stats.connections += 1;
-                    let k = self.admit(sock, peer, Origin::Accepted);
+                    let io = match Transport::new(sock, listener.tls.as_ref()) {
+                        Ok(io) => io,
+                        Err(e) => {
+                            log::error!("{peer}: TLS session: {e}");
+                            continue;
+                        }
+                    };
+                    let k = self.admit(io, peer, Origin::Accepted);
                     // The listener defers accept until the request has
                     // arrived (TCP_DEFER_ACCEPT), so serve it right away: a
                     // connection-per-request client is answered and closed
@@ -303,7 +341,7 @@ impl EventLoop {
             && self.accept_retry.is_none()
             && self.conns.0.len() < self.cx.settings().max_connections
         {
-            self.accept();
+            self.accept_all();
         }
     }
 
@@ -398,7 +436,10 @@ impl EventLoop {
             let Ok(peer) = std_sock.peer_addr() else { continue };
             self.stats.taken += 1;
             let origin = Origin::HandedOver { responses: carried.responses };
-            let k = self.admit(TcpStream::from_std(std_sock), peer, origin);
+            // Only plain connections are handed over (a TLS session's state
+            // is in the process that made it).
+            let io = Transport::Plain(Plain::new(TcpStream::from_std(std_sock)));
+            let k = self.admit(io, peer, origin);
             self.conns.0[k].moves = carried.moves;
             self.enroll(k);
         }
@@ -406,9 +447,9 @@ impl EventLoop {
 
     /// A new connection (accepted, or taken from another loop) in the slab,
     /// its first deadline filed. Returns its key.
-    fn admit(&mut self, sock: TcpStream, peer: SocketAddr, origin: Origin) -> usize {
+    fn admit(&mut self, io: Transport, peer: SocketAddr, origin: Origin) -> usize {
         self.generation = self.generation.wrapping_add(1);
-        let session = Session::new(Plain::new(sock), peer, origin, self.now, self.cx.settings());
+        let session = Session::new(io, peer, origin, self.now, self.cx.settings());
         let timer = Timer::new(self.generation);
         let k =
             self.conns.0.insert(Slot { session, timer, registered: false, write_interest: false, moves: 0 });

@@ -1,9 +1,149 @@
-//! Transports: moving bytes between a socket and a protocol. Plain TCP now
-//! (`plain`); TLS will sit beside it. A protocol never makes a system call on
-//! its socket itself: it reads, writes and sends file ranges through here.
+//! Transports: moving bytes between a socket and a protocol. Plain TCP
+//! (`plain`) and TLS (`tls`); a protocol never makes a system call on its
+//! socket itself: it reads, writes and sends file ranges through
+//! [`Transport`].
 
 mod plain;
 mod sys;
+mod tls;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
 
 pub(crate) use plain::{Plain, Recv};
 pub(crate) use sys::nonblocking;
+pub(crate) use tls::Tls;
+
+/// A connection's byte stream, plain or encrypted.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Plain(Plain),
+    Tls(Tls),
+}
+
+impl Transport {
+    /// A plain connection, or a TLS one when `tls` is given.
+    ///
+    /// # Errors
+    ///
+    /// rustls cannot make a session from the configuration.
+    pub(crate) fn new(
+        sock: TcpStream,
+        tls: Option<&Arc<rustls::ServerConfig>>,
+    ) -> Result<Transport, rustls::Error> {
+        let raw = Plain::new(sock);
+        Ok(match tls {
+            None => Transport::Plain(raw),
+            Some(config) => Transport::Tls(Tls::new(raw, config)?),
+        })
+    }
+
+    fn raw(&self) -> &Plain {
+        match self {
+            Transport::Plain(p) => p,
+            Transport::Tls(t) => t.raw(),
+        }
+    }
+
+    fn raw_mut(&mut self) -> &mut Plain {
+        match self {
+            Transport::Plain(p) => p,
+            Transport::Tls(t) => t.raw_mut(),
+        }
+    }
+
+    /// Note an event: readable, or the peer's end.
+    pub(crate) fn ready(&mut self, readable: bool, hup: bool) {
+        self.raw_mut().ready(readable, hup);
+    }
+
+    /// The socket may have bytes (no read has drained it since the last event).
+    pub(crate) fn readable(&self) -> bool {
+        self.raw().readable()
+    }
+
+    /// The peer has shut down its side.
+    pub(crate) fn hup(&self) -> bool {
+        self.raw().hup()
+    }
+
+    /// Forget readiness (a connection arriving from another loop).
+    pub(crate) fn wait_for_event(&mut self) {
+        self.raw_mut().wait_for_event();
+    }
+
+    /// Bytes of the stream into `buf`.
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        match self {
+            Transport::Plain(p) => p.recv(buf),
+            Transport::Tls(t) => t.recv(buf),
+        }
+    }
+
+    /// Send what the transport takes of `buf` now; `more`: a file follows.
+    pub(crate) fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
+        match self {
+            Transport::Plain(p) => p.send(buf, more),
+            Transport::Tls(t) => t.send(buf, more),
+        }
+    }
+
+    /// Send up to `max` bytes of a file range, advancing `offset`; `scratch`
+    /// is where TLS reads the file to encrypt it (plain TCP uses sendfile).
+    pub(crate) fn send_file(
+        &mut self,
+        file: RawFd,
+        offset: &mut u64,
+        end: u64,
+        max: u64,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<u64> {
+        match self {
+            Transport::Plain(p) => p.send_file(file, offset, end, max),
+            Transport::Tls(t) => t.send_file(file, offset, end, max, scratch),
+        }
+    }
+
+    /// Write out what the transport itself still holds. True when nothing is
+    /// left (always, for plain TCP).
+    pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(p) => p.flush(),
+            Transport::Tls(t) => t.flush(),
+        }
+    }
+
+    /// The transport holds bytes for the socket (TLS records).
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(t) => t.wants_write(),
+        }
+    }
+
+    /// End our side of the stream.
+    pub(crate) fn shutdown_write(&mut self) {
+        match self {
+            Transport::Plain(p) => p.shutdown_write(),
+            Transport::Tls(t) => t.shutdown_write(),
+        }
+    }
+
+    /// Whether the stream is encrypted (its state then lives in this
+    /// process: it cannot be handed to another).
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.raw().fd()
+    }
+
+    /// The socket, for the event loop to register.
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        self.raw_mut().socket()
+    }
+}

@@ -134,6 +134,11 @@ impl Plain {
         Ok(total)
     }
 
+    /// Nothing is buffered here: every byte `send` accepted is in the kernel.
+    pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// Shut down our sending side: the peer reads the end of the response,
     /// then end of stream.
     pub(crate) fn shutdown_write(&mut self) {
@@ -147,6 +152,38 @@ impl Plain {
     /// The socket, for the event loop to register.
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
         &mut self.sock
+    }
+}
+
+/// Raw reads for a layer above (TLS): EINTR retried; WouldBlock spends the
+/// readiness and is returned as the error it is.
+impl io::Read for Plain {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.sock.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Err(e);
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+/// Raw writes for a layer above (TLS): no SIGPIPE; WouldBlock returned as
+/// the error it is.
+impl io::Write for Plain {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.send(buf, false)? {
+            0 if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -38,7 +38,7 @@ use crate::protocol::access_log::{RequestLine, RAW_LINE};
 use crate::protocol::exchange::{Exchange, Step};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
-use crate::transport::{Plain, Recv};
+use crate::transport::{Recv, Transport};
 
 /// Bytes read per read(2) into the loop's buffer. A request head is at most
 /// 16 KiB by default; 64 KiB also takes a burst of pipelined requests in one
@@ -121,7 +121,7 @@ pub(crate) enum State {
 }
 
 pub(crate) struct Conn {
-    io: Plain,
+    io: Transport,
     peer: SocketAddr,
     state: State,
     deadline: Instant,
@@ -213,7 +213,7 @@ impl Turn {
 
 impl Conn {
     /// A connection fresh from accept.
-    pub(crate) fn new(io: Plain, peer: SocketAddr, now: Instant, s: &Settings) -> Conn {
+    pub(crate) fn new(io: Transport, peer: SocketAddr, now: Instant, s: &Settings) -> Conn {
         let mut c = Conn {
             io,
             peer,
@@ -230,7 +230,7 @@ impl Conn {
     /// An idle kept-alive connection taken from another event loop, after
     /// `responses` responses there.
     pub(crate) fn handed_over(
-        mut io: Plain,
+        mut io: Transport,
         peer: SocketAddr,
         now: Instant,
         s: &Settings,
@@ -255,9 +255,10 @@ impl Conn {
         self.io.ready(readable, hup);
     }
 
-    /// A response is waiting for the socket to take more.
+    /// A response (or the transport's own records) is waiting for the
+    /// socket to take more.
     pub(crate) fn wants_write(&self) -> bool {
-        matches!(self.state, State::Writing { .. })
+        matches!(self.state, State::Writing { .. }) || self.io.wants_write()
     }
 
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
@@ -271,7 +272,9 @@ impl Conn {
     /// Between requests with nothing read, buffered or owed: the
     /// connection could move to another loop. Its response count, if so.
     pub(crate) fn idle(&self) -> Option<u32> {
+        // A TLS session lives in this process: it cannot move.
         let idle = matches!(self.state, State::Idle { fresh: false })
+            && !self.io.is_tls()
             && self.pending.is_none()
             && self.discard == 0
             && !self.io.readable()
@@ -337,6 +340,11 @@ impl Conn {
         now: Instant,
     ) -> io::Result<Step> {
         let mut turn = Turn::default();
+        // Records the transport could not write last time (a TLS handshake
+        // message, a close_notify) go first; nothing to do for plain TCP.
+        if self.io.wants_write() {
+            self.io.flush()?;
+        }
         loop {
             match self.state {
                 State::Idle { .. } | State::Reading { .. } => {
@@ -347,7 +355,7 @@ impl Conn {
                         Got::End => return Ok(Step::Close),
                     }
                 }
-                State::Writing { .. } => match self.write(now, cx.settings())? {
+                State::Writing { .. } => match self.write(now, cx.settings(), &mut bufs.inbuf)? {
                     Sent::Blocked => return Ok(Step::Wait),
                     Sent::Turn => return Ok(Step::Yield),
                     Sent::Done(then) => {
@@ -644,8 +652,10 @@ impl Conn {
         Ok(())
     }
 
-    /// Writing: the head bytes left, then the file, up to SEND_TURN.
-    fn write(&mut self, now: Instant, s: &Settings) -> io::Result<Sent> {
+    /// Writing: the head bytes left, then the file, up to SEND_TURN, then
+    /// whatever the transport still holds. `scratch` is where a TLS
+    /// transport reads file pieces to encrypt.
+    fn write(&mut self, now: Instant, s: &Settings, scratch: &mut Vec<u8>) -> io::Result<Sent> {
         let State::Writing { buf, pos, file, then } = &mut self.state else {
             return Ok(Sent::Blocked);
         };
@@ -661,11 +671,15 @@ impl Conn {
             }
         }
         if let (Sent::Done(_), Some(body)) = (&result, file.as_mut()) {
-            let n = self.io.send_file(body.fd(), &mut body.offset, body.end, SEND_TURN)?;
+            let n = self.io.send_file(body.fd(), &mut body.offset, body.end, SEND_TURN, scratch)?;
             progressed |= n > 0;
             if body.offset < body.end {
                 result = if n >= SEND_TURN { Sent::Turn } else { Sent::Blocked };
             }
+        }
+        if matches!(result, Sent::Done(_)) && !self.io.flush()? {
+            // The last records wait in the transport (TLS).
+            result = Sent::Blocked;
         }
         if progressed {
             self.arm(now, s);

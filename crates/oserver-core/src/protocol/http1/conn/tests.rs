@@ -69,7 +69,8 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
     sock.set_nodelay(true).unwrap();
     client.set_nonblocking(true).unwrap();
     let now = Instant::now();
-    let conn = Conn::new(Plain::new(TcpStream::from_std(sock)), peer, now, &settings);
+    let io = Transport::new(TcpStream::from_std(sock), None).unwrap();
+    let conn = Conn::new(io, peer, now, &settings);
     Harness { cx, conn, client, now, settings, dir, got: Vec::new() }
 }
 
