@@ -6,6 +6,7 @@
 
 #[path = "../support/net.rs"]
 mod support;
+mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,6 +25,8 @@ use crate::support::{
 /// A server on a free port, running on a thread; stopped through its handle.
 struct Running {
     addr: SocketAddr,
+    /// The HTTPS address, when the builder asked for one.
+    https: Option<SocketAddr>,
     handle: ShutdownHandle,
     thread: Option<thread::JoinHandle<Result<Stats, oserver_core::Error>>>,
 }
@@ -31,10 +34,10 @@ struct Running {
 impl Running {
     fn start(b: ServerBuilder) -> Running {
         let server: Server = b.bind("127.0.0.1:0".parse().unwrap()).build().expect("build");
-        let addr = server.local_addr();
+        let (addr, https) = (server.local_addr(), server.https_addr());
         let handle = server.handle();
         let thread = Some(thread::spawn(move || server.run()));
-        Running { addr, handle, thread }
+        Running { addr, https, handle, thread }
     }
 
     fn stop(mut self) -> Stats {

@@ -263,6 +263,17 @@ impl ServerBuilder {
         self.routes.push(Route::new(prefix.into(), Box::new(handler)));
         self
     }
+    /// Answer every plain-HTTP request with a `308` to HTTPS on `port`
+    /// (see [`Settings::redirect_https`]).
+    pub fn redirect_https(mut self, port: Option<u16>) -> Self {
+        self.settings.redirect_https = port;
+        self
+    }
+    /// `Strict-Transport-Security: max-age=SECS` on HTTPS answers.
+    pub fn hsts(mut self, secs: Option<u32>) -> Self {
+        self.settings.hsts = secs;
+        self
+    }
     /// Replace every setting at once (the setters above change single ones).
     /// Checked by [`build`](Self::build).
     pub fn settings(mut self, settings: Settings) -> Self {

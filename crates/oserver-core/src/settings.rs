@@ -118,6 +118,12 @@ pub struct Settings {
     pub follow_symlinks: bool,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<AccessLog>,
+    /// Answer every plain-HTTP request with `308` to the same path and query
+    /// over HTTPS on this port (`https://HOST[:PORT]/path?query`, the host
+    /// from the request's Host header; the port left out when it is 443).
+    pub redirect_https: Option<u16>,
+    /// `Strict-Transport-Security: max-age=SECS` on every HTTPS answer.
+    pub hsts: Option<u32>,
 }
 
 impl Default for Settings {
@@ -139,6 +145,8 @@ impl Default for Settings {
             max_age: None,
             follow_symlinks: false,
             access_log: None,
+            redirect_https: None,
+            hsts: None,
         }
     }
 }

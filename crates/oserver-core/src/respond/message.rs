@@ -35,6 +35,8 @@ pub(crate) struct Request<'a> {
     pub version: Version,
     pub fields: Fields<'a>,
     pub peer: SocketAddr,
+    /// It came over TLS (`https`).
+    pub secure: bool,
 }
 
 /// A file to send: from the open-file cache, or a handler's own.

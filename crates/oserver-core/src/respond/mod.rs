@@ -47,6 +47,19 @@ impl Responder {
 
     /// Answer `req` into `reply`.
     pub(crate) fn respond(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
+        let settings = &self.site.settings;
+        match (req.secure, settings.redirect_https, settings.hsts) {
+            (false, Some(port), _) => return redirect_https(req, port, reply),
+            (true, _, Some(secs)) => {
+                self.answer(req, now, reply);
+                reply.fields.push_display("Strict-Transport-Security", format_args!("max-age={secs}"));
+            }
+            _ => self.answer(req, now, reply),
+        }
+    }
+
+    /// The site's answer: method, path, handlers, static files.
+    fn answer(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
         let is_get_or_head = req.method == b"GET" || req.method == b"HEAD";
         if !is_get_or_head {
             return reply.error(405);
@@ -94,6 +107,64 @@ impl Responder {
             now,
         };
         statics::serve(&mut cx, req, target.query, resolved, reply);
+    }
+}
+
+/// `--redirect-https`: `308` to the same path and query over HTTPS. The host
+/// comes from the Host header, and only when it is a valid host (a name,
+/// IPv4 or bracketed IPv6, with an optional port, which is dropped): nothing
+/// in the target can choose where the client goes.
+fn redirect_https(req: &Request<'_>, port: u16, reply: &mut Reply) {
+    let host = req.fields.get(b"host").and_then(host_without_port);
+    let (Some(host), Ok(target)) = (host, path::split_target(req.target)) else {
+        return reply.refuse(400);
+    };
+    let mut location = Vec::with_capacity(16 + host.len() + req.target.len());
+    location.extend_from_slice(b"https://");
+    location.extend_from_slice(host);
+    if port != 443 {
+        location.push(b':');
+        crate::http::push_u64(&mut location, u64::from(port));
+    }
+    location.extend_from_slice(target.raw_path);
+    if let Some(q) = target.query {
+        location.push(b'?');
+        location.extend_from_slice(q);
+    }
+    reply.error(308);
+    reply.fields.push("Location", &location);
+}
+
+/// The host part of a Host header value, if the value is a valid host
+/// (RFC 3986 reg-name of letters, digits, `-` and `.`; IPv4; or an IPv6
+/// literal in brackets), with an optional `:port` of digits.
+fn host_without_port(v: &[u8]) -> Option<&[u8]> {
+    let (host, port) = match v.first() {
+        Some(b'[') => {
+            let end = v.iter().position(|&b| b == b']')?;
+            let inner = &v[1..end];
+            let ok =
+                !inner.is_empty() && inner.iter().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+            (ok.then_some(&v[..=end])?, &v[end + 1..])
+        }
+        _ => {
+            let end = v.iter().position(|&b| b == b':').unwrap_or(v.len());
+            let name = &v[..end];
+            let ok = !name.is_empty()
+                && name.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+                && !name.starts_with(b".")
+                && !name.starts_with(b"-");
+            (ok.then_some(name)?, &v[end..])
+        }
+    };
+    match port {
+        [] => Some(host),
+        [b':', digits @ ..]
+            if !digits.is_empty() && digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            Some(host)
+        }
+        _ => None,
     }
 }
 
@@ -154,6 +225,32 @@ fn from_handler(resp: handler::Response, reply: &mut Reply) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_valid_host_makes_a_redirect() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("example.com", Some("example.com")),
+            ("example.com:8080", Some("example.com")),
+            ("127.0.0.1:80", Some("127.0.0.1")),
+            ("[::1]:8080", Some("[::1]")),
+            ("[::1]", Some("[::1]")),
+            ("", None),
+            ("evil.com/x", None),
+            ("evil.com@good.com", None),
+            ("a b", None),
+            ("example.com:", None),
+            ("example.com:80:80", None),
+            ("example.com:12345678", None),
+            (".evil", None),
+            ("[::1", None),
+            ("[zz]", None),
+            ("\\evil.com", None),
+        ];
+        for (value, want) in table {
+            let got = host_without_port(value.as_bytes()).map(|h| std::str::from_utf8(h).unwrap());
+            assert_eq!(got, *want, "{value:?}");
+        }
+    }
 
     #[test]
     fn handler_replies_keep_framing_to_the_server() {

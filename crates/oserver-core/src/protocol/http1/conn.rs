@@ -581,6 +581,7 @@ impl Conn {
             version,
             fields: head.fields(),
             peer: self.peer,
+            secure: self.io.is_tls(),
         };
         let framing = body_framing(&head);
         if framing == BodyFraming::TooLarge {

@@ -1,0 +1,194 @@
+//! HTTPS from the library: a TLS listener beside the plain one, a private CA
+//! made at test time, and a rustls client on real TCP.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oserver_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use oserver_core::rustls::{self, ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
+use oserver_core::ServerBuilder;
+
+use crate::support::{parse_responses, repo_root};
+use crate::Running;
+
+/// A CA, and a server configuration for `localhost` signed by it.
+struct Pki {
+    ca: CertificateDer<'static>,
+    server: Arc<ServerConfig>,
+}
+
+fn pki() -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "oserver test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let mut server = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .unwrap();
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Pki { ca: ca.der().clone(), server: Arc::new(server) }
+}
+
+fn client(pki: &Pki, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let mut config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    StreamOwned::new(conn, sock)
+}
+
+fn https_server(pki: &Pki) -> (Running, SocketAddr) {
+    let b =
+        ServerBuilder::new().root(repo_root()).https("127.0.0.1:0".parse().unwrap(), Arc::clone(&pki.server));
+    let s = Running::start(b);
+    let addr = s.https.expect("an HTTPS address");
+    (s, addr)
+}
+
+/// Read until `n` whole responses are in (HEAD answers at the positions in
+/// `head`), or the stream ends.
+fn read_responses(c: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while parse_responses(&got, false).len() < n {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) => panic!("read: {e} after {} bytes", got.len()),
+        }
+    }
+    got
+}
+
+#[test]
+fn https_serves_small_and_large_files_on_one_connection() {
+    let pki = pki();
+    let (s, addr) = https_server(&pki);
+    let mut c = client(&pki, addr);
+    c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    c.write_all(b"GET /httptest/large.html HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    c.write_all(b"GET /httptest/large.html HTTP/1.1\r\nHost: localhost\r\nRange: bytes=100-199\r\nConnection: close\r\n\r\n").unwrap();
+    let got = read_responses(&mut c, 3);
+    let r = parse_responses(&got, false);
+    assert_eq!(r.len(), 3);
+    assert_eq!(c.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let small = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
+    let large = std::fs::read(repo_root().join("httptest/large.html")).unwrap();
+    assert_eq!((r[0].status, &r[0].body), (200, &small));
+    assert_eq!(r[1].status, 200);
+    assert!(r[1].body == large, "the large page arrives byte-exact over TLS");
+    assert_eq!((r[2].status, &r[2].body[..]), (206, &large[100..200]));
+    assert!(r[2].connection_is("close"));
+    let stats = s.stop();
+    assert_eq!(stats.requests, 3);
+}
+
+#[test]
+fn plain_http_on_the_https_port_is_closed_and_the_server_serves_on() {
+    let pki = pki();
+    let (s, addr) = https_server(&pki);
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    plain.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    // A TLS alert at most, then the end: never a hang.
+    let _ = plain.read_to_end(&mut rest);
+    assert!(!rest.starts_with(b"HTTP/1.1 200"), "{rest:?}");
+    let mut c = client(&pki, addr);
+    c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let r = parse_responses(&read_responses(&mut c, 1), false);
+    assert_eq!(r[0].status, 200);
+    // The plain listener serves beside it.
+    let p = crate::support::get(s.addr, "/httptest/test.html");
+    assert_eq!(p.status, 200);
+}
+
+#[test]
+fn a_client_hello_one_byte_at_a_time_completes() {
+    let pki = pki();
+    let (_s, addr) = https_server(&pki);
+    // A client whose socket hands the server one byte per write.
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let mut conn =
+        ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_nodelay(true).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    for b in &hello {
+        sock.write_all(std::slice::from_ref(b)).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+    stream
+        .write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let r = parse_responses(&read_responses(&mut stream, 1), false);
+    assert_eq!(r[0].status, 200);
+}
+
+#[test]
+fn plain_requests_are_redirected_to_https_by_their_host_and_https_answers_carry_hsts() {
+    let pki = pki();
+    let https: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    // Bind first, so the redirect can name the real port.
+    let l = oserver_core::bind_listener(https, false).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let b = ServerBuilder::new()
+        .root(repo_root())
+        .https_listener(l, Arc::clone(&pki.server))
+        .redirect_https(Some(port))
+        .hsts(Some(600));
+    let s = Running::start(b);
+    let table: &[(&[u8], u16, Option<String>)] = &[
+        (
+            b"GET /httptest/test.html?a=1 HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+            308,
+            Some(format!("https://localhost:{port}/httptest/test.html?a=1")),
+        ),
+        // The target's host plays no part; the Host header's does.
+        (
+            b"POST http://evil.com/x HTTP/1.1\r\nHost: good.example\r\nContent-Length: 0\r\n\r\n",
+            308,
+            Some(format!("https://good.example:{port}/x")),
+        ),
+        (
+            b"GET //evil.com/x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+            308,
+            Some(format!("https://[::1]:{port}//evil.com/x")),
+        ),
+        (b"GET /x HTTP/1.1\r\nHost: evil.com/x\r\n\r\n", 400, None),
+        (b"GET /x HTTP/1.0\r\n\r\n", 400, None),
+    ];
+    for (req, status, location) in table {
+        let r = crate::support::first_response(&crate::support::raw(s.addr, req));
+        let what = String::from_utf8_lossy(req);
+        assert_eq!(r.status, *status, "{what}");
+        assert_eq!(r.header("location").map(str::to_string), *location, "{what}");
+        assert_eq!(r.header("strict-transport-security"), None, "no HSTS over plain HTTP: {what}");
+    }
+    let mut c = client(&pki, s.https.unwrap());
+    c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\n\r\nGET /nope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let r = parse_responses(&read_responses(&mut c, 2), false);
+    assert_eq!((r[0].status, r[1].status), (200, 404));
+    for r in &r {
+        assert_eq!(r.header("strict-transport-security"), Some("max-age=600"));
+    }
+}
