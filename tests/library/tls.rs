@@ -192,3 +192,46 @@ fn plain_requests_are_redirected_to_https_by_their_host_and_https_answers_carry_
         assert_eq!(r.header("strict-transport-security"), Some("max-age=600"));
     }
 }
+
+/// Two servers (as two workers would be) with configurations sharing one
+/// `TicketKeys`: a ticket from the first resumes on the second. With keys of
+/// their own, it does not.
+#[test]
+fn a_ticket_from_one_server_resumes_on_another_sharing_the_keys() {
+    use oserver_core::rustls::HandshakeKind;
+    use oserver_core::TicketKeys;
+
+    let pki = pki();
+    let with_keys = |keys: &TicketKeys| {
+        let mut config = (*pki.server).clone();
+        config.ticketer = keys.ticketer();
+        Arc::new(config)
+    };
+    let shared = TicketKeys::new().unwrap();
+    let start = |config: Arc<ServerConfig>| {
+        Running::start(ServerBuilder::new().root(repo_root()).https("127.0.0.1:0".parse().unwrap(), config))
+    };
+    let (a, b) = (start(with_keys(&shared)), start(with_keys(&shared)));
+    let c = start(with_keys(&TicketKeys::new().unwrap()));
+
+    // One client configuration, so one session cache, for every connection.
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let config = Arc::new(ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+    let fetch = |addr: SocketAddr| {
+        let conn =
+            ClientConnection::new(Arc::clone(&config), ServerName::try_from("localhost").unwrap()).unwrap();
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut s = StreamOwned::new(conn, sock);
+        s.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert_eq!(parse_responses(&got, false)[0].status, 200);
+        s.conn.handshake_kind()
+    };
+    assert_eq!(fetch(a.https.unwrap()), Some(HandshakeKind::Full));
+    assert_eq!(fetch(b.https.unwrap()), Some(HandshakeKind::Resumed), "a's ticket opens on b");
+    assert_eq!(fetch(c.https.unwrap()), Some(HandshakeKind::Full), "c has keys of its own");
+}

@@ -79,3 +79,4 @@ pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
 pub use settings::{
     AccessLog, Limits, Settings, SettingsError, MAX_CONNECTIONS, MAX_TIMEOUT, MIN_HEADER_BYTES,
 };
+pub use transport::tickets::TicketKeys;

@@ -5,6 +5,7 @@
 
 mod plain;
 mod sys;
+pub(crate) mod tickets;
 mod tls;
 
 use std::io;
