@@ -49,7 +49,7 @@ impl Responder {
     pub(crate) fn respond(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
         let settings = &self.site.settings;
         match (req.secure, settings.redirect_https, settings.hsts) {
-            (false, Some(port), _) => return redirect_https(req, port, reply),
+            (false, Some(port), _) => redirect_https(req, port, reply),
             (true, _, Some(secs)) => {
                 self.answer(req, now, reply);
                 reply.fields.push_display("Strict-Transport-Security", format_args!("max-age={secs}"));
