@@ -235,3 +235,46 @@ fn a_ticket_from_one_server_resumes_on_another_sharing_the_keys() {
     assert_eq!(fetch(b.https.unwrap()), Some(HandshakeKind::Resumed), "a's ticket opens on b");
     assert_eq!(fetch(c.https.unwrap()), Some(HandshakeKind::Full), "c has keys of its own");
 }
+
+/// Garbage on the HTTPS port is closed at once; a handshake that stops
+/// half-way is closed by the header timeout, which covers the handshake.
+#[test]
+fn garbage_and_truncated_handshakes_are_closed_promptly() {
+    use std::time::Instant;
+
+    let pki = pki();
+    let b = ServerBuilder::new()
+        .root(repo_root())
+        .header_timeout(Duration::from_secs(1))
+        .https("127.0.0.1:0".parse().unwrap(), Arc::clone(&pki.server));
+    let s = Running::start(b);
+    let addr = s.https.unwrap();
+
+    let mut garbage = TcpStream::connect(addr).unwrap();
+    garbage.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    garbage.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x00, 0x13, 0x37]).unwrap();
+    garbage.write_all(&[0x42; 64]).unwrap();
+    let mut rest = Vec::new();
+    let _ = garbage.read_to_end(&mut rest);
+    assert!(t0.elapsed() < Duration::from_secs(1), "garbage took {:?} to be closed", t0.elapsed());
+
+    // Half a ClientHello, then silence.
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let mut conn =
+        ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    let mut truncated = TcpStream::connect(addr).unwrap();
+    truncated.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    truncated.write_all(&hello[..hello.len() / 2]).unwrap();
+    let mut rest = Vec::new();
+    let _ = truncated.read_to_end(&mut rest);
+    let took = t0.elapsed();
+    // The wheel has one-second slots: due at 1 s, fired by 2 s.
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "closed after {took:?}");
+    assert!(rest.is_empty(), "nothing is sent to a half ClientHello: {rest:?}");
+}
