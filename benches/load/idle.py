@@ -2,10 +2,13 @@
 """Memory cost of idle keep-alive connections, for benches/load.sh.
 
 Opens N connections to 127.0.0.1:PORT, makes one GET on each, reads the whole
-response, then leaves every connection open and idle. The resident memory of
-the server (the process PID and all its descendants, i.e. master + workers)
-is summed before and about a second after the last response; the difference
-divided by N is the server's memory per idle connection.
+response, then leaves every connection open and idle. With --tls each
+connection first completes a full TLS handshake (no session resumption),
+checking the server's certificate against --cafile, and the GET goes over
+TLS. The resident memory of the server (the process PID and all its
+descendants, i.e. master + workers) is summed before and about a second after
+the last response; the difference divided by N is the server's memory per idle
+connection.
 
 Prints one line of key=value pairs on stdout, for the shell script to parse:
     conns=10000 ok=10000 failed=0 open=10000 before_kib=... after_kib=...
@@ -23,6 +26,7 @@ import os
 import resource
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -93,7 +97,7 @@ def raise_nofile(need):
 
 
 class Conn:
-    """One client connection: connect, send, read one response, then idle."""
+    """One client connection: connect, [handshake,] send, read one response, then idle."""
 
     __slots__ = ("sock", "out", "buf", "need", "state")
 
@@ -134,8 +138,16 @@ def parse_head(buf):
     return end + 4, length, keep_alive
 
 
+def tls_context(cafile):
+    """A client context that checks the server's certificate and name against cafile."""
+    # No session is offered for resumption (Python resumes only when given
+    # session=), so every connection is a full handshake, as with wrk.
+    return ssl.create_default_context(cafile=cafile)
+
+
 def run(args):
     raise_nofile(args.conns)
+    ctx = tls_context(args.cafile) if args.tls else None
     request = (
         f"GET {args.path} HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\n"
         "User-Agent: oserver-bench-idle\r\n\r\n"
@@ -162,6 +174,10 @@ def run(args):
     while (to_open or in_flight) and time.monotonic() < deadline:
         while to_open and in_flight < MAX_IN_FLIGHT:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if ctx is not None:
+                # 127.0.0.1 is checked against the certificate's IP address
+                # entry; no SNI is sent for an address, as curl and browsers do.
+                sock = ctx.wrap_socket(sock, server_hostname="127.0.0.1", do_handshake_on_connect=False)
             sock.setblocking(False)
             err = sock.connect_ex(addr)
             to_open -= 1
@@ -181,6 +197,9 @@ def run(args):
                     if err:
                         fail(conn, f"connect: {os.strerror(err)}")
                         continue
+                    conn.state = "handshaking" if ctx is not None else "sending"
+                if conn.state == "handshaking":
+                    sock.do_handshake()
                     conn.state = "sending"
                 if conn.state == "sending":
                     sent = sock.send(conn.out)
@@ -189,26 +208,39 @@ def run(args):
                         conn.state = "reading"
                         sel.modify(sock, selectors.EVENT_READ, conn)
                     continue
-                data = sock.recv(65536)
-                if not data:
-                    fail(conn, "closed before the whole response")
-                    continue
-                conn.buf += data
-                if conn.need is None:
-                    head = parse_head(conn.buf)
-                    if head is not None:
-                        conn.need = head[0] + head[1]
-                if conn.need is not None and len(conn.buf) >= conn.need:
-                    if len(conn.buf) > conn.need:
-                        fail(conn, "bytes after the response")
-                        continue
-                    sel.unregister(sock)
-                    in_flight -= 1
-                    conn.buf = b""
-                    idle.append(conn)
+                # Over TLS one readable event may hold more than one record
+                # (and a TLS 1.3 server sends its tickets before the response):
+                # read until the TLS layer wants more bytes from the socket.
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        fail(conn, "closed before the whole response")
+                        break
+                    conn.buf += data
+                    if conn.need is None:
+                        head = parse_head(conn.buf)
+                        if head is not None:
+                            conn.need = head[0] + head[1]
+                    if conn.need is not None and len(conn.buf) >= conn.need:
+                        if len(conn.buf) > conn.need:
+                            fail(conn, "bytes after the response")
+                            break
+                        sel.unregister(sock)
+                        in_flight -= 1
+                        conn.buf = b""
+                        idle.append(conn)
+                        break
+                    if ctx is None:
+                        break  # plain: wait for the next readable event
+            except ssl.SSLWantReadError:
+                if conn.state != "reading":
+                    sel.modify(sock, selectors.EVENT_READ, conn)
+            except ssl.SSLWantWriteError:
+                sel.modify(sock, selectors.EVENT_WRITE, conn)
             except (BlockingIOError, InterruptedError):
                 pass
             except (OSError, ValueError) as e:
+                # ssl.SSLError (a failed certificate check, say) is an OSError.
                 fail(conn, str(e))
     open_secs = time.monotonic() - started
     if to_open or in_flight:
@@ -222,14 +254,20 @@ def run(args):
     still_open = 0
     for conn in idle:
         try:
-            if conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+            if ctx is None:
+                data = conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            else:
+                # A TLS read cannot peek; the sockets are non-blocking, and
+                # any late post-handshake message is consumed here.
+                data = conn.sock.recv(1)
+            if data == b"":
                 count("closed by server while idle")
             else:
                 count("unexpected bytes while idle")
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             still_open += 1
         except OSError as e:
-            count(f"idle: {e.strerror}")
+            count(f"idle: {e.strerror or e}")
     for conn in idle:
         conn.sock.close()
     for key in list(sel.get_map().values()):
@@ -263,7 +301,12 @@ def main():
     p.add_argument("--path", default="/httptest/test.html")
     p.add_argument("--settle", type=float, default=1.0, help="seconds between the last response and the measurement")
     p.add_argument("--timeout", type=float, default=60.0, help="give up opening connections after this many seconds")
-    run(p.parse_args())
+    p.add_argument("--tls", action="store_true", help="connect with TLS (a full handshake each)")
+    p.add_argument("--cafile", help="with --tls: the CA certificate that signed the server's")
+    args = p.parse_args()
+    if args.tls and not args.cafile:
+        p.error("--tls needs --cafile")
+    run(args)
 
 
 if __name__ == "__main__":
