@@ -3,9 +3,10 @@
 
 Reads the tab-separated results the script appends (one line per run):
     round  case  server  value  value2  errors  non2xx
-where for the wrk cases value is req/s and value2 MiB/s, and for the idle case
-value is KiB per connection and errors the connections that failed.
-Writes the Markdown to --out and prints it.
+where for the wrk cases value is req/s and value2 MiB/s, and for the idle
+cases value is KiB per connection and errors the connections that failed. A
+server that could not take part in a case (no HTTPS) has value "skip".
+Only the cases that ran get a row. Writes the Markdown to --out and prints it.
 """
 
 import argparse
@@ -18,10 +19,20 @@ ROWS = [
     ("large_ka", 4, "(b) ~1 MB file, keep-alive: MiB/s", True),
     ("small_close", 3, "(c) ~100 B file, `Connection: close`: req/s", True),
     ("idle", 3, "(d) 10,000 idle keep-alive connections: KiB/conn (lower is better)", False),
+    ("tls_small_ka", 3, "(e) ~100 B file, keep-alive, HTTPS: req/s", True),
+    ("tls_large_ka", 3, "(f) ~1 MB file, keep-alive, HTTPS: req/s", True),
+    ("tls_large_ka", 4, "(f) ~1 MB file, keep-alive, HTTPS: MiB/s", True),
+    ("tls_close", 3, "(g) ~100 B file, `Connection: close`, HTTPS (full handshake each): req/s", True),
+    ("tls_idle", 3, "(h) 10,000 idle TLS keep-alive connections: KiB/conn (lower is better)", False),
 ]
+WRK_CASES = {"small_ka", "large_ka", "small_close", "tls_small_ka", "tls_large_ka", "tls_close"}
+IDLE_CASES = {"idle", "tls_idle"}
 
 # The goal set for oserver's memory per idle connection.
 IDLE_TARGET_KIB = 0.4
+
+# The goals of issue 12 for HTTPS: oserver against the best other, req/s.
+TLS_TARGETS = {"tls_small_ka": 1.15, "tls_large_ka": 1.05, "tls_close": 1.0}
 
 # oserver-base is oserver built from an older commit (load.sh --baseline): not
 # a server to beat but the one to match. A ratio oserver / oserver-base within
@@ -67,7 +78,11 @@ def main():
     def values(case, col, server):
         # An idle run with failed connections records "-": its memory figure
         # would be meaningless.
-        return [float(r[col]) for r in runs if r[1] == case and r[2] == server and r[col] != "-"]
+        return [float(r[col]) for r in runs if r[1] == case and r[2] == server and r[col] not in ("-", "skip")]
+
+    def skipped(case, server):
+        rows = [r for r in runs if r[1] == case and r[2] == server]
+        return bool(rows) and all(r[3] == "skip" for r in rows)
 
     def median(case, col, server):
         v = values(case, col, server)
@@ -89,9 +104,12 @@ def main():
     extra = [f"{o} vs best other" for o in ours] + ([f"oserver / {BASELINE}"] if vs_base else [])
     out.append("| Case | " + " | ".join(servers + extra) + " |")
     out.append("|---|" + "---:|" * len(servers) + "---|" * len(extra))
+    ran = {r[1] for r in runs}
     for case, col, label, higher in ROWS:
+        if case not in ran:
+            continue
         meds = {s: median(case, col, s) for s in servers}
-        cells = [fmt(meds[s]) for s in servers]
+        cells = ["skipped" if skipped(case, s) else fmt(meds[s]) for s in servers]
         others = [meds[s] for s in servers if not s.startswith("oserver") and meds[s] is not None]
         ratios = []
         for o in ours:
@@ -100,11 +118,17 @@ def main():
                 best = max(others) if higher else min(others)
                 if best > 0:
                     ratio = f"{meds[o] / best:.2f}x"
-            if case == "idle" and meds[o] is None:
+            if skipped(case, o):
+                ratio = "n/a (skipped)"
+            elif case == "idle" and meds[o] is None:
                 ratio = "n/a (every idle run failed)"
             elif case == "idle":
                 verdict = "PASS" if meds[o] <= IDLE_TARGET_KIB else "FAIL"
                 ratio += f" (target <= {IDLE_TARGET_KIB} KiB: {verdict})"
+            elif case in TLS_TARGETS and col == 3 and ratio != "n/a":
+                target = TLS_TARGETS[case]
+                verdict = "PASS" if meds[o] / best >= target else "FAIL"
+                ratio += f" (target >= {target:.2f}x: {verdict})"
             ratios.append(ratio)
         if vs_base:
             ratios.append(baseline_ratio(meds["oserver"], meds[BASELINE], higher))
@@ -120,11 +144,10 @@ def main():
         out.append("")
     out.append("| Errors over all runs | " + " | ".join(servers) + " |")
     out.append("|---|" + "---:|" * len(servers))
-    wrk_cases = {"small_ka", "large_ka", "small_close"}
     for label, col, cases in [
-        ("wrk socket errors (connect+read+write+timeout)", 5, wrk_cases),
-        ("wrk non-2xx/3xx responses", 6, wrk_cases),
-        ("idle connections failed or closed early", 5, {"idle"}),
+        ("wrk socket errors (connect+read+write+timeout)", 5, WRK_CASES),
+        ("wrk non-2xx/3xx responses", 6, WRK_CASES),
+        ("idle connections failed or closed early", 5, IDLE_CASES),
     ]:
         cells = []
         for s in servers:
