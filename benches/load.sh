@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Load benchmark: oserver against nginx and lighttpd on this machine.
+# Load benchmark: oserver against nginx and lighttpd (and, with the HTTPS
+# cases, h2o and Caddy) on this machine.
 #
-#   bash benches/load.sh [--rounds N] [--duration SECS] [--baseline PATH]
-#                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd] [--ab]
+#   bash benches/load.sh [--rounds N] [--duration SECS] [--baseline PATH] [--ab]
+#                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd,h2o,caddy]
+#                        [--tls | --cases a,b,c,d,e,f,g,h]
 #
 # oserver runs twice: `oserver` with its defaults, and `oserver-tuned` with
 # --cpu-affinity --sched-batch (workers pinned one per CPU, connections
@@ -17,7 +19,7 @@
 #   git worktree add /tmp/base-src COMMIT
 #   (cd /tmp/base-src && CARGO_TARGET_DIR=/tmp/base-target cargo build --release)
 #   bash benches/load.sh --baseline /tmp/base-target/release/oserver --only oserver,oserver-base
-# Without --only, a baseline joins the four default servers.
+# Without --only, a baseline joins the default servers.
 #
 # Each round starts the selected servers fresh on 127.0.0.1 (free ports, 2 workers
 # each, sendfile, no access log, the repository root as document root), then:
@@ -25,11 +27,35 @@
 #   (a) wrk -t2 -c100 on /httptest/test.html (~100 B), keep-alive,
 #   (b) the same on /httptest/large.html (~1 MB),
 #   (c) (a) with `Connection: close`,
+# and with --tls the same over HTTPS, on a second port of the same servers:
+#   (h) memory per idle TLS keep-alive connection (10,000 connections, each a
+#       full handshake and one request; on servers started afresh after (d)),
+#   (e) (a) over HTTPS, (f) (b) over HTTPS,
+#   (g) (c) over HTTPS: a new connection and a full handshake per request (wrk
+#       resumes no session),
 # running the servers one after the other per case, in an order that rotates each
 # round so no server always goes first. Prints medians and oserver's ratio to the
-# better of the others, writes them to benches/load-results.md, and exits non-zero
+# best of the others, writes them to benches/load-results.md, and exits non-zero
 # if any run had a socket error, a non-2xx response or a failed idle connection.
-# Defaults: 2 rounds of 10 s runs, about 5 minutes in all (3 rounds: 8).
+# Defaults: cases (a)-(d), 2 rounds of 10 s runs, about 5 minutes in all (3
+# rounds: 8). `--tls --rounds 3` with its six servers takes roughly 30 minutes.
+#
+# --tls adds the HTTPS cases (e)-(h) to (a)-(d); --cases picks any set of the
+# letters, e.g. `--cases e,f,g,h` for HTTPS only. With an HTTPS case the default
+# servers add h2o and Caddy (they then run the plain cases too). Every server
+# gets the same certificate, made for the run in the temp dir with openssl: a
+# private CA (ECDSA P-256) and a leaf for localhost and 127.0.0.1 signed by it
+# (ECDSA P-256, SHA-256), leaf alone in the chain; TLS versions, ciphers and
+# tickets are each server's defaults, except that nginx is told to allow TLS 1.3
+# (1.22 leaves it off), and the report lists what an OpenSSL client
+# negotiated with each. Before measuring, every server's HTTPS answers are checked with
+# curl --cacert (HTTP/1.1, status 200, the right length) and the run fails
+# otherwise. h2o runs with num-threads 2 (and its defaults: neverbleed, the
+# separate process doing private-key operations, is on), Caddy with
+# GOMAXPROCS=2, automatic HTTPS, admin API and HTTP/3 off. A server that cannot
+# serve HTTPS here is left out of those cases with the reason printed: oserver
+# (or a baseline) whose --help lists no --https-port, lighttpd without
+# mod_openssl (`lighttpd -V` and a config test with it loaded).
 #
 # --ab adds ApacheBench, a second client, against oserver (or the first server
 # --only leaves): 50,000 requests for the 1 MB page, a new connection each
@@ -49,15 +75,26 @@ ROUNDS=2
 DURATION=10
 ONLY="" # empty: the default servers below
 DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd"
-ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd) # column order
+TLS_SERVERS="h2o,caddy" # added to the default servers when an HTTPS case runs
+ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd h2o caddy) # column order
+CASES="a,b,c,d" # --cases; --tls adds e,f,g,h
+# The case letters of the README and the report, and the names in results.tsv.
+declare -A CASE_NAME=([a]=small_ka [b]=large_ka [c]=small_close [d]=idle
+    [e]=tls_small_ka [f]=tls_large_ka [g]=tls_close [h]=tls_idle)
 BASE_BIN=${OSERVER_BASE_BIN:-} # --baseline; empty: no oserver-base
 RUN_AB=0
 IDLE_CONNS=10000
+# A TLS idle run is bounded by this (idle.py's --timeout): the Python client
+# spends about 2 ms of CPU per handshake, so 10,000 take 20-30 s here.
+IDLE_TLS_TIMEOUT=180
+LIGHTTPD_MODULES=/usr/lib/lighttpd # Debian's module directory
 SMALL=/httptest/test.html
 LARGE=/httptest/large.html
 
 TMP=""
-declare -A PID=() PORT=()
+declare -A PID=() PORT=() TPORT=() # TPORT: the HTTPS port, when the server has one
+declare -A NO_TLS=()                # server -> why it sits out the HTTPS cases
+TLS_DIR=""                          # ca.pem, cert.pem, key.pem once make_certs ran
 ERRORS=0 # runs with any error; non-zero makes the script fail at the end
 
 log() { printf '==> %s\n' "$*"; }
@@ -80,20 +117,32 @@ parse_args() {
         --only) ONLY=${2:?}; shift 2 ;;
         --baseline) BASE_BIN=${2:?}; shift 2 ;;
         --ab) RUN_AB=1; shift ;;
+        --tls) CASES+=",e,f,g,h"; shift ;;
+        --cases) CASES=${2:?}; shift 2 ;;
         -h | --help) usage 0 ;;
         *) warn "unknown argument: $1"; usage 2 ;;
         esac
     done
     [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
     [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants a positive integer"
+    local c letters=""
+    for c in ${CASES//,/ }; do
+        [[ $c =~ ^[a-h]$ ]] || die "--cases: unknown case '$c' (letters a to h)"
+    done
+    for c in a b c d e f g h; do # sorted, once each
+        if [[ ",$CASES," == *",$c,"* ]]; then letters+=${letters:+,}$c; fi
+    done
+    CASES=$letters
+    [[ -n $CASES ]] || die "--cases selected no case"
     if [[ -z $ONLY ]]; then
         ONLY=$DEFAULT_SERVERS
+        if any_tls_case; then ONLY+=",$TLS_SERVERS"; fi
         if [[ -n $BASE_BIN ]]; then ONLY+=",oserver-base"; fi
     fi
     SERVERS=()
     local s
     for s in ${ONLY//,/ }; do
-        [[ $s =~ ^(oserver|oserver-base|oserver-tuned|nginx|lighttpd)$ ]] || die "--only: unknown server '$s'"
+        [[ $s =~ ^(oserver|oserver-base|oserver-tuned|nginx|lighttpd|h2o|caddy)$ ]] || die "--only: unknown server '$s'"
     done
     for s in "${ALL_SERVERS[@]}"; do # fixed column order whatever --only says
         if [[ ",$ONLY," == *",$s,"* ]]; then SERVERS+=("$s"); fi
@@ -110,6 +159,11 @@ parse_args() {
 }
 
 has() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
+has_case() { [[ ",$CASES," == *",$1,"* ]]; }
+any_tls_case() { has_case e || has_case f || has_case g || has_case h; }
+any_plain_case() { has_case a || has_case b || has_case c || has_case d; }
+# Whether server $1 takes part in the HTTPS cases of this run.
+serves_tls() { any_tls_case && [[ -z ${NO_TLS[$1]:-} ]]; }
 
 # --- setup -------------------------------------------------------------------
 
@@ -117,17 +171,31 @@ install_tools() {
     local -A pkg_of=([wrk]=wrk [curl]=curl [python3]=python3)
     if has nginx; then pkg_of[nginx]=nginx-light; fi
     if has lighttpd; then pkg_of[lighttpd]=lighttpd; fi
+    if has h2o; then pkg_of[h2o]=h2o; fi
+    if has caddy; then pkg_of[caddy]=caddy; fi
+    if any_tls_case; then pkg_of[openssl]=openssl; fi
     if ((RUN_AB)); then pkg_of[ab]=apache2-utils; fi
-    local cmd missing=()
+    local cmd missing=() optional=()
     for cmd in "${!pkg_of[@]}"; do
         command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}")
     done
-    ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
+    # Debian ships lighttpd's TLS module apart. Optional: without it lighttpd
+    # only sits out the HTTPS cases (lighttpd_tls says why).
+    if has lighttpd && any_tls_case && [[ ! -e $LIGHTTPD_MODULES/mod_openssl.so ]]; then
+        optional+=(lighttpd-mod-openssl)
+    fi
+    ((${#missing[@]} + ${#optional[@]})) || return 0
+    log "installing ${missing[*]} ${optional[*]}"
     local sudo=()
     ((EUID == 0)) || sudo=(sudo)
     "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+    if ((${#missing[@]})); then
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+    fi
+    if ((${#optional[@]})); then
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${optional[@]}" ||
+            warn "could not install ${optional[*]}"
+    fi
 }
 
 build_oserver() {
@@ -177,6 +245,76 @@ split_flags() {
     fi
 }
 
+# Which servers can take part in the HTTPS cases; the others are left out of
+# them (NO_TLS[name] says why, printed now and listed in the report).
+check_tls_support() {
+    any_tls_case || return 0
+    local name help
+    for name in "${SERVERS[@]}"; do
+        case "$name" in
+        oserver | oserver-tuned | oserver-base)
+            local bin=${OSERVER_BIN:-}
+            [[ $name == oserver-base ]] && bin=$BASE_BIN
+            help=$("$bin" --help 2>&1) || true
+            if ! grep -q -- '--https-port' <<<"$help"; then
+                NO_TLS[$name]="$bin --help lists no --https-port (a build without the HTTPS flags)"
+            fi
+            ;;
+        nginx)
+            nginx -V 2>&1 | grep -q -- '--with-http_ssl_module' ||
+                NO_TLS[$name]="nginx -V shows no --with-http_ssl_module"
+            ;;
+        lighttpd) lighttpd_tls ;;
+        h2o | caddy) ;; # both always have TLS
+        esac
+        if [[ -n ${NO_TLS[$name]:-} ]]; then
+            warn "$name sits out the HTTPS cases: ${NO_TLS[$name]}"
+        fi
+    done
+}
+
+# lighttpd's TLS is a module (Debian: lighttpd-mod-openssl). `lighttpd -V`
+# lists the TLS libraries the build supports; whether mod_openssl is there and
+# loads is what a config test with it says.
+lighttpd_tls() {
+    if ! lighttpd -V 2>&1 | grep -q '^[[:space:]]*+ OpenSSL support'; then
+        NO_TLS[lighttpd]="lighttpd -V shows no OpenSSL support"
+        return 0
+    fi
+    local conf out
+    conf=$(mktemp /tmp/oserver-load-lighttpd.XXXXXX)
+    printf 'server.document-root = "%s"\nserver.port = 1\nserver.modules += ("mod_openssl")\n' "$REPO" >"$conf"
+    if ! out=$(lighttpd -tt -f "$conf" 2>&1); then
+        NO_TLS[lighttpd]="mod_openssl does not load ($(tr '\n' ' ' <<<"$out" | cut -c1-200))"
+    fi
+    rm -f "$conf"
+}
+
+# The one certificate every server gets: a private CA and a leaf signed by it,
+# both ECDSA P-256, the leaf for localhost and 127.0.0.1 (clients connect to
+# the address: curl and idle.py check it against the IP entry and send no SNI;
+# wrk checks nothing). Keys in PKCS#8, which every server here reads.
+make_certs() {
+    TLS_DIR="$TMP/tls"
+    mkdir -p "$TLS_DIR"
+    local d=$TLS_DIR
+    {
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" &&
+            openssl req -x509 -new -key "$d/ca.key" -sha256 -days 7 -subj "/CN=oserver load.sh CA" \
+                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+                -out "$d/ca.pem" &&
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/key.pem" &&
+            openssl req -new -key "$d/key.pem" -subj "/CN=localhost" -out "$d/leaf.csr" &&
+            printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+                "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$d/leaf.ext" &&
+            openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+                -set_serial "0x$(openssl rand -hex 8)" -days 7 -sha256 -extfile "$d/leaf.ext" -out "$d/cert.pem" &&
+            openssl verify -CAfile "$d/ca.pem" "$d/cert.pem"
+    } >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; die "openssl could not make the test certificate"; }
+    chmod 644 "$d"/*.pem # a server that drops root (h2o's neverbleed, say) still reads them
+    log "certificate: $d/cert.pem (ECDSA P-256, localhost and 127.0.0.1), CA $d/ca.pem"
+}
+
 check_fixtures() {
     local f
     for f in "$SMALL" "$LARGE"; do
@@ -210,6 +348,8 @@ machine_info() {
         echo "wrk: $(wrk -v 2>&1 | head -1 || true)"
         if has nginx; then echo "nginx: $(nginx -v 2>&1)"; fi
         if has lighttpd; then echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"; fi
+        if has h2o; then echo "h2o: $(h2o --version 2>&1 | head -2 | tr '\n' ' ')"; fi
+        if has caddy; then echo "caddy: $(caddy version 2>&1 | head -1)"; fi
         if has oserver || has oserver-tuned; then
             v=$("$OSERVER_BIN" --version 2>/dev/null || echo "unknown (no --version)")
             echo "oserver: $v"
@@ -223,6 +363,17 @@ machine_info() {
         fi
         echo "open-file limit: $NOFILE"
         echo "settings: 2 workers each, sendfile, no access log, keep-alive timeout 65 s, no per-connection request cap (lighttpd: 65535); client and servers share the machine"
+        if has h2o || has caddy; then
+            echo "threaded servers: h2o num-threads 2 (neverbleed on, its default); caddy GOMAXPROCS=2, HTTP/3 off"
+        fi
+        if any_tls_case; then
+            echo "https: one ECDSA P-256 certificate (private CA, leaf for localhost/127.0.0.1) for all; TLS settings each server's defaults; wrk makes a full handshake per connection (no resumption)"
+            echo "openssl: $(openssl version)"
+            local name
+            for name in "${SERVERS[@]}"; do
+                if [[ -n ${NO_TLS[$name]:-} ]]; then echo "no https for $name: ${NO_TLS[$name]}"; fi
+            done
+        fi
     } >"$out"
     cat "$out"
     # Client and servers share the CPUs, so anything else running skews the numbers.
@@ -236,7 +387,7 @@ machine_info() {
 # --- server configs ----------------------------------------------------------
 
 write_nginx_conf() {
-    local dir=$1 port=$2 user=""
+    local dir=$1 port=$2 tport=${3:-} user="" tls=""
     # As root nginx would switch its workers to "nobody", who may not read the
     # repository; as a normal user the directive is ignored with a warning.
     if ((EUID == 0)); then user="user root;"; fi
@@ -246,6 +397,16 @@ write_nginx_conf() {
     # startup, so they sit in the idle test's "before" RSS, not in its per-conn delta.
     local wc=$((NOFILE < 20000 ? NOFILE : 20000))
     mkdir -p "$dir/tmp"
+    if [[ -n $tport ]]; then
+        # TLS settings left at nginx's defaults (ciphers, tickets on, no session
+        # cache), as the other servers' are, but for the protocols: nginx
+        # before 1.23.4 leaves TLS 1.3 off unless told, and every other server
+        # here speaks it by default (newer nginx too).
+        tls="listen 127.0.0.1:$tport ssl backlog=1024 reuseport;
+        ssl_certificate $TLS_DIR/cert.pem;
+        ssl_certificate_key $TLS_DIR/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
     cat >"$dir/nginx.conf" <<EOF
 # Generated by benches/load.sh
 $user
@@ -279,6 +440,7 @@ http {
     server {
         # reuseport gives each worker its own socket, like oserver's workers.
         listen 127.0.0.1:$port backlog=1024 reuseport;
+        $tls
         root $REPO;
     }
 }
@@ -286,7 +448,7 @@ EOF
 }
 
 write_lighttpd_conf() {
-    local dir=$1 port=$2
+    local dir=$1 port=$2 tport=${3:-}
     # max-fds is a 16-bit setting in lighttpd.
     local fds=$((NOFILE < 65535 ? NOFILE : 65535))
     cat >"$dir/lighttpd.conf" <<EOF
@@ -313,39 +475,151 @@ server.max-connections = $((fds / 2))
 # server.stat-cache-engine is left at its default ("simple": stat() results
 # cached for about a second), as nginx's open_file_cache is left at its default (off).
 EOF
+    [[ -n $tport ]] || return 0
+    cat >>"$dir/lighttpd.conf" <<EOF
+server.modules += ("mod_openssl")
+\$SERVER["socket"] == "127.0.0.1:$tport" {
+    ssl.engine = "enable"
+    ssl.pemfile = "$TLS_DIR/cert.pem"
+    ssl.privkey = "$TLS_DIR/key.pem"
+}
+EOF
+}
+
+# h2o: one process, num-threads event loops (its worker threads).
+write_h2o_conf() {
+    local dir=$1 port=$2 tport=${3:-} user=""
+    # As root h2o would switch to "nobody", who may not read the repository.
+    if ((EUID == 0)); then user="user: root"; fi
+    local mc=$((NOFILE < 20000 ? NOFILE : 20000))
+    cat >"$dir/h2o.conf" <<EOF
+# Generated by benches/load.sh
+$user
+num-threads: 2
+# The default, 1024, would refuse most of the idle test's 10,000.
+max-connections: $mc
+# Idle keep-alive time, as the others' 65 s (h2o's default is 10 s).
+http1-request-timeout: 65
+error-log: $dir/error.log
+pid-file: $dir/h2o.pid
+# No access-log directive: no access log.
+listen:
+  host: 127.0.0.1
+  port: $port
+EOF
+    if [[ -n $tport ]]; then
+        cat >>"$dir/h2o.conf" <<EOF
+listen:
+  host: 127.0.0.1
+  port: $tport
+  ssl:
+    certificate-file: $TLS_DIR/cert.pem
+    key-file: $TLS_DIR/key.pem
+    # The test certificate names no OCSP responder; without this h2o runs a
+    # fetcher at startup only to log that it failed.
+    ocsp-update-interval: 0
+EOF
+    fi
+    cat >>"$dir/h2o.conf" <<EOF
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $REPO
+EOF
+}
+
+# Caddy: one process; its 2 "workers" are GOMAXPROCS=2 (set by start_server).
+write_caddyfile() {
+    local dir=$1 port=$2 tport=${3:-}
+    cat >"$dir/Caddyfile" <<EOF
+# Generated by benches/load.sh
+{
+	# No certificates from anywhere, no redirects, no admin endpoint: a
+	# static server on the certificate it is given.
+	auto_https off
+	admin off
+	# curl and idle.py send no SNI to an address; wrk sends "127.0.0.1".
+	default_sni 127.0.0.1
+	log {
+		level WARN
+	}
+	servers {
+		# wrk and the checks speak HTTP/1.1; no UDP listener for HTTP/3.
+		protocols h1 h2
+		timeouts {
+			idle 65s
+		}
+	}
+}
+# A site address does not choose the listening address: bind does.
+http://127.0.0.1:$port {
+	bind 127.0.0.1
+	root * $REPO
+	file_server
+}
+EOF
+    if [[ -n $tport ]]; then
+        cat >>"$dir/Caddyfile" <<EOF
+https://127.0.0.1:$tport {
+	bind 127.0.0.1
+	tls $TLS_DIR/cert.pem $TLS_DIR/key.pem
+	root * $REPO
+	file_server
+}
+EOF
+    fi
 }
 
 # --- servers -----------------------------------------------------------------
 
-# Start server $1 on a new free port. setsid makes its pid the process-group id,
-# so stop_server can signal the master and all its workers at once.
+# Start server $1 on a new free port, and when it takes part in the HTTPS
+# cases with an HTTPS listener on a second one. setsid makes its pid the
+# process-group id, so stop_server can signal the master and all its workers at once.
 start_server() {
-    local name=$1 dir="$TMP/$1" port
+    local name=$1 dir="$TMP/$1" port tport="" tls_args=()
     rm -rf "$dir"
     mkdir -p "$dir"
     port=$(free_port)
+    if serves_tls "$name"; then
+        tport=$(free_port)
+        while [[ $tport == "$port" ]]; do tport=$(free_port); done
+        tls_args=(--https-port "$tport" --tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem")
+    fi
     case "$name" in
     oserver)
-        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" "${OSERVER_ARGS[@]}" >"$dir/stderr.log" 2>&1 &
+        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" "${OSERVER_ARGS[@]}" "${tls_args[@]}" \
+            >"$dir/stderr.log" 2>&1 &
         ;;
     oserver-base)
-        setsid "$BASE_BIN" -r "$REPO" -p "$port" "${BASE_ARGS[@]}" >"$dir/stderr.log" 2>&1 &
+        setsid "$BASE_BIN" -r "$REPO" -p "$port" "${BASE_ARGS[@]}" "${tls_args[@]}" >"$dir/stderr.log" 2>&1 &
         ;;
     oserver-tuned)
-        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" "${OSERVER_ARGS[@]}" "${TUNED_FLAGS[@]}" \
+        setsid "$OSERVER_BIN" -r "$REPO" -p "$port" "${OSERVER_ARGS[@]}" "${TUNED_FLAGS[@]}" "${tls_args[@]}" \
             >"$dir/stderr.log" 2>&1 &
         ;;
     nginx)
-        write_nginx_conf "$dir" "$port"
+        write_nginx_conf "$dir" "$port" "$tport"
         setsid nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stderr.log" 2>&1 &
         ;;
     lighttpd)
-        write_lighttpd_conf "$dir" "$port"
+        write_lighttpd_conf "$dir" "$port" "$tport"
         setsid lighttpd -D -f "$dir/lighttpd.conf" >"$dir/stderr.log" 2>&1 &
+        ;;
+    h2o)
+        write_h2o_conf "$dir" "$port" "$tport"
+        setsid h2o -c "$dir/h2o.conf" >"$dir/stderr.log" 2>&1 &
+        ;;
+    caddy)
+        write_caddyfile "$dir" "$port" "$tport"
+        # Caddy keeps state (autosaved config, certificate storage) under XDG dirs.
+        GOMAXPROCS=2 XDG_DATA_HOME="$dir/xdg" XDG_CONFIG_HOME="$dir/xdg" \
+            setsid caddy run --config "$dir/Caddyfile" --adapter caddyfile >"$dir/stderr.log" 2>&1 &
         ;;
     esac
     PID[$name]=$!
     PORT[$name]=$port
+    if [[ -n $tport ]]; then TPORT[$name]=$tport; else unset "TPORT[$name]"; fi
     wait_ready "$name"
 }
 
@@ -358,10 +632,16 @@ server_logs() {
 }
 
 # After a server stops: anything it logged (at warn level or above) is worth a
-# look, except lighttpd's unconditional start/stop notices.
+# look, except the notices each prints whatever happens: lighttpd's start and
+# stop, h2o's start, Caddy's warnings about what this config turns off.
+QUIET_LOG='\) server (started|stopped)|h2o server \(pid:[0-9]+\) is ready|raised RLIMIT_NOFILE'
+QUIET_LOG+='|^received SIGTERM, gracefully shutting down$'
+QUIET_LOG+='|"msg":"(using provided configuration|admin endpoint disabled|automatic HTTPS is completely disabled for server)"'
+QUIET_LOG+='|"msg":"exiting; byeee!!'
+QUIET_LOG+='|"msg":"stapling OCSP".*no OCSP server specified'
 show_server_log() {
     local lines
-    lines=$(cat "$TMP/$1"/*.log 2>/dev/null | grep -v -E '\) server (started|stopped)' || true)
+    lines=$(cat "$TMP/$1"/*.log 2>/dev/null | grep -v -E "$QUIET_LOG" || true)
     if [[ -n $lines ]]; then
         log "$1 logged:"
         printf '%s\n' "$lines" | tail -n 20 | sed 's/^/    /'
@@ -381,15 +661,57 @@ wait_ready() {
     got=$(curl -s -o /dev/null -w '%{size_download}' --max-time 10 "$url$LARGE")
     want=$(stat -c %s "$REPO$LARGE")
     [[ $got == "$want" ]] || die "$name: GET $LARGE gave $got bytes, want $want"
+    if [[ -n ${TPORT[$name]:-} ]]; then check_https "$name"; fi
+    local procs https=""
+    [[ -z ${TPORT[$name]:-} ]] || https=", https port ${TPORT[$name]}"
+    case "$name" in
+    h2o | caddy)
+        # Threads, not worker processes (h2o also forks helpers: neverbleed
+        # for the private key, a crash handler).
+        procs=$((1 + $(pgrep -c -P "${PID[$name]}" || true)))
+        log "$name ready: pid ${PID[$name]}, $procs processes, $(awk '/^Threads:/ { print $2 }' "/proc/${PID[$name]}/status") threads in the main one, port ${PORT[$name]}$https"
+        return 0
+        ;;
+    esac
     # Workers are forked after the listener is up; give them a moment.
-    local procs
     for ((i = 0; i < 20; i++)); do
         procs=$((1 + $(pgrep -c -P "${PID[$name]}" || true)))
         ((procs >= 3)) && break
         sleep 0.1
     done
     ((procs == 3)) || warn "$name has $procs processes, expected master + 2 workers"
-    log "$name ready: pid ${PID[$name]}, $procs processes, port ${PORT[$name]}"
+    log "$name ready: pid ${PID[$name]}, $procs processes, port ${PORT[$name]}$https"
+}
+
+# The HTTPS answers, checked as a client that trusts only the run's CA would:
+# both files, over HTTP/1.1 as wrk speaks it, status 200 and every byte. The
+# first check of each server also notes what TLS it negotiated.
+check_https() {
+    local name=$1 url="https://127.0.0.1:${TPORT[$1]}" path want out code size i
+    local err="$TMP/$name/curl-https.txt"
+    for path in "$SMALL" "$LARGE"; do
+        want=$(stat -c %s "$REPO$path")
+        out=""
+        # The HTTPS listener may open a moment after the plain one.
+        for ((i = 0; i < 50; i++)); do
+            out=$(curl -sSv --http1.1 --cacert "$TLS_DIR/ca.pem" -o /dev/null -w '%{http_code} %{size_download}' \
+                --max-time 10 "$url$path" 2>"$err") || true
+            [[ $out == "200 "* ]] && break
+            kill -0 "${PID[$name]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        read -r code size <<<"$out"
+        if [[ $code != 200 || $size != "$want" ]]; then
+            grep -v -E '^[<>{}] ' "$err" | tail -n 15 >&2
+            server_logs "$name"
+            die "$name: GET $url$path (curl --cacert) gave status '${code:-none}' and ${size:-0} bytes, want 200 and $want"
+        fi
+    done
+    local tls
+    tls=$(sed -n 's/^\* SSL connection using //p' "$err" | head -1)
+    if ! grep -q "^tls $name:" "$TMP/machine.txt"; then
+        echo "tls $name: ${tls:-unknown} (curl, OpenSSL client defaults)" >>"$TMP/machine.txt"
+    fi
 }
 
 stop_server() {
@@ -441,12 +763,14 @@ cpu_seconds() {
 }
 
 # Append "round case server req/s MiB/s socket_errors non2xx" for one wrk run.
+# A case named tls_* goes to the server's HTTPS port.
 run_wrk() {
     local round=$1 case=$2 name=$3 path=$4
     shift 4 # the rest goes to wrk (the Connection: close header)
-    local out="$TMP/wrk-$round-$case-$name.txt" cpu0 cpu1
+    local out="$TMP/wrk-$round-$case-$name.txt" cpu0 cpu1 url="http://127.0.0.1:${PORT[$name]}$path"
+    if [[ $case == tls_* ]]; then url="https://127.0.0.1:${TPORT[$name]}$path"; fi
     cpu0=$(cpu_ticks "${PID[$name]}")
-    wrk -t2 -c100 -d"${DURATION}s" "$@" "http://127.0.0.1:${PORT[$name]}$path" >"$out" 2>&1 || true
+    wrk -t2 -c100 -d"${DURATION}s" "$@" "$url" >"$out" 2>&1 || true
     cpu1=$(cpu_ticks "${PID[$name]}")
     local parsed
     parsed=$(awk '
@@ -481,36 +805,74 @@ run_wrk() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" >>"$TMP/results.tsv"
 }
 
+# Case idle (plain) or tls_idle (the HTTPS port, a full handshake per connection).
 run_idle() {
-    local round=$1 name=$2 line
-    line=$(python3 "$HERE/idle.py" --port "${PORT[$name]}" --pid "${PID[$name]}" \
+    local round=$1 case=$2 name=$3 line args=(--port "${PORT[$name]}")
+    if [[ $case == tls_idle ]]; then
+        args=(--port "${TPORT[$name]}" --tls --cafile "$TLS_DIR/ca.pem" --timeout "$IDLE_TLS_TIMEOUT")
+    fi
+    line=$(python3 "$HERE/idle.py" "${args[@]}" --pid "${PID[$name]}" \
         --conns "$IDLE_CONNS" --path "$SMALL") || die "idle.py failed against $name"
     local -A f=()
     local kv
     for kv in $line; do f[${kv%%=*}]=${kv#*=}; done
     local failed=$((IDLE_CONNS - f[open])) kib=${f[kib_per_conn]}
     printf '    %-13s %-12s %8s KiB/conn  (RSS %s -> %s KiB, %s/%s open, opened in %s s, per process %s)\n' \
-        "$name" idle "${f[kib_per_conn]}" "${f[before_kib]}" "${f[after_kib]}" \
+        "$name" "$case" "${f[kib_per_conn]}" "${f[before_kib]}" "${f[after_kib]}" \
         "${f[open]}" "$IDLE_CONNS" "${f[open_secs]}" "${f[per_proc]}"
     if ((failed)); then
-        warn "$name idle round $round: $failed of $IDLE_CONNS connections failed or were closed"
+        warn "$name $case round $round: $failed of $IDLE_CONNS connections failed or were closed"
         ERRORS=$((ERRORS + 1))
         kib=- # not a per-connection figure any more; report.py leaves it out
     fi
-    printf '%s\tidle\t%s\t%s\t%s\t%s\t0\n' "$round" "$name" "$kib" "${f[open_secs]}" "$failed" >>"$TMP/results.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t0\n' "$round" "$case" "$name" "$kib" "${f[open_secs]}" "$failed" >>"$TMP/results.tsv"
 }
 
 # One round: fresh servers (so the idle test sees a server that has not yet
-# grown its buffers or heap), then every case with the servers in turn.
+# grown its buffers or heap), then every selected case with the servers in turn.
+# The TLS idle test (h) gets servers started afresh after the plain one (d),
+# for the same reason.
 run_round() {
-    local round=$1 order=("${@:2}") name
+    local round=$1 order=("${@:2}") name up=() tls=() c
     log "round $round of $ROUNDS, order: ${order[*]}"
-    for name in "${order[@]}"; do start_server "$name"; done
-    for name in "${order[@]}"; do run_idle "$round" "$name"; done
-    for name in "${order[@]}"; do run_wrk "$round" small_ka "$name" "$SMALL"; done
-    for name in "${order[@]}"; do run_wrk "$round" large_ka "$name" "$LARGE"; done
-    for name in "${order[@]}"; do run_wrk "$round" small_close "$name" "$SMALL" -H "Connection: close"; done
     for name in "${order[@]}"; do
+        if serves_tls "$name"; then
+            tls+=("$name")
+        elif any_tls_case; then
+            for c in e f g h; do # a row in the report that says so
+                if has_case "$c"; then
+                    printf '%s	%s	%s	skip	skip	0	0
+' "$round" "${CASE_NAME[$c]}" "$name" >>"$TMP/results.tsv"
+                fi
+            done
+        fi
+    done
+    if any_plain_case; then up=("${order[@]}"); else up=("${tls[@]}"); fi
+    for name in "${up[@]}"; do start_server "$name"; done
+    if has_case d; then
+        for name in "${order[@]}"; do run_idle "$round" idle "$name"; done
+    fi
+    if has_case h && ((${#tls[@]})); then
+        if has_case d; then
+            log "fresh servers for the TLS idle test"
+            for name in "${tls[@]}"; do
+                stop_server "$name"
+                start_server "$name"
+            done
+        fi
+        for name in "${tls[@]}"; do run_idle "$round" tls_idle "$name"; done
+    fi
+    if has_case a; then for name in "${order[@]}"; do run_wrk "$round" small_ka "$name" "$SMALL"; done; fi
+    if has_case b; then for name in "${order[@]}"; do run_wrk "$round" large_ka "$name" "$LARGE"; done; fi
+    if has_case c; then
+        for name in "${order[@]}"; do run_wrk "$round" small_close "$name" "$SMALL" -H "Connection: close"; done
+    fi
+    if has_case e; then for name in "${tls[@]}"; do run_wrk "$round" tls_small_ka "$name" "$SMALL"; done; fi
+    if has_case f; then for name in "${tls[@]}"; do run_wrk "$round" tls_large_ka "$name" "$LARGE"; done; fi
+    if has_case g; then
+        for name in "${tls[@]}"; do run_wrk "$round" tls_close "$name" "$SMALL" -H "Connection: close"; done
+    fi
+    for name in "${up[@]}"; do
         stop_server "$name"
         show_server_log "$name"
     done
@@ -541,17 +903,20 @@ main() {
     local list
     list=$(IFS=,; echo "${SERVERS[*]}")
     local command="bash benches/load.sh --rounds $ROUNDS --duration $DURATION --only $list"
+    if [[ $CASES != a,b,c,d ]]; then command+=" --cases $CASES"; fi
     if [[ -n $BASE_BIN ]]; then command+=" --baseline $BASE_BIN"; fi
     if ((RUN_AB)); then command+=" --ab"; fi
     install_tools
     build_oserver
     split_flags
+    check_tls_support
     check_fixtures
     raise_nofile
     TMP=$(mktemp -d /tmp/oserver-load.XXXXXX)
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     : >"$TMP/results.tsv"
+    if any_tls_case; then make_certs; fi
     machine_info
 
     local round order=("${SERVERS[@]}")
