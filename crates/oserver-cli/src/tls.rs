@@ -278,12 +278,15 @@ impl Facts {
         }
         if index > 0 && self.names.iter().all(|n| !usable(n)) {
             w.push(format!(
-                "--tls-cert {p}: no DNS name in its subject alternative names: never chosen by SNI (only the first \
-                 certificate serves clients without a known name)"
+                "--tls-cert {p}: no DNS name in its subject alternative names: never chosen by SNI \
+                 (only the first certificate serves clients without a known name)"
             ));
         }
         for n in self.names.iter().filter(|n| !usable(n)) {
-            w.push(format!("--tls-cert {p}: name {n:?} ignored: a wildcard can only be a whole first label (*.example.com)"));
+            w.push(format!(
+                "--tls-cert {p}: name {n:?} ignored: a wildcard can only be a whole first label \
+                 (*.example.com)"
+            ));
         }
         w
     }
@@ -622,6 +625,24 @@ mod tests {
         let pair = dir.pair("new", &ca.leaf_valid(&["new.test"], (4000, 4001)));
         let https = load(&[pair]).unwrap();
         assert!(https.warnings[0].contains("not valid before"), "{:?}", https.warnings);
+    }
+
+    #[test]
+    fn names_that_cannot_match_are_warnings() {
+        let ca = Ca::root("test root");
+        let dir = Dir::new("names");
+        let first = dir.pair("first", &ca.leaf(&["first.test"]));
+        // No DNS name at all: fine as the default, useless after it.
+        let bare = dir.pair("bare", &ca.leaf(&[]));
+        let https = load(&[first.clone(), bare.clone()]).unwrap();
+        assert_eq!(https.warnings.len(), 1, "{:?}", https.warnings);
+        assert!(https.warnings[0].contains("bare.crt") && https.warnings[0].contains("never chosen"));
+        assert!(load(&[bare, first.clone()]).unwrap().warnings.is_empty());
+        // A partial wildcard is skipped with a word; the other names still count.
+        let partial = dir.pair("partial", &ca.leaf(&["f*.example.test", "ok.test"]));
+        let https = load(&[first, partial]).unwrap();
+        assert_eq!(https.warnings.len(), 1, "{:?}", https.warnings);
+        assert!(https.warnings[0].contains("\"f*.example.test\" ignored"), "{}", https.warnings[0]);
     }
 
     #[test]
