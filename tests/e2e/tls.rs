@@ -297,6 +297,13 @@ fn certificate_by_sni() {
     }
     let out = site.s_client(&["-servername", "a.test", "-alpn", "h2"]);
     assert!(out.contains("alert no application protocol"), "{out}");
+    // http/1.1 is preferred; http/1.0 alone (curl --http1.0) is served too.
+    let out = site.s_client(&["-servername", "a.test", "-alpn", "http/1.0,http/1.1"]);
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+    let out =
+        site.curl(&["--http1.0", "-D", "-", "-o", "/dev/null", &site.url("a.test", "/httptest/test.html")]);
+    assert!(out.status.success(), "curl --http1.0: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.starts_with(b"HTTP/1.1 200 "), "{}", String::from_utf8_lossy(&out.stdout));
 
     // curl verifies each name against what it is given.
     for name in ["a.test", "b.test", "x.wild.test"] {

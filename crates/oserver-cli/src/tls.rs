@@ -23,8 +23,12 @@ use rustls::{ServerConfig, SupportedCipherSuite};
 use x509_parser::extensions::GeneralName;
 use x509_parser::time::ASN1Time;
 
-/// The ALPN protocol HTTPS offers (the HTTP/2 issue adds `h2`).
-const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// The ALPN protocols HTTPS accepts, ours first (rustls picks by our
+/// order): `http/1.1`, and `http/1.0` too, which the server also speaks and
+/// which `curl --http1.0` offers alone: without it rustls would end that
+/// handshake with `no_application_protocol` (nginx lists both as well). The
+/// HTTP/2 issue adds `h2` in front.
+const ALPN: &[&[u8]] = &[b"http/1.1", b"http/1.0"];
 
 /// Mozilla's intermediate cipher suites that rustls implements: ECDHE key
 /// exchange with AES-GCM or ChaCha20-Poly1305, in Mozilla's order (the
@@ -202,7 +206,7 @@ pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
         .map_err(TlsError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Https { config: Arc::new(config), certs, warnings })
 }
 
