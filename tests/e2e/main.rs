@@ -2,12 +2,16 @@
 //! raw bytes to it over TCP on 127.0.0.1.
 //!
 //! The document root of the default server is the repository root, so the
-//! fixtures are reached as `/httptest/...`.
+//! fixtures are reached as `/httptest/...`. The HTTPS tests (`tls.rs`) make
+//! their CA and certificates at test time (`certs.rs`) and speak TLS
+//! through curl, `openssl s_client` and a rustls client.
 
 mod basics;
+mod certs;
 mod features;
 mod hardening;
 mod resilience;
 mod sched;
 mod supervise;
 mod support;
+mod tls;

@@ -127,12 +127,14 @@ impl Oserver {
                         Ok(_) => {}
                     }
                     let text = String::from_utf8_lossy(&line).into_owned();
+                    // Kept before the start is reported, so the caller can
+                    // read the line (its https:// address) at once.
+                    lock(&buf).push_str(&text);
                     if let Some(addr) = listening_addr(&text) {
                         if let Some(tx) = tx.take() {
                             let _ = tx.send(addr);
                         }
                     }
-                    lock(&buf).push_str(&text);
                 }
             })
         });
@@ -179,6 +181,18 @@ impl Oserver {
     /// The address to connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTPS address named in the `listening on` line (`--https-port`);
+    /// panics when the line names none.
+    pub fn https_addr(&self) -> SocketAddr {
+        let text = self.stderr_text();
+        let line = text.lines().find(|l| l.contains("listening on http://")).unwrap_or("");
+        let after = line.find(" https://").map(|i| &line[i + " https://".len()..]);
+        let hostport = after.and_then(|rest| rest.find('/').map(|end| &rest[..end]));
+        hostport
+            .and_then(|hp| hp.parse().ok())
+            .unwrap_or_else(|| panic!("no https:// address in the start-up line; stderr:\n{text}"))
     }
 
     /// The master's pid.

@@ -36,6 +36,22 @@ pub struct Args {
     )]
     pub host: IpAddr,
 
+    /// Also serve HTTPS on this port, on the same address (0 picks any free
+    /// port). Needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "N")]
+    pub https_port: Option<u16>,
+
+    /// PEM file with a certificate, then its chain. Repeat together with
+    /// --tls-key for several certificates: each client gets the one whose
+    /// names match its SNI, or the first.
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// PEM file with the private key (PKCS#8, SEC1 or PKCS#1, unencrypted)
+    /// of the --tls-cert in the same position.
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Vec<PathBuf>,
+
     /// Number of worker processes (default: the number of CPUs).
     #[arg(
         short = 'w',
@@ -205,6 +221,8 @@ mod tests {
         assert_eq!(a.max_age, None);
         assert_eq!(a.access_log, None);
         assert_eq!(a.pid_file, None);
+        assert_eq!(a.https_port, None);
+        assert!(a.tls_cert.is_empty() && a.tls_key.is_empty());
     }
 
     #[test]
@@ -332,6 +350,37 @@ mod tests {
     #[test]
     fn pid_file() {
         assert_eq!(parse(&["--pid-file", "/run/o.pid"]).pid_file, Some(PathBuf::from("/run/o.pid")));
+    }
+
+    #[test]
+    fn https() {
+        let a = parse(&["--https-port", "8443", "--tls-cert", "a.crt", "--tls-key", "a.key"]);
+        assert_eq!(a.https_port, Some(8443));
+        assert_eq!(parse(&["--https-port", "0"]).https_port, Some(0));
+        assert!(fails(&["--https-port", "65536"]));
+        assert!(fails(&["--https-port", "https"]));
+        assert!(fails(&["--https-port"]));
+        assert_eq!(a.tls_cert, [PathBuf::from("a.crt")]);
+        assert_eq!(a.tls_key, [PathBuf::from("a.key")]);
+    }
+
+    #[test]
+    fn tls_pairs_repeat_in_order() {
+        // Repeated, not overridden (`args_override_self` is for single values).
+        let a = parse(&[
+            "--tls-cert",
+            "a.crt",
+            "--tls-key",
+            "a.key",
+            "--tls-cert",
+            "b.crt",
+            "--tls-key",
+            "b.key",
+        ]);
+        assert_eq!(a.tls_cert, [PathBuf::from("a.crt"), PathBuf::from("b.crt")]);
+        assert_eq!(a.tls_key, [PathBuf::from("a.key"), PathBuf::from("b.key")]);
+        assert!(fails(&["--tls-cert"]));
+        assert!(fails(&["--tls-key"]));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The validated configuration: flags turned into absolute paths, an
 //! address, and the core's `Settings` filled straight from the flags and
 //! checked by the core's own `Settings::validate` before anything is bound
-//! or forked.
+//! or forked. With `--https-port`, the certificates are read and checked
+//! here too (`tls.rs`).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use std::{fmt, io};
 
@@ -12,12 +14,16 @@ use oserver_core::{AccessLog, ServerBuilder, Settings, SettingsError};
 
 use crate::args::Args;
 use crate::sched::{self, Plan};
+use crate::tls::{self, Https, TlsError};
+use crate::worker::Sockets;
 
 /// Everything the master and the workers need, checked before any fork.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen (the port may be 0 until the first socket is bound).
     pub addr: SocketAddr,
+    /// `--https-port`: where to serve HTTPS (same host) and with what.
+    pub https: Option<(SocketAddr, Https)>,
     /// Worker processes (at least 1).
     pub workers: usize,
     /// `--cpu-affinity`: the CPU of each worker slot.
@@ -49,6 +55,10 @@ pub enum ConfigError {
     Affinity(io::Error),
     /// A flag's value is outside the range the server can work with.
     Setting(&'static str, SettingsError),
+    /// The HTTPS flags do not go together, or a certificate or key is unusable.
+    Tls(TlsError),
+    /// `--https-port` is the plain port.
+    SamePort(u16),
 }
 
 impl fmt::Display for ConfigError {
@@ -59,6 +69,8 @@ impl fmt::Display for ConfigError {
             ConfigError::Path(p, e) => write!(f, "path {}: {e}", p.display()),
             ConfigError::Affinity(e) => write!(f, "--cpu-affinity: cannot read the allowed CPUs: {e}"),
             ConfigError::Setting(flag, e) => write!(f, "{flag} {}: must be {}", e.value, e.allowed),
+            ConfigError::Tls(e) => e.fmt(f),
+            ConfigError::SamePort(p) => write!(f, "--https-port {p}: the plain HTTP port (-p) is the same"),
         }
     }
 }
@@ -71,7 +83,8 @@ impl Config {
     /// # Errors
     ///
     /// The root is missing or not a directory, a path cannot be made
-    /// absolute (the working directory is gone), or a value is out of range.
+    /// absolute (the working directory is gone), a value is out of range,
+    /// or the HTTPS flags or files are unusable ([`TlsError`]).
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
         let root = args.root.canonicalize().map_err(|e| ConfigError::Root(args.root.clone(), e))?;
         if !root.is_dir() {
@@ -103,8 +116,17 @@ impl Config {
         settings.max_age = args.max_age;
         settings.access_log = access_log;
         settings.validate().map_err(|e| ConfigError::Setting(flag_of(e.setting), e))?;
+        let https =
+            match tls::pairs(args.https_port, args.tls_cert, args.tls_key).map_err(ConfigError::Tls)? {
+                None => None,
+                Some((port, _)) if port != 0 && port == args.port => return Err(ConfigError::SamePort(port)),
+                Some((port, pairs)) => {
+                    Some((SocketAddr::new(args.host, port), tls::load(&pairs).map_err(ConfigError::Tls)?))
+                }
+            };
         Ok(Config {
             addr: SocketAddr::new(args.host, args.port),
+            https,
             workers: args.workers,
             affinity,
             sched_batch: args.sched_batch,
@@ -115,14 +137,19 @@ impl Config {
         })
     }
 
-    /// A server builder for one worker, serving on `listener`.
-    pub fn server_builder(&self, listener: TcpListener) -> ServerBuilder {
-        ServerBuilder::new()
-            .listener(listener)
+    /// A server builder for one worker, serving on its slot's sockets (the
+    /// HTTPS one with the configuration loaded from the certificates).
+    pub fn server_builder(&self, sockets: Sockets) -> ServerBuilder {
+        let mut b = ServerBuilder::new()
+            .listener(sockets.http)
             .root(self.root.clone())
             .settings(self.settings.clone())
             // Parallelism comes from worker processes; one event loop each.
-            .threads(1)
+            .threads(1);
+        if let (Some(l), Some((_, https))) = (sockets.https, &self.https) {
+            b = b.https_listener(l, Arc::clone(&https.config));
+        }
+        b
     }
 }
 
@@ -225,6 +252,27 @@ mod tests {
             &["--keepalive-requests", "0"],
         ] {
             config(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn https_flags_go_together() {
+        assert!(config(&[]).unwrap().https.is_none());
+        let table: &[(&[&str], &str)] = &[
+            (&["--tls-cert", "a.crt", "--tls-key", "a.key"], "need --https-port"),
+            (&["--https-port", "8443"], "--https-port needs --tls-cert"),
+            (&["--https-port", "8443", "--tls-cert", "a.crt"], "go in pairs"),
+            // Checked before any file is read.
+            (&["-p", "8443", "--https-port", "8443", "--tls-cert", "a", "--tls-key", "b"], "-p) is the same"),
+            (
+                &["--https-port", "8443", "--tls-cert", "/nonexistent/a.crt", "--tls-key", "a.key"],
+                "/nonexistent/a.crt",
+            ),
+        ];
+        for (args, want) in table {
+            let e = config(args).unwrap_err();
+            assert!(matches!(e, ConfigError::Tls(_) | ConfigError::SamePort(_)), "{args:?}: {e}");
+            assert!(e.to_string().contains(want), "{args:?}: {e}");
         }
     }
 

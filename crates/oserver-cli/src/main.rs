@@ -1,11 +1,13 @@
 //! `oserver`: the command-line front end of oserver-core.
 //!
-//! `main` parses the flags, turns them into a validated [`config::Config`],
-//! binds the listening sockets, then hands over to the master, which forks
-//! the workers and supervises them. Nothing about HTTP lives here.
+//! `main` parses the flags, turns them into a validated [`config::Config`]
+//! (reading the TLS certificates, if any), binds the listening sockets,
+//! then hands over to the master, which forks the workers and supervises
+//! them. Nothing about HTTP lives here.
 //!
 //! Exit codes: 0 after a requested stop, 1 when the workers could not be
-//! run, 2 for a usage or startup error (bad flag, root, port in use).
+//! run, 2 for a usage or startup error (bad flag, root, port in use, an
+//! unusable certificate or key).
 
 mod args;
 mod config;
@@ -13,6 +15,7 @@ mod master;
 mod pidfile;
 mod sched;
 mod signals;
+mod tls;
 mod worker;
 
 use std::io::IsTerminal;
@@ -28,6 +31,7 @@ use crate::args::Args;
 use crate::config::{Config, ConfigError};
 use crate::pidfile::PidFile;
 use crate::signals::SigSet;
+use crate::worker::Sockets;
 
 /// Exit code for everything that goes wrong before the first fork.
 const EXIT_USAGE: u8 = 2;
@@ -89,18 +93,37 @@ impl From<ConfigError> for StartError {
 fn run(args: Args) -> Result<u8, StartError> {
     let cfg = Config::from_args(args)?;
     init_logger(cfg.log_level);
+    if let Some((_, https)) = &cfg.https {
+        for w in &https.warnings {
+            log::warn!("{w}");
+        }
+        for c in &https.certs {
+            info!("https certificate {c}");
+        }
+    }
     // Blocked from here on and taken by the master's loop: a SIGTERM that
     // arrives during startup then stops the server properly instead of
     // killing the master by its default action. Workers inherit the mask.
     SigSet::of(&signals::MASTER).block().map_err(StartError::Signals)?;
 
     raise_fd_limit(cfg.settings.max_connections);
-    let listeners = bind_listeners(cfg.addr, cfg.workers)?;
-    let addr = listeners
-        .first()
-        .map_or(Ok(cfg.addr), |l| l.local_addr())
-        .map_err(|e| StartError::Bind(cfg.addr, e))?;
-    if let Some(first) = listeners.first() {
+    let http = bind_listeners(cfg.addr, cfg.workers)?;
+    let https = match &cfg.https {
+        Some((addr, _)) => Some(bind_listeners(*addr, cfg.workers)?),
+        None => None,
+    };
+    let addr = first_addr(&http, cfg.addr)?;
+    let mut line = format!("listening on http://{addr}/");
+    if let (Some(l), Some((a, _))) = (&https, &cfg.https) {
+        line.push_str(&format!(" https://{}/", first_addr(l, *a)?));
+    }
+    let sockets: Vec<Sockets> = match https {
+        None => http.into_iter().map(|http| Sockets { http, https: None }).collect(),
+        Some(https) => {
+            http.into_iter().zip(https).map(|(http, s)| Sockets { http, https: Some(s) }).collect()
+        }
+    };
+    if let Some(first) = sockets.first() {
         dry_run(&cfg, first)?;
         if let Some(plan) = &cfg.affinity {
             steer(plan, first);
@@ -116,10 +139,15 @@ fn run(args: Args) -> Result<u8, StartError> {
         }
         None => None,
     };
-    info!("listening on http://{addr}/ root={} workers={}", cfg.root.display(), cfg.workers);
-    let code = master::run(&cfg, listeners, mailboxes);
+    info!("{line} root={} workers={}", cfg.root.display(), cfg.workers);
+    let code = master::run(&cfg, sockets, mailboxes);
     drop(pid_file);
     Ok(code)
+}
+
+/// The address the first socket got (the real port when `want` had 0).
+fn first_addr(listeners: &[TcpListener], want: SocketAddr) -> Result<SocketAddr, StartError> {
+    listeners.first().map_or(Ok(want), |l| l.local_addr()).map_err(|e| StartError::Bind(want, e))
 }
 
 /// Each connection is a descriptor, and each worker keeps up to about a
@@ -179,9 +207,10 @@ fn bind_listeners(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, 
 }
 
 /// `--cpu-affinity`: attach the program that sends each connection to the
-/// worker on its CPU. Without it the workers are still pinned and the
-/// kernel's hash spreads connections, so a failure is worth a warning only.
-fn steer(plan: &sched::Plan, listener: &TcpListener) {
+/// worker on its CPU, to the plain and the HTTPS group. Without it the
+/// workers are still pinned and the kernel's hash spreads connections, so a
+/// failure is worth a warning only.
+fn steer(plan: &sched::Plan, first: &Sockets) {
     if !plan.steer {
         let cpus: std::collections::BTreeSet<_> = plan.cpus.iter().collect();
         log::warn!(
@@ -191,7 +220,8 @@ fn steer(plan: &sched::Plan, listener: &TcpListener) {
         );
         return;
     }
-    match sched::steer(listener, &plan.cpus) {
+    let mut groups = std::iter::once(&first.http).chain(&first.https);
+    match groups.try_for_each(|l| sched::steer(l, &plan.cpus)) {
         Ok(()) => {
             info!("workers pinned to CPUs {:?}; connections steered to the worker on their CPU", plan.cpus)
         }
@@ -206,7 +236,7 @@ fn steer(plan: &sched::Plan, listener: &TcpListener) {
 /// create, a setting out of range) fails here, once, with exit code 2,
 /// instead of in every worker after the fork. `build` starts no threads,
 /// so the master stays single-threaded for its forks.
-fn dry_run(cfg: &Config, listener: &TcpListener) -> Result<(), StartError> {
-    let l = listener.try_clone().map_err(|e| StartError::Bind(cfg.addr, e))?;
-    cfg.server_builder(l).build().map(drop).map_err(StartError::Server)
+fn dry_run(cfg: &Config, sockets: &Sockets) -> Result<(), StartError> {
+    let s = sockets.try_clone().map_err(|e| StartError::Bind(cfg.addr, e))?;
+    cfg.server_builder(s).build().map(drop).map_err(StartError::Server)
 }

@@ -1,9 +1,10 @@
 //! The master process: forks the workers, then only supervises them.
 //!
-//! The master owns one listening socket per worker slot (SO_REUSEPORT, all
-//! on the same port). A worker inherits its slot's socket; when it dies the
-//! socket stays open in the master, so connections the kernel already
-//! queued on it wait for the replacement instead of being reset.
+//! The master owns one listening socket per worker slot and port
+//! (SO_REUSEPORT, one group for plain HTTP and one for HTTPS). A worker
+//! inherits its slot's sockets; when it dies they stay open in the master,
+//! so connections the kernel already queued on them wait for the
+//! replacement instead of being reset.
 //!
 //! Signals stay blocked and are taken with `sigtimedwait`, so the loop
 //! below is the only place anything happens; it wakes at least every
@@ -18,7 +19,6 @@
 //! | SIGUSR1         | forward to workers                        | reopen the access log   |
 
 use std::io;
-use std::net::TcpListener;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use log::{debug, error, info, warn};
 use crate::config::Config;
 use crate::sched::Mailboxes;
 use crate::signals::{self, SigSet};
-use crate::worker;
+use crate::worker::{self, Sockets};
 
 /// Longest sleep of the supervision loop: bounds how late a delayed
 /// respawn or a backstop kill can be, at five cheap wake-ups a second.
@@ -51,7 +51,7 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 /// Fork one worker per listener and supervise them until a stop signal.
 /// Returns the master's exit code: 0 after a requested stop, 1 when the
 /// workers could not be started.
-pub fn run(cfg: &Config, listeners: Vec<TcpListener>, mailboxes: Option<Mailboxes>) -> u8 {
+pub fn run(cfg: &Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) -> u8 {
     let mut m = Master::new(cfg, listeners, mailboxes);
     for slot in 0..m.slots.len() {
         if let Err(e) = m.spawn(slot, true) {
@@ -67,7 +67,7 @@ pub fn run(cfg: &Config, listeners: Vec<TcpListener>, mailboxes: Option<Mailboxe
 struct Master<'a> {
     cfg: &'a Config,
     /// One per slot; every worker inherits them all and closes the others.
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Sockets>,
     /// `--cpu-affinity`: the workers' handoff inboxes, held like the listeners.
     mailboxes: Option<Mailboxes>,
     slots: Vec<Slot>,
@@ -112,7 +112,7 @@ enum State {
 }
 
 impl<'a> Master<'a> {
-    fn new(cfg: &'a Config, listeners: Vec<TcpListener>, mailboxes: Option<Mailboxes>) -> Master<'a> {
+    fn new(cfg: &'a Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) -> Master<'a> {
         Master {
             cfg,
             mailboxes,

@@ -1,8 +1,9 @@
-//! A worker process: what a forked child runs. It serves one listening
-//! socket with one oserver-core event loop and turns signals into calls on
-//! the server's `ShutdownHandle`.
+//! A worker process: what a forked child runs. It serves its slot's
+//! listening sockets (plain HTTP, and HTTPS when configured) with one
+//! oserver-core event loop and turns signals into calls on the server's
+//! `ShutdownHandle`.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::TcpListener;
 
 use log::{debug, error, info, warn};
@@ -23,15 +24,35 @@ pub const EXIT_SETUP: i32 = 3;
 /// Exit code: the worker panicked (debug builds; release builds abort).
 pub const EXIT_PANIC: i32 = 101;
 
+/// The listening sockets of one worker slot: one of each port's
+/// SO_REUSEPORT group.
+#[derive(Debug)]
+pub struct Sockets {
+    /// Plain HTTP (`-p`).
+    pub http: TcpListener,
+    /// HTTPS (`--https-port`).
+    pub https: Option<TcpListener>,
+}
+
+impl Sockets {
+    /// Second descriptors of the same sockets.
+    pub fn try_clone(&self) -> io::Result<Sockets> {
+        Ok(Sockets {
+            http: self.http.try_clone()?,
+            https: self.https.as_ref().map(|l| l.try_clone()).transpose()?,
+        })
+    }
+}
+
 /// Run a worker. `listeners` are all the master's sockets (inherited by
 /// fork); the worker keeps `listeners[slot]` and closes the rest so a dead
-/// slot's socket is held only by the master and its replacement.
+/// slot's sockets are held only by the master and its replacement.
 ///
 /// Returns the exit code; the caller `_exit`s with it and never returns
 /// into master code.
 pub fn run(
     cfg: &Config,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Sockets>,
     mailboxes: Option<Mailboxes>,
     slot: usize,
     master: libc::pid_t,
@@ -47,7 +68,7 @@ pub fn run(
         }
     }
     // `nth` drops the sockets before `slot`, the iterator the ones after.
-    let Some(listener) = listeners.into_iter().nth(slot) else {
+    let Some(sockets) = listeners.into_iter().nth(slot) else {
         error!("worker slot {slot} has no listener");
         return EXIT_SETUP;
     };
@@ -71,7 +92,7 @@ pub fn run(
         }
     }
 
-    let mut builder = cfg.server_builder(listener);
+    let mut builder = cfg.server_builder(sockets);
     if let Some(m) = mailboxes {
         match m.into_handoff(slot) {
             Ok(h) => builder = builder.handoff(h),
