@@ -496,6 +496,88 @@ fn startup_errors_exit_2_with_one_line() {
     exits_2(&["--https-port", "0"], "--https-port needs --tls-cert");
     exits_2(&["--https-port", "0", "--tls-cert", &a_crt, "--tls-cert", &a_crt, "--tls-key", &a_key], "pairs");
     exits_2(&["--https-port", "0", "--tls-cert", &a_key, "--tls-key", &a_key], "no certificate");
+    exits_2(&["--redirect-https"], "--redirect-https needs --https-port");
+    exits_2(&["--hsts", "60"], "--hsts needs --https-port");
     // The happy path of the same helper's command line does start.
     assert!(Path::new(&a_crt).exists());
+}
+
+/// `--redirect-https` sends plain requests to HTTPS by their Host header,
+/// `--hsts` marks HTTPS answers, and curl follows the redirect to the file.
+#[test]
+fn redirect_to_https_and_hsts() {
+    if !have("curl", "redirect_to_https_and_hsts") {
+        return;
+    }
+    let site = Site::start("tls-redirect", &["--redirect-https", "--hsts", "31536000"]);
+    let port = site.https.port();
+    let r = crate::support::raw(
+        site.srv.addr(),
+        b"GET http://evil.example/httptest/test.html?x=1 HTTP/1.1\r\nHost: a.test:8080\r\nConnection: close\r\n\r\n",
+    );
+    let r = crate::support::first_response(&r);
+    assert_eq!(r.status, 308);
+    assert_eq!(r.header("location"), Some(format!("https://a.test:{port}/httptest/test.html?x=1").as_str()));
+    assert_eq!(r.header("strict-transport-security"), None);
+    // A Host that is not a host gets no redirect.
+    let bad = crate::support::raw(
+        site.srv.addr(),
+        b"GET / HTTP/1.1\r\nHost: a.test/evil\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(crate::support::first_response(&bad).status, 400);
+    // curl from plain HTTP to the file over HTTPS.
+    let plain = format!("http://a.test:{}/httptest/test.html", site.srv.addr().port());
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "15", "-L", "-D", "-", "--cacert"]).arg(&site.files.ca);
+    cmd.arg("--resolve").arg(format!("a.test:{port}:127.0.0.1"));
+    cmd.arg("--resolve").arg(format!("a.test:{}:127.0.0.1", site.srv.addr().port()));
+    let out = run(cmd.arg(&plain));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(text.contains(" 308 ") && text.contains("strict-transport-security: max-age=31536000"), "{text}");
+    assert!(out.stdout.ends_with(&fixture("test.html")));
+}
+
+/// Session tickets open on every worker: the master makes the ticket secret
+/// before it forks. One client session cache, many connections spread over
+/// two workers by the kernel: after the first, every handshake resumes. (With
+/// a secret per worker, about half would land on a worker that cannot open
+/// the ticket and do a full handshake.)
+#[test]
+fn tickets_resume_on_every_worker() {
+    let site = Site::start("tls-tickets", &["-w", "2"]);
+    let config = client_config(&site.files.ca_pem);
+    let mut kinds = Vec::new();
+    let mut workers = std::collections::HashSet::new();
+    for _ in 0..16 {
+        let conn =
+            rustls::ClientConnection::new(Arc::clone(&config), ServerName::try_from("a.test").unwrap())
+                .unwrap();
+        let sock = std::net::TcpStream::connect(site.https).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let local = sock.local_addr().unwrap().port();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        tls.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\n\r\n").unwrap();
+        assert_eq!(tls_response(&mut tls).status, 200);
+        // Which worker holds the server's end of this connection: the
+        // socket whose remote port is ours, found by inode in its descriptors.
+        let theirs: Vec<u64> = crate::support::tcp_sockets()
+            .iter()
+            .filter(|t| t.remote_port == local && t.local_port == site.https.port())
+            .map(|t| t.inode)
+            .collect();
+        workers.extend(
+            site.srv
+                .worker_pids()
+                .into_iter()
+                .filter(|&w| crate::support::socket_inodes(w).iter().any(|i| theirs.contains(i))),
+        );
+        kinds.push(tls.conn.handshake_kind());
+    }
+    assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full));
+    assert!(
+        kinds[1..].iter().all(|k| *k == Some(rustls::HandshakeKind::Resumed)),
+        "every later handshake resumes: {kinds:?}"
+    );
+    assert_eq!(workers.len(), 2, "the connections reached both workers");
 }

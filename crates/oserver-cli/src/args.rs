@@ -52,6 +52,16 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub tls_key: Vec<PathBuf>,
 
+    /// Answer every plain-HTTP request with 308 to the same path and query
+    /// over HTTPS (the host from the request's Host header). Needs
+    /// --https-port.
+    #[arg(long)]
+    pub redirect_https: bool,
+
+    /// Send `Strict-Transport-Security: max-age=SECS` with HTTPS answers.
+    #[arg(long, value_name = "SECS")]
+    pub hsts: Option<u32>,
+
     /// Number of worker processes (default: the number of CPUs).
     #[arg(
         short = 'w',

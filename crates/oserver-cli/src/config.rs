@@ -57,6 +57,8 @@ pub enum ConfigError {
     Setting(&'static str, SettingsError),
     /// The HTTPS flags do not go together, or a certificate or key is unusable.
     Tls(TlsError),
+    /// `--redirect-https` or `--hsts` without `--https-port`.
+    NeedsHttps(&'static str),
     /// `--https-port` is the plain port.
     SamePort(u16),
 }
@@ -70,6 +72,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Affinity(e) => write!(f, "--cpu-affinity: cannot read the allowed CPUs: {e}"),
             ConfigError::Setting(flag, e) => write!(f, "{flag} {}: must be {}", e.value, e.allowed),
             ConfigError::Tls(e) => e.fmt(f),
+            ConfigError::NeedsHttps(flag) => write!(f, "{flag} needs --https-port"),
             ConfigError::SamePort(p) => write!(f, "--https-port {p}: the plain HTTP port (-p) is the same"),
         }
     }
@@ -115,6 +118,7 @@ impl Config {
         settings.precompressed = args.precompressed;
         settings.max_age = args.max_age;
         settings.access_log = access_log;
+        settings.hsts = args.hsts;
         settings.validate().map_err(|e| ConfigError::Setting(flag_of(e.setting), e))?;
         let https =
             match tls::pairs(args.https_port, args.tls_cert, args.tls_key).map_err(ConfigError::Tls)? {
@@ -124,6 +128,20 @@ impl Config {
                     Some((SocketAddr::new(args.host, port), tls::load(&pairs).map_err(ConfigError::Tls)?))
                 }
             };
+        if https.is_none() {
+            if args.redirect_https {
+                return Err(ConfigError::NeedsHttps("--redirect-https"));
+            }
+            if args.hsts.is_some() {
+                return Err(ConfigError::NeedsHttps("--hsts"));
+            }
+        }
+        // With --https-port 0 the port is known once bound: see
+        // `redirect_to`.
+        settings.redirect_https = match &https {
+            Some((a, _)) if args.redirect_https => Some(a.port()),
+            _ => None,
+        };
         Ok(Config {
             addr: SocketAddr::new(args.host, args.port),
             https,
@@ -135,6 +153,14 @@ impl Config {
             pid_file,
             settings,
         })
+    }
+
+    /// The HTTPS port is `port` (bound): `--redirect-https` sends clients
+    /// there (this matters with `--https-port 0`).
+    pub fn redirect_to(&mut self, port: u16) {
+        if self.settings.redirect_https.is_some() {
+            self.settings.redirect_https = Some(port);
+        }
     }
 
     /// A server builder for one worker, serving on its slot's sockets (the

@@ -91,7 +91,7 @@ impl From<ConfigError> for StartError {
 }
 
 fn run(args: Args) -> Result<u8, StartError> {
-    let cfg = Config::from_args(args)?;
+    let mut cfg = Config::from_args(args)?;
     init_logger(cfg.log_level);
     if let Some((_, https)) = &cfg.https {
         for w in &https.warnings {
@@ -115,7 +115,9 @@ fn run(args: Args) -> Result<u8, StartError> {
     let addr = first_addr(&http, cfg.addr)?;
     let mut line = format!("listening on http://{addr}/");
     if let (Some(l), Some((a, _))) = (&https, &cfg.https) {
-        line.push_str(&format!(" https://{}/", first_addr(l, *a)?));
+        let bound = first_addr(l, *a)?;
+        line.push_str(&format!(" https://{bound}/"));
+        cfg.redirect_to(bound.port());
     }
     let sockets: Vec<Sockets> = match https {
         None => http.into_iter().map(|http| Sockets { http, https: None }).collect(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::{fmt, io};
 
-use oserver_core::rustls;
+use oserver_core::{rustls, TicketKeys};
 use rustls::crypto::{ring, CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -106,6 +106,8 @@ pub enum TlsError {
     },
     /// rustls refused the configuration (not expected with these choices).
     Config(rustls::Error),
+    /// No random bytes for the session-ticket secret.
+    Random,
 }
 
 impl fmt::Display for TlsError {
@@ -136,6 +138,7 @@ impl fmt::Display for TlsError {
                 cert.display()
             ),
             TlsError::Config(e) => write!(f, "TLS configuration: {e}"),
+            TlsError::Random => f.write_str("TLS session tickets: the system gave no random bytes"),
         }
     }
 }
@@ -207,6 +210,9 @@ pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // Loaded in the master before the fork: every worker inherits the same
+    // ticket secret, so a ticket from one resumes on any other.
+    config.ticketer = TicketKeys::new().map_err(|_| TlsError::Random)?.ticketer();
     Ok(Https { config: Arc::new(config), certs, warnings })
 }
 
