@@ -76,6 +76,8 @@ struct Files {
     /// The root CA's certificate, for the clients.
     ca: PathBuf,
     ca_pem: String,
+    /// The intermediate that signed the leaves, for new ones.
+    inter: Ca,
 }
 
 impl Files {
@@ -90,7 +92,7 @@ impl Files {
             write_file(&dir.join(format!("{name}.crt")), &leaf.chain_pem);
             write_file(&dir.join(format!("{name}.key")), &leaf.key_pem);
         }
-        Files { dir, _cleanup: cleanup, ca, ca_pem: root.cert_pem }
+        Files { dir, _cleanup: cleanup, ca, ca_pem: root.cert_pem, inter }
     }
 
     fn path(&self, name: &str) -> String {
@@ -580,4 +582,43 @@ fn tickets_resume_on_every_worker() {
         "every later handshake resumes: {kinds:?}"
     );
     assert_eq!(workers.len(), 2, "the connections reached both workers");
+}
+
+/// SIGHUP reads the certificate files again: new workers serve the renewed
+/// certificate. Files that do not load leave the current workers serving,
+/// with one line in the log.
+#[test]
+fn sighup_reloads_certificates_and_keeps_serving_when_they_are_bad() {
+    if !have("openssl", "sighup_reloads_certificates") {
+        return;
+    }
+    let site = Site::start("tls-reload", &["-w", "2"]);
+    let served = |site: &Site| site.s_client(&["-servername", "a.test"]);
+    let old_workers = site.srv.wait_workers(2, Duration::from_secs(5));
+    // Renewal: a new certificate and key in the same files.
+    let renewed = site.files.inter.leaf(&["a.test"]);
+    assert!(!served(&site).contains(renewed.cert_pem.trim()));
+    write_file(Path::new(&site.files.path("a.crt")), &renewed.chain_pem);
+    write_file(Path::new(&site.files.path("a.key")), &renewed.key_pem);
+    site.srv.signal(libc::SIGHUP);
+    let replaced = wait_until(Duration::from_secs(15), || {
+        let now = site.srv.worker_pids();
+        now.len() == 2 && now.iter().all(|p| !old_workers.contains(p))
+    });
+    assert!(replaced, "workers not replaced:\n{}", site.srv.stderr_text());
+    let out = served(&site);
+    assert!(out.contains(renewed.cert_pem.trim()), "the renewed certificate is served:\n{out}");
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+
+    // A key that is not the certificate's: no restart, the workers serve on.
+    let workers = site.srv.worker_pids();
+    write_file(Path::new(&site.files.path("a.key")), &site.files.inter.leaf(&["a.test"]).key_pem);
+    site.srv.signal(libc::SIGHUP);
+    let logged =
+        wait_until(Duration::from_secs(5), || site.srv.stderr_text().contains("certificates not reloaded"));
+    assert!(logged, "{}", site.srv.stderr_text());
+    let line = site.srv.stderr_text().lines().filter(|l| l.contains("certificates not reloaded")).count();
+    assert_eq!(line, 1);
+    assert_eq!(site.srv.worker_pids(), workers, "the workers stay");
+    assert!(served(&site).contains(renewed.cert_pem.trim()));
 }

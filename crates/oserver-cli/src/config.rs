@@ -155,6 +155,19 @@ impl Config {
         })
     }
 
+    /// SIGHUP: read the certificate files again for the next workers. The
+    /// new certificates' summary and warnings, or why the files are not
+    /// usable (the current ones then stay).
+    ///
+    /// # Errors
+    ///
+    /// See [`TlsError`].
+    pub fn reload_tls(&mut self) -> Result<Option<&tls::Https>, TlsError> {
+        let Some((_, https)) = self.https.as_mut() else { return Ok(None) };
+        *https = https.reload()?;
+        Ok(Some(https))
+    }
+
     /// The HTTPS port is `port` (bound): `--redirect-https` sends clients
     /// there (this matters with `--https-port 0`).
     pub fn redirect_to(&mut self, port: u16) {

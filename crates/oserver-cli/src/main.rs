@@ -142,7 +142,7 @@ fn run(args: Args) -> Result<u8, StartError> {
         None => None,
     };
     info!("{line} root={} workers={}", cfg.root.display(), cfg.workers);
-    let code = master::run(&cfg, sockets, mailboxes);
+    let code = master::run(cfg, sockets, mailboxes);
     drop(pid_file);
     Ok(code)
 }

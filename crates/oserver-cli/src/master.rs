@@ -51,7 +51,7 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 /// Fork one worker per listener and supervise them until a stop signal.
 /// Returns the master's exit code: 0 after a requested stop, 1 when the
 /// workers could not be started.
-pub fn run(cfg: &Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) -> u8 {
+pub fn run(cfg: Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) -> u8 {
     let mut m = Master::new(cfg, listeners, mailboxes);
     for slot in 0..m.slots.len() {
         if let Err(e) = m.spawn(slot, true) {
@@ -64,8 +64,9 @@ pub fn run(cfg: &Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) 
     m.supervise()
 }
 
-struct Master<'a> {
-    cfg: &'a Config,
+struct Master {
+    /// Its certificates are read again on SIGHUP.
+    cfg: Config,
     /// One per slot; every worker inherits them all and closes the others.
     listeners: Vec<Sockets>,
     /// `--cpu-affinity`: the workers' handoff inboxes, held like the listeners.
@@ -111,8 +112,8 @@ enum State {
     },
 }
 
-impl<'a> Master<'a> {
-    fn new(cfg: &'a Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) -> Master<'a> {
+impl Master {
+    fn new(cfg: Config, listeners: Vec<Sockets>, mailboxes: Option<Mailboxes>) -> Master {
         Master {
             cfg,
             mailboxes,
@@ -136,7 +137,7 @@ impl<'a> Master<'a> {
         if pid == 0 {
             let listeners = std::mem::take(&mut self.listeners);
             let mailboxes = self.mailboxes.take();
-            let (cfg, master) = (self.cfg, self.pid);
+            let (cfg, master) = (&self.cfg, self.pid);
             let code = panic::catch_unwind(AssertUnwindSafe(|| {
                 worker::run(cfg, listeners, mailboxes, slot, master)
             }))
@@ -255,6 +256,23 @@ impl<'a> Master<'a> {
     /// SIGHUP: a new generation first, on the same sockets, so no moment
     /// is without a worker accepting; then the old one drains.
     fn restart(&mut self) {
+        // New workers serve the certificate files as they are now (renewed,
+        // say); if they cannot be used, the workers there are keep serving.
+        match self.cfg.reload_tls() {
+            Ok(Some(https)) => {
+                for w in &https.warnings {
+                    log::warn!("SIGHUP: {w}");
+                }
+                for c in &https.certs {
+                    info!("SIGHUP: https certificate {c}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                error!("SIGHUP: certificates not reloaded, the current workers keep serving: {e}");
+                return;
+            }
+        }
         let old = self.slot_pids();
         let mut new = Vec::with_capacity(self.slots.len());
         for slot in 0..self.slots.len() {

@@ -69,6 +69,24 @@ pub struct Https {
     /// Things worth a warning that do not stop the server (an expired
     /// certificate), logged once the logger runs.
     pub warnings: Vec<String>,
+    /// The files it was loaded from, read again on SIGHUP.
+    pub pairs: Vec<Pair>,
+}
+
+impl Https {
+    /// Read the certificate files again (SIGHUP, after a renewal). The
+    /// session-ticket secret stays, so tickets issued before still resume.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`]: the first unreadable, malformed or mismatched file.
+    pub fn reload(&self) -> Result<Https, TlsError> {
+        let mut fresh = load(&self.pairs)?;
+        if let Some(config) = Arc::get_mut(&mut fresh.config) {
+            config.ticketer = Arc::clone(&self.config.ticketer);
+        }
+        Ok(fresh)
+    }
 }
 
 /// Why the HTTPS flags or files are unusable.
@@ -213,7 +231,7 @@ pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
     // Loaded in the master before the fork: every worker inherits the same
     // ticket secret, so a ticket from one resumes on any other.
     config.ticketer = TicketKeys::new().map_err(|_| TlsError::Random)?.ticketer();
-    Ok(Https { config: Arc::new(config), certs, warnings })
+    Ok(Https { config: Arc::new(config), certs, warnings, pairs: pairs.to_vec() })
 }
 
 /// The ring provider narrowed to Mozilla intermediate.
