@@ -622,3 +622,49 @@ fn sighup_reloads_certificates_and_keeps_serving_when_they_are_bad() {
     assert_eq!(site.srv.worker_pids(), workers, "the workers stay");
     assert!(served(&site).contains(renewed.cert_pem.trim()));
 }
+
+/// 500 handshakes abandoned half-way (half a ClientHello, then a close or a
+/// reset) leave no descriptor behind in the worker.
+#[test]
+fn aborted_handshakes_leak_no_descriptor() {
+    let site = Site::start("tls-aborted", &["-w", "1"]);
+    let worker = site.srv.wait_workers(1, Duration::from_secs(5))[0];
+    // One full request first, so the worker's caches are warm.
+    let config = client_config(&site.files.ca_pem);
+    let mut hello = Vec::new();
+    rustls::ClientConnection::new(Arc::clone(&config), ServerName::try_from("a.test").unwrap())
+        .unwrap()
+        .write_tls(&mut hello)
+        .unwrap();
+    let before = crate::support::fd_count(worker);
+    for i in 0..500 {
+        let mut s = std::net::TcpStream::connect(site.https).unwrap();
+        s.write_all(&hello[..hello.len() / 2]).unwrap();
+        if i % 2 == 0 {
+            // A reset instead of a FIN: SO_LINGER with a zero timeout.
+            use std::os::fd::AsRawFd;
+            let l = libc::linger { l_onoff: 1, l_linger: 0 };
+            // SAFETY: a valid socket and a linger struct of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&l as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0);
+        }
+        drop(s);
+    }
+    let settled = wait_until(Duration::from_secs(10), || crate::support::fd_count(worker) <= before);
+    assert!(settled, "worker holds {} descriptors, {before} before", crate::support::fd_count(worker));
+    // And it still serves.
+    let sock = std::net::TcpStream::connect(site.https).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let conn = rustls::ClientConnection::new(config, ServerName::try_from("a.test").unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(tls_response(&mut tls).status, 200);
+}
