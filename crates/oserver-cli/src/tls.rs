@@ -31,9 +31,9 @@ use x509_parser::time::ASN1Time;
 const ALPN: &[&[u8]] = &[b"http/1.1", b"http/1.0"];
 
 /// Mozilla's intermediate cipher suites that rustls implements: ECDHE key
-/// exchange with AES-GCM or ChaCha20-Poly1305, in Mozilla's order (the
-/// client's order decides, as the profile says). Its DHE suites are not in
-/// rustls, and neither is anything weaker, renegotiation or compression.
+/// exchange with AES-GCM or ChaCha20-Poly1305, in Mozilla's order, which is
+/// the server's order (see `load`). Its DHE suites are not in rustls, and
+/// neither is anything weaker, renegotiation or compression.
 static CIPHER_SUITES: &[SupportedCipherSuite] = &[
     ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
     ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
@@ -228,6 +228,10 @@ pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // The server's order (AES-128-GCM first), not the client's: testssl
+    // flags a server without a cipher order, and among these suites, all
+    // strong, the cheapest one is the better default.
+    config.ignore_client_order = true;
     // Loaded in the master before the fork: every worker inherits the same
     // ticket secret, so a ticket from one resumes on any other.
     config.ticketer = TicketKeys::new().map_err(|_| TlsError::Random)?.ticketer();
