@@ -169,17 +169,21 @@ fn percent_decoding_and_dots_in_names() {
 
 // 4. Root escape -----------------------------------------------------------
 
+/// Targets that try to climb out of the root (also sent over HTTPS, see
+/// `tls.rs`).
+pub(crate) const ESCAPES: [&str; 6] = [
+    "/httptest/../../../../etc/passwd",
+    "/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/..%2f..%2f..%2fetc/passwd",
+    "/httptest/..%2f..%2f..%2f..%2fetc/passwd",
+    "/httptest/%2E%2E/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
+];
+
 #[test]
 fn cannot_escape_the_root() {
     let s = Oserver::start(&[]);
-    for path in [
-        "/httptest/../../../../etc/passwd",
-        "/../../../../etc/passwd",
-        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-        "/..%2f..%2f..%2fetc/passwd",
-        "/httptest/..%2f..%2f..%2f..%2fetc/passwd",
-        "/httptest/%2E%2E/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
-    ] {
+    for path in ESCAPES {
         let bytes = raw(s.addr(), &request("GET", path, &["Connection: close"]));
         let r = first_response(&bytes);
         assert!([400, 403, 404].contains(&r.status), "{path}: status {}", r.status);
@@ -189,19 +193,22 @@ fn cannot_escape_the_root() {
 
 // 5. Headers on every response ---------------------------------------------
 
+/// One request for each kind of answer, with its status (also sent over
+/// HTTPS, see `tls.rs`).
+pub(crate) const COMMON_CASES: [(&[u8], u16); 7] = [
+    (b"GET /httptest/dir2/page.html HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+    (b"GET /httptest/dir2 HTTP/1.1\r\nHost: x\r\n\r\n", 301),
+    (b"GET /httptest/dir1/ HTTP/1.1\r\nHost: x\r\n\r\n", 403),
+    (b"GET /httptest/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    (b"POST /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"GET /httptest/test.html HTTP/1.1\r\n\r\n", 400),
+    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+];
+
 #[test]
 fn common_headers_on_every_response() {
     let s = Oserver::start(&[]);
-    let cases: &[(&[u8], u16)] = &[
-        (b"GET /httptest/dir2/page.html HTTP/1.1\r\nHost: x\r\n\r\n", 200),
-        (b"GET /httptest/dir2 HTTP/1.1\r\nHost: x\r\n\r\n", 301),
-        (b"GET /httptest/dir1/ HTTP/1.1\r\nHost: x\r\n\r\n", 403),
-        (b"GET /httptest/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
-        (b"POST /httptest/test.html HTTP/1.1\r\nHost: x\r\n\r\n", 405),
-        (b"GET /httptest/test.html HTTP/1.1\r\n\r\n", 400),
-        (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
-    ];
-    for (req, status) in cases {
+    for (req, status) in &COMMON_CASES {
         let label = String::from_utf8_lossy(req).lines().next().unwrap_or("").to_string();
         let r = send_one(s.addr(), req);
         assert_eq!(r.status, *status, "{label}");

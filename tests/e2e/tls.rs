@@ -668,3 +668,67 @@ fn aborted_handshakes_leak_no_descriptor() {
     tls.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n").unwrap();
     assert_eq!(tls_response(&mut tls).status, 200);
 }
+
+/// The plain suite's request tables sent over both: over HTTPS every answer
+/// is the plain one (status, every header but Date, body), for each kind of
+/// answer, the root escapes, ranges, validators, HEAD and a precompressed
+/// variant.
+#[test]
+fn the_same_answers_over_https_as_over_http() {
+    let site = Site::start("tls-same", &["--precompressed", "--max-age", "60"]);
+    let config = client_config(&site.files.ca_pem);
+    let mut requests: Vec<Vec<u8>> = crate::basics::COMMON_CASES.iter().map(|(r, _)| r.to_vec()).collect();
+    requests.extend(
+        crate::basics::ESCAPES.iter().map(|p| format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes()),
+    );
+    let etag =
+        crate::support::get(site.srv.addr(), "/httptest/large.html").header("etag").unwrap().to_string();
+    for extra in [
+        "Range: bytes=100-199".to_string(),
+        "Range: bytes=2000000-".to_string(),
+        format!("If-None-Match: {etag}"),
+        "Accept-Encoding: gzip, br".to_string(),
+    ] {
+        requests
+            .push(format!("GET /httptest/large.html HTTP/1.1\r\nHost: x\r\n{extra}\r\n\r\n").into_bytes());
+    }
+    requests.push(b"HEAD /httptest/dir2/page.html HTTP/1.1\r\nHost: x\r\n\r\n".to_vec());
+    let without_date = |r: &Response| {
+        r.headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("date")).cloned().collect::<Vec<_>>()
+    };
+    for req in &requests {
+        let label = String::from_utf8_lossy(req).lines().take(3).collect::<Vec<_>>().join(" | ");
+        // A HEAD answer and a 304 carry a Content-Length but no body.
+        let head_only = req.starts_with(b"HEAD") || crate::support::find(req, b"If-None-Match").is_some();
+        let plain = crate::support::parse_one(&crate::support::raw(site.srv.addr(), req), head_only)
+            .unwrap_or_else(|| panic!("{label}: no plain answer"))
+            .0;
+        let conn =
+            rustls::ClientConnection::new(Arc::clone(&config), ServerName::try_from("a.test").unwrap())
+                .unwrap();
+        let sock = std::net::TcpStream::connect(site.https).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        tls.write_all(req).unwrap();
+        let secure = if head_only { tls_head(&mut tls) } else { tls_response(&mut tls) };
+        assert_eq!(secure.status, plain.status, "{label}");
+        assert_eq!(without_date(&secure), without_date(&plain), "{label}");
+        assert!(secure.body == plain.body, "{label}: bodies differ");
+    }
+}
+
+/// One response head (a HEAD answer: no body follows).
+fn tls_head(tls: &mut impl Read) -> Response {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some((r, _)) = parse_one(&buf, true) {
+            return r;
+        }
+        match tls.read(&mut chunk) {
+            Ok(0) => panic!("EOF before a whole head: {:?}", String::from_utf8_lossy(&buf)),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
