@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 
+#[cfg(test)]
+pub(crate) use plain::wait_readable;
 pub(crate) use plain::{Plain, Recv};
 pub(crate) use sys::nonblocking;
 pub(crate) use tls::Tls;

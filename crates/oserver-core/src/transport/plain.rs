@@ -1,7 +1,7 @@
 //! Plain TCP: recv, send (with MSG_MORE when a file follows) and sendfile,
 //! edge-triggered, with the socket's readiness kept beside it.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -67,25 +67,20 @@ impl Plain {
         if !self.readable {
             return Ok(Recv::Blocked);
         }
-        loop {
-            match self.sock.read(buf) {
-                Ok(0) => return Ok(Recv::Eof),
-                Ok(n) => {
-                    if n < buf.len() && !self.hup {
-                        // A short read drained the socket: skip the read that
-                        // would only return EAGAIN. (After the peer's FIN keep
-                        // reading: the end of stream is news no event repeats.)
-                        self.readable = false;
-                    }
-                    return Ok(Recv::Data(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+        match io::Read::read(self, buf) {
+            Ok(0) => Ok(Recv::Eof),
+            Ok(n) => {
+                if n < buf.len() && !self.hup {
+                    // A short read drained the socket: skip the read that
+                    // would only return EAGAIN. (After the peer's FIN keep
+                    // reading: the end of stream is news no event repeats.)
                     self.readable = false;
-                    return Ok(Recv::Blocked);
                 }
-                Err(e) => return Err(e),
+                Ok(Recv::Data(n))
             }
+            // Readiness is spent (the Read impl noted it).
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Recv::Blocked),
+            Err(e) => Err(e),
         }
     }
 
@@ -155,8 +150,9 @@ impl Plain {
     }
 }
 
-/// Raw reads for a layer above (TLS): EINTR retried; WouldBlock spends the
-/// readiness and is returned as the error it is.
+/// Raw reads (for `recv`, and for a layer above such as TLS): EINTR
+/// retried; WouldBlock spends the readiness and is returned as the error it
+/// is.
 impl io::Read for Plain {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
@@ -187,17 +183,19 @@ impl io::Write for Plain {
     }
 }
 
+/// For tests over real sockets: wait (at most 2 s) until `fd` has bytes or
+/// an end of stream to read.
+#[cfg(test)]
+pub(crate) fn wait_readable(fd: RawFd) {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 2000) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    /// Wait (at most 2 s) until `fd` has bytes or an end of stream to read.
-    fn wait_readable(fd: RawFd) {
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut p, 1, 2000) };
-    }
 
     fn pair() -> (Plain, std::net::TcpStream) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -133,15 +133,6 @@ pub(crate) struct Conn {
     responses: u32,
 }
 
-/// Where the bytes of a complete head are.
-#[derive(Clone, Copy)]
-enum Source {
-    /// In the loop's read buffer at `start..end`, head `len` bytes long.
-    Fresh { start: usize, len: usize, end: usize },
-    /// In the connection's pending buffer, head `len` bytes long.
-    Pending { len: usize },
-}
-
 /// What reading got.
 enum Got {
     /// A response was started (the state is Writing).
@@ -487,11 +478,9 @@ impl Conn {
         let data = &inbuf[start..n];
         match parser.parse(data, &limits) {
             Ok(Status::Complete(len)) => {
-                if let Some(next) =
-                    self.answer(cx, inbuf, parser, Source::Fresh { start, len, end: n }, draining, now)?
-                {
+                if let Some(next) = self.answer(cx, data, len, parser, draining, now)? {
                     // Pipelined requests behind this one.
-                    let buf = inbuf[start + next..n].to_vec();
+                    let buf = data[next..].to_vec();
                     self.pending = Some(Box::new(Pending { buf, parser: Parser::new() }));
                 }
                 Ok(true)
@@ -523,7 +512,7 @@ impl Conn {
         match p.parser.parse(&p.buf, &limits) {
             Ok(Status::Complete(len)) => {
                 let Pending { buf, parser } = &*p;
-                if let Some(next) = self.answer(cx, buf, parser, Source::Pending { len }, draining, now)? {
+                if let Some(next) = self.answer(cx, buf, len, parser, draining, now)? {
                     // The requests behind this one stay in the same buffer.
                     p.buf.drain(..next);
                     p.parser.reset();
@@ -536,8 +525,8 @@ impl Conn {
                 Ok(false)
             }
             Err(e) => {
-                let r = self.reject(cx, e, &p.buf, now);
-                r.map(|()| true)
+                self.reject(cx, e, &p.buf, now)?;
+                Ok(true)
             }
         }
     }
@@ -556,23 +545,20 @@ impl Conn {
         self.start_reply(cx, Then::Linger, false, now)
     }
 
-    /// A complete head is in `buf` (see `src`): ask the responder, decide the
-    /// connection's fate, and start sending. Returns where the next request
-    /// starts in the buffer (as an offset from the head's start) when the
-    /// connection stays open and more bytes follow: the caller keeps those.
+    /// `buf` starts with a complete head, `head_len` bytes long, that
+    /// `parser` parsed: ask the responder, decide the connection's fate, and
+    /// start sending. Returns where the next request starts in `buf` when
+    /// the connection stays open and more bytes follow: the caller keeps
+    /// those.
     fn answer(
         &mut self,
         cx: &mut Exchange,
         buf: &[u8],
+        head_len: usize,
         parser: &Parser,
-        src: Source,
         draining: bool,
         now: Instant,
     ) -> io::Result<Option<usize>> {
-        let (buf, head_len) = match src {
-            Source::Fresh { start, len, end } => (&buf[start..end], len),
-            Source::Pending { len } => (buf, len),
-        };
         let head = parser.head(buf);
         let version = if head.minor_version == 0 { Version::Http10 } else { Version::Http11 };
         let req = Request {

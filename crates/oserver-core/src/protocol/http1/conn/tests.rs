@@ -11,6 +11,7 @@ use crate::files::fs::Root;
 use crate::protocol::Ctx;
 use crate::respond::Site;
 use crate::settings::AccessLog;
+use crate::transport::wait_readable;
 
 struct Harness {
     cx: Ctx,
@@ -76,13 +77,6 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
 
 fn harness() -> Harness {
     harness_with(|_| {})
-}
-
-/// Wait until `fd` has something to read (or its peer closed), at most 2 s.
-fn wait_readable(fd: RawFd) {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, 2000) };
 }
 
 impl Harness {
