@@ -1174,3 +1174,6 @@ impl Conn {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
