@@ -225,7 +225,7 @@ fn streams_share_the_connection_round_robin() {
 #[test]
 fn one_turn_answers_a_bounded_number_of_requests() {
     let mut h = harness();
-    let n = TURN_STREAMS as u32 * 2 + 10;
+    let n = TURN_STREAMS * 2 + 10;
     let reqs: Vec<u8> = (0..n).flat_map(|i| get(2 * i + 1, "/a.txt")).collect();
     h.send(&reqs);
     let mut turns = 0;
