@@ -401,3 +401,38 @@ fn protocol_errors_close_with_their_code() {
         assert_eq!(goaway_code(&h.frames()), Some(code as u32), "{:?}", &bytes[..9]);
     }
 }
+
+#[test]
+fn an_idle_connection_keeps_no_buffer() {
+    let mut h = harness();
+    h.send(&get(1, "/a.txt"));
+    h.drive_out();
+    // A frame cut in two: the first part waits in the connection's buffer.
+    let req = get(3, "/big.bin");
+    h.send(&req[..5]);
+    h.drive_out();
+    assert!(h.conn.input.capacity() > 0);
+    h.send(&req[5..]);
+    h.send(&{
+        let mut wu = Vec::new();
+        frame::put_window_update(&mut wu, 0, 1 << 30);
+        frame::put_window_update(&mut wu, 3, 1 << 30);
+        wu
+    });
+    let mut got = 0;
+    for _ in 0..10_000 {
+        h.drive_out();
+        got += data_on(&h.frames(), 3);
+        if got == 8 << 20 {
+            break;
+        }
+    }
+    assert_eq!(got, 8 << 20);
+    assert_eq!(h.drive_out(), Step::Wait);
+    assert_eq!((h.conn.input.capacity(), h.conn.out.capacity(), h.conn.streams.capacity()), (0, 0, 0));
+    eprintln!(
+        "idle HTTP/2 connection: {} bytes boxed, a stream {} bytes",
+        size_of::<Conn>(),
+        size_of::<Stream>()
+    );
+}
