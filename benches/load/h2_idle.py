@@ -144,6 +144,9 @@ class Conn:
 def on_frames(conn, stall):
     """Handle every complete frame in conn.buf; queue the answers in conn.out."""
     buf, pos = conn.buf, 0
+    if buf.startswith(b"HTTP/1."):
+        status_line = buf.split(b"\r\n", 1)[0].decode("latin-1")
+        raise H2Error(f"an HTTP/1 answer: {status_line!r}")
     while len(buf) - pos >= 9:
         length = int.from_bytes(buf[pos : pos + 3], "big")
         ftype, flags, stream = struct.unpack(">BBI", buf[pos + 3 : pos + 9])
