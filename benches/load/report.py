@@ -154,11 +154,16 @@ def main():
         out.append("")
     out.append("| Errors over all runs | " + " | ".join(servers) + " |")
     out.append("|---|" + "---:|" * len(servers))
-    table = [
-        ("wrk socket errors (connect+read+write+timeout)", 5, WRK_CASES),
-        ("wrk non-2xx/3xx responses", 6, WRK_CASES),
-        ("idle connections failed or closed early", 5, IDLE_CASES),
-    ]
+    # The rows of the kinds of case that ran (all three when none of the
+    # HTTP/2 cases ran, as before they existed).
+    table = []
+    if ran & WRK_CASES or not ran & H2_CASES:
+        table += [
+            ("wrk socket errors (connect+read+write+timeout)", 5, WRK_CASES),
+            ("wrk non-2xx/3xx responses", 6, WRK_CASES),
+        ]
+    if ran & IDLE_CASES or not ran & H2_CASES:
+        table.append(("idle connections failed or closed early", 5, IDLE_CASES))
     if ran & H2_CASES:
         table += [
             ("h2load requests failed, errored or timed out", 5, H2_CASES),
