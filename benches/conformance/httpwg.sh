@@ -266,7 +266,7 @@ main() {
     # RUST_LOG=warn: httpwg's debug tracing of every frame would bury the results.
     SEQUENTIAL=$SEQUENTIAL RUST_LOG=warn RUST_BACKTRACE=0 timeout -k 5 "$LIMIT" "$HTTPWG" "${args[@]}" \
         >"$TMP/httpwg.txt" 2>&1 || rc=$?
-    log "httpwg took $((SECONDS - start)) s, exit status $rc; full output: $TMP/httpwg.txt"
+    log "httpwg took $((SECONDS - start)) s, exit status $rc; full output: $TMP/httpwg.txt$([[ -n ${HTTPWG_KEEP_TMP:-} ]] || echo ' (removed at exit unless HTTPWG_KEEP_TMP=1)')"
     kill -0 "$SPID" 2>/dev/null || log "!!! $SERVER is no longer running (see $TMP/server.log)"
     if [[ -s $TMP/server.log ]]; then
         log "$SERVER logged (last 10 lines):"
