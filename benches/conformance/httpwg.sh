@@ -27,7 +27,10 @@
 # `POST /` that carries `te: trailers`.
 #
 # --server h2o runs the same against h2o (Debian's package; installed with apt
-# if missing), as a reference for the suite itself.
+# if missing), as a reference for the suite itself: h2o 2.2.5 passes 91 of
+# 107 (it answers 405 to the `te: trailers` POST, answers requests whose
+# header fields are malformed or connection-specific instead of resetting the
+# stream, and resets rather than GOAWAYs a smaller stream identifier).
 #
 # Environment: OSERVER_BIN=path skips the cargo build (else `cargo build
 # --release -p oserver-cli`, CARGO_TARGET_DIR honoured); HTTPWG_KEEP_TMP=1
