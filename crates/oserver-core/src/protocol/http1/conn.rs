@@ -157,6 +157,14 @@ enum Sent {
     Turn,
 }
 
+/// Whether a connection's first bytes are HTTP/2's.
+enum Http2Start {
+    Yes,
+    /// A beginning of the preface's first line, not yet whole.
+    Maybe,
+    No,
+}
+
 /// What follows a request head on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyFraming {
@@ -445,13 +453,24 @@ impl Conn {
         }
     }
 
-    /// The first bytes on a connection are HTTP/2's: its preface (prior
-    /// knowledge), or anything after a TLS handshake that chose `h2`.
-    fn speaks_http2(&self, data: &[u8], s: &Settings) -> bool {
-        s.http2
-            && self.responses == 0
-            && matches!(self.state, State::Idle { fresh: true } | State::Reading { .. })
-            && (self.io.alpn_h2() || data.starts_with(PREFACE_LINE))
+    /// Whether the first bytes on a connection are HTTP/2's: its preface
+    /// (prior knowledge), or anything after a TLS handshake that chose `h2`.
+    /// The preface's first line may still be arriving (`Maybe`): HTTP/1's
+    /// parser would refuse `PRI *` before the line is whole.
+    fn speaks_http2(&self, data: &[u8], s: &Settings) -> Http2Start {
+        if !s.http2
+            || self.responses != 0
+            || !matches!(self.state, State::Idle { fresh: true } | State::Reading { .. })
+        {
+            return Http2Start::No;
+        }
+        if self.io.alpn_h2() || data.starts_with(PREFACE_LINE) {
+            Http2Start::Yes
+        } else if PREFACE_LINE.starts_with(data) {
+            Http2Start::Maybe
+        } else {
+            Http2Start::No
+        }
     }
 
     /// Give up the connection to HTTP/2: the transport, the peer, and the
@@ -501,9 +520,17 @@ impl Conn {
         parser.reset();
         let limits = cx.settings().limits;
         let data = &inbuf[start..n];
-        if self.speaks_http2(data, cx.settings()) {
-            self.state = State::ToHttp2 { start: data.to_vec() };
-            return Ok(true);
+        match self.speaks_http2(data, cx.settings()) {
+            Http2Start::Yes => {
+                self.state = State::ToHttp2 { start: data.to_vec() };
+                return Ok(true);
+            }
+            Http2Start::Maybe => {
+                self.head_started(now, cx.settings());
+                self.pending = Some(Box::new(Pending { buf: data.to_vec(), parser: Parser::new() }));
+                return Ok(false);
+            }
+            Http2Start::No => {}
         }
         match parser.parse(data, &limits) {
             Ok(Status::Complete(len)) => {
@@ -536,9 +563,16 @@ impl Conn {
         if p.buf.is_empty() {
             return Ok(false);
         }
-        if self.speaks_http2(&p.buf, cx.settings()) {
-            self.state = State::ToHttp2 { start: p.buf };
-            return Ok(true);
+        match self.speaks_http2(&p.buf, cx.settings()) {
+            Http2Start::Yes => {
+                self.state = State::ToHttp2 { start: p.buf };
+                return Ok(true);
+            }
+            Http2Start::Maybe => {
+                self.pending = Some(p);
+                return Ok(false);
+            }
+            Http2Start::No => {}
         }
         self.head_started(now, cx.settings());
         let limits = cx.settings().limits;

@@ -417,3 +417,19 @@ fn drain_closes_idle_connections_and_gives_fresh_ones_a_grace() {
     h.drive();
     assert!(h.conn.drain(h.now, grace), "idle after a response: closes now");
 }
+
+#[test]
+fn the_http2_preface_upgrades_even_in_pieces() {
+    let mut h = harness();
+    h.send(b"PRI * HT");
+    assert_eq!(h.drive(), Step::Wait, "a beginning of the preface is not refused");
+    assert!(h.responses().is_empty());
+    h.send(b"TP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(h.drive(), Step::Upgrade);
+    assert_eq!(h.state_name(), "to HTTP/2");
+    // Turned off, the preface is a bad HTTP/1 request.
+    let mut h = harness_with(|s| s.http2 = false);
+    h.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    h.drive();
+    assert_eq!(h.responses()[0].status, 400);
+}
