@@ -730,6 +730,10 @@ impl<S: Io> H2<S> {
                 self.absorb(&f);
                 return Ok(f);
             }
+            if self.buf.starts_with(b"HTTP/1.") {
+                let line = self.buf.split(|&b| b == b'\r').next().unwrap_or_default();
+                panic!("not HTTP/2: the server answered {:?}{}", String::from_utf8_lossy(line), self.trace());
+            }
             // A frame header announcing more than the client allows is
             // refused before its payload arrives.
             if self.buf.len() >= 9 {
