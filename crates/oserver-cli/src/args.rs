@@ -62,6 +62,11 @@ pub struct Args {
     #[arg(long, value_name = "SECS")]
     pub hsts: Option<u32>,
 
+    /// Turn HTTP/2 off: no `h2` in HTTPS's ALPN, and no HTTP/2 by prior
+    /// knowledge (h2c) on the plain port. On by default.
+    #[arg(long)]
+    pub no_http2: bool,
+
     /// Number of worker processes (default: the number of CPUs).
     #[arg(
         short = 'w',

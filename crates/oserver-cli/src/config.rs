@@ -119,14 +119,16 @@ impl Config {
         settings.max_age = args.max_age;
         settings.access_log = access_log;
         settings.hsts = args.hsts;
+        settings.http2 = !args.no_http2;
         settings.validate().map_err(|e| ConfigError::Setting(flag_of(e.setting), e))?;
         let https =
             match tls::pairs(args.https_port, args.tls_cert, args.tls_key).map_err(ConfigError::Tls)? {
                 None => None,
                 Some((port, _)) if port != 0 && port == args.port => return Err(ConfigError::SamePort(port)),
-                Some((port, pairs)) => {
-                    Some((SocketAddr::new(args.host, port), tls::load(&pairs).map_err(ConfigError::Tls)?))
-                }
+                Some((port, pairs)) => Some((
+                    SocketAddr::new(args.host, port),
+                    tls::load(&pairs, !args.no_http2).map_err(ConfigError::Tls)?,
+                )),
             };
         if https.is_none() {
             if args.redirect_https {

@@ -24,11 +24,11 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::time::ASN1Time;
 
 /// The ALPN protocols HTTPS accepts, ours first (rustls picks by our
-/// order): `http/1.1`, and `http/1.0` too, which the server also speaks and
-/// which `curl --http1.0` offers alone: without it rustls would end that
-/// handshake with `no_application_protocol` (nginx lists both as well). The
-/// HTTP/2 issue adds `h2` in front.
-const ALPN: &[&[u8]] = &[b"http/1.1", b"http/1.0"];
+/// order): `h2` unless `--no-http2`, then `http/1.1`, and `http/1.0` too,
+/// which the server also speaks and which `curl --http1.0` offers alone:
+/// without it rustls would end that handshake with
+/// `no_application_protocol` (nginx lists both as well).
+const ALPN: &[&[u8]] = &[b"h2", b"http/1.1", b"http/1.0"];
 
 /// Mozilla's intermediate cipher suites that rustls implements: ECDHE key
 /// exchange with AES-GCM or ChaCha20-Poly1305, in Mozilla's order, which is
@@ -71,6 +71,8 @@ pub struct Https {
     pub warnings: Vec<String>,
     /// The files it was loaded from, read again on SIGHUP.
     pub pairs: Vec<Pair>,
+    /// ALPN offers `h2`.
+    pub http2: bool,
 }
 
 impl Https {
@@ -81,7 +83,7 @@ impl Https {
     ///
     /// As [`load`]: the first unreadable, malformed or mismatched file.
     pub fn reload(&self) -> Result<Https, TlsError> {
-        let mut fresh = load(&self.pairs)?;
+        let mut fresh = load(&self.pairs, self.http2)?;
         if let Some(config) = Arc::get_mut(&mut fresh.config) {
             config.ticketer = Arc::clone(&self.config.ticketer);
         }
@@ -195,7 +197,7 @@ pub fn pairs(
 /// # Errors
 ///
 /// See [`TlsError`]: the first unreadable, malformed or mismatched file.
-pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
+pub fn load(pairs: &[Pair], http2: bool) -> Result<Https, TlsError> {
     let provider = Arc::new(provider());
     let now = ASN1Time::now();
     let mut resolver = ByName::default();
@@ -227,7 +229,7 @@ pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
         .map_err(TlsError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = ALPN.iter().filter(|p| http2 || **p != b"h2").map(|p| p.to_vec()).collect();
     // The server's order (AES-128-GCM first), not the client's: testssl
     // flags a server without a cipher order, and among these suites, all
     // strong, the cheapest one is the better default.
@@ -235,7 +237,7 @@ pub fn load(pairs: &[Pair]) -> Result<Https, TlsError> {
     // Loaded in the master before the fork: every worker inherits the same
     // ticket secret, so a ticket from one resumes on any other.
     config.ticketer = TicketKeys::new().map_err(|_| TlsError::Random)?.ticketer();
-    Ok(Https { config: Arc::new(config), certs, warnings, pairs: pairs.to_vec() })
+    Ok(Https { config: Arc::new(config), certs, warnings, pairs: pairs.to_vec(), http2 })
 }
 
 /// The ring provider narrowed to Mozilla intermediate.
@@ -621,7 +623,7 @@ mod tests {
         let dir = Dir::new("sni");
         let a = inter.leaf(&["a.test"]);
         let b = inter.leaf(&["b.test", "*.wild.test"]);
-        let https = load(&[dir.pair("a", &a), dir.pair("b", &b)]).unwrap();
+        let https = load(&[dir.pair("a", &a), dir.pair("b", &b)], true).unwrap();
         assert!(https.warnings.is_empty(), "{:?}", https.warnings);
         assert_eq!(https.certs.len(), 2);
         assert!(https.certs[1].contains("b.test, *.wild.test"), "{}", https.certs[1]);
@@ -639,7 +641,7 @@ mod tests {
                 }
                 let seen = seen.unwrap_or_else(|e| panic!("{sni}: {e}"));
                 assert_eq!(seen.subject_der, der_of(&want.cert_pem), "{sni}");
-                assert_eq!(seen.alpn.as_deref(), Some(&b"http/1.1"[..]), "{sni}");
+                assert_eq!(seen.alpn.as_deref(), Some(&b"h2"[..]), "{sni}");
                 assert_eq!(seen.version, Some(versions[0].version), "{sni}");
             }
         }
@@ -650,12 +652,12 @@ mod tests {
         let ca = Ca::root("test root");
         let dir = Dir::new("expired");
         let pair = dir.pair("old", &ca.leaf_valid(&["old.test"], (2020, 2021)));
-        let https = load(&[pair]).unwrap();
+        let https = load(&[pair], true).unwrap();
         assert_eq!(https.warnings.len(), 1, "{:?}", https.warnings);
         assert!(https.warnings[0].contains("expired on"), "{}", https.warnings[0]);
         assert!(https.warnings[0].contains("old.crt"), "{}", https.warnings[0]);
         let pair = dir.pair("new", &ca.leaf_valid(&["new.test"], (4000, 4001)));
-        let https = load(&[pair]).unwrap();
+        let https = load(&[pair], true).unwrap();
         assert!(https.warnings[0].contains("not valid before"), "{:?}", https.warnings);
     }
 
@@ -666,13 +668,13 @@ mod tests {
         let first = dir.pair("first", &ca.leaf(&["first.test"]));
         // No DNS name at all: fine as the default, useless after it.
         let bare = dir.pair("bare", &ca.leaf(&[]));
-        let https = load(&[first.clone(), bare.clone()]).unwrap();
+        let https = load(&[first.clone(), bare.clone()], true).unwrap();
         assert_eq!(https.warnings.len(), 1, "{:?}", https.warnings);
         assert!(https.warnings[0].contains("bare.crt") && https.warnings[0].contains("never chosen"));
-        assert!(load(&[bare, first.clone()]).unwrap().warnings.is_empty());
+        assert!(load(&[bare, first.clone()], true).unwrap().warnings.is_empty());
         // A partial wildcard is skipped with a word; the other names still count.
         let partial = dir.pair("partial", &ca.leaf(&["f*.example.test", "ok.test"]));
-        let https = load(&[first, partial]).unwrap();
+        let https = load(&[first, partial], true).unwrap();
         assert_eq!(https.warnings.len(), 1, "{:?}", https.warnings);
         assert!(https.warnings[0].contains("\"f*.example.test\" ignored"), "{}", https.warnings[0]);
     }
@@ -710,17 +712,17 @@ mod tests {
             (pair(&good.cert, &other_key), "does not match"),
         ];
         for (pair, want) in table {
-            let e = match load(std::slice::from_ref(&pair)) {
+            let e = match load(std::slice::from_ref(&pair), true) {
                 Ok(_) => panic!("{pair:?} loaded"),
                 Err(e) => e.to_string(),
             };
             assert!(e.contains(want), "{pair:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
         }
-        let e = load(&[pair(&missing, &good.key)]).unwrap_err().to_string();
+        let e = load(&[pair(&missing, &good.key)], true).unwrap_err().to_string();
         assert!(e.contains("missing.pem") && e.contains("No such file"), "{e}");
         // A mismatch in a later pair is found too.
-        let e = load(&[good.clone(), pair(&dir.file("b.crt", &b.chain_pem), &good.key)]).unwrap_err();
+        let e = load(&[good.clone(), pair(&dir.file("b.crt", &b.chain_pem), &good.key)], true).unwrap_err();
         assert!(matches!(e, TlsError::Mismatch { .. }), "{e}");
     }
 
@@ -731,30 +733,31 @@ mod tests {
         // PKCS#8 (rcgen's own form), ECDSA P-256 and Ed25519.
         let leaf = ca.leaf(&["p8.test"]);
         assert!(leaf.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
-        load(&[dir.pair("p8", &leaf)]).unwrap();
+        load(&[dir.pair("p8", &leaf)], true).unwrap();
         let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        load(&[dir.pair("ed", &ca.leaf_for(ed, &["ed.test"], (1975, 4096)))]).unwrap();
+        load(&[dir.pair("ed", &ca.leaf_for(ed, &["ed.test"], (1975, 4096)))], true).unwrap();
         // SEC1 and PKCS#1 need openssl to write them.
         let Some(sec1) = certs::sec1_of(&leaf.key_pem) else {
             eprintln!("skipped: SEC1 and PKCS#1 keys (openssl is not installed)");
             return;
         };
         assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{sec1}");
-        load(&[Pair { cert: dir.file("sec1.crt", &leaf.chain_pem), key: dir.file("sec1.key", &sec1) }])
+        load(&[Pair { cert: dir.file("sec1.crt", &leaf.chain_pem), key: dir.file("sec1.key", &sec1) }], true)
             .unwrap();
         let (pkcs1, rsa) = certs::rsa_pkcs1().expect("openssl");
         assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{pkcs1}");
         let rsa_leaf = ca.leaf_for(rsa, &["rsa.test"], (1975, 4096));
         let rsa_pair =
             Pair { cert: dir.file("rsa.crt", &rsa_leaf.chain_pem), key: dir.file("rsa.key", &pkcs1) };
-        let https = load(std::slice::from_ref(&rsa_pair)).unwrap();
+        let https = load(std::slice::from_ref(&rsa_pair), true).unwrap();
         // An RSA certificate serves both versions (ECDHE_RSA suites in 1.2).
         for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
             let seen = handshake(&https.config, &ca.cert_pem, "rsa.test", &[v]).unwrap();
             assert_eq!(seen.subject_der, der_of(&rsa_leaf.cert_pem));
         }
         // The RSA key with the ECDSA certificate: a mismatch across key types.
-        let e = load(&[Pair { cert: dir.file("p8b.crt", &leaf.chain_pem), key: rsa_pair.key }]).unwrap_err();
+        let e = load(&[Pair { cert: dir.file("p8b.crt", &leaf.chain_pem), key: rsa_pair.key }], true)
+            .unwrap_err();
         assert!(matches!(e, TlsError::Mismatch { .. }), "{e}");
     }
 
@@ -764,7 +767,7 @@ mod tests {
     fn serves_over_a_socket() {
         let ca = Ca::root("test root");
         let dir = Dir::new("socket");
-        let https = load(&[dir.pair("s", &ca.leaf(&["s.test"]))]).unwrap();
+        let https = load(&[dir.pair("s", &ca.leaf(&["s.test"]))], true).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let config = Arc::clone(&https.config);

@@ -269,6 +269,13 @@ impl ServerBuilder {
         self.settings.redirect_https = port;
         self
     }
+    /// HTTP/2 on or off (see [`Settings::http2`]). Over TLS it also needs
+    /// `h2` in the `rustls::ServerConfig`'s `alpn_protocols`, ahead of
+    /// `http/1.1`.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.settings.http2 = on;
+        self
+    }
     /// `Strict-Transport-Security: max-age=SECS` on HTTPS answers.
     pub fn hsts(mut self, secs: Option<u32>) -> Self {
         self.settings.hsts = secs;

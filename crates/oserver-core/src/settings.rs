@@ -124,6 +124,10 @@ pub struct Settings {
     pub redirect_https: Option<u16>,
     /// `Strict-Transport-Security: max-age=SECS` on every HTTPS answer.
     pub hsts: Option<u32>,
+    /// HTTP/2: h2c by prior knowledge on plain ports, and h2 over TLS when
+    /// the connection's ALPN chose `h2` (the TLS configuration decides
+    /// whether it offers it). On by default, as in h2o and Caddy.
+    pub http2: bool,
 }
 
 impl Default for Settings {
@@ -147,6 +151,7 @@ impl Default for Settings {
             access_log: None,
             redirect_https: None,
             hsts: None,
+            http2: true,
         }
     }
 }

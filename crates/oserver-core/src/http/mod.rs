@@ -10,6 +10,9 @@ pub mod mime;
 pub mod range;
 pub(crate) mod status;
 
+/// `Server:` value, fixed at compile time.
+pub(crate) const SERVER: &str = concat!("oserver/", env!("CARGO_PKG_VERSION"));
+
 /// Append a decimal number without going through `fmt`.
 pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut tmp = [0u8; 20];

@@ -21,6 +21,11 @@ pub(crate) enum Step {
     Yield,
     /// Done: drop it (closing the socket).
     Close,
+    /// It changes protocol: replace it with [`Session::upgrade`]'s
+    /// result and drive that.
+    ///
+    /// [`Session::upgrade`]: super::Session::upgrade
+    Upgrade,
 }
 
 /// What one loop's connections share besides the protocol buffers: the

@@ -1,6 +1,8 @@
 //! Protocols: turning a transport's bytes into requests for the responder
-//! and framing its replies. HTTP/1.1 (`http1`) now; HTTP/2 will sit beside
-//! it as another [`Session`] variant.
+//! and framing its replies: HTTP/1.1 (`http1`) and HTTP/2 (`http2`), each a
+//! [`Session`] variant. Every connection starts as HTTP/1; one whose first
+//! bytes are the HTTP/2 preface, or whose TLS handshake chose `h2`, is
+//! upgraded in place (the event loop only sees [`Step::Upgrade`]).
 //!
 //! The event loop sees a connection only through [`Session`]: readiness
 //! and time in (`ready`, `drive`), and out what it wants next (wait, more
@@ -8,13 +10,14 @@
 //! HTTP.
 //!
 //! Inside, imports run one way: `session` (what the loop sees) uses the
-//! protocols (`http1`), which use `exchange` (what every protocol's
+//! protocols (`http1`, `http2`), which use `exchange` (what every protocol's
 //! connections share: the responder, the reply buffers, the clock, the
 //! access log).
 
 pub(crate) mod access_log;
 pub(crate) mod exchange;
 pub(crate) mod http1;
+pub(crate) mod http2;
 mod session;
 
 pub(crate) use exchange::Step;

@@ -11,7 +11,7 @@ use mio::net::TcpStream;
 
 use super::access_log::Writer;
 use super::exchange::{Exchange, Step};
-use super::http1;
+use super::{http1, http2};
 use crate::http::clock::Clock;
 use crate::respond::{Reply, Responder, Site};
 use crate::settings::Settings;
@@ -29,6 +29,9 @@ pub(crate) enum Origin {
 /// One connection, whatever its protocol.
 pub(crate) enum Session {
     Http1(http1::conn::Conn),
+    /// Boxed: an HTTP/2 connection holds its windows, its HPACK table and
+    /// its streams, which a plain HTTP/1 slot should not pay for.
+    Http2(Box<http2::conn::Conn>),
 }
 
 impl Session {
@@ -50,6 +53,7 @@ impl Session {
     pub(crate) fn ready(&mut self, readable: bool, hup: bool) {
         match self {
             Session::Http1(c) => c.ready(readable, hup),
+            Session::Http2(c) => c.ready(readable, hup),
         }
     }
 
@@ -58,6 +62,20 @@ impl Session {
     pub(crate) fn drive(&mut self, cx: &mut Ctx, now: Instant) -> io::Result<Step> {
         match self {
             Session::Http1(c) => c.drive(&mut cx.h1, &mut cx.exchange, cx.draining, now),
+            // HTTP/2 reads into the same loop buffer HTTP/1 does.
+            Session::Http2(c) => c.drive(&mut cx.h1.inbuf, &mut cx.h2, &mut cx.exchange, cx.draining, now),
+        }
+    }
+
+    /// After [`Step::Upgrade`]: the session in its new protocol (an HTTP/1
+    /// connection whose client speaks HTTP/2 becomes an HTTP/2 one).
+    pub(crate) fn upgrade(self, now: Instant, s: &Settings) -> Session {
+        match self {
+            Session::Http1(c) => {
+                let (io, peer, start) = c.into_http2();
+                Session::Http2(Box::new(http2::conn::Conn::new(io, peer, &start, now, s)))
+            }
+            other => other,
         }
     }
 
@@ -65,6 +83,7 @@ impl Session {
     pub(crate) fn deadline(&self) -> Instant {
         match self {
             Session::Http1(c) => c.deadline(),
+            Session::Http2(c) => c.deadline(),
         }
     }
 
@@ -72,6 +91,7 @@ impl Session {
     pub(crate) fn wants_write(&self) -> bool {
         match self {
             Session::Http1(c) => c.wants_write(),
+            Session::Http2(c) => c.wants_write(),
         }
     }
 
@@ -80,6 +100,8 @@ impl Session {
     pub(crate) fn idle(&self) -> Option<u32> {
         match self {
             Session::Http1(c) => c.idle(),
+            // An HTTP/2 connection's HPACK table and streams live here.
+            Session::Http2(_) => None,
         }
     }
 
@@ -87,24 +109,28 @@ impl Session {
     pub(crate) fn drain(&mut self, now: Instant, grace: Duration) -> bool {
         match self {
             Session::Http1(c) => c.drain(now, grace),
+            Session::Http2(c) => c.drain(),
         }
     }
 
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
         match self {
             Session::Http1(c) => c.socket(),
+            Session::Http2(c) => c.socket(),
         }
     }
 
     pub(crate) fn fd(&self) -> RawFd {
         match self {
             Session::Http1(c) => c.fd(),
+            Session::Http2(c) => c.fd(),
         }
     }
 
     pub(crate) fn peer(&self) -> SocketAddr {
         match self {
             Session::Http1(c) => c.peer(),
+            Session::Http2(c) => c.peer(),
         }
     }
 }
@@ -112,6 +138,7 @@ impl Session {
 /// Everything one event loop's protocols share.
 pub(crate) struct Ctx {
     pub(crate) h1: http1::conn::Buffers,
+    pub(crate) h2: http2::conn::Buffers,
     pub(crate) exchange: Exchange,
     /// A graceful stop is under way: no connection is kept alive.
     pub(crate) draining: bool,
@@ -128,6 +155,7 @@ impl Ctx {
         };
         Ok(Ctx {
             h1: http1::conn::Buffers::new(),
+            h2: http2::conn::Buffers::default(),
             exchange: Exchange {
                 responder: Responder::new(site),
                 reply: Reply::default(),

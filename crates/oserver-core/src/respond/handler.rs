@@ -106,11 +106,12 @@ impl<'a> Request<'a> {
         self.req.peer
     }
 
-    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0. HTTP/2 requests give `1`: they
+    /// have HTTP/1.1's semantics.
     pub fn minor_version(&self) -> u8 {
         match self.req.version {
             Version::Http10 => 0,
-            Version::Http11 => 1,
+            Version::Http11 | Version::Http2 => 1,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::http::{push_u64, status};
 pub(crate) enum Version {
     Http10,
     Http11,
+    Http2,
 }
 
 impl Version {
@@ -22,6 +23,7 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2.0",
         }
     }
 }
@@ -60,6 +62,29 @@ impl FileBody {
             FileRef::Cached(f) => f.file.as_raw_fd(),
             FileRef::Owned(f) => f.as_raw_fd(),
         }
+    }
+
+    /// Append the range's next `n` bytes to `out` (from memory, else by
+    /// pread) and advance. A file that ends early is an error.
+    pub(crate) fn read_into(&mut self, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if let Some(bytes) = self.in_memory() {
+            out.extend_from_slice(&bytes[..n]);
+            self.offset += n as u64;
+            return Ok(());
+        }
+        let at = out.len();
+        out.resize(at + n, 0);
+        let file = match &self.file {
+            FileRef::Cached(f) => &f.file,
+            FileRef::Owned(f) => f,
+        };
+        let read = std::os::unix::fs::FileExt::read_exact_at(file, &mut out[at..], self.offset);
+        if read.is_err() {
+            out.truncate(at);
+        }
+        read?;
+        self.offset += n as u64;
+        Ok(())
     }
 
     /// The range's bytes when the file is held in memory (small cached
@@ -113,6 +138,13 @@ impl Reply {
         self.content_length = 0;
         self.close = false;
         self.bytes.clear();
+    }
+
+    /// Whether the reply has a Content-Length field. RFC 9110 8.6: never in
+    /// a 1xx or 204; in a 304 only as the length a 200 would have (static
+    /// files send it, a handler's 304 has none).
+    pub(crate) fn sends_length(&self) -> bool {
+        !(self.status < 200 || self.status == 204 || (self.status == 304 && self.content_length == 0))
     }
 
     /// Take the payload out, leaving the reply empty of it.

@@ -368,6 +368,7 @@ impl EventLoop {
             }
             Ok(Step::Yield) => self.ready.push_back(k),
             Ok(Step::Close) => return self.close(k),
+            Ok(Step::Upgrade) => return self.upgrade(k),
             Err(e) => {
                 // A client fault (reset, vanished peer) ends that connection only.
                 log::debug!("{}: {e}", s.session.peer());
@@ -376,6 +377,28 @@ impl EventLoop {
         }
         let s = &mut self.conns.0[k];
         self.wheel.arm(k, &mut s.timer, s.session.deadline());
+    }
+
+    /// Connection `k` changes protocol: its session is replaced by the one
+    /// it becomes (same socket, same slot), which runs at once.
+    fn upgrade(&mut self, k: usize) {
+        let Slot { session, timer, registered, write_interest, moves } = self.conns.0.remove(k);
+        let session = session.upgrade(self.now, self.cx.settings());
+        let slot = Slot { session, timer, registered, write_interest, moves };
+        // The slab reuses the key just freed, so the socket's token and the
+        // timer's entry stay right.
+        let k2 = self.conns.0.insert(slot);
+        debug_assert_eq!(k, k2);
+        if k2 != k {
+            let s = &mut self.conns.0[k2];
+            let interest =
+                if s.write_interest { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if let Err(e) = self.poll.registry().reregister(s.session.socket(), Token(k2), interest) {
+                log::debug!("{}: reregister: {e}", s.session.peer());
+                return self.close(k2);
+            }
+        }
+        self.drive(k2);
     }
 
     /// Between requests: if connection `k` is idle and due a check (see

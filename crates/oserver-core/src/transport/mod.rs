@@ -135,6 +135,14 @@ impl Transport {
         }
     }
 
+    /// The TLS handshake chose HTTP/2 by ALPN.
+    pub(crate) fn alpn_h2(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(t) => t.alpn() == Some(b"h2"),
+        }
+    }
+
     /// Whether the stream is encrypted (its state then lives in this
     /// process: it cannot be handed to another).
     pub(crate) fn is_tls(&self) -> bool {

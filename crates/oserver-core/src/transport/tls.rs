@@ -145,6 +145,11 @@ impl Tls {
         Ok(true)
     }
 
+    /// The protocol ALPN chose, once the handshake got that far.
+    pub(crate) fn alpn(&self) -> Option<&[u8]> {
+        self.session.alpn_protocol()
+    }
+
     /// Records are waiting for the socket.
     pub(crate) fn wants_write(&self) -> bool {
         self.session.wants_write()

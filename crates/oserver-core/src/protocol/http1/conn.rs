@@ -36,6 +36,7 @@ use super::parse::{ParseError, Parser, RequestHead, Status};
 use crate::http::status;
 use crate::protocol::access_log::{RequestLine, RAW_LINE};
 use crate::protocol::exchange::{Exchange, Step};
+use crate::protocol::http2::frame::PREFACE_LINE;
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
 use crate::transport::{Recv, Transport};
@@ -118,6 +119,9 @@ pub(crate) enum State {
     Writing { buf: Vec<u8>, pos: usize, file: Option<FileBody>, then: Then },
     /// Our side is shut; reading and dropping what the client still sends.
     Closing,
+    /// The client speaks HTTP/2 (its first bytes are the preface, or TLS
+    /// chose `h2`): the session becomes an HTTP/2 one, given these bytes.
+    ToHttp2 { start: Vec<u8> },
 }
 
 pub(crate) struct Conn {
@@ -305,6 +309,7 @@ impl Conn {
             State::Reading { since } => since + s.header_timeout,
             State::Writing { .. } => now + s.send_timeout,
             State::Closing => now + LINGER,
+            State::ToHttp2 { .. } => now,
         };
     }
 
@@ -366,6 +371,7 @@ impl Conn {
                         }
                     }
                 },
+                State::ToHttp2 { .. } => return Ok(Step::Upgrade),
                 State::Closing => loop {
                     if turn.read >= TURN_READ {
                         return Ok(Step::Yield);
@@ -439,6 +445,25 @@ impl Conn {
         }
     }
 
+    /// The first bytes on a connection are HTTP/2's: its preface (prior
+    /// knowledge), or anything after a TLS handshake that chose `h2`.
+    fn speaks_http2(&self, data: &[u8], s: &Settings) -> bool {
+        s.http2
+            && self.responses == 0
+            && matches!(self.state, State::Idle { fresh: true } | State::Reading { .. })
+            && (self.io.alpn_h2() || data.starts_with(PREFACE_LINE))
+    }
+
+    /// Give up the connection to HTTP/2: the transport, the peer, and the
+    /// bytes already read (after [`Step::Upgrade`]).
+    pub(crate) fn into_http2(self) -> (Transport, SocketAddr, Vec<u8>) {
+        let start = match self.state {
+            State::ToHttp2 { start } => start,
+            _ => Vec::new(),
+        };
+        (self.io, self.peer, start)
+    }
+
     /// Drop request-body bytes still owed from the front of `data`; the
     /// count dropped.
     fn skip_body(&mut self, data_len: usize) -> usize {
@@ -476,6 +501,10 @@ impl Conn {
         parser.reset();
         let limits = cx.settings().limits;
         let data = &inbuf[start..n];
+        if self.speaks_http2(data, cx.settings()) {
+            self.state = State::ToHttp2 { start: data.to_vec() };
+            return Ok(true);
+        }
         match parser.parse(data, &limits) {
             Ok(Status::Complete(len)) => {
                 if let Some(next) = self.answer(cx, data, len, parser, draining, now)? {
@@ -506,6 +535,10 @@ impl Conn {
         }
         if p.buf.is_empty() {
             return Ok(false);
+        }
+        if self.speaks_http2(&p.buf, cx.settings()) {
+            self.state = State::ToHttp2 { start: p.buf };
+            return Ok(true);
         }
         self.head_started(now, cx.settings());
         let limits = cx.settings().limits;

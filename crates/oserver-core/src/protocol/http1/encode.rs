@@ -3,11 +3,8 @@
 //! (`Content-Length`, `Connection`).
 
 use crate::http::clock::Clock;
-use crate::http::{push_u64, status};
+use crate::http::{push_u64, status, SERVER};
 use crate::respond::Reply;
-
-/// `Server:` value, fixed at compile time.
-pub(crate) const SERVER: &str = concat!("oserver/", env!("CARGO_PKG_VERSION"));
 
 /// Append `reply`'s head to `out`. `keep_alive` is the connection's fate,
 /// decided by the connection (see `conn::Conn::decide`).
@@ -27,11 +24,7 @@ pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: 
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    // RFC 9110 8.6: never in a 1xx or 204; in a 304 only as the length a
-    // 200 would have (static files send it, a handler's 304 has none).
-    let no_length =
-        reply.status < 200 || reply.status == 204 || (reply.status == 304 && reply.content_length == 0);
-    if !no_length {
+    if reply.sends_length() {
         out.extend_from_slice(b"Content-Length: ");
         push_u64(out, reply.content_length);
         out.extend_from_slice(b"\r\n");

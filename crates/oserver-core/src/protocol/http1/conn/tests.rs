@@ -90,7 +90,7 @@ impl Harness {
     }
 
     fn drive(&mut self) -> Step {
-        let Ctx { h1, exchange, draining } = &mut self.cx;
+        let Ctx { h1, exchange, draining, .. } = &mut self.cx;
         self.conn.drive(h1, exchange, *draining, self.now).unwrap()
     }
 
@@ -141,6 +141,7 @@ impl Harness {
             State::Reading { .. } => "reading",
             State::Writing { .. } => "writing",
             State::Closing => "closing",
+            State::ToHttp2 { .. } => "to HTTP/2",
         }
     }
 }
@@ -343,7 +344,7 @@ fn one_turn_answers_a_bounded_number_of_requests() {
         match h.drive() {
             Step::Yield => assert!(turns < 10),
             Step::Wait => break,
-            Step::Close => panic!("closed"),
+            Step::Close | Step::Upgrade => panic!("closed or upgraded"),
         }
     }
     assert_eq!(turns, 4, "{n} requests, {TURN_RESPONSES} a turn");

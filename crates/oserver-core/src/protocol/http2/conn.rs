@@ -1,0 +1,1176 @@
+//! One HTTP/2 connection (RFC 9113): a sans-io state machine over a
+//! [`Transport`], driven by the same event loop as HTTP/1.
+//!
+//! ```text
+//!   Preface --(client preface)--> Open --(drain / peer's GOAWAY)--> GoingAway
+//!      |                           |                                   |
+//!      +------(connection error: GOAWAY with its code)--> Closing      |
+//!                                                           |  (streams done)
+//!                                                        closed <------+
+//! ```
+//!
+//! Every request is answered as soon as its header block is complete: the
+//! responder runs, the HEADERS frame goes into the output buffer, and a body
+//! that fits the windows and one frame goes with it. Longer bodies stay in a
+//! [`Stream`] and go out as DATA frames, round-robin over the open streams
+//! (no priorities: RFC 9113 deprecates the tree, and the `priority` header
+//! of RFC 9218 is not used), within the connection's and each stream's
+//! window and the peer's frame size.
+//!
+//! One buffer holds what is to be written. While it holds more than
+//! [`OUT_LIMIT`] nothing more is read, so a client that sends PINGs or
+//! SETTINGS and never reads stops being read from, and the send timeout
+//! ends it. Request bodies are not used (handlers do not see them yet):
+//! their bytes are counted, given back to the connection's window, and the
+//! stream is reset with NO_ERROR once its response is complete.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use super::frame::{self, ConnError, ErrorCode, Head};
+use super::hpack::{self, Decoder, Fields};
+use crate::http::fields::Fields as RequestFields;
+use crate::http::{status, SERVER};
+use crate::protocol::access_log::RequestLine;
+use crate::protocol::exchange::{Exchange, Step};
+use crate::respond::{FileBody, Payload, Request, Version};
+use crate::settings::Settings;
+use crate::transport::{Recv, Transport};
+
+/// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS):
+/// 100, as nginx, h2o and the RFC's suggested minimum. Each open stream
+/// holds at most its response's remaining body (a file reference, or the
+/// bytes of a listing or a handler's reply).
+pub(crate) const MAX_STREAMS: usize = 100;
+
+/// Output produced before it is written: DATA frames are added until this
+/// much is waiting, so one write takes four full frames' worth.
+const OUT_BATCH: usize = 64 * 1024;
+
+/// Output waiting to be written past which the connection stops reading:
+/// every frame a client sends can make an answer (a PING its ACK, a request
+/// its HEADERS), and a client that does not read must not grow this buffer.
+const OUT_LIMIT: usize = 128 * 1024;
+
+/// Largest encoded header block (HEADERS and its CONTINUATION frames)
+/// accepted, as a multiple of the header-list limit: HPACK can make a block
+/// longer than the list it encodes (Huffman codes of up to 30 bits for
+/// rare bytes), but not four times longer. Past it the connection is closed
+/// (ENHANCE_YOUR_CALM): the CONTINUATION flood.
+const BLOCK_FACTOR: usize = 4;
+
+/// Streams the client may reset before the connection is judged a rapid
+/// reset attack (CVE-2023-44487), if it also reset at least half of those
+/// it opened. A browser cancels a few; an attacker opens and resets
+/// thousands to make the server start work it never has to send.
+const MAX_RESETS: u32 = 100;
+
+/// Responses started in one turn, as TURN_RESPONSES for HTTP/1; the frames
+/// after them wait for the next turn.
+const TURN_STREAMS: u32 = 128;
+
+/// Request-body bytes read and dropped on a stream already answered before
+/// it is reset with NO_ERROR: as HTTP/1's MAX_DISCARD, enough for a form
+/// posted by mistake.
+const MAX_DISCARD: u64 = 1 << 20;
+
+/// Bytes read in one turn.
+const TURN_READ: usize = 256 * 1024;
+
+/// Bytes of DATA produced in one turn, as SEND_TURN for HTTP/1.
+const SEND_TURN: usize = 512 * 1024;
+
+/// Bytes read at once into the connection's own buffer while a frame is
+/// incomplete.
+const READ_PIECE: usize = 16 * 1024 + frame::HEAD_LEN;
+
+/// Over TLS, plaintext handed to rustls per call: rustls keeps at most 64
+/// KiB of records it could not write, so each piece must fit beside what a
+/// blocked write left.
+const TLS_PIECE: usize = 16 * 1024;
+
+/// How long a connection closing after an error is drained.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Recently closed streams remembered, to tell a frame on a closed stream
+/// (STREAM_CLOSED, or ignored after our RST_STREAM) from one on a stream
+/// that never existed.
+const CLOSED_MEMORY: usize = 16;
+
+/// What one loop's HTTP/2 connections share: the decoded fields of the
+/// header block being answered, and the block being encoded.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    fields: Fields,
+    block: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the client's preface.
+    Preface,
+    Open,
+    /// GOAWAY sent (a graceful stop): the streams under way finish, no new
+    /// one starts, then the connection closes.
+    GoingAway,
+    /// A connection error: GOAWAY is going out, then the connection closes.
+    Closing,
+}
+
+/// A response body still to send.
+enum Body {
+    Bytes { bytes: Vec<u8>, pos: usize },
+    Static { bytes: &'static [u8], pos: usize },
+    File(FileBody),
+}
+
+impl Body {
+    fn remaining(&self) -> u64 {
+        match self {
+            Body::Bytes { bytes, pos } => (bytes.len() - pos) as u64,
+            Body::Static { bytes, pos } => (bytes.len() - pos) as u64,
+            Body::File(f) => f.end - f.offset,
+        }
+    }
+
+    /// Append the next `n` bytes to `out`. A file that has shrunk is an
+    /// error (the stream is reset).
+    fn take(&mut self, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Body::Bytes { bytes, pos } => {
+                out.extend_from_slice(&bytes[*pos..*pos + n]);
+                *pos += n;
+            }
+            Body::Static { bytes, pos } => {
+                out.extend_from_slice(&bytes[*pos..*pos + n]);
+                *pos += n;
+            }
+            Body::File(f) => {
+                f.read_into(n, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An open stream: a response still going out, or a request body still
+/// arriving.
+struct Stream {
+    id: u32,
+    /// How much DATA this server may still send on it.
+    window: i64,
+    /// How much DATA the client may still send on it.
+    recv_window: i64,
+    /// The client sent END_STREAM (half-closed, remote).
+    remote_done: bool,
+    /// What is left of the response body; None once sent.
+    body: Option<Body>,
+    /// The request's Content-Length, and the DATA received so far.
+    expect: Option<u64>,
+    received: u64,
+}
+
+/// An encoded header block as HEADERS, and CONTINUATION frames if it is
+/// longer than the peer's frame size.
+fn put_headers(out: &mut Vec<u8>, block: &[u8], id: u32, end_stream: bool, max_frame: usize) {
+    let mut pieces = block.chunks(max_frame).peekable();
+    let mut kind = frame::HEADERS;
+    let mut flags = if end_stream { frame::END_STREAM } else { 0 };
+    if block.is_empty() {
+        frame::put_head(out, 0, kind, flags | frame::END_HEADERS, id);
+    }
+    while let Some(piece) = pieces.next() {
+        if pieces.peek().is_none() {
+            flags |= frame::END_HEADERS;
+        }
+        frame::put_head(out, piece.len(), kind, flags, id);
+        out.extend_from_slice(piece);
+        kind = frame::CONTINUATION;
+        flags = 0;
+    }
+}
+
+/// What reading got.
+enum Read {
+    /// Bytes were read or frames handled.
+    Progress,
+    /// Nothing more to read now (or nothing may be read now).
+    Idle,
+    /// The client closed its side.
+    Eof,
+}
+
+#[derive(Default)]
+struct Turn {
+    responses: u32,
+    read: usize,
+    sent: usize,
+}
+
+pub(crate) struct Conn {
+    io: Transport,
+    peer: SocketAddr,
+    phase: Phase,
+    deadline: Instant,
+    /// When the current wait began: the last byte written or window opened
+    /// (send timeout), the last stream finished (idle timeout), accept
+    /// (preface), the error (closing).
+    since: Instant,
+    /// Received bytes not yet handled: a partial frame, or frames left for
+    /// the next turn.
+    input: Vec<u8>,
+    /// Frames to write, from `out_pos`.
+    out: Vec<u8>,
+    out_pos: usize,
+    streams: Vec<Stream>,
+    /// The highest stream id the client has opened.
+    last_stream: u32,
+    /// Recently closed streams, and whether this server reset them.
+    closed: [(u32, bool); CLOSED_MEMORY],
+    closed_next: usize,
+    /// The connection's send window, and the DATA the client may still send.
+    send_window: i64,
+    recv_window: i64,
+    /// The peer's SETTINGS.
+    peer_window: i64,
+    peer_max_frame: u32,
+    /// The peer lowered its table size: the next block starts with a size
+    /// update.
+    table_update: bool,
+    decoder: Decoder,
+    /// A header block that continues in CONTINUATION frames.
+    block: Option<Box<Block>>,
+    /// The client's first frame must be SETTINGS.
+    got_settings: bool,
+    opened: u32,
+    resets: u32,
+    goaway_sent: bool,
+    /// Our side is shut down (closing).
+    shut: bool,
+}
+
+struct Block {
+    stream: u32,
+    end_stream: bool,
+    /// The PRIORITY flag named the stream itself as its parent.
+    self_dependent: bool,
+    bytes: Vec<u8>,
+}
+
+impl Conn {
+    /// A connection whose first bytes, `start`, are already read (the
+    /// preface, or part of it). Our SETTINGS go out first.
+    pub(crate) fn new(io: Transport, peer: SocketAddr, start: &[u8], now: Instant, s: &Settings) -> Conn {
+        let mut out = Vec::with_capacity(64);
+        frame::put_settings(
+            &mut out,
+            &[
+                (frame::SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS as u32),
+                (frame::SETTINGS_MAX_HEADER_LIST_SIZE, s.limits.max_header_bytes as u32),
+                (frame::SETTINGS_ENABLE_PUSH, 0),
+            ],
+        );
+        let mut c = Conn {
+            io,
+            peer,
+            phase: Phase::Preface,
+            deadline: now,
+            since: now,
+            input: start.to_vec(),
+            out,
+            out_pos: 0,
+            streams: Vec::new(),
+            last_stream: 0,
+            closed: [(0, false); CLOSED_MEMORY],
+            closed_next: 0,
+            send_window: frame::DEFAULT_WINDOW,
+            recv_window: frame::DEFAULT_WINDOW,
+            peer_window: frame::DEFAULT_WINDOW,
+            peer_max_frame: frame::DEFAULT_MAX_FRAME,
+            table_update: false,
+            decoder: Decoder::new(),
+            block: None,
+            got_settings: false,
+            opened: 0,
+            resets: 0,
+            goaway_sent: false,
+            shut: false,
+        };
+        c.arm(s);
+        c
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub(crate) fn ready(&mut self, readable: bool, hup: bool) {
+        self.io.ready(readable, hup);
+    }
+
+    pub(crate) fn wants_write(&self) -> bool {
+        self.unsent() > 0 || self.io.wants_write()
+    }
+
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        self.io.socket()
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.io.fd()
+    }
+
+    fn unsent(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// The deadline of the current wait: the one place timeouts are chosen.
+    fn arm(&mut self, s: &Settings) {
+        self.deadline = match self.phase {
+            Phase::Preface => self.since + s.header_timeout,
+            Phase::Closing => self.since + LINGER,
+            _ if !self.streams.is_empty() || self.unsent() > 0 => self.since + s.send_timeout,
+            _ => self.since + s.keepalive_timeout,
+        };
+    }
+
+    /// A graceful stop began: GOAWAY naming the last stream this server
+    /// will answer. True to close now (nothing under way).
+    pub(crate) fn drain(&mut self) -> bool {
+        if self.phase == Phase::Preface {
+            return true;
+        }
+        self.go_away(ErrorCode::NoError);
+        // Best effort: the loop drives it again on its next event.
+        let _ = self.send_out(&mut Turn::default());
+        self.streams.is_empty() && self.unsent() == 0
+    }
+
+    /// Queue GOAWAY (once): NO_ERROR starts a graceful end, any other code
+    /// closes the connection once it is written.
+    fn go_away(&mut self, code: ErrorCode) {
+        if code != ErrorCode::NoError {
+            self.phase = Phase::Closing;
+            self.streams.clear();
+            self.input = Vec::new();
+        } else if self.phase == Phase::Open {
+            self.phase = Phase::GoingAway;
+        }
+        if !self.goaway_sent {
+            self.goaway_sent = true;
+            frame::put_goaway(&mut self.out, self.last_stream, code);
+        }
+    }
+
+    /// Run the connection as far as it goes without blocking.
+    pub(crate) fn drive(
+        &mut self,
+        rbuf: &mut [u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<Step> {
+        if draining && !self.goaway_sent {
+            if self.phase == Phase::Preface {
+                return Ok(Step::Close);
+            }
+            self.go_away(ErrorCode::NoError);
+        }
+        let mut turn = Turn::default();
+        let step = loop {
+            let before = (turn.read, turn.sent, self.unsent());
+            let blocked = !self.send_out(&mut turn)?;
+            if self.phase == Phase::Closing {
+                if blocked {
+                    break Step::Wait;
+                }
+                // GOAWAY is out: drain what the client still sends, briefly,
+                // so it reads the GOAWAY rather than a reset.
+                if !self.shut {
+                    self.shut = true;
+                    self.io.shutdown_write();
+                }
+                match self.discard_input(rbuf, &mut turn)? {
+                    Read::Eof => break Step::Close,
+                    Read::Progress if turn.read >= TURN_READ => break Step::Yield,
+                    Read::Progress => continue,
+                    Read::Idle => break Step::Wait,
+                }
+            }
+            if self.unsent() < OUT_LIMIT && (!self.input.is_empty() || self.io.readable()) {
+                if turn.read >= TURN_READ || turn.responses >= TURN_STREAMS {
+                    break Step::Yield;
+                }
+                match self.read(rbuf, bufs, cx, now, &mut turn)? {
+                    Read::Eof => break Step::Close,
+                    Read::Progress => continue,
+                    Read::Idle => {}
+                }
+            }
+            if !blocked && self.unsent() == 0 && self.sendable() {
+                if turn.sent >= SEND_TURN {
+                    break Step::Yield;
+                }
+                if self.produce() {
+                    self.since = now;
+                }
+            }
+            if (turn.read, turn.sent, self.unsent()) == before {
+                break Step::Wait;
+            }
+        };
+        if turn.sent > 0 && self.streams.is_empty() && self.phase != Phase::Closing {
+            // With no stream waiting, a write is progress (the idle timeout
+            // runs from the last one); with streams, only their DATA is (see
+            // `produce`), so a peer that never opens its window, or never
+            // reads, meets the send timeout however many PINGs it sends.
+            self.since = now;
+        }
+        let done = self.streams.is_empty() && self.unsent() == 0 && !self.io.wants_write();
+        if self.phase == Phase::GoingAway && done {
+            return Ok(Step::Close);
+        }
+        self.arm(cx.settings());
+        Ok(step)
+    }
+
+    /// Write the output buffer. True when all of it (and whatever the
+    /// transport held) is written.
+    fn send_out(&mut self, turn: &mut Turn) -> io::Result<bool> {
+        while self.out_pos < self.out.len() {
+            if !self.io.flush()? {
+                return Ok(false);
+            }
+            let piece = if self.io.is_tls() { TLS_PIECE } else { usize::MAX };
+            let end = self.out.len().min(self.out_pos.saturating_add(piece));
+            let n = self.io.send(&self.out[self.out_pos..end], false)?;
+            self.out_pos += n;
+            turn.sent += n;
+            if n == 0 {
+                return Ok(false);
+            }
+        }
+        if self.out.capacity() > OUT_BATCH * 2 || (self.streams.is_empty() && self.out.capacity() > 4096) {
+            // Nothing waits: an idle connection keeps no big buffer.
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+        self.out_pos = 0;
+        self.io.flush()
+    }
+
+    /// Some stream has body bytes it may send now.
+    fn sendable(&self) -> bool {
+        self.send_window > 0 && self.streams.iter().any(|s| s.body.is_some() && s.window > 0)
+    }
+
+    /// DATA frames, round-robin over the streams, until OUT_BATCH is queued
+    /// or the windows are shut. True if any was made.
+    fn produce(&mut self) -> bool {
+        let mut any = false;
+        let max_frame = self.peer_max_frame as i64;
+        while self.unsent() < OUT_BATCH && self.send_window > 0 {
+            let mut progressed = false;
+            let mut i = 0;
+            while i < self.streams.len() && self.unsent() < OUT_BATCH && self.send_window > 0 {
+                let s = &mut self.streams[i];
+                let Some(body) = s.body.as_mut() else {
+                    i += 1;
+                    continue;
+                };
+                let left = body.remaining();
+                let n = (left as i64).min(s.window).min(self.send_window).min(max_frame);
+                if n <= 0 && left > 0 {
+                    i += 1;
+                    continue;
+                }
+                let n = n as usize;
+                let last = n as u64 == left;
+                let at = self.out.len();
+                frame::put_head(
+                    &mut self.out,
+                    n,
+                    frame::DATA,
+                    if last { frame::END_STREAM } else { 0 },
+                    s.id,
+                );
+                if let Err(e) = body.take(n, &mut self.out) {
+                    log::debug!("{}: stream {}: {e}", self.peer, s.id);
+                    self.out.truncate(at);
+                    let id = s.id;
+                    frame::put_rst(&mut self.out, id, ErrorCode::Internal);
+                    self.close_stream(i, true);
+                    continue;
+                }
+                s.window -= n as i64;
+                self.send_window -= n as i64;
+                progressed = true;
+                if last {
+                    s.body = None;
+                    if s.remote_done {
+                        self.close_stream(i, false);
+                        continue;
+                    }
+                    // The request body is still coming: the stream stays
+                    // (half-closed, local) until it ends.
+                }
+                i += 1;
+            }
+            if !progressed {
+                break;
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// Forget stream `i` (closed), remembering its id.
+    fn close_stream(&mut self, i: usize, reset_by_us: bool) {
+        let s = self.streams.swap_remove(i);
+        self.remember_closed(s.id, reset_by_us);
+    }
+
+    fn remember_closed(&mut self, id: u32, reset_by_us: bool) {
+        self.closed[self.closed_next] = (id, reset_by_us);
+        self.closed_next = (self.closed_next + 1) % CLOSED_MEMORY;
+    }
+
+    /// What is remembered of a closed stream: Some(reset by us).
+    fn was_closed(&self, id: u32) -> Option<bool> {
+        self.closed.iter().find(|(c, _)| *c == id && id != 0).map(|(_, r)| *r)
+    }
+
+    fn stream(&mut self, id: u32) -> Option<usize> {
+        self.streams.iter().position(|s| s.id == id)
+    }
+
+    /// Closing: read and drop what the client still sends.
+    fn discard_input(&mut self, rbuf: &mut [u8], turn: &mut Turn) -> io::Result<Read> {
+        match self.io.recv(rbuf)? {
+            Recv::Data(n) => {
+                turn.read += n;
+                Ok(Read::Progress)
+            }
+            Recv::Blocked => Ok(Read::Idle),
+            Recv::Eof => Ok(Read::Eof),
+        }
+    }
+
+    /// Handle the input held back, else read and handle more.
+    fn read(
+        &mut self,
+        rbuf: &mut [u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> io::Result<Read> {
+        if !self.input.is_empty() {
+            let input = std::mem::take(&mut self.input);
+            let used = self.handle(&input, bufs, cx, now, turn);
+            if self.phase == Phase::Closing {
+                return Ok(Read::Progress);
+            }
+            self.input = input;
+            self.input.drain(..used);
+            if used > 0 {
+                return Ok(Read::Progress);
+            }
+            // An incomplete frame: read the rest into the same buffer.
+            if !self.io.readable() {
+                return Ok(Read::Idle);
+            }
+            let len = self.input.len();
+            self.input.resize(len + READ_PIECE, 0);
+            let got = self.io.recv(&mut self.input[len..]);
+            let n = if let Ok(Recv::Data(n)) = got { n } else { 0 };
+            self.input.truncate(len + n);
+            return Ok(match got? {
+                Recv::Data(n) => {
+                    turn.read += n;
+                    Read::Progress
+                }
+                Recv::Blocked => Read::Idle,
+                Recv::Eof => Read::Eof,
+            });
+        }
+        let n = match self.io.recv(rbuf)? {
+            Recv::Data(n) => n,
+            Recv::Blocked => return Ok(Read::Idle),
+            Recv::Eof => return Ok(Read::Eof),
+        };
+        turn.read += n;
+        let used = self.handle(&rbuf[..n], bufs, cx, now, turn);
+        if self.phase != Phase::Closing && used < n {
+            self.input = rbuf[used..n].to_vec();
+        }
+        Ok(Read::Progress)
+    }
+
+    /// Handle the frames at the start of `data`; the bytes used. Stops at
+    /// an incomplete frame, when the turn's responses are spent, or when
+    /// the output is full. A connection error queues GOAWAY and ends it.
+    fn handle(
+        &mut self,
+        data: &[u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> usize {
+        let mut pos = 0;
+        if self.phase == Phase::Preface {
+            let n = data.len().min(frame::PREFACE.len());
+            if data[..n] != frame::PREFACE[..n] {
+                log::debug!("{}: not an HTTP/2 preface", self.peer);
+                self.go_away(ErrorCode::Protocol);
+                return data.len();
+            }
+            if n < frame::PREFACE.len() {
+                return 0;
+            }
+            self.phase = Phase::Open;
+            self.since = now;
+            pos = n;
+        }
+        while self.phase != Phase::Closing {
+            let rest = &data[pos..];
+            if rest.len() < frame::HEAD_LEN {
+                break;
+            }
+            let head = Head::parse(rest);
+            if head.len > frame::DEFAULT_MAX_FRAME {
+                self.fail(ConnError::new(ErrorCode::FrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"));
+                return data.len();
+            }
+            let end = frame::HEAD_LEN + head.len as usize;
+            if rest.len() < end {
+                break;
+            }
+            if turn.responses >= TURN_STREAMS || self.unsent() >= OUT_LIMIT {
+                break;
+            }
+            let payload = &rest[frame::HEAD_LEN..end];
+            pos += end;
+            if let Err(e) = self.frame(head, payload, bufs, cx, now, turn) {
+                self.fail(e);
+                return data.len();
+            }
+        }
+        pos
+    }
+
+    fn fail(&mut self, e: ConnError) {
+        log::debug!("{}: HTTP/2 connection error {:?}: {}", self.peer, e.code, e.why);
+        self.go_away(e.code);
+        self.since = Instant::now();
+    }
+
+    /// One frame.
+    fn frame(
+        &mut self,
+        head: Head,
+        payload: &[u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<(), ConnError> {
+        if let Some(b) = &self.block {
+            if head.kind != frame::CONTINUATION || head.stream != b.stream {
+                return Err(ConnError::new(ErrorCode::Protocol, "header block interrupted"));
+            }
+        }
+        if !self.got_settings {
+            if head.kind != frame::SETTINGS || head.has(frame::ACK) {
+                return Err(ConnError::new(ErrorCode::Protocol, "first frame not SETTINGS"));
+            }
+            self.got_settings = true;
+        }
+        match head.kind {
+            frame::DATA => self.on_data(head, payload),
+            frame::HEADERS => self.on_headers(head, payload, bufs, cx, now, turn),
+            frame::PRIORITY => self.on_priority(head, payload),
+            frame::RST_STREAM => self.on_rst(head, payload),
+            frame::SETTINGS => self.on_settings(head, payload),
+            frame::PUSH_PROMISE => Err(ConnError::new(ErrorCode::Protocol, "PUSH_PROMISE from a client")),
+            frame::PING => self.on_ping(head, payload),
+            frame::GOAWAY => self.on_goaway(head),
+            frame::WINDOW_UPDATE => self.on_window_update(head, payload),
+            frame::CONTINUATION => self.on_continuation(head, payload, bufs, cx, now, turn),
+            // Unknown frame types are ignored (RFC 9113 4.1).
+            _ => Ok(()),
+        }
+    }
+
+    fn on_data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+        if head.stream == 0 {
+            return Err(ConnError::new(ErrorCode::Protocol, "DATA on stream 0"));
+        }
+        // The whole frame counts against the windows, padding included.
+        let len = payload.len() as i64;
+        self.recv_window -= len;
+        if self.recv_window < 0 {
+            return Err(ConnError::new(ErrorCode::FlowControl, "DATA beyond the connection window"));
+        }
+        if self.recv_window < frame::DEFAULT_WINDOW / 2 {
+            // The bytes are not kept: give the window back.
+            let inc = frame::DEFAULT_WINDOW - self.recv_window;
+            frame::put_window_update(&mut self.out, 0, inc as u32);
+            self.recv_window = frame::DEFAULT_WINDOW;
+        }
+        let content = frame::unpad(&head, payload)?;
+        let Some(i) = self.stream(head.stream) else {
+            return self.on_closed_stream(head.stream, "DATA");
+        };
+        let s = &mut self.streams[i];
+        if s.remote_done {
+            frame::put_rst(&mut self.out, head.stream, ErrorCode::StreamClosed);
+            self.close_stream(i, true);
+            return Ok(());
+        }
+        s.recv_window -= len;
+        s.received += content.len() as u64;
+        let over = s.expect.is_some_and(|e| s.received > e);
+        let short = head.has(frame::END_STREAM) && s.expect.is_some_and(|e| s.received != e);
+        let code = if s.recv_window < 0 {
+            Some(ErrorCode::FlowControl)
+        } else if over || short {
+            Some(ErrorCode::Protocol)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            frame::put_rst(&mut self.out, head.stream, code);
+            self.close_stream(i, true);
+            return Ok(());
+        }
+        if head.has(frame::END_STREAM) {
+            s.remote_done = true;
+            if s.body.is_none() {
+                self.close_stream(i, false);
+            }
+        } else if s.received > MAX_DISCARD && s.body.is_none() {
+            // Answered, and the body is not used: enough of it was read to
+            // let the client see the answer (RFC 9113 8.1 lets a server
+            // stop it with NO_ERROR).
+            frame::put_rst(&mut self.out, head.stream, ErrorCode::NoError);
+            self.close_stream(i, true);
+        } else if s.recv_window < frame::DEFAULT_WINDOW / 2 {
+            let inc = frame::DEFAULT_WINDOW - s.recv_window;
+            s.recv_window = frame::DEFAULT_WINDOW;
+            frame::put_window_update(&mut self.out, head.stream, inc as u32);
+        }
+        Ok(())
+    }
+
+    /// A frame that needs an open stream came for one that is not open.
+    fn on_closed_stream(&mut self, id: u32, what: &'static str) -> Result<(), ConnError> {
+        if id > self.last_stream {
+            log::debug!("{}: {what} on idle stream {id}", self.peer);
+            return Err(ConnError::new(ErrorCode::Protocol, "frame on an idle stream"));
+        }
+        match self.was_closed(id) {
+            // Frames the client sent before it saw our RST_STREAM.
+            Some(true) => Ok(()),
+            _ => {
+                frame::put_rst(&mut self.out, id, ErrorCode::StreamClosed);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_headers(
+        &mut self,
+        head: Head,
+        payload: &[u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<(), ConnError> {
+        if head.stream == 0 || head.stream % 2 == 0 {
+            return Err(ConnError::new(ErrorCode::Protocol, "HEADERS on stream 0 or an even stream"));
+        }
+        let mut fragment = frame::unpad(&head, payload)?;
+        let mut self_dependent = false;
+        if head.has(frame::PRIORITY_FLAG) {
+            if fragment.len() < 5 {
+                return Err(ConnError::new(ErrorCode::FrameSize, "HEADERS too short for its priority"));
+            }
+            let parent =
+                u32::from_be_bytes([fragment[0], fragment[1], fragment[2], fragment[3]]) & 0x7fff_ffff;
+            self_dependent = parent == head.stream;
+            fragment = &fragment[5..];
+        }
+        let block = Block {
+            stream: head.stream,
+            end_stream: head.has(frame::END_STREAM),
+            self_dependent,
+            bytes: Vec::new(),
+        };
+        if head.has(frame::END_HEADERS) {
+            return self.on_block(&block, fragment, bufs, cx, now, turn);
+        }
+        let mut block = Box::new(block);
+        block.bytes.extend_from_slice(fragment);
+        self.check_block_size(block.bytes.len(), cx.settings())?;
+        self.block = Some(block);
+        Ok(())
+    }
+
+    fn check_block_size(&self, len: usize, s: &Settings) -> Result<(), ConnError> {
+        if len > s.limits.max_header_bytes * BLOCK_FACTOR {
+            return Err(ConnError::new(ErrorCode::EnhanceYourCalm, "header block too large"));
+        }
+        Ok(())
+    }
+
+    fn on_continuation(
+        &mut self,
+        head: Head,
+        payload: &[u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<(), ConnError> {
+        let Some(mut block) = self.block.take() else {
+            return Err(ConnError::new(ErrorCode::Protocol, "CONTINUATION without HEADERS"));
+        };
+        block.bytes.extend_from_slice(payload);
+        self.check_block_size(block.bytes.len(), cx.settings())?;
+        if !head.has(frame::END_HEADERS) {
+            self.block = Some(block);
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut block.bytes);
+        self.on_block(&block, &bytes, bufs, cx, now, turn)
+    }
+
+    /// A complete header block: a request, or a request's trailers.
+    fn on_block(
+        &mut self,
+        b: &Block,
+        bytes: &[u8],
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<(), ConnError> {
+        let limit = cx.settings().limits.max_header_bytes;
+        // Decoded whatever becomes of the stream, so the table stays in step.
+        self.decoder.decode(bytes, &mut bufs.fields, limit)?;
+        let id = b.stream;
+        if let Some(i) = self.stream(id) {
+            // Trailers: they must end the stream and carry no pseudo-field.
+            let f = &bufs.fields;
+            let pseudo =
+                f.method.is_some() || f.path.is_some() || f.scheme.is_some() || f.authority.is_some();
+            let s = &mut self.streams[i];
+            if s.remote_done {
+                frame::put_rst(&mut self.out, id, ErrorCode::StreamClosed);
+                self.close_stream(i, true);
+            } else if !b.end_stream || pseudo || s.expect.is_some_and(|e| e != s.received) {
+                frame::put_rst(&mut self.out, id, ErrorCode::Protocol);
+                self.close_stream(i, true);
+            } else {
+                s.remote_done = true;
+                if s.body.is_none() {
+                    self.close_stream(i, false);
+                }
+            }
+            return Ok(());
+        }
+        if id <= self.last_stream {
+            return Err(match self.was_closed(id) {
+                Some(_) => ConnError::new(ErrorCode::StreamClosed, "HEADERS on a closed stream"),
+                None => ConnError::new(ErrorCode::Protocol, "stream id not above the last one"),
+            });
+        }
+        if self.phase != Phase::Open {
+            // After GOAWAY, new streams are ignored (RFC 9113 6.8).
+            return Ok(());
+        }
+        self.last_stream = id;
+        self.opened = self.opened.saturating_add(1);
+        let f = &mut bufs.fields;
+        f.finish_request();
+        let refused = if b.self_dependent {
+            Some(ErrorCode::Protocol)
+        } else if f.malformed.is_some() {
+            log::debug!("{}: stream {id}: malformed request: {}", self.peer, f.malformed.unwrap_or(""));
+            Some(ErrorCode::Protocol)
+        } else if self.streams.len() >= MAX_STREAMS {
+            Some(ErrorCode::RefusedStream)
+        } else {
+            None
+        };
+        if let Some(code) = refused {
+            frame::put_rst(&mut self.out, id, code);
+            self.remember_closed(id, true);
+            return Ok(());
+        }
+        turn.responses += 1;
+        self.since = now;
+        self.respond(id, b.end_stream, bufs, cx, now);
+        Ok(())
+    }
+
+    /// Answer the request in `bufs.fields` on stream `id`.
+    fn respond(&mut self, id: u32, remote_done: bool, bufs: &mut Buffers, cx: &mut Exchange, now: Instant) {
+        let Buffers { fields: f, block } = bufs;
+        let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
+        let target = f.path.map_or(&[][..], |s| s.of(&f.bytes));
+        let fields = RequestFields::new(&f.bytes, &f.spans);
+        if f.too_large {
+            cx.reply.error(431);
+        } else {
+            let req = Request {
+                method,
+                target,
+                version: Version::Http2,
+                fields,
+                peer: self.peer,
+                secure: self.io.is_tls(),
+            };
+            cx.respond(&req, now);
+        }
+        let is_head = method == b"HEAD";
+        let bodiless = is_head || status::is_bodiless(cx.reply.status);
+        let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
+        cx.log(
+            self.peer,
+            RequestLine::Parsed { method, target, version: Version::Http2.as_str() },
+            cx.reply.status,
+            body_bytes,
+            fields.get(b"referer"),
+            fields.get(b"user-agent"),
+        );
+        // The header block.
+        let Exchange { reply, clock, .. } = cx;
+        block.clear();
+        if std::mem::take(&mut self.table_update) {
+            hpack::put_table_size(block, 0);
+        }
+        hpack::put_status(block, reply.status);
+        hpack::put_field(block, b"server", SERVER.as_bytes());
+        hpack::put_field(block, b"date", &clock.http);
+        for (name, value) in reply.fields.iter() {
+            hpack::put_field(block, name, value);
+        }
+        if reply.sends_length() {
+            let mut n = Vec::with_capacity(20);
+            crate::http::push_u64(&mut n, reply.content_length);
+            hpack::put_field(block, b"content-length", &n);
+        }
+        let body = match reply.take_payload() {
+            _ if bodiless => None,
+            Payload::Empty => None,
+            Payload::Buffered => Some(Body::Bytes { bytes: reply.bytes.clone(), pos: 0 }),
+            Payload::Bytes(b) => Some(Body::Bytes { bytes: b, pos: 0 }),
+            Payload::Static(b) => Some(Body::Static { bytes: b, pos: 0 }),
+            Payload::File(f) => Some(Body::File(f)),
+        }
+        .filter(|b| b.remaining() > 0);
+        put_headers(&mut self.out, block, id, body.is_none(), self.peer_max_frame as usize);
+        let window = self.peer_window;
+        let expect = f.content_length;
+        let Some(mut body) = body else {
+            if remote_done {
+                self.remember_closed(id, false);
+            } else {
+                // Answered; the request body is still coming.
+                self.streams.push(Stream {
+                    id,
+                    window,
+                    recv_window: frame::DEFAULT_WINDOW,
+                    remote_done,
+                    body: None,
+                    expect,
+                    received: 0,
+                });
+            }
+            return;
+        };
+        let len = body.remaining();
+        let fits = len as i64 <= window.min(self.send_window).min(self.peer_max_frame as i64);
+        if fits && remote_done && self.unsent() < OUT_BATCH {
+            // The common case: the whole body in one frame, right now.
+            let at = self.out.len();
+            frame::put_head(&mut self.out, len as usize, frame::DATA, frame::END_STREAM, id);
+            if body.take(len as usize, &mut self.out).is_ok() {
+                self.send_window -= len as i64;
+                self.remember_closed(id, false);
+                return;
+            }
+            self.out.truncate(at);
+            frame::put_rst(&mut self.out, id, ErrorCode::Internal);
+            self.remember_closed(id, true);
+            return;
+        }
+        self.streams.push(Stream {
+            id,
+            window,
+            recv_window: frame::DEFAULT_WINDOW,
+            remote_done,
+            body: Some(body),
+            expect,
+            received: 0,
+        });
+    }
+
+    fn on_priority(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+        if head.stream == 0 {
+            return Err(ConnError::new(ErrorCode::Protocol, "PRIORITY on stream 0"));
+        }
+        if payload.len() != 5 {
+            frame::put_rst(&mut self.out, head.stream, ErrorCode::FrameSize);
+            return Ok(());
+        }
+        let parent = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff;
+        if parent == head.stream {
+            frame::put_rst(&mut self.out, head.stream, ErrorCode::Protocol);
+        }
+        // Otherwise ignored: no priority tree (RFC 9113 5.3.2).
+        Ok(())
+    }
+
+    fn on_rst(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+        if payload.len() != 4 {
+            return Err(ConnError::new(ErrorCode::FrameSize, "RST_STREAM not 4 bytes"));
+        }
+        if head.stream == 0 || head.stream > self.last_stream {
+            return Err(ConnError::new(ErrorCode::Protocol, "RST_STREAM on stream 0 or an idle stream"));
+        }
+        if let Some(i) = self.stream(head.stream) {
+            self.close_stream(i, false);
+        }
+        self.resets = self.resets.saturating_add(1);
+        if self.resets > MAX_RESETS && self.resets.saturating_mul(2) >= self.opened {
+            return Err(ConnError::new(ErrorCode::EnhanceYourCalm, "rapid reset"));
+        }
+        Ok(())
+    }
+
+    fn on_settings(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+        if head.stream != 0 {
+            return Err(ConnError::new(ErrorCode::Protocol, "SETTINGS on a stream"));
+        }
+        if head.has(frame::ACK) {
+            if !payload.is_empty() {
+                return Err(ConnError::new(ErrorCode::FrameSize, "SETTINGS ACK with a payload"));
+            }
+            return Ok(());
+        }
+        if payload.len() % 6 != 0 {
+            return Err(ConnError::new(ErrorCode::FrameSize, "SETTINGS not a multiple of 6 bytes"));
+        }
+        for s in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([s[0], s[1]]);
+            let value = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
+            match id {
+                frame::SETTINGS_HEADER_TABLE_SIZE => {
+                    self.table_update |= (value as usize) < hpack::TABLE_SIZE
+                }
+                frame::SETTINGS_ENABLE_PUSH if value > 1 => {
+                    return Err(ConnError::new(ErrorCode::Protocol, "ENABLE_PUSH not 0 or 1"));
+                }
+                frame::SETTINGS_INITIAL_WINDOW_SIZE => {
+                    let value = i64::from(value);
+                    if value > frame::MAX_WINDOW {
+                        return Err(ConnError::new(ErrorCode::FlowControl, "INITIAL_WINDOW_SIZE too large"));
+                    }
+                    let delta = value - self.peer_window;
+                    self.peer_window = value;
+                    for st in &mut self.streams {
+                        st.window += delta;
+                        if st.window > frame::MAX_WINDOW {
+                            return Err(ConnError::new(ErrorCode::FlowControl, "stream window overflow"));
+                        }
+                    }
+                }
+                frame::SETTINGS_MAX_FRAME_SIZE => {
+                    if !(frame::DEFAULT_MAX_FRAME..=frame::MAX_FRAME_LIMIT).contains(&value) {
+                        return Err(ConnError::new(ErrorCode::Protocol, "MAX_FRAME_SIZE out of range"));
+                    }
+                    self.peer_max_frame = value;
+                }
+                // MAX_CONCURRENT_STREAMS limits pushes (never sent);
+                // MAX_HEADER_LIST_SIZE is advisory; others are unknown.
+                _ => {}
+            }
+        }
+        frame::put_settings_ack(&mut self.out);
+        Ok(())
+    }
+
+    fn on_ping(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+        if head.stream != 0 {
+            return Err(ConnError::new(ErrorCode::Protocol, "PING on a stream"));
+        }
+        if payload.len() != 8 {
+            return Err(ConnError::new(ErrorCode::FrameSize, "PING not 8 bytes"));
+        }
+        if !head.has(frame::ACK) {
+            frame::put_ping_ack(&mut self.out, payload);
+        }
+        Ok(())
+    }
+
+    fn on_goaway(&mut self, head: Head) -> Result<(), ConnError> {
+        if head.stream != 0 {
+            return Err(ConnError::new(ErrorCode::Protocol, "GOAWAY on a stream"));
+        }
+        // The client opens no more streams and closes when it is done; the
+        // connection serves on until then (the idle timeout ends it if the
+        // client does not).
+        Ok(())
+    }
+
+    fn on_window_update(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+        if payload.len() != 4 {
+            return Err(ConnError::new(ErrorCode::FrameSize, "WINDOW_UPDATE not 4 bytes"));
+        }
+        let inc =
+            i64::from(u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff);
+        if head.stream == 0 {
+            if inc == 0 {
+                return Err(ConnError::new(ErrorCode::Protocol, "WINDOW_UPDATE of 0"));
+            }
+            self.send_window += inc;
+            if self.send_window > frame::MAX_WINDOW {
+                return Err(ConnError::new(ErrorCode::FlowControl, "connection window overflow"));
+            }
+            return Ok(());
+        }
+        if head.stream > self.last_stream {
+            return Err(ConnError::new(ErrorCode::Protocol, "WINDOW_UPDATE on an idle stream"));
+        }
+        let Some(i) = self.stream(head.stream) else { return Ok(()) };
+        let s = &mut self.streams[i];
+        s.window += inc;
+        let code = if inc == 0 {
+            Some(ErrorCode::Protocol)
+        } else if s.window > frame::MAX_WINDOW {
+            Some(ErrorCode::FlowControl)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            frame::put_rst(&mut self.out, head.stream, code);
+            self.close_stream(i, true);
+        }
+        Ok(())
+    }
+}
