@@ -5,9 +5,9 @@
 //! Requests are HPACK-encoded by hand (static-table references and literals
 //! without Huffman); the server's header blocks are decoded with
 //! `loona-hpack`. Every frame received is checked against what the client
-//! announced: no frame over 16384 bytes (the client never raises
-//! SETTINGS_MAX_FRAME_SIZE) and no DATA beyond the stream's or the
-//! connection's flow-control window. A server that breaks either fails the
+//! announced: no frame over its SETTINGS_MAX_FRAME_SIZE (16384 unless a
+//! test raises it) and no DATA beyond the stream's or the connection's
+//! flow-control window. A server that breaks either fails the
 //! test at once, with the frame trace.
 // Not every test uses every helper.
 #![allow(dead_code)]
@@ -450,6 +450,8 @@ pub struct H2<S: Io = TcpStream> {
     /// PING ACKs received, by payload.
     pub ping_acks: Vec<Vec<u8>>,
     initial_window: u32,
+    /// The client's SETTINGS_MAX_FRAME_SIZE.
+    max_frame: usize,
     conn_window: i64,
     /// Send WINDOW_UPDATEs (connection and stream) for each DATA frame
     /// received, so downloads of any size run. Off for flow-control tests.
@@ -490,6 +492,7 @@ impl<S: Io> H2<S> {
             goaways: Vec::new(),
             ping_acks: Vec::new(),
             initial_window: DEFAULT_WINDOW,
+            max_frame: MAX_FRAME,
             conn_window: DEFAULT_WINDOW as i64,
             auto_window: true,
             next_stream: 1,
@@ -525,14 +528,9 @@ impl<S: Io> H2<S> {
 
     /// Send the preface and `settings` and nothing else.
     pub fn send_preface(&mut self, settings: &[(u16, u32)]) {
-        for &(id, v) in settings {
-            if id == setting::INITIAL_WINDOW_SIZE {
-                self.initial_window = v;
-            }
-        }
         self.note("->", "preface".into());
         self.send_raw(PREFACE);
-        self.send(&self::settings(settings));
+        self.send(&crate::h2wire::settings(settings));
     }
 
     fn note(&mut self, dir: &str, line: String) {
@@ -596,6 +594,22 @@ impl<S: Io> H2<S> {
                     .or_insert_with(|| Stream { window: self.initial_window as i64, ..Default::default() });
                 if f.stream >= self.next_stream {
                     self.next_stream = f.stream + 2;
+                }
+            }
+            // The server may apply new values as soon as it reads them; the
+            // client counts with them from the moment it sends them (it
+            // only ever raises the window after the preface).
+            kind::SETTINGS if !f.has(flag::ACK) => {
+                for (id, v) in f.settings() {
+                    match id {
+                        setting::INITIAL_WINDOW_SIZE => {
+                            let delta = v as i64 - self.initial_window as i64;
+                            self.streams.values_mut().for_each(|s| s.window += delta);
+                            self.initial_window = v;
+                        }
+                        setting::MAX_FRAME_SIZE => self.max_frame = v as usize,
+                        _ => {}
+                    }
                 }
             }
             kind::WINDOW_UPDATE => {
@@ -739,9 +753,10 @@ impl<S: Io> H2<S> {
             if self.buf.len() >= 9 {
                 let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
                 assert!(
-                    len <= MAX_FRAME,
-                    "the server sent a frame of {len} bytes, over SETTINGS_MAX_FRAME_SIZE {MAX_FRAME} \
+                    len <= self.max_frame,
+                    "the server sent a frame of {len} bytes, over SETTINGS_MAX_FRAME_SIZE {} \
                      (header {:02x?}){}",
+                    self.max_frame,
                     &self.buf[..9],
                     self.trace()
                 );

@@ -449,6 +449,43 @@ fn the_connection_window_bounds_the_data_sent() {
     }
 }
 
+/// SETTINGS_INITIAL_WINDOW_SIZE sent later changes the window of the
+/// streams already open (RFC 9113 §6.9.2).
+#[test]
+fn a_new_initial_window_size_applies_to_open_streams() {
+    let srv = Oserver::start(&[]);
+    let mut h2 = H2::start(srv.addr(), &[(setting::INITIAL_WINDOW_SIZE, 0)]);
+    h2.auto_window = false;
+    let id = h2.request("GET", "/httptest/large.html", &[]);
+    let r = h2.try_response(id, Duration::from_millis(500));
+    assert!(r.is_err(), "a response with a window of 0: {r:?}");
+    assert_eq!(h2.streams[&id].data.len(), 0);
+    h2.send(&crate::h2wire::settings(&[(setting::INITIAL_WINDOW_SIZE, 3000)]));
+    let deadline = Instant::now() + WAIT;
+    while h2.streams[&id].data.len() < 3000 {
+        if let Err(end) = h2.next_frame(deadline.saturating_duration_since(Instant::now())) {
+            panic!("{} of 3000 bytes ({end:?}){}", h2.streams[&id].data.len(), h2.trace());
+        }
+    }
+    assert_eq!(h2.drain(Duration::from_millis(500)), End::Timeout, "{}", h2.trace());
+    assert_eq!(h2.streams[&id].data.len(), 3000);
+    assert!(h2.settings_acks >= 2, "the new SETTINGS were not acknowledged{}", h2.trace());
+}
+
+/// A client that raises SETTINGS_MAX_FRAME_SIZE may get bigger DATA
+/// frames, never bigger than it said.
+#[test]
+fn a_larger_max_frame_size_is_respected() {
+    let srv = Oserver::start(&[]);
+    let mut h2 =
+        H2::start(srv.addr(), &[(setting::MAX_FRAME_SIZE, 20_000), (setting::INITIAL_WINDOW_SIZE, 1 << 20)]);
+    h2.send(&window_update(0, 1 << 20));
+    let id = h2.request("GET", "/httptest/large.html", &[]);
+    let r = h2.try_response(id, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}{}", h2.trace()));
+    assert!(r.body == fixture("large.html"), "large.html differs");
+    assert!(r.data_frames.iter().all(|&n| n <= 20_000), "{:?}", r.data_frames);
+}
+
 // ---------------------------------------------------------- limits, attacks
 
 /// 110 streams for the 1 MB page with a window of 16 bytes each stay open;
@@ -669,6 +706,121 @@ fn a_window_that_never_opens_is_dropped_after_the_send_timeout() {
     still_serves(&srv, "after the drop");
 }
 
+/// A header list over `--max-header-bytes`, sent as HEADERS and
+/// CONTINUATION, gets 431 (or a reset) on its stream; one under it, split
+/// the same way, is served.
+#[test]
+fn header_blocks_across_continuation_and_the_header_list_limit() {
+    let srv = Oserver::start(&["--max-header-bytes", "4096"]);
+    let mut h2 = H2::start(srv.addr(), &[]);
+    assert_eq!(h2.server_setting(setting::MAX_HEADER_LIST_SIZE), Some(4096));
+    let split = |h2: &mut H2, id: u32, block: Vec<u8>| {
+        let pieces: Vec<Vec<u8>> = block.chunks(1000).map(<[u8]>::to_vec).collect();
+        let last = pieces.len() - 1;
+        let mut frames = vec![Frame::new(kind::HEADERS, flag::END_STREAM, id, pieces[0].clone())];
+        for (i, p) in pieces.into_iter().enumerate().skip(1) {
+            frames.push(continuation(id, p, i == last));
+        }
+        h2.try_send(&frames).expect("send");
+    };
+    let mut fair = hpack::request("GET", "http", "/httptest/test.html", &[]);
+    fair.extend(hpack::literal("x-fair", &[b'f'; 2500]));
+    split(&mut h2, 1, fair);
+    let r = h2.response(1);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, fixture("test.html"));
+
+    let mut big = hpack::request("GET", "http", "/httptest/test.html", &[]);
+    big.extend(hpack::literal("x-big", &[b'b'; 5000]));
+    split(&mut h2, 3, big);
+    match h2.try_response(3, WAIT) {
+        Ok(r) => assert_eq!(r.status, 431, "{r:?}"),
+        Err(e) => assert!(h2.streams[&3].reset.is_some(), "stream 3: {e}{}", h2.trace()),
+    }
+    assert!(h2.goaways.is_empty(), "{}", h2.trace());
+    assert_eq!(h2.get("/httptest/style.css").status, 200);
+}
+
+/// Requests RFC 9113 §8.2 and §8.3 call malformed are refused on their
+/// stream (RST_STREAM PROTOCOL_ERROR, or a 400), and the connection goes on.
+#[test]
+fn malformed_requests_are_refused_on_their_stream() {
+    let srv = Oserver::start(&[]);
+    let mut h2 = H2::start(srv.addr(), &[]);
+    let with = |extra: &[(&str, &str)]| hpack::request("GET", "http", "/httptest/test.html", extra);
+    let mut no_path = vec![0x82, 0x86];
+    no_path.extend(hpack::literal_name(1, b"localhost"));
+    let mut no_method = vec![0x86, 0x84];
+    no_method.extend(hpack::literal_name(1, b"localhost"));
+    let mut pseudo_after = vec![0x82, 0x86];
+    pseudo_after.extend(hpack::literal("x-a", b"1"));
+    pseudo_after.push(0x84);
+    let mut twice = with(&[]);
+    twice.push(0x84);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("an uppercase name", with(&[("X-Upper", "1")])),
+        ("connection: keep-alive", with(&[("connection", "keep-alive")])),
+        ("transfer-encoding", with(&[("transfer-encoding", "chunked")])),
+        ("te: gzip", with(&[("te", "gzip")])),
+        ("an unknown pseudo-header", with(&[(":protocol-x", "1")])),
+        ("no :path", no_path),
+        ("no :method", no_method),
+        ("a pseudo-header after a field", pseudo_after),
+        (":path twice", twice),
+    ];
+    for (what, block) in cases {
+        let id = h2.next_stream_id();
+        h2.send(&headers(id, block, true));
+        match h2.try_response(id, WAIT) {
+            Ok(r) => assert_eq!(r.status, 400, "{what}: {r:?}"),
+            Err(e) => {
+                assert_eq!(h2.streams[&id].reset, Some(code::PROTOCOL_ERROR), "{what}: {e}{}", h2.trace())
+            }
+        }
+    }
+    assert!(h2.goaways.is_empty(), "{}", h2.trace());
+    // te: trailers is the one allowed value.
+    let id = h2.request("GET", "/httptest/test.html", &[("te", "trailers")]);
+    assert_eq!(h2.response(id).status, 200);
+}
+
+/// What a client may send and the server must take: padding, priority
+/// information, PRIORITY frames, frames of an unknown type.
+#[test]
+fn padding_priority_and_unknown_frames_are_accepted() {
+    let srv = Oserver::start(&[]);
+    let mut h2 = H2::start(srv.addr(), &[]);
+    // PRIORITY on a stream not open yet, and an unknown type on stream 0.
+    h2.send(&Frame::new(kind::PRIORITY, 0, 1, [0, 0, 0, 0, 15]));
+    h2.send(&Frame::new(0xfa, 0x5, 0, b"ignore me".to_vec()));
+    // HEADERS padded, with priority fields.
+    let mut payload = vec![7];
+    payload.extend([0x80, 0, 0, 0, 31]);
+    payload.extend(hpack::request("GET", "http", "/httptest/test.html", &[]));
+    payload.extend([0; 7]);
+    h2.send(&Frame::new(
+        kind::HEADERS,
+        flag::END_STREAM | flag::END_HEADERS | flag::PADDED | flag::PRIORITY,
+        1,
+        payload,
+    ));
+    let r = h2.response(1);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, fixture("test.html"));
+    // A padded DATA frame as a request body.
+    let block = hpack::request("POST", "http", "/httptest/test.html", &[("content-length", "4")]);
+    h2.send(&headers(3, block, false));
+    h2.send(&Frame::new(
+        kind::DATA,
+        flag::END_STREAM | flag::PADDED,
+        3,
+        [3, b'b', b'o', b'd', b'y', 0, 0, 0],
+    ));
+    assert_eq!(h2.response(3).status, 405);
+    assert!(h2.goaways.is_empty(), "{}", h2.trace());
+    assert_eq!(h2.get("/httptest/style.css").status, 200);
+}
+
 // --------------------------------------------------------- protocol errors
 
 #[test]
@@ -706,6 +858,37 @@ fn a_frame_over_16384_bytes_is_a_frame_size_error() {
 #[test]
 fn window_update_of_0_on_the_connection_is_a_protocol_error() {
     connection_error(&[window_update(0, 0)], code::PROTOCOL_ERROR, "WINDOW_UPDATE +0 on stream 0");
+}
+
+#[test]
+fn a_connection_window_over_2_31_is_a_flow_control_error() {
+    // 65535 + (2^31 - 1) does not fit.
+    connection_error(
+        &[window_update(0, 0x7fff_ffff)],
+        code::FLOW_CONTROL_ERROR,
+        "connection window overflow",
+    );
+}
+
+#[test]
+fn a_stream_window_over_2_31_resets_the_stream() {
+    let srv = Oserver::start(&[]);
+    // The connection window (65535) runs out first: the stream's stays open.
+    let mut h2 = H2::start(srv.addr(), &[(setting::INITIAL_WINDOW_SIZE, 1 << 20)]);
+    h2.auto_window = false;
+    let id = h2.request("GET", "/httptest/large.html", &[]);
+    let deadline = Instant::now() + WAIT;
+    while h2.streams[&id].data.len() < 65_535 {
+        if let Err(end) = h2.next_frame(deadline.saturating_duration_since(Instant::now())) {
+            panic!("the first 65535 bytes did not come ({end:?}){}", h2.trace());
+        }
+    }
+    h2.send(&window_update(id, 0x7fff_ffff));
+    let f = h2
+        .wait_for(WAIT, |f| (f.kind == kind::RST_STREAM && f.stream == id) || f.kind == kind::GOAWAY)
+        .unwrap_or_else(|end| panic!("no RST_STREAM ({end:?}){}", h2.trace()));
+    assert_eq!(f.error_code(), Some(code::FLOW_CONTROL_ERROR), "{f:?}{}", h2.trace());
+    assert_eq!(f.kind, kind::RST_STREAM, "a stream error, not the connection's{}", h2.trace());
 }
 
 #[test]
