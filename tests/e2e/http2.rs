@@ -616,23 +616,43 @@ fn continuation_flood_is_cut_off() {
     still_serves(&srv, "after a CONTINUATION flood");
 }
 
-/// One ~4000-byte field put in the dynamic table, then referenced 3000
-/// times in the same block: 7 KB on the wire, 12 MB decoded.
+/// The most memory the process has held (VmHWM), in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_else(|| panic!("{status}"));
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+/// One ~4000-byte field put in the dynamic table, then referenced 12000
+/// times in the same block: 16 KB on the wire, 48 MB decoded. The server
+/// answers without holding the decoded list (its peak memory stays far
+/// below it) and the connection lives on.
 #[test]
 fn hpack_bomb_gets_431_and_the_connection_lives() {
+    const REFS: usize = 12_000;
     let srv = Oserver::start(&[]);
+    let worker = srv.wait_workers(1, WAIT)[0];
     let mut h2 = H2::start(srv.addr(), &[]);
+    assert_eq!(h2.get("/httptest/test.html").status, 200);
+    let before = peak_kib(worker);
     let mut block = hpack::request("GET", "http", "/httptest/test.html", &[]);
     block.extend(hpack::literal_indexed("x-bomb", &[b'b'; 4000]));
-    for _ in 0..3000 {
+    for _ in 0..REFS {
         block.extend(hpack::indexed(62));
     }
     assert!(block.len() <= MAX_FRAME);
-    h2.send(&headers(1, block, true));
-    match h2.try_response(1, WAIT) {
+    let id = h2.next_stream_id();
+    h2.send(&headers(id, block, true));
+    match h2.try_response(id, WAIT) {
         Ok(r) => assert_eq!(r.status, 431, "{r:?}"),
-        Err(e) => assert!(h2.streams[&1].reset.is_some(), "stream 1: {e}{}", h2.trace()),
+        Err(e) => assert!(h2.streams[&id].reset.is_some(), "stream {id}: {e}{}", h2.trace()),
     }
+    let grown = peak_kib(worker).saturating_sub(before);
+    assert!(
+        grown < 16 << 10,
+        "the worker's peak memory grew by {grown} KiB for a {} MB header list",
+        REFS * 4 / 1000
+    );
     assert!(h2.goaways.is_empty(), "the connection is kept{}", h2.trace());
     let r = h2.get("/httptest/test.html");
     assert_eq!(r.status, 200, "{r:?}");
@@ -897,6 +917,15 @@ fn invalid_hpack_is_a_compression_error() {
     let mut block = vec![0x82, 0x86];
     block.extend(hpack::indexed(300));
     connection_error(&[headers(1, block, true)], code::COMPRESSION_ERROR, "HPACK index 300");
+}
+
+#[test]
+fn a_table_size_update_over_the_limit_is_a_compression_error() {
+    // The server never raised SETTINGS_HEADER_TABLE_SIZE from 4096.
+    let mut block = Vec::new();
+    hpack::int(5, 0x20, 8192, &mut block);
+    block.extend(hpack::request("GET", "http", "/httptest/test.html", &[]));
+    connection_error(&[headers(1, block, true)], code::COMPRESSION_ERROR, "table size update to 8192");
 }
 
 #[test]
