@@ -459,9 +459,12 @@ impl Conn {
                 return Ok(false);
             }
         }
-        if self.out.capacity() > OUT_BATCH * 2 || (self.streams.is_empty() && self.out.capacity() > 4096) {
-            // Nothing waits: an idle connection keeps no big buffer.
+        if self.out.capacity() > OUT_BATCH * 2 || self.streams.is_empty() {
+            // Nothing waits: an idle connection keeps no buffer.
             self.out = Vec::new();
+            if self.streams.is_empty() {
+                self.streams = Vec::new();
+            }
         } else {
             self.out.clear();
         }
@@ -583,6 +586,10 @@ impl Conn {
             }
             self.input = input;
             self.input.drain(..used);
+            if self.input.is_empty() {
+                // An idle connection keeps no buffer.
+                self.input = Vec::new();
+            }
             if used > 0 {
                 return Ok(Read::Progress);
             }
@@ -1174,3 +1181,6 @@ impl Conn {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
