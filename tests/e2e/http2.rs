@@ -6,8 +6,11 @@
 //!
 //! The limits each get a test that plays the attack (rapid reset,
 //! CONTINUATION flood, HPACK bomb, a SETTINGS/PING flood from a client that
-//! never reads, a window that never opens) and checks the server cuts it off
-//! while another connection to the same worker is still served.
+//! never reads, a window that never opens, more than 100 streams) and checks
+//! the server cuts it off while another connection to the same worker is
+//! still served. The protocol errors each get the error code RFC 9113 names
+//! for them; what a client may send (padding, PRIORITY, unknown frame types)
+//! is taken; malformed requests are refused on their own stream.
 
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
