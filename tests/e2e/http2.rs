@@ -576,6 +576,45 @@ fn rapid_reset_gets_enhance_your_calm() {
     still_serves(&srv, "after a rapid reset");
 }
 
+/// A client that cancels many downloads, but fewer than half the streams
+/// it opens (a browser leaving pages), is served on: past 100 resets is
+/// not enough to be taken for a rapid-reset attack.
+#[test]
+fn a_client_that_cancels_some_streams_is_served_on() {
+    let srv = Oserver::start(&[]);
+    let mut h2 = H2::start(srv.addr(), &[]);
+    let small = hpack::request("GET", "http", "/httptest/test.html", &[]);
+    let large = hpack::request("GET", "http", "/httptest/large.html", &[]);
+    let mut resets = 0;
+    for round in 0..15 {
+        let mut frames = Vec::new();
+        let mut wanted = Vec::new();
+        let mut id = h2.next_stream_id();
+        for _ in 0..10 {
+            frames.push(headers(id, small.clone(), true));
+            wanted.push(id);
+            id += 2;
+        }
+        // 8 of every 18 streams: 120 resets in all, 44% of the streams.
+        for _ in 0..8 {
+            frames.push(headers(id, large.clone(), true));
+            frames.push(rst_stream(id, code::CANCEL));
+            resets += 1;
+            id += 2;
+        }
+        h2.try_send(&frames).expect("send");
+        for id in wanted {
+            let r = h2
+                .try_response(id, WAIT)
+                .unwrap_or_else(|e| panic!("round {round}, stream {id}: {e}{}", h2.trace()));
+            assert_eq!(r.status, 200);
+        }
+    }
+    assert!(resets > 100, "{resets}");
+    assert!(h2.goaways.is_empty(), "{resets} resets of {} streams{}", h2.next_stream_id() / 2, h2.trace());
+    assert_eq!(h2.get("/httptest/style.css").status, 200);
+}
+
 /// HEADERS without END_HEADERS, then CONTINUATION frames without end. The
 /// client sends one 16 KiB frame at a time and waits until the server has
 /// read it, so what it counts is what the server took in.
@@ -1037,6 +1076,8 @@ fn sigterm_sends_goaway_and_lets_the_stream_in_flight_finish() {
     let stopped = Instant::now();
     h2.wait_for(WAIT, |f| f.is_goaway(code::NO_ERROR) && f.last_stream() == Some(id))
         .unwrap_or_else(|end| panic!("no GOAWAY NO_ERROR last={id} ({end:?}){}", h2.trace()));
+    // A stream opened after the GOAWAY is not served.
+    let late = h2.request("GET", "/httptest/test.html", &[]);
     h2.auto_window = true;
     h2.send(&window_update(0, 1_000_000));
     h2.send(&window_update(id, 1_000_000));
@@ -1054,6 +1095,11 @@ fn sigterm_sends_goaway_and_lets_the_stream_in_flight_finish() {
     assert!(
         matches!(end, End::Eof | End::Reset),
         "still open once the stream is done ({end:?}){}",
+        h2.trace()
+    );
+    assert!(
+        h2.streams[&late].blocks.is_empty(),
+        "stream {late}, opened after the GOAWAY, was served{}",
         h2.trace()
     );
     let status = srv.wait_exit(Duration::from_secs(15)).expect("master still running after SIGTERM");
