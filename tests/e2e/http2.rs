@@ -1055,14 +1055,11 @@ fn a_preface_not_followed_by_settings_is_a_protocol_error() {
 
 // ------------------------------------------------------------ graceful stop
 
-/// SIGTERM while a download waits on a small window: GOAWAY NO_ERROR naming
-/// that stream, the stream completes once the window opens, then the
-/// connection closes and the master exits.
-#[test]
-fn sigterm_sends_goaway_and_lets_the_stream_in_flight_finish() {
-    // A shutdown timeout far above what the download takes on a loaded
-    // machine: this is about the GOAWAY and the stream, not that timeout.
-    let mut srv = Oserver::start(&["--shutdown-timeout", "60"]);
+/// Send `sig` to the master while a download waits on a small window: the
+/// client gets GOAWAY NO_ERROR naming that stream, a stream opened after it
+/// is not served, the download completes once the window opens, then the
+/// connection closes.
+fn download_across(srv: &Oserver, sig: i32, name: &str) {
     let mut h2 = H2::start(srv.addr(), &[(setting::INITIAL_WINDOW_SIZE, 1000)]);
     h2.auto_window = false;
     let id = h2.request("GET", "/httptest/large.html", &[]);
@@ -1072,11 +1069,10 @@ fn sigterm_sends_goaway_and_lets_the_stream_in_flight_finish() {
             panic!("the first 1000 bytes did not come ({end:?}){}", h2.trace());
         }
     }
-    srv.signal(libc::SIGTERM);
-    let stopped = Instant::now();
+    srv.signal(sig);
+    let signalled = Instant::now();
     h2.wait_for(WAIT, |f| f.is_goaway(code::NO_ERROR) && f.last_stream() == Some(id))
-        .unwrap_or_else(|end| panic!("no GOAWAY NO_ERROR last={id} ({end:?}){}", h2.trace()));
-    // A stream opened after the GOAWAY is not served.
+        .unwrap_or_else(|end| panic!("{name}: no GOAWAY NO_ERROR last={id} ({end:?}){}", h2.trace()));
     let late = h2.request("GET", "/httptest/test.html", &[]);
     h2.auto_window = true;
     h2.send(&window_update(0, 1_000_000));
@@ -1084,26 +1080,49 @@ fn sigterm_sends_goaway_and_lets_the_stream_in_flight_finish() {
     let r = h2.try_response(id, Duration::from_secs(20)).unwrap_or_else(|e| {
         let got = h2.streams[&id].data.len();
         panic!(
-            "{e}, {got} bytes, {:?} after SIGTERM{}server stderr:\n{}",
-            stopped.elapsed(),
+            "{name}: {e}, {got} bytes, {:?} after the signal{}server stderr:\n{}",
+            signalled.elapsed(),
             h2.trace(),
             srv.stderr_text()
         )
     });
-    assert!(r.body == fixture("large.html"), "the body differs ({} bytes)", r.body.len());
+    assert!(r.body == fixture("large.html"), "{name}: the body differs ({} bytes)", r.body.len());
     let end = h2.drain(WAIT);
     assert!(
         matches!(end, End::Eof | End::Reset),
-        "still open once the stream is done ({end:?}){}",
+        "{name}: still open once the stream is done ({end:?}){}",
         h2.trace()
     );
     assert!(
         h2.streams[&late].blocks.is_empty(),
-        "stream {late}, opened after the GOAWAY, was served{}",
+        "{name}: stream {late}, opened after the GOAWAY, was served{}",
         h2.trace()
     );
+}
+
+#[test]
+fn sigterm_sends_goaway_and_lets_the_stream_in_flight_finish() {
+    // A shutdown timeout far above what the download takes on a loaded
+    // machine: this is about the GOAWAY and the stream, not that timeout.
+    let mut srv = Oserver::start(&["--shutdown-timeout", "60"]);
+    download_across(&srv, libc::SIGTERM, "SIGTERM");
     let status = srv.wait_exit(Duration::from_secs(15)).expect("master still running after SIGTERM");
     assert!(status.success(), "{status}");
+}
+
+/// SIGHUP replaces the worker: the old one drains its HTTP/2 connection
+/// like a stop, the new one serves new connections.
+#[test]
+fn sighup_sends_goaway_and_a_new_worker_serves() {
+    let srv = Oserver::start(&["--shutdown-timeout", "60"]);
+    let old = srv.wait_workers(1, WAIT);
+    download_across(&srv, libc::SIGHUP, "SIGHUP");
+    let replaced = wait_until(WAIT, || {
+        let now = srv.worker_pids();
+        now.len() == 1 && !now.contains(&old[0])
+    });
+    assert!(replaced, "worker {old:?} not replaced: {:?}\n{}", srv.worker_pids(), srv.stderr_text());
+    still_serves(&srv, "after SIGHUP");
 }
 
 // ---------------------------------------------------------- real clients, TLS
