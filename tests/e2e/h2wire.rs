@@ -807,6 +807,17 @@ impl<S: Io> H2<S> {
     /// Take in a received frame: check it against what the client allows,
     /// keep its content, answer SETTINGS and, with `auto_window`, DATA.
     fn absorb(&mut self, f: &Frame) {
+        // A header block is one run of frames (RFC 9113 §6.10).
+        if self.partial.is_some() && f.kind != kind::CONTINUATION {
+            panic!("{f:?} inside a header block (CONTINUATION expected){}", self.trace());
+        }
+        if matches!(f.kind, kind::DATA | kind::HEADERS) {
+            match self.streams.get(&f.stream) {
+                None => panic!("{f:?} on a stream the client never opened{}", self.trace()),
+                Some(s) if s.ended => panic!("{f:?} after the stream's END_STREAM{}", self.trace()),
+                Some(_) => {}
+            }
+        }
         match f.kind {
             kind::DATA => {
                 let len = f.payload.len() as i64;

@@ -165,9 +165,9 @@ fn large_file_arrives_whole_in_frames_within_the_limits() {
     assert_eq!(r.header("content-length"), Some(large.len().to_string().as_str()));
     assert_eq!(r.body.len(), large.len());
     assert!(r.body == large, "large.html differs over HTTP/2");
+    // Fifteen windows' worth: the server waited for the WINDOW_UPDATEs
+    // (the client fails the test on any DATA beyond a window).
     assert!(r.data_frames.iter().all(|&n| n <= MAX_FRAME), "{:?}", r.data_frames);
-    // More than a window's worth: the server waited for our WINDOW_UPDATEs.
-    assert!(r.data_frames.len() >= large.len() / MAX_FRAME, "{} DATA frames", r.data_frames.len());
 }
 
 #[test]
