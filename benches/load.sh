@@ -4,7 +4,7 @@
 #
 #   bash benches/load.sh [--rounds N] [--duration SECS] [--baseline PATH] [--ab]
 #                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd,h2o,caddy]
-#                        [--tls | --cases a,b,c,d,e,f,g,h]
+#                        [--tls] [--h2] [--cases a,b,c,...,l] [--out PATH]
 #
 # oserver runs twice: `oserver` with its defaults, and `oserver-tuned` with
 # --cpu-affinity --sched-batch (workers pinned one per CPU, connections
@@ -37,11 +37,35 @@
 # round so no server always goes first. Prints medians and oserver's ratio to the
 # best of the others, writes them to benches/load-results.md, and exits non-zero
 # if any run had a socket error, a non-2xx response or a failed idle connection.
+#
+# --h2 adds the HTTP/2 cases, run with h2load (Debian's nghttp2-client) for
+# --duration seconds after 1 s of warm-up, 2 threads, 100 connections:
+#   (i) the ~100 B file over h2 and TLS (ALPN h2 only), 10 streams in flight
+#       per connection (h2load -c100 -m10),
+#   (j) the ~1 MB file over h2 and TLS, one stream per connection (-c100 -m1),
+#   (k) (i) over h2c (prior knowledge) on the plain port,
+#   (l) (j) over h2c on the plain port.
+# (i) and (j) run against every server with HTTPS (nginx with `http2` on its
+# TLS listener, h2o and Caddy by default; lighttpd 1.4.69 too); (k) and (l)
+# against the h2c servers only, oserver (all three) and h2o (h2o answers h2c
+# prior knowledge on a plain listener by default; nginx cannot serve h2c and
+# HTTP/1.1 on one port). A run counts only if h2load negotiated h2 (h2c) and
+# every request succeeded with a 2xx: a run with a failed, errored or timed-out
+# request, a non-2xx status or another protocol is marked invalid, reported as
+# "failed", and makes the script exit non-zero. Before measuring, each
+# server's h2 (h2c) answers are checked with curl (both files, status 200,
+# every byte, HTTP/2); a server that fails the check is not measured in those
+# cases that round and its runs are reported as failed with the reason (an
+# oserver without HTTP/2 fails here, the script goes on with the others).
+# `--cases i,j,k,l --rounds 3 --duration 5` with nginx, lighttpd, h2o and
+# Caddy takes about 4 minutes.
 # Defaults: cases (a)-(d), 2 rounds of 10 s runs, about 5 minutes in all (3
 # rounds: 8). `--tls --rounds 3` with its six servers takes roughly 30 minutes.
 #
-# --tls adds the HTTPS cases (e)-(h) to (a)-(d); --cases picks any set of the
-# letters, e.g. `--cases e,f,g,h` for HTTPS only. With an HTTPS case the default
+# --tls adds the HTTPS cases (e)-(h) to (a)-(d), --h2 the HTTP/2 cases (i)-(l);
+# --cases picks any set of the letters, e.g. `--cases e,f,g,h` for HTTPS only,
+# `--cases i,j,k,l` for HTTP/2 only. --out PATH writes the report there
+# instead of benches/load-results.md. With an HTTPS or HTTP/2 case the default
 # servers add h2o and Caddy (they then run the plain cases too). Every server
 # gets the same certificate, made for the run in the temp dir with openssl: a
 # private CA (ECDSA P-256) and a leaf for localhost and 127.0.0.1 signed by it
@@ -77,10 +101,16 @@ ONLY="" # empty: the default servers below
 DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd"
 TLS_SERVERS="h2o,caddy" # added to the default servers when an HTTPS case runs
 ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd h2o caddy) # column order
-CASES="a,b,c,d" # --cases; --tls adds e,f,g,h
+CASES="a,b,c,d" # --cases; --tls adds e,f,g,h; --h2 adds i,j,k,l
+ALL_CASES=(a b c d e f g h i j k l)
 # The case letters of the README and the report, and the names in results.tsv.
 declare -A CASE_NAME=([a]=small_ka [b]=large_ka [c]=small_close [d]=idle
-    [e]=tls_small_ka [f]=tls_large_ka [g]=tls_close [h]=tls_idle)
+    [e]=tls_small_ka [f]=tls_large_ka [g]=tls_close [h]=tls_idle
+    [i]=h2_small [j]=h2_large [k]=h2c_small [l]=h2c_large)
+# The servers measured over h2c on their plain port, cases (k) and (l).
+H2C_SERVERS="oserver oserver-base oserver-tuned h2o"
+H2_WARMUP=1 # h2load --warm-up-time, seconds, before the --duration it measures
+OUT="" # --out; empty: benches/load-results.md
 BASE_BIN=${OSERVER_BASE_BIN:-} # --baseline; empty: no oserver-base
 RUN_AB=0
 IDLE_CONNS=10000
@@ -94,6 +124,7 @@ LARGE=/httptest/large.html
 TMP=""
 declare -A PID=() PORT=() TPORT=() # TPORT: the HTTPS port, when the server has one
 declare -A NO_TLS=()                # server -> why it sits out the HTTPS cases
+declare -A H2_BAD=() H2C_BAD=()     # server -> why its h2 (h2c) check failed this round
 TLS_DIR=""                          # ca.pem, cert.pem, key.pem once make_certs ran
 ERRORS=0 # runs with any error; non-zero makes the script fail at the end
 
@@ -118,6 +149,8 @@ parse_args() {
         --baseline) BASE_BIN=${2:?}; shift 2 ;;
         --ab) RUN_AB=1; shift ;;
         --tls) CASES+=",e,f,g,h"; shift ;;
+        --h2) CASES+=",i,j,k,l"; shift ;;
+        --out) OUT=${2:?}; shift 2 ;;
         --cases) CASES=${2:?}; shift 2 ;;
         -h | --help) usage 0 ;;
         *) warn "unknown argument: $1"; usage 2 ;;
@@ -127,16 +160,16 @@ parse_args() {
     [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants a positive integer"
     local c letters=""
     for c in ${CASES//,/ }; do
-        [[ $c =~ ^[a-h]$ ]] || die "--cases: unknown case '$c' (letters a to h)"
+        [[ $c =~ ^[a-l]$ ]] || die "--cases: unknown case '$c' (letters a to l)"
     done
-    for c in a b c d e f g h; do # sorted, once each
+    for c in "${ALL_CASES[@]}"; do # sorted, once each
         if [[ ",$CASES," == *",$c,"* ]]; then letters+=${letters:+,}$c; fi
     done
     CASES=$letters
     [[ -n $CASES ]] || die "--cases selected no case"
     if [[ -z $ONLY ]]; then
         ONLY=$DEFAULT_SERVERS
-        if any_tls_case; then ONLY+=",$TLS_SERVERS"; fi
+        if any_tls_case || any_h2_case; then ONLY+=",$TLS_SERVERS"; fi
         if [[ -n $BASE_BIN ]]; then ONLY+=",oserver-base"; fi
     fi
     SERVERS=()
@@ -160,10 +193,15 @@ parse_args() {
 
 has() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
 has_case() { [[ ",$CASES," == *",$1,"* ]]; }
-any_tls_case() { has_case e || has_case f || has_case g || has_case h; }
+# The HTTP/2-over-TLS cases need the HTTPS port and certificate too.
+any_tls_case() { has_case e || has_case f || has_case g || has_case h || has_case i || has_case j; }
 any_plain_case() { has_case a || has_case b || has_case c || has_case d; }
+any_h2_case() { has_case i || has_case j || has_case k || has_case l; }
+any_h2c_case() { has_case k || has_case l; }
 # Whether server $1 takes part in the HTTPS cases of this run.
 serves_tls() { any_tls_case && [[ -z ${NO_TLS[$1]:-} ]]; }
+# Whether server $1 takes part in the h2c cases (k), (l) of this run.
+serves_h2c() { any_h2c_case && [[ " $H2C_SERVERS " == *" $1 "* ]]; }
 
 # --- setup -------------------------------------------------------------------
 
@@ -174,6 +212,7 @@ install_tools() {
     if has h2o; then pkg_of[h2o]=h2o; fi
     if has caddy; then pkg_of[caddy]=caddy; fi
     if any_tls_case; then pkg_of[openssl]=openssl; fi
+    if any_h2_case; then pkg_of[h2load]=nghttp2-client; fi
     if ((RUN_AB)); then pkg_of[ab]=apache2-utils; fi
     local cmd missing=() optional=()
     for cmd in "${!pkg_of[@]}"; do
@@ -346,6 +385,7 @@ machine_info() {
         echo "kernel: $(uname -sr)"
         echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "wrk: $(wrk -v 2>&1 | head -1 || true)"
+        if any_h2_case; then echo "h2load: $(h2load --version 2>&1 | head -1)"; fi
         if has nginx; then echo "nginx: $(nginx -v 2>&1)"; fi
         if has lighttpd; then echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"; fi
         if has h2o; then echo "h2o: $(h2o --version 2>&1 | head -2 | tr '\n' ' ')"; fi
@@ -373,6 +413,10 @@ machine_info() {
             for name in "${SERVERS[@]}"; do
                 if [[ -n ${NO_TLS[$name]:-} ]]; then echo "no https for $name: ${NO_TLS[$name]}"; fi
             done
+        fi
+        if any_h2_case; then
+            echo "http/2: h2load -t2 -c100, -m10 for the small file and -m1 for the large one, ${H2_WARMUP} s warm-up then ${DURATION} s measured; over TLS ALPN offers h2 only; h2c by prior knowledge; each server's default HTTP/2 settings (nginx: \`http2\` on the TLS listener)"
+            echo "h2c servers: $(for s in $H2C_SERVERS; do if has "$s"; then printf '%s ' "$s"; fi; done)"
         fi
     } >"$out"
     cat "$out"
@@ -402,7 +446,9 @@ write_nginx_conf() {
         # cache), as the other servers' are, but for the protocols: nginx
         # before 1.23.4 leaves TLS 1.3 off unless told, and every other server
         # here speaks it by default (newer nginx too).
-        tls="listen 127.0.0.1:$tport ssl backlog=1024 reuseport;
+        # http2 on the TLS listener (ALPN h2 or http/1.1, so wrk and the
+        # HTTP/1.1 checks are served as before); 1.22 knows no `http2 on;`.
+        tls="listen 127.0.0.1:$tport ssl http2 backlog=1024 reuseport;
         ssl_certificate $TLS_DIR/cert.pem;
         ssl_certificate_key $TLS_DIR/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;"
@@ -545,7 +591,8 @@ write_caddyfile() {
 		level WARN
 	}
 	servers {
-		# wrk and the checks speak HTTP/1.1; no UDP listener for HTTP/3.
+		# h2 is served over TLS (ALPN), HTTP/1.1 on both ports; no UDP
+		# listener for HTTP/3.
 		protocols h1 h2
 		timeouts {
 			idle 65s
@@ -580,6 +627,7 @@ start_server() {
     local name=$1 dir="$TMP/$1" port tport="" tls_args=()
     rm -rf "$dir"
     mkdir -p "$dir"
+    unset "H2_BAD[$name]" "H2C_BAD[$name]"
     port=$(free_port)
     if serves_tls "$name"; then
         tport=$(free_port)
@@ -662,6 +710,8 @@ wait_ready() {
     want=$(stat -c %s "$REPO$LARGE")
     [[ $got == "$want" ]] || die "$name: GET $LARGE gave $got bytes, want $want"
     if [[ -n ${TPORT[$name]:-} ]]; then check_https "$name"; fi
+    if [[ -n ${TPORT[$name]:-} ]] && (has_case i || has_case j); then check_h2 "$name" h2; fi
+    if serves_h2c "$name"; then check_h2 "$name" h2c; fi
     local procs https=""
     [[ -z ${TPORT[$name]:-} ]] || https=", https port ${TPORT[$name]}"
     case "$name" in
@@ -712,6 +762,47 @@ check_https() {
     if ! grep -q "^tls $name:" "$TMP/machine.txt"; then
         echo "tls $name: ${tls:-unknown} (curl, OpenSSL client defaults)" >>"$TMP/machine.txt"
     fi
+}
+
+# The HTTP/2 answers, as curl sees them: over TLS with ALPN (kind h2) or by
+# prior knowledge on the plain port (h2c), both files, HTTP/2, status 200 and
+# every byte. A failure is no reason to stop the benchmark (an oserver without
+# HTTP/2 fails here): the reason goes to H2_BAD or H2C_BAD, the server's runs
+# of those cases are recorded as failed, and the others go on.
+check_h2() {
+    local name=$1 kind=$2 url path want out code size ver i args=()
+    local err="$TMP/$name/curl-$kind.txt"
+    if [[ $kind == h2 ]]; then
+        url="https://127.0.0.1:${TPORT[$name]}"
+        args=(--http2 --cacert "$TLS_DIR/ca.pem")
+    else
+        url="http://127.0.0.1:${PORT[$name]}"
+        args=(--http2-prior-knowledge)
+    fi
+    for path in "$SMALL" "$LARGE"; do
+        want=$(stat -c %s "$REPO$path")
+        out=""
+        for ((i = 0; i < 20; i++)); do
+            out=$(curl -sSv "${args[@]}" -o /dev/null -w '%{http_version} %{http_code} %{size_download}' \
+                --max-time 10 "$url$path" 2>"$err") || true
+            [[ $out == "2 200 "* ]] && break
+            kill -0 "${PID[$name]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        read -r ver code size <<<"$out"
+        if [[ $ver != 2 || $code != 200 || $size != "$want" ]]; then
+            local why
+            why="GET $url$path (curl ${args[0]}) gave HTTP version '${ver:-none}', status '${code:-none}', ${size:-0} bytes, want 2, 200, $want"
+            local said
+            said=$(grep -v -E '^[<>{}] ' "$err" | grep -E -i 'alpn|error|fail|reset|closed|empty|^curl: ' | tail -n 3 | tr '\n' ' ' | cut -c1-300) || true
+            why+="; curl: ${said:-nothing}"
+            if [[ $kind == h2 ]]; then H2_BAD[$name]=$why; else H2C_BAD[$name]=$why; fi
+            warn "$name: no $kind: $why"
+            warn "$name is recorded as failed in the $kind cases this round"
+            kill -0 "${PID[$name]}" 2>/dev/null || { server_logs "$name"; die "$name died during the $kind check"; }
+            return 0
+        fi
+    done
 }
 
 stop_server() {
@@ -805,6 +896,74 @@ run_wrk() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" >>"$TMP/results.tsv"
 }
 
+# Append "round case server req/s MiB/s failed non2xx" for one h2load run:
+# case h2_* over TLS on the HTTPS port (ALPN offers only h2), h2c_* by prior
+# knowledge on the plain port; $5 is the streams in flight per connection.
+# The run is invalid (req/s and MiB/s recorded as "-", shown as failed) unless
+# h2load negotiated the protocol, finished in time and every request
+# succeeded with a 2xx; failed counts h2load's failed, errored and timed-out
+# requests, non2xx its 3xx, 4xx and 5xx statuses. (h2load counts a status
+# when the headers arrive and a success when the stream ends, so around the
+# edges of the measured window its 2xx count and its succeeded count differ
+# by a few: not an error.)
+run_h2load() {
+    local round=$1 case=$2 name=$3 path=$4 streams=$5
+    local out="$TMP/h2load-$round-$case-$name.txt" url proto bad args=() cpu0 cpu1 rc=0
+    if [[ $case == h2c_* ]]; then
+        url="http://127.0.0.1:${PORT[$name]}$path" proto=h2c bad=${H2C_BAD[$name]:-}
+    else
+        url="https://127.0.0.1:${TPORT[$name]}$path" proto=h2 bad=${H2_BAD[$name]:-}
+        args=(--npn-list=h2) # h2load 1.52's name for its ALPN list
+    fi
+    if [[ -n $bad ]]; then
+        printf '    %-13s %-12s failed: not run, the %s check failed (see above)\n' "$name" "$case" "$proto"
+        ERRORS=$((ERRORS + 1))
+        printf '%s\t%s\t%s\t-\t-\t0\t0\n' "$round" "$case" "$name" >>"$TMP/results.tsv"
+        return 0
+    fi
+    cpu0=$(cpu_ticks "${PID[$name]}")
+    timeout -k 5 $((H2_WARMUP + DURATION + 30)) \
+        h2load -t2 -c100 -m"$streams" -D "$DURATION" --warm-up-time="$H2_WARMUP" "${args[@]}" "$url" \
+        >"$out" 2>&1 || rc=$?
+    cpu1=$(cpu_ticks "${PID[$name]}")
+    local parsed
+    parsed=$(awk -v want="$proto" -v rc="$rc" '
+        function mib(s,   n, u) {  # h2load prints 1024-based B, KB, MB, GB per second
+            n = s + 0; u = s; sub(/^[0-9.]+/, "", u); sub(/\/s$/, "", u)
+            if (u == "KB") n /= 1024; else if (u == "MB") n *= 1; else if (u == "GB") n *= 1024
+            else if (u == "TB") n *= 1048576; else n /= 1048576
+            return n
+        }
+        /^Application protocol:/ { got = $3 }
+        /^finished in / { rps = $4; mibs = mib($6) }
+        /^requests: / { total = $2; ok = $8; failed = $10 + $12 + $14 }
+        /^status codes: / { s2 = $3; bad = $5 + $7 + $9 }
+        END {
+            why = ""
+            if (rc == 124 || rc == 137) why = "h2load did not finish in time"
+            else if (rc != 0) why = "h2load exited with " rc
+            else if (got != want) why = "negotiated " (got == "" ? "no protocol" : got) ", not " want
+            else if (rps == "" || total == "") why = "h2load printed no result"
+            else if (ok + 0 == 0) why = "no request succeeded"
+            else if (failed + 0 > 0) why = failed " requests failed, errored or timed out"
+            else if (bad + 0 > 0) why = bad " non-2xx responses"
+            else if (s2 + 0 == 0) why = "no 2xx response"
+            printf "%s %.2f %d %d %s\n", (rps == "" ? "-" : rps), mibs, failed, bad, (why == "" ? "ok" : why)
+        }' "$out")
+    local rps mibs failed bad why
+    read -r rps mibs failed bad why <<<"$parsed"
+    printf '    %-13s %-12s %12s req/s %10s MiB/s  failed %s  non-2xx %s  cpu s (master workers) %s\n' \
+        "$name" "$case" "$rps" "$mibs" "$failed" "$bad" "$(cpu_seconds "$cpu0" "$cpu1")"
+    if [[ $why != ok ]]; then
+        warn "$name $case round $round: invalid run: $why; h2load said:"
+        grep -v -E '^(progress:|spawning thread|Warm-up|Main benchmark|Stopped all)' "$out" | head -n 12 | sed 's/^/    /' >&2
+        ERRORS=$((ERRORS + 1))
+        rps=- mibs=-
+    fi
+    kill -0 "${PID[$name]}" 2>/dev/null || { server_logs "$name"; die "$name died during $case"; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$failed" "$bad" >>"$TMP/results.tsv"
+}
+
 # Case idle (plain) or tls_idle (the HTTPS port, a full handshake per connection).
 run_idle() {
     local round=$1 case=$2 name=$3 line args=(--port "${PORT[$name]}")
@@ -833,21 +992,35 @@ run_idle() {
 # The TLS idle test (h) gets servers started afresh after the plain one (d),
 # for the same reason.
 run_round() {
-    local round=$1 order=("${@:2}") name up=() tls=() c
+    local round=$1 order=("${@:2}") name up=() tls=() h2c=() c
     log "round $round of $ROUNDS, order: ${order[*]}"
     for name in "${order[@]}"; do
         if serves_tls "$name"; then
             tls+=("$name")
         elif any_tls_case; then
-            for c in e f g h; do # a row in the report that says so
+            for c in e f g h i j; do # a row in the report that says so
                 if has_case "$c"; then
-                    printf '%s	%s	%s	skip	skip	0	0
-' "$round" "${CASE_NAME[$c]}" "$name" >>"$TMP/results.tsv"
+                    printf '%s\t%s\t%s\tskip\tskip\t0\t0\n' "$round" "${CASE_NAME[$c]}" "$name" >>"$TMP/results.tsv"
+                fi
+            done
+        fi
+        if serves_h2c "$name"; then
+            h2c+=("$name")
+        elif any_h2c_case; then
+            for c in k l; do
+                if has_case "$c"; then
+                    printf '%s\t%s\t%s\tskip\tskip\t0\t0\n' "$round" "${CASE_NAME[$c]}" "$name" >>"$TMP/results.tsv"
                 fi
             done
         fi
     done
-    if any_plain_case; then up=("${order[@]}"); else up=("${tls[@]}"); fi
+    if any_plain_case; then
+        up=("${order[@]}")
+    else # only the servers some selected case measures
+        for name in "${order[@]}"; do
+            if [[ " ${tls[*]} ${h2c[*]} " == *" $name "* ]]; then up+=("$name"); fi
+        done
+    fi
     for name in "${up[@]}"; do start_server "$name"; done
     if has_case d; then
         for name in "${order[@]}"; do run_idle "$round" idle "$name"; done
@@ -872,6 +1045,10 @@ run_round() {
     if has_case g; then
         for name in "${tls[@]}"; do run_wrk "$round" tls_close "$name" "$SMALL" -H "Connection: close"; done
     fi
+    if has_case i; then for name in "${tls[@]}"; do run_h2load "$round" h2_small "$name" "$SMALL" 10; done; fi
+    if has_case j; then for name in "${tls[@]}"; do run_h2load "$round" h2_large "$name" "$LARGE" 1; done; fi
+    if has_case k; then for name in "${h2c[@]}"; do run_h2load "$round" h2c_small "$name" "$SMALL" 10; done; fi
+    if has_case l; then for name in "${h2c[@]}"; do run_h2load "$round" h2c_large "$name" "$LARGE" 1; done; fi
     for name in "${up[@]}"; do
         stop_server "$name"
         show_server_log "$name"
@@ -930,9 +1107,9 @@ main() {
     echo
     python3 "$HERE/report.py" --results "$TMP/results.tsv" --machine "$TMP/machine.txt" \
         --servers "$list" --command "$command" \
-        --out "$REPO/benches/load-results.md"
+        --out "${OUT:-$REPO/benches/load-results.md}"
     echo
-    log "wrote benches/load-results.md"
+    log "wrote ${OUT:-benches/load-results.md}"
     if ((ERRORS)); then
         warn "$ERRORS run(s) had errors; see the warnings above"
         exit 1

@@ -3,9 +3,12 @@
 
 Reads the tab-separated results the script appends (one line per run):
     round  case  server  value  value2  errors  non2xx
-where for the wrk cases value is req/s and value2 MiB/s, and for the idle
-cases value is KiB per connection and errors the connections that failed. A
-server that could not take part in a case (no HTTPS) has value "skip".
+where for the wrk and h2load cases value is req/s and value2 MiB/s, and for
+the idle cases value is KiB per connection and errors the connections that
+failed. For the h2load cases (HTTP/2) errors counts failed, errored and
+timed-out requests, and value "-" marks an invalid run (wrong protocol, a
+failed request, a non-2xx, a failed h2 check). A server that could not take
+part in a case (no HTTPS, no h2c) has value "skip".
 Only the cases that ran get a row. Writes the Markdown to --out and prints it.
 """
 
@@ -24,8 +27,15 @@ ROWS = [
     ("tls_large_ka", 4, "(f) ~1 MB file, keep-alive, HTTPS: MiB/s", True),
     ("tls_close", 3, "(g) ~100 B file, `Connection: close`, HTTPS (full handshake each): req/s", True),
     ("tls_idle", 3, "(h) 10,000 idle TLS keep-alive connections: KiB/conn (lower is better)", False),
+    ("h2_small", 3, "(i) ~100 B file, HTTP/2 over TLS, h2load -c100 -m10: req/s", True),
+    ("h2_large", 3, "(j) ~1 MB file, HTTP/2 over TLS, h2load -c100 -m1: req/s", True),
+    ("h2_large", 4, "(j) ~1 MB file, HTTP/2 over TLS, h2load -c100 -m1: MiB/s", True),
+    ("h2c_small", 3, "(k) ~100 B file, h2c (prior knowledge), h2load -c100 -m10: req/s", True),
+    ("h2c_large", 3, "(l) ~1 MB file, h2c (prior knowledge), h2load -c100 -m1: req/s", True),
+    ("h2c_large", 4, "(l) ~1 MB file, h2c (prior knowledge), h2load -c100 -m1: MiB/s", True),
 ]
 WRK_CASES = {"small_ka", "large_ka", "small_close", "tls_small_ka", "tls_large_ka", "tls_close"}
+H2_CASES = {"h2_small", "h2_large", "h2c_small", "h2c_large"}
 IDLE_CASES = {"idle", "tls_idle"}
 
 # The goal set for oserver's memory per idle connection.
@@ -144,14 +154,30 @@ def main():
         out.append("")
     out.append("| Errors over all runs | " + " | ".join(servers) + " |")
     out.append("|---|" + "---:|" * len(servers))
-    for label, col, cases in [
-        ("wrk socket errors (connect+read+write+timeout)", 5, WRK_CASES),
-        ("wrk non-2xx/3xx responses", 6, WRK_CASES),
-        ("idle connections failed or closed early", 5, IDLE_CASES),
-    ]:
+    # The rows of the kinds of case that ran (all three when none of the
+    # HTTP/2 cases ran, as before they existed).
+    table = []
+    if ran & WRK_CASES or not ran & H2_CASES:
+        table += [
+            ("wrk socket errors (connect+read+write+timeout)", 5, WRK_CASES),
+            ("wrk non-2xx/3xx responses", 6, WRK_CASES),
+        ]
+    if ran & IDLE_CASES or not ran & H2_CASES:
+        table.append(("idle connections failed or closed early", 5, IDLE_CASES))
+    if ran & H2_CASES:
+        table += [
+            ("h2load requests failed, errored or timed out", 5, H2_CASES),
+            ("h2load non-2xx responses", 6, H2_CASES),
+            ("h2load runs invalid (wrong protocol, failed requests, failed h2 check)", None, H2_CASES),
+        ]
+    for label, col, cases in table:
         cells = []
         for s in servers:
-            cells.append(str(sum(int(r[col]) for r in runs if r[2] == s and r[1] in cases)))
+            mine = [r for r in runs if r[2] == s and r[1] in cases]
+            if col is None:
+                cells.append(str(sum(1 for r in mine if r[3] == "-")))
+            else:
+                cells.append(str(sum(int(r[col]) for r in mine)))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(out) + "\n"
     with open(args.out, "w") as f:
