@@ -1040,6 +1040,63 @@ fn only_the_exact_preface_starts_http2() {
     }
 }
 
+/// The preface in as many TCP segments as it has bytes, each read by the
+/// server before the next is sent: still HTTP/2 (the server must not decide
+/// on a prefix, as "PRI * HTTP" is also the start of an HTTP/1 request).
+#[test]
+fn the_preface_may_arrive_one_byte_at_a_time() {
+    let srv = Oserver::start(&[]);
+    let mut h2 = H2::connect(srv.addr());
+    let client = h2.local_port();
+    for (i, b) in PREFACE.iter().enumerate() {
+        h2.send_raw(&[*b]);
+        let read = wait_until(WAIT, || server_side(srv.port, client).is_some_and(|t| t.rx_queue == 0));
+        assert!(read, "the server did not read byte {i} of the preface");
+        if server_closed(srv.port, client) {
+            let mut s = h2.tcp().try_clone().expect("clone");
+            let (got, _) = read_to_end(&mut s, WAIT);
+            panic!(
+                "closed after {:?}, having sent {:?}",
+                String::from_utf8_lossy(&PREFACE[..=i]),
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+    h2.send(&crate::h2wire::settings(&[]));
+    let first =
+        h2.next_frame(WAIT).unwrap_or_else(|end| panic!("nothing after the preface ({end:?}){}", h2.trace()));
+    assert!(first.kind == kind::SETTINGS && !first.has(flag::ACK), "{first:?}{}", h2.trace());
+    assert_eq!(h2.get("/httptest/test.html").status, 200);
+}
+
+/// Idle connections and unfinished header blocks meet the same timeouts as
+/// over HTTP/1: `--keepalive-timeout` and `--header-timeout`.
+#[test]
+fn idle_connections_and_unfinished_header_blocks_time_out() {
+    let srv = Oserver::start(&["--keepalive-timeout", "1", "--header-timeout", "1"]);
+    // Served, then idle.
+    let mut idle = H2::start(srv.addr(), &[]);
+    assert_eq!(idle.get("/httptest/test.html").status, 200);
+    // Never a request.
+    let mut silent = H2::start(srv.addr(), &[]);
+    // A header block that never ends.
+    let mut slow = H2::start(srv.addr(), &[]);
+    let block = hpack::request("GET", "http", "/httptest/test.html", &[]);
+    slow.send(&Frame::new(kind::HEADERS, flag::END_STREAM, 1, block));
+    for (what, h2) in
+        [("idle after a request", &mut idle), ("no request", &mut silent), ("unfinished block", &mut slow)]
+    {
+        let end = h2.drain(Duration::from_secs(8));
+        assert!(
+            matches!(end, End::Eof | End::Reset),
+            "{what}: open 8 s with 1 s timeouts ({end:?}){}",
+            h2.trace()
+        );
+    }
+    assert!(slow.streams[&1].blocks.is_empty(), "{}", slow.trace());
+    still_serves(&srv, "after the timeouts");
+}
+
 /// The preface must be followed by SETTINGS (RFC 9113 §3.4).
 #[test]
 fn a_preface_not_followed_by_settings_is_a_protocol_error() {
