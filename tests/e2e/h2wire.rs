@@ -502,6 +502,11 @@ impl<S: Io> H2<S> {
         }
     }
 
+    /// The connection under the client, for writing past it (a flood).
+    pub fn io_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// The socket.
     pub fn tcp(&self) -> &TcpStream {
         self.io.tcp()

@@ -1385,6 +1385,63 @@ fn raw_frames_over_tls_after_alpn_h2() {
     assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
 }
 
+/// Over TLS too, a peer whose window never opens is dropped after the send
+/// timeout, and one that floods PINGs without reading stops being read and
+/// is dropped.
+#[test]
+fn over_tls_a_shut_window_and_a_ping_flood_meet_the_send_timeout() {
+    let certs = Certs::new("h2-tls-limits");
+    let srv = certs.start(&repo_root(), &["--send-timeout", "2"]);
+    let https = srv.https_addr();
+
+    let mut shut = H2::over(certs.rustls(https, &[b"h2"]));
+    shut.handshake(&[(setting::INITIAL_WINDOW_SIZE, 0)]);
+    shut.auto_window = false;
+    let id = shut.request("GET", "/httptest/large.html", &[]);
+    let end = shut.drain(Duration::from_secs(10));
+    assert!(
+        matches!(end, End::Eof | End::Reset),
+        "shut window: open 10 s with a 2 s send timeout ({end:?}){}",
+        shut.trace()
+    );
+    assert!(shut.streams[&id].data.is_empty());
+
+    let mut flood = H2::over(certs.rustls(https, &[b"h2"]));
+    flood.handshake(&[]);
+    let client = flood.local_port();
+    let mut chunk = Vec::new();
+    for i in 0..1000u64 {
+        chunk.extend(ping(i.to_be_bytes()).bytes());
+    }
+    let tls = flood.io_mut();
+    tls.sock.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut sent = 0usize;
+    // Plaintext in, records out, never a read.
+    let stalled = loop {
+        if sent >= 256 << 20 {
+            break false;
+        }
+        if std::io::Write::write_all(&mut tls.conn.writer(), &chunk).is_err() {
+            break true;
+        }
+        let mut failed = false;
+        while tls.conn.wants_write() {
+            if tls.conn.write_tls(&mut tls.sock).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            break true;
+        }
+        sent += chunk.len();
+    };
+    assert!(stalled, "the server read {sent} bytes of PINGs over TLS while its answers went unread");
+    let closed = wait_until(Duration::from_secs(10), || server_closed(https.port(), client));
+    assert!(closed, "the server kept the flooding TLS connection 10 s with a 2 s send timeout");
+    still_serves(&srv, "after the TLS floods");
+}
+
 #[test]
 fn nghttp_fetches_a_page_and_its_assets_over_h2c_and_h2() {
     if !have("nghttp", "nghttp_fetches_a_page_and_its_assets") {
