@@ -693,6 +693,19 @@ impl<S: Io> H2<S> {
         })
     }
 
+    /// Read frames until stream `id` has received `n` body bytes (panics
+    /// with the trace after 5 s, or if the connection ends first).
+    pub fn wait_data(&mut self, id: u32, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.streams.get(&id).map_or(0, |s| s.data.len()) < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(end) = self.next_frame(left) {
+                let got = self.streams.get(&id).map_or(0, |s| s.data.len());
+                panic!("stream {id}: {got} of {n} body bytes ({end:?}){}", self.trace());
+            }
+        }
+    }
+
     /// Read frames until one satisfies `want` (returned), the connection
     /// ends, or `timeout` passes (the way it ended).
     pub fn wait_for(

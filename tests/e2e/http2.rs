@@ -397,22 +397,13 @@ fn a_small_stream_window_bounds_the_data_sent() {
     h2.auto_window = false;
     let id = h2.request("GET", "/httptest/large.html", &[]);
     // The client fails the test on any DATA beyond the window.
-    let until = |h2: &mut H2, n: usize| {
-        let deadline = Instant::now() + WAIT;
-        while h2.streams[&id].data.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if let Err(end) = h2.next_frame(left) {
-                panic!("{} of {n} bytes ({end:?}){}", h2.streams[&id].data.len(), h2.trace());
-            }
-        }
-    };
-    until(&mut h2, 1000);
+    h2.wait_data(id, 1000);
     assert_eq!(h2.reply(id).unwrap().status, 200);
     // Nothing more comes while the window is shut.
     assert_eq!(h2.drain(Duration::from_millis(500)), End::Timeout, "{}", h2.trace());
     assert_eq!(h2.streams[&id].data.len(), 1000);
     h2.send(&window_update(id, 5000));
-    until(&mut h2, 6000);
+    h2.wait_data(id, 6000);
     assert_eq!(h2.drain(Duration::from_millis(500)), End::Timeout, "{}", h2.trace());
     assert_eq!(h2.streams[&id].data.len(), 6000);
     assert!(h2.streams[&id].data == fixture("large.html")[..6000], "the first 6000 bytes differ");
@@ -464,12 +455,7 @@ fn a_new_initial_window_size_applies_to_open_streams() {
     assert!(r.is_err(), "a response with a window of 0: {r:?}");
     assert_eq!(h2.streams[&id].data.len(), 0);
     h2.send(&crate::h2wire::settings(&[(setting::INITIAL_WINDOW_SIZE, 3000)]));
-    let deadline = Instant::now() + WAIT;
-    while h2.streams[&id].data.len() < 3000 {
-        if let Err(end) = h2.next_frame(deadline.saturating_duration_since(Instant::now())) {
-            panic!("{} of 3000 bytes ({end:?}){}", h2.streams[&id].data.len(), h2.trace());
-        }
-    }
+    h2.wait_data(id, 3000);
     assert_eq!(h2.drain(Duration::from_millis(500)), End::Timeout, "{}", h2.trace());
     assert_eq!(h2.streams[&id].data.len(), 3000);
     assert!(h2.settings_acks >= 2, "the new SETTINGS were not acknowledged{}", h2.trace());
@@ -939,12 +925,7 @@ fn a_stream_window_over_2_31_resets_the_stream() {
     let mut h2 = H2::start(srv.addr(), &[(setting::INITIAL_WINDOW_SIZE, 1 << 20)]);
     h2.auto_window = false;
     let id = h2.request("GET", "/httptest/large.html", &[]);
-    let deadline = Instant::now() + WAIT;
-    while h2.streams[&id].data.len() < 65_535 {
-        if let Err(end) = h2.next_frame(deadline.saturating_duration_since(Instant::now())) {
-            panic!("the first 65535 bytes did not come ({end:?}){}", h2.trace());
-        }
-    }
+    h2.wait_data(id, 65_535);
     h2.send(&window_update(id, 0x7fff_ffff));
     let f = h2
         .wait_for(WAIT, |f| (f.kind == kind::RST_STREAM && f.stream == id) || f.kind == kind::GOAWAY)
@@ -1120,12 +1101,7 @@ fn download_across(srv: &Oserver, sig: i32, name: &str) {
     let mut h2 = H2::start(srv.addr(), &[(setting::INITIAL_WINDOW_SIZE, 1000)]);
     h2.auto_window = false;
     let id = h2.request("GET", "/httptest/large.html", &[]);
-    let deadline = Instant::now() + WAIT;
-    while h2.streams[&id].data.len() < 1000 {
-        if let Err(end) = h2.next_frame(deadline.saturating_duration_since(Instant::now())) {
-            panic!("the first 1000 bytes did not come ({end:?}){}", h2.trace());
-        }
-    }
+    h2.wait_data(id, 1000);
     srv.signal(sig);
     let signalled = Instant::now();
     h2.wait_for(WAIT, |f| f.is_goaway(code::NO_ERROR) && f.last_stream() == Some(id))
