@@ -401,6 +401,8 @@ pub struct Stream {
     pub data_frames: Vec<usize>,
     /// The stream's flow-control window as the client counts it.
     pub window: i64,
+    /// The server's window for this stream: what the client may send.
+    pub send_window: i64,
     /// END_STREAM received.
     pub ended: bool,
     /// The error code of a RST_STREAM received.
@@ -453,6 +455,10 @@ pub struct H2<S: Io = TcpStream> {
     /// The client's SETTINGS_MAX_FRAME_SIZE.
     max_frame: usize,
     conn_window: i64,
+    /// The server's connection window and SETTINGS_INITIAL_WINDOW_SIZE:
+    /// what the client may send.
+    peer_conn_window: i64,
+    peer_initial_window: u32,
     /// Send WINDOW_UPDATEs (connection and stream) for each DATA frame
     /// received, so downloads of any size run. Off for flow-control tests.
     pub auto_window: bool,
@@ -494,6 +500,8 @@ impl<S: Io> H2<S> {
             initial_window: DEFAULT_WINDOW,
             max_frame: MAX_FRAME,
             conn_window: DEFAULT_WINDOW as i64,
+            peer_conn_window: DEFAULT_WINDOW as i64,
+            peer_initial_window: DEFAULT_WINDOW,
             auto_window: true,
             next_stream: 1,
             trace: VecDeque::new(),
@@ -594,9 +602,7 @@ impl<S: Io> H2<S> {
     fn sent(&mut self, f: &Frame) {
         match f.kind {
             kind::HEADERS => {
-                self.streams
-                    .entry(f.stream)
-                    .or_insert_with(|| Stream { window: self.initial_window as i64, ..Default::default() });
+                self.stream(f.stream);
                 if f.stream >= self.next_stream {
                     self.next_stream = f.stream + 2;
                 }
@@ -623,6 +629,13 @@ impl<S: Io> H2<S> {
                     self.conn_window += inc;
                 } else if let Some(s) = self.streams.get_mut(&f.stream) {
                     s.window += inc;
+                }
+            }
+            kind::DATA => {
+                let len = f.payload.len() as i64;
+                self.peer_conn_window -= len;
+                if let Some(s) = self.streams.get_mut(&f.stream) {
+                    s.send_window -= len;
                 }
             }
             _ => {}
@@ -691,6 +704,45 @@ impl<S: Io> H2<S> {
             body: s.data.clone(),
             data_frames: s.data_frames.clone(),
         })
+    }
+
+    /// Send `body` on stream `id` in DATA frames within the server's
+    /// windows and frame size, reading frames (and so WINDOW_UPDATEs) when
+    /// they are shut; END_STREAM on the last frame if `end_stream`. An error
+    /// says how far it got: the stream was reset, the connection ended, or
+    /// no window opened for `timeout`.
+    pub fn send_body(
+        &mut self,
+        id: u32,
+        body: &[u8],
+        end_stream: bool,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let max = self.server_setting(setting::MAX_FRAME_SIZE).unwrap_or(MAX_FRAME as u32) as i64;
+        let mut at = 0;
+        let mut waiting_since = Instant::now();
+        loop {
+            if let Some(c) = self.streams.get(&id).and_then(|s| s.reset) {
+                return Err(format!("reset with {} after {at} of {} bytes", code_name(c), body.len()));
+            }
+            let left = (body.len() - at) as i64;
+            let room =
+                left.min(max).min(self.peer_conn_window).min(self.stream(id).send_window).max(0) as usize;
+            if room > 0 || left == 0 {
+                let last = room as i64 == left;
+                self.send(&data(id, &body[at..at + room], end_stream && last));
+                at += room;
+                waiting_since = Instant::now();
+                if last {
+                    return Ok(());
+                }
+                continue;
+            }
+            let wait = (waiting_since + timeout).saturating_duration_since(Instant::now());
+            if let Err(end) = self.next_frame(wait) {
+                return Err(format!("{end:?} with the windows shut after {at} of {} bytes", body.len()));
+            }
+        }
     }
 
     /// Read frames until stream `id` has received `n` body bytes (panics
@@ -819,7 +871,8 @@ impl<S: Io> H2<S> {
 
     fn stream(&mut self, id: u32) -> &mut Stream {
         let window = self.initial_window as i64;
-        self.streams.entry(id).or_insert_with(|| Stream { window, ..Default::default() })
+        let send_window = self.peer_initial_window as i64;
+        self.streams.entry(id).or_insert_with(|| Stream { window, send_window, ..Default::default() })
     }
 
     /// Take in a received frame: check it against what the client allows,
@@ -902,10 +955,25 @@ impl<S: Io> H2<S> {
                 if self.server_settings.is_empty() {
                     self.server_settings = f.settings();
                 }
+                for (id, v) in f.settings() {
+                    if id == setting::INITIAL_WINDOW_SIZE {
+                        let delta = v as i64 - self.peer_initial_window as i64;
+                        self.streams.values_mut().for_each(|s| s.send_window += delta);
+                        self.peer_initial_window = v;
+                    }
+                }
                 let _ = self.try_send(&[settings_ack()]);
             }
             kind::PING if f.has(flag::ACK) => self.ping_acks.push(f.payload.clone()),
             kind::GOAWAY => self.goaways.push(f.clone()),
+            kind::WINDOW_UPDATE => {
+                let inc = f.increment().unwrap_or(0) as i64;
+                if f.stream == 0 {
+                    self.peer_conn_window += inc;
+                } else {
+                    self.stream(f.stream).send_window += inc;
+                }
+            }
             kind::PUSH_PROMISE => panic!("PUSH_PROMISE from the server{}", self.trace()),
             _ => {}
         }

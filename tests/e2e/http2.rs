@@ -306,6 +306,34 @@ fn post_to_a_static_file_is_405_and_the_connection_goes_on() {
     assert_eq!(h2.get("/httptest/test.html").status, 200);
 }
 
+/// Request bodies are flow-controlled: the server gives the window back as
+/// it takes the bytes in, so uploads far over 65535 bytes go through on one
+/// connection. A body still coming 1 MiB after its answer went out is cut
+/// off with RST_STREAM NO_ERROR, and the connection goes on.
+#[test]
+fn request_bodies_are_flow_controlled_and_given_back() {
+    let srv = Oserver::start(&[]);
+    let mut h2 = H2::start(srv.addr(), &[]);
+    let body = vec![b'u'; 300_000];
+    for _ in 0..2 {
+        let id = h2.next_stream_id();
+        let block = hpack::request("POST", "http", "/httptest/test.html", &[("content-length", "300000")]);
+        h2.send(&headers(id, block, false));
+        h2.send_body(id, &body, true, WAIT).unwrap_or_else(|e| panic!("stream {id}: {e}{}", h2.trace()));
+        assert_eq!(h2.response(id).status, 405);
+    }
+    // Far more than the answer waits for.
+    let id = h2.next_stream_id();
+    let block = hpack::request("POST", "http", "/httptest/test.html", &[("content-length", "4000000")]);
+    h2.send(&headers(id, block, false));
+    let sent = h2.send_body(id, &vec![b'x'; 4_000_000], true, WAIT);
+    let e = sent.expect_err("4 MB sent after the answer");
+    assert!(e.starts_with("reset with NO_ERROR"), "stream {id}: {e}{}", h2.trace());
+    assert_eq!(h2.reply(id).map(|r| r.status), Ok(405), "{}", h2.trace());
+    assert!(h2.goaways.is_empty(), "{}", h2.trace());
+    assert_eq!(h2.get("/httptest/test.html").status, 200);
+}
+
 /// `"GET /path HTTP/2.0" STATUS BYTES` in the access log.
 #[test]
 fn access_log_says_http2() {
