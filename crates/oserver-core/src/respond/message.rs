@@ -64,26 +64,54 @@ impl FileBody {
         }
     }
 
-    /// Append the range's next `n` bytes to `out` (from memory, else by
-    /// pread) and advance. A file that ends early is an error.
-    pub(crate) fn read_into(&mut self, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    /// Fill `pieces` with the range's next bytes, in order (from memory,
+    /// else with preadv), and advance. A file that ends early is an error.
+    pub(crate) fn read_vectored(&mut self, pieces: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<()> {
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
         if let Some(bytes) = self.in_memory() {
-            out.extend_from_slice(&bytes[..n]);
-            self.offset += n as u64;
+            let mut at = 0;
+            for p in pieces.iter_mut() {
+                let n = p.len();
+                p.copy_from_slice(&bytes[at..at + n]);
+                at += n;
+            }
+            self.offset += total as u64;
             return Ok(());
         }
-        let at = out.len();
-        out.resize(at + n, 0);
+        let fd = self.fd();
+        // IoSliceMut is ABI-compatible with iovec on Unix.
+        let iov = pieces.as_ptr().cast::<libc::iovec>();
+        let count = pieces.len() as libc::c_int;
+        // SAFETY: `iov` points at `count` valid, writable buffers.
+        let n = loop {
+            let n = unsafe { libc::preadv64(fd, iov, count, self.offset as libc::off64_t) };
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        };
+        // A short read (rare for a regular file): the rest piece by piece.
+        let mut done = 0;
         let file = match &self.file {
             FileRef::Cached(f) => &f.file,
             FileRef::Owned(f) => f,
         };
-        let read = std::os::unix::fs::FileExt::read_exact_at(file, &mut out[at..], self.offset);
-        if read.is_err() {
-            out.truncate(at);
+        for p in pieces.iter_mut() {
+            let len = p.len();
+            if done + len > n {
+                let from = n.saturating_sub(done);
+                std::os::unix::fs::FileExt::read_exact_at(
+                    file,
+                    &mut p[from..],
+                    self.offset + (done + from) as u64,
+                )?;
+            }
+            done += len;
         }
-        read?;
-        self.offset += n as u64;
+        self.offset += total as u64;
         Ok(())
     }
 

@@ -218,7 +218,7 @@ fn streams_share_the_connection_round_robin() {
     let f = h.frames();
     let (a, b) = (data_on(&f, 1), data_on(&f, 3));
     assert!(a > 0 && b > 0, "{a} {b}");
-    assert!(a.abs_diff(b) <= frame::DEFAULT_MAX_FRAME as usize, "{a} {b}");
+    assert!(a.abs_diff(b) <= OUT_BATCH, "one share apart at most: {a} {b}");
     assert!(a + b <= SEND_TURN + OUT_BATCH, "{a} {b}");
 }
 
@@ -435,4 +435,12 @@ fn an_idle_connection_keeps_no_buffer() {
         size_of::<Conn>(),
         size_of::<Stream>()
     );
+}
+
+#[test]
+fn content_lengths_are_written_in_decimal() {
+    let mut buf = [0u8; 20];
+    for n in [0, 7, 10, 100, 1_000_000, u64::MAX] {
+        assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+    }
 }
