@@ -109,7 +109,7 @@ impl Session {
     pub(crate) fn drain(&mut self, now: Instant, grace: Duration) -> bool {
         match self {
             Session::Http1(c) => c.drain(now, grace),
-            Session::Http2(c) => c.drain(),
+            Session::Http2(c) => c.drain(now),
         }
     }
 

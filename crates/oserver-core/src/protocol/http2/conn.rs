@@ -401,14 +401,31 @@ impl Conn {
 
     /// A graceful stop began: GOAWAY naming the last stream this server
     /// will answer. True to close now (nothing under way).
-    pub(crate) fn drain(&mut self) -> bool {
+    pub(crate) fn drain(&mut self, now: Instant) -> bool {
         if self.phase == Phase::Preface {
             return true;
         }
         self.go_away(ErrorCode::NoError);
         // Best effort: the loop drives it again on its next event.
         let _ = self.send_out(&mut Turn::default());
-        self.streams.is_empty() && self.unsent() == 0
+        if self.streams.is_empty() && self.unsent() == 0 {
+            self.linger(now);
+        }
+        false
+    }
+
+    /// Everything is sent: shut our side and read what the client still
+    /// sends until it closes (or LINGER passes). Closing at once with its
+    /// WINDOW_UPDATEs unread would make the kernel reset the connection and
+    /// drop the last DATA still in the socket buffer.
+    fn linger(&mut self, now: Instant) {
+        self.phase = Phase::Closing;
+        self.since = now;
+        self.deadline = now + LINGER;
+        if !self.shut {
+            self.shut = true;
+            self.io.shutdown_write();
+        }
     }
 
     /// Queue GOAWAY (once): NO_ERROR starts a graceful end, any other code
@@ -504,7 +521,8 @@ impl Conn {
         }
         let done = self.streams.is_empty() && self.unsent() == 0 && !self.io.wants_write();
         if self.phase == Phase::GoingAway && done {
-            return Ok(Step::Close);
+            self.linger(now);
+            return Ok(Step::Yield);
         }
         self.arm(cx.settings());
         Ok(step)
