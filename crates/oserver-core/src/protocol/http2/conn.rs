@@ -400,7 +400,9 @@ impl Conn {
     }
 
     /// A graceful stop began: GOAWAY naming the last stream this server
-    /// will answer. True to close now (nothing under way).
+    /// will answer; the streams under way finish, then the connection
+    /// lingers closed (see `linger`). True to close now: only before the
+    /// preface, when there is nothing to say GOAWAY on.
     pub(crate) fn drain(&mut self, now: Instant) -> bool {
         if self.phase == Phase::Preface {
             return true;
