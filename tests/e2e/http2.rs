@@ -345,6 +345,10 @@ fn access_log_says_http2() {
     let id =
         h2.request("GET", "/httptest/nothing.here", &[("user-agent", "h2wire/1"), ("referer", "http://r/")]);
     assert_eq!(h2.response(id).status, 404);
+    // A malformed request (an uppercase field name) is reset, and logged
+    // as HTTP/1 logs a request it refuses: 400.
+    h2.request("GET", "/httptest/bad.case", &[("X-Upper", "1")]);
+    assert_eq!(h2.get("/httptest/test.html").status, 200);
     drop(h2);
     // A graceful stop flushes the buffered lines.
     srv.signal(libc::SIGTERM);
@@ -352,11 +356,12 @@ fn access_log_says_http2() {
     assert!(status.success(), "{status}");
     let text = fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     let len = fixture("test.html").len();
     assert!(lines[0].contains(&format!("\"GET /httptest/test.html HTTP/2.0\" 200 {len} ")), "{}", lines[0]);
     assert!(lines[1].contains("\"GET /httptest/nothing.here HTTP/2.0\" 404 "), "{}", lines[1]);
     assert!(lines[1].ends_with("\"http://r/\" \"h2wire/1\""), "{}", lines[1]);
+    assert!(lines[2].contains("\"GET /httptest/bad.case HTTP/2.0\" 400 0 "), "{}", lines[2]);
 }
 
 /// Status, headers (but Date and the connection's own) and body are those

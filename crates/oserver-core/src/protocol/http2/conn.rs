@@ -991,6 +991,16 @@ impl Conn {
             None
         };
         if let Some(code) = refused {
+            if code == ErrorCode::Protocol {
+                // A malformed request is logged as HTTP/1 logs one it
+                // refuses: status 400, with what it named (nginx does the
+                // same). A refused stream is not a request yet.
+                let f = &bufs.fields;
+                let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
+                let target = f.path.map_or(&[][..], |s| s.of(&f.bytes));
+                let line = RequestLine::Parsed { method, target, version: Version::Http2.as_str() };
+                cx.log(self.peer, line, 400, 0, None, None);
+            }
             frame::put_rst(&mut self.out, id, code);
             self.remember_closed(id, true);
             return Ok(());
