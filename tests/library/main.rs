@@ -137,15 +137,63 @@ fn head_on_a_handler_has_headers_and_no_body() {
     s.stop();
 }
 
+/// Handlers see every method; `route` picks methods (GET takes HEAD), and a
+/// path its routes take with a method none does gets 405 with their methods
+/// in Allow; the static files keep GET and HEAD.
 #[test]
-fn other_methods_get_405_before_handlers() {
+fn handlers_see_every_method_and_routes_pick_theirs() {
+    let method =
+        |req: &Request<'_>| Some(Response::new(200).body(format!("{} {}", req.method(), req.path())));
     let s = Running::start(
-        ServerBuilder::new().handler("/", |_: &Request<'_>| Some(Response::new(200).body("x"))),
+        ServerBuilder::new()
+            .root(repo_root())
+            .route(&["POST", "PUT"], "/api/items", method)
+            .route(&["GET"], "/api/items", method)
+            .handler("/any", method),
     );
-    let out = raw(s.addr, b"DELETE /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let r = &parse_responses(&out, false)[0];
+    let ask = |m: &str, path: &str| {
+        let req =
+            format!("{m} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+        let out = raw(s.addr, req.as_bytes());
+        parse_responses(&out, m == "HEAD").remove(0)
+    };
+    for (m, path, status, body) in [
+        ("POST", "/api/items", 200, "POST /api/items"),
+        ("PUT", "/api/items/7", 200, "PUT /api/items/7"),
+        ("GET", "/api/items", 200, "GET /api/items"),
+        ("HEAD", "/api/items", 200, ""),
+        ("DELETE", "/any/thing", 200, "DELETE /any/thing"),
+        ("PATCH", "/any", 200, "PATCH /any"),
+    ] {
+        let r = ask(m, path);
+        assert_eq!(
+            (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+            (status, body.to_string()),
+            "{m} {path}"
+        );
+    }
+    let r = ask("DELETE", "/api/items");
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(r.header("allow"), Some("POST, PUT, GET, HEAD"));
+    // Not a route's path (a segment boundary): the static files, GET only.
+    let r = ask("POST", "/api/itemsx");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    let r = ask("DELETE", "/httptest/test.html");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(ask("GET", "/httptest/test.html").status, 200);
+    // The same over HTTP/2 (h2c by prior knowledge, curl as the client).
+    let curl = |m: &str, path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--http2-prior-knowledge", "-X", m, "-d", "hi", "-D", "-", "-m", "10"])
+            .arg(format!("http://{}{path}", s.addr))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = curl("PUT", "/api/items/7");
+    assert!(out.starts_with("HTTP/2 200") && out.ends_with("PUT /api/items/7"), "{out}");
+    let out = curl("DELETE", "/api/items");
+    assert!(out.starts_with("HTTP/2 405") && out.contains("allow: POST, PUT, GET, HEAD\r\n"), "{out}");
     s.stop();
 }
 

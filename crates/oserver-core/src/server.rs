@@ -257,10 +257,27 @@ impl ServerBuilder {
     }
     /// Route requests whose decoded path is `prefix` or lies below it, on a
     /// segment boundary (`/api` takes `/api` and `/api/x`, not `/apiary`),
-    /// to `handler`, before the static files. Handlers are tried in the
-    /// order added.
+    /// to `handler`, before the static files, whatever the method. Handlers
+    /// are tried in the order added.
     pub fn handler(mut self, prefix: impl Into<String>, handler: impl Handler) -> Self {
         self.routes.push(Route::new(prefix.into(), Box::new(handler)));
+        self
+    }
+    /// As [`handler`](Self::handler), for these methods only (a route for
+    /// `GET` takes `HEAD` too). A request whose path a route takes but
+    /// whose method none does is answered 405, with `Allow` listing the
+    /// methods of those routes.
+    ///
+    /// ```
+    /// use oserver_core::{Request, Response, ServerBuilder};
+    ///
+    /// let builder = ServerBuilder::new().route(&["POST", "PUT"], "/api/items", |_: &Request<'_>| {
+    ///     Some(Response::new(201).body("stored\n"))
+    /// });
+    /// ```
+    pub fn route(mut self, methods: &[&str], prefix: impl Into<String>, handler: impl Handler) -> Self {
+        let methods = methods.iter().map(|m| (*m).to_owned()).collect();
+        self.routes.push(Route::for_methods(methods, prefix.into(), Box::new(handler)));
         self
     }
     /// Answer every plain-HTTP request with a `308` to HTTPS on `port`

@@ -58,9 +58,13 @@ where
 
 /// A parsed request as a handler sees it.
 ///
-/// Handlers are offered `GET` and `HEAD` requests; other methods are answered
-/// 405 before any handler runs, exactly as on the static path. For `HEAD` the
-/// server sends the handler's headers (Content-Length included) and no body.
+/// Handlers are offered every method ([`ServerBuilder::route`] picks some);
+/// the static files answer `GET` and `HEAD` and give 405 to the rest. For
+/// `HEAD` the server sends the handler's headers (Content-Length included)
+/// and no body. Request bodies are not handed to handlers yet: the server
+/// reads and drops them.
+///
+/// [`ServerBuilder::route`]: crate::ServerBuilder::route
 pub struct Request<'a> {
     pub(crate) req: &'a message::Request<'a>,
     pub(crate) path: &'a str,
@@ -68,7 +72,7 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// The method, `GET` or `HEAD`.
+    /// The method, as sent (`GET`, `POST`, ...).
     pub fn method(&self) -> &'a str {
         // The parser admits only token bytes, which are ASCII.
         std::str::from_utf8(self.req.method).unwrap_or("")

@@ -192,7 +192,8 @@ impl Reply {
         }
     }
 
-    /// An error (or redirect) page for `status`: a short HTML body.
+    /// An error (or redirect) page for `status`: a short HTML body. A 405
+    /// is the static files' (`Allow: GET, HEAD`).
     pub(crate) fn error(&mut self, status: u16) {
         self.start(status);
         self.fields.push("Content-Type", b"text/html");
@@ -200,6 +201,16 @@ impl Reply {
             self.fields.push("Allow", b"GET, HEAD");
         }
         error_page(status, &mut self.bytes);
+        self.content_length = self.bytes.len() as u64;
+        self.payload = Payload::Buffered;
+    }
+
+    /// 405 with the methods that are allowed, as an `Allow` value.
+    pub(crate) fn not_allowed(&mut self, allow: &[u8]) {
+        self.start(405);
+        self.fields.push("Content-Type", b"text/html");
+        self.fields.push("Allow", allow);
+        error_page(405, &mut self.bytes);
         self.content_length = self.bytes.len() as u64;
         self.payload = Payload::Buffered;
     }

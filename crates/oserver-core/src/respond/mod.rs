@@ -61,7 +61,8 @@ impl Responder {
     /// The site's answer: method, path, handlers, static files.
     fn answer(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
         let is_get_or_head = req.method == b"GET" || req.method == b"HEAD";
-        if !is_get_or_head {
+        if !is_get_or_head && self.site.routes.is_empty() {
+            // Only handlers take other methods.
             return reply.error(405);
         }
         let target = match path::split_target(req.target) {
@@ -83,8 +84,22 @@ impl Responder {
                 self.url.push('/');
             }
             let hreq = handler::Request { req, path: &self.url, query: target.query };
+            // Methods of the routes whose path matched but not the method:
+            // if none answers, the request gets 405 with these in Allow.
+            let mut allow: Vec<&str> = Vec::new();
             for route in &self.site.routes {
                 if !route.matches(&self.url) {
+                    continue;
+                }
+                if !route.allows(req.method) {
+                    for m in route.methods.iter().flatten() {
+                        if !allow.contains(&m.as_str()) {
+                            allow.push(m);
+                        }
+                        if m == "GET" && !allow.contains(&"HEAD") {
+                            allow.push("HEAD");
+                        }
+                    }
                     continue;
                 }
                 // A panicking handler costs its request a 500, not the loop and
@@ -98,6 +113,13 @@ impl Responder {
                     }
                 }
             }
+            if !allow.is_empty() {
+                return reply.not_allowed(allow.join(", ").as_bytes());
+            }
+        }
+        if !is_get_or_head {
+            // The static files take GET and HEAD only.
+            return reply.error(405);
         }
         let mut cx = statics::Cx {
             site: &self.site,

@@ -6,15 +6,30 @@ use crate::settings::Settings;
 
 use super::handler::Handler;
 
-/// A handler and the path prefix it is routed by.
+/// A handler and what it is routed by: a path prefix, and the methods it
+/// takes (every method when `methods` is None).
 pub(crate) struct Route {
     pub(crate) prefix: String,
+    pub(crate) methods: Option<Vec<String>>,
     pub(crate) handler: Box<dyn Handler>,
 }
 
 impl Route {
     pub(crate) fn new(prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, handler }
+        Route { prefix, methods: None, handler }
+    }
+
+    pub(crate) fn for_methods(methods: Vec<String>, prefix: String, handler: Box<dyn Handler>) -> Route {
+        Route { prefix, methods: Some(methods), handler }
+    }
+
+    /// Whether it takes `method` (case-sensitive, as methods are; a route
+    /// for GET takes HEAD too, whose answer the server sends without body).
+    pub(crate) fn allows(&self, method: &[u8]) -> bool {
+        match &self.methods {
+            None => true,
+            Some(list) => list.iter().any(|m| m.as_bytes() == method || (method == b"HEAD" && m == "GET")),
+        }
     }
 
     /// Whether `path` is at or below this route's prefix, on a segment
@@ -60,5 +75,20 @@ mod tests {
         for (prefix, path, want) in table {
             assert_eq!(route(prefix).matches(path), *want, "{prefix} vs {path}");
         }
+    }
+
+    #[test]
+    fn routes_take_their_methods_and_get_takes_head() {
+        let any = route("/");
+        assert!(any.allows(b"DELETE") && any.allows(b"GET"));
+        let r = Route::for_methods(
+            vec!["GET".into(), "PUT".into()],
+            "/f".into(),
+            Box::new(|_: &Request<'_>| None),
+        );
+        assert!(r.allows(b"GET") && r.allows(b"HEAD") && r.allows(b"PUT"));
+        assert!(!r.allows(b"POST") && !r.allows(b"put"));
+        let post = Route::for_methods(vec!["POST".into()], "/f".into(), Box::new(|_: &Request<'_>| None));
+        assert!(!post.allows(b"HEAD"));
     }
 }
