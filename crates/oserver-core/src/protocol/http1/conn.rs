@@ -664,9 +664,14 @@ impl Conn {
         let rest = &buf[head_len + in_buf..];
         self.discard = body - in_buf as u64;
         let unread = framing == BodyFraming::Chunked || self.discard > 0 || !rest.is_empty();
+        // A client that sent `Expect: 100-continue` waits for 100 before it
+        // sends its body; answered without one, it may send the body or
+        // not (RFC 9110 10.1.1), so the next bytes could be either: the
+        // connection closes (lingering) instead of guessing.
+        let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         let settings = cx.settings();
         let facts = Facts {
-            keep_alive: head.keep_alive,
+            keep_alive: head.keep_alive && !(expects && self.discard > 0),
             framing,
             unread,
             close: cx.reply.close,

@@ -433,3 +433,21 @@ fn the_http2_preface_upgrades_even_in_pieces() {
     h.drive();
     assert_eq!(h.responses()[0].status, 400);
 }
+
+#[test]
+fn a_body_expecting_100_continue_that_is_not_read_closes_the_connection() {
+    let mut h = harness();
+    h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    h.drive();
+    let r = h.responses();
+    assert_eq!(r[0].status, 405);
+    assert_eq!(r[0].header("connection"), Some("close"), "the next bytes may be the body or a request");
+    // Without Expect the body is read and dropped, and the connection stays.
+    let mut h = harness();
+    h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+    h.drive();
+    assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
+    h.send(&[&b"hello"[..], GET_A].concat());
+    h.drive();
+    assert_eq!(h.responses()[0].status, 200);
+}
