@@ -54,7 +54,6 @@ const MAX_TRAILER_BYTES: u32 = 16 * 1024;
 
 /// Why a chunked body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // wired by the request-body work
 pub(crate) enum ChunkedError {
     /// The size line is malformed: no hex digit, a byte that is neither a
     /// hex digit, an extension nor the line end, or a malformed extension.
@@ -72,18 +71,6 @@ pub(crate) enum ChunkedError {
     TrailersTooLong,
     /// The body is larger than the limit.
     TooLarge,
-}
-
-#[allow(dead_code)] // wired by the request-body work
-impl ChunkedError {
-    /// The status code this error is answered with: 413 for a body over the
-    /// limit, 400 for everything else.
-    pub(crate) fn status(&self) -> u16 {
-        match self {
-            ChunkedError::TooLarge => 413,
-            _ => 400,
-        }
-    }
 }
 
 impl std::fmt::Display for ChunkedError {
@@ -104,7 +91,6 @@ impl std::error::Error for ChunkedError {}
 
 /// What one call to [`Chunked::decode`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // wired by the request-body work
 pub(crate) struct Progress {
     /// Input bytes used. All of them unless `done`.
     pub consumed: usize,
@@ -169,7 +155,6 @@ enum Ext {
 
 /// Decodes one chunked body incrementally.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // wired by the request-body work
 pub(crate) struct Chunked {
     state: State,
     /// Most decoded bytes accepted.
@@ -182,7 +167,6 @@ pub(crate) struct Chunked {
     trailer_len: u32,
 }
 
-#[allow(dead_code)] // wired by the request-body work
 impl Chunked {
     /// A decoder at the start of a body that accepts at most `limit` decoded
     /// bytes.
@@ -191,6 +175,7 @@ impl Chunked {
     }
 
     /// Decoded body bytes so far.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
         self.len
     }
@@ -704,8 +689,6 @@ mod tests {
 
     #[test]
     fn error_status_and_text() {
-        assert_eq!(ChunkedError::TooLarge.status(), 413);
-        assert_eq!(ChunkedError::BadSize.status(), 400);
         assert_eq!(ChunkedError::TrailersTooLong.to_string(), "trailer section too large");
     }
 

@@ -19,7 +19,7 @@
 //! block, when the connection is done, or when its turn is used up.
 //!
 //! Three decisions live in one place each: what follows a request head (its
-//! body: nothing, bytes to drop, or a chunked body that cannot be read) in
+//! body: nothing, bytes to drop, or a chunked body to decode and drop) in
 //! [`body_framing`]; what happens after a response in [`Conn::decide`]; when
 //! the state's deadline falls in [`Conn::arm`], called as each state is
 //! entered.
@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use super::chunked::Chunked;
 use super::encode;
 use super::parse::{ParseError, Parser, RequestHead, Status};
 use crate::http::status;
@@ -66,6 +67,40 @@ const TURN_READ: usize = 4 * READ_CHUNK;
 /// (a form posted to it). 1 MiB covers those; beyond it the answer is 413
 /// and the connection closes, which is cheaper than reading.
 const MAX_DISCARD: u64 = 1 << 20;
+
+/// Most bytes of a chunked body read off the wire while dropping it: its
+/// decoded bytes are bounded by MAX_DISCARD, but chunk sizes and extensions
+/// can make the wire form longer (a 4 KiB extension per byte of body); four
+/// times MAX_DISCARD is more than any honest client's framing costs.
+const MAX_CHUNKED_WIRE: u64 = 4 * MAX_DISCARD;
+
+/// A chunked request body being dropped.
+pub(crate) struct ChunkedDiscard {
+    dec: Chunked,
+    /// Bytes of it read off the wire so far.
+    wire: u64,
+}
+
+impl ChunkedDiscard {
+    fn new() -> Box<ChunkedDiscard> {
+        Box::new(ChunkedDiscard { dec: Chunked::new(MAX_DISCARD), wire: 0 })
+    }
+
+    /// Decode and drop what `data` holds of the body: the bytes used, and
+    /// whether the body is complete. A framing error, a body over
+    /// MAX_DISCARD or a wire form over MAX_CHUNKED_WIRE is an error (the
+    /// connection closes: the request was answered already).
+    fn drop_from(&mut self, data: &[u8]) -> io::Result<(usize, bool)> {
+        let mut sink = Vec::new();
+        let p =
+            self.dec.decode(data, &mut sink).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.wire += p.consumed as u64;
+        if self.wire > MAX_CHUNKED_WIRE {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "chunked body framing too long"));
+        }
+        Ok((p.consumed, p.done))
+    }
+}
 
 /// How long a closing connection is drained before it is closed anyway.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
@@ -132,6 +167,8 @@ pub(crate) struct Conn {
     pending: Option<Box<Pending>>,
     /// Request-body bytes still to arrive and be dropped.
     discard: u64,
+    /// A chunked request body still arriving, to be dropped.
+    chunked: Option<Box<ChunkedDiscard>>,
     /// Responses completed (saturating): for `keepalive_requests` and the
     /// handoff's schedule.
     responses: u32,
@@ -173,8 +210,9 @@ pub(crate) enum BodyFraming {
     Discard(u64),
     /// More than MAX_DISCARD bytes: answered 413, and the connection closes.
     TooLarge,
-    /// A chunked body, not decoded: answered, then the connection closes so
-    /// its bytes are never taken for a request.
+    /// A chunked body: decoded as it arrives and dropped (at most
+    /// MAX_DISCARD decoded bytes; past them, or at a framing error, the
+    /// connection closes), so the connection can go on.
     Chunked,
 }
 
@@ -224,6 +262,7 @@ impl Conn {
             deadline: now,
             pending: None,
             discard: 0,
+            chunked: None,
             responses: 0,
         };
         c.arm(now, s);
@@ -280,6 +319,7 @@ impl Conn {
             && !self.io.is_tls()
             && self.pending.is_none()
             && self.discard == 0
+            && self.chunked.is_none()
             && !self.io.readable()
             && !self.io.hup();
         idle.then_some(self.responses)
@@ -325,7 +365,7 @@ impl Conn {
     /// decides between keep-alive, close and lingering close.
     fn decide(&self, f: &Facts, draining: bool, s: &Settings) -> Then {
         let last = s.keepalive_requests != 0 && self.responses.saturating_add(1) >= s.keepalive_requests;
-        let body_ok = matches!(f.framing, BodyFraming::None | BodyFraming::Discard(_));
+        let body_ok = matches!(f.framing, BodyFraming::None | BodyFraming::Discard(_) | BodyFraming::Chunked);
         if f.keep_alive && body_ok && !f.close && !draining && s.keep_alive() && !last {
             Then::KeepAlive
         } else if f.status >= 400 || f.unread {
@@ -484,11 +524,19 @@ impl Conn {
     }
 
     /// Drop request-body bytes still owed from the front of `data`; the
-    /// count dropped.
-    fn skip_body(&mut self, data_len: usize) -> usize {
-        let d = self.discard.min(data_len as u64) as usize;
+    /// count dropped. A chunked body that turns out malformed or too long is
+    /// an error: the connection closes.
+    fn skip_body(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(c) = self.chunked.as_mut() {
+            let (used, done) = c.drop_from(data)?;
+            if done {
+                self.chunked = None;
+            }
+            return Ok(used);
+        }
+        let d = self.discard.min(data.len() as u64) as usize;
         self.discard -= d as u64;
-        d
+        Ok(d)
     }
 
     /// The first bytes of a request arrived: Idle becomes Reading.
@@ -511,7 +559,7 @@ impl Conn {
         draining: bool,
         now: Instant,
     ) -> io::Result<bool> {
-        let start = self.skip_body(n);
+        let start = self.skip_body(&bufs.inbuf[..n])?;
         if start == n {
             return Ok(false);
         }
@@ -556,7 +604,7 @@ impl Conn {
     fn parse_pending(&mut self, cx: &mut Exchange, draining: bool, now: Instant) -> io::Result<bool> {
         let Some(mut p) = self.pending.take() else { return Ok(false) };
         if self.discard > 0 {
-            let d = self.skip_body(p.buf.len());
+            let d = self.skip_body(&p.buf)?;
             p.buf.drain(..d);
             p.parser.reset();
         }
@@ -655,15 +703,36 @@ impl Conn {
         );
         // The body (if any) follows the head and is dropped; whatever
         // follows the body is the next request.
-        let body = match framing {
-            BodyFraming::Discard(n) => n,
-            _ => 0,
-        };
-        let after = (buf.len() - head_len) as u64;
-        let in_buf = body.min(after) as usize;
+        let after = &buf[head_len..];
+        let mut in_buf = 0;
+        let mut bad_body = false;
+        match framing {
+            BodyFraming::Discard(n) => {
+                in_buf = n.min(after.len() as u64) as usize;
+                self.discard = n - in_buf as u64;
+            }
+            BodyFraming::Chunked => {
+                let mut c = ChunkedDiscard::new();
+                match c.drop_from(after) {
+                    Ok((used, done)) => {
+                        in_buf = used;
+                        if !done {
+                            self.chunked = Some(c);
+                        }
+                    }
+                    // Answer the head, then close: the body cannot be
+                    // told from what follows it.
+                    Err(_) => {
+                        in_buf = after.len();
+                        bad_body = true;
+                    }
+                }
+            }
+            BodyFraming::None | BodyFraming::TooLarge => {}
+        }
         let rest = &buf[head_len + in_buf..];
-        self.discard = body - in_buf as u64;
-        let unread = framing == BodyFraming::Chunked || self.discard > 0 || !rest.is_empty();
+        let owed = self.discard > 0 || self.chunked.is_some();
+        let unread = bad_body || owed || !rest.is_empty();
         // A client that sent `Expect: 100-continue` waits for 100 before it
         // sends its body; answered without one, it may send the body or
         // not (RFC 9110 10.1.1), so the next bytes could be either: the
@@ -671,16 +740,17 @@ impl Conn {
         let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         let settings = cx.settings();
         let facts = Facts {
-            keep_alive: head.keep_alive && !(expects && self.discard > 0),
+            keep_alive: head.keep_alive && !(expects && owed),
             framing,
             unread,
-            close: cx.reply.close,
+            close: cx.reply.close || bad_body,
             status: cx.reply.status,
         };
         let then = self.decide(&facts, draining, settings);
         let next = (then == Then::KeepAlive && !rest.is_empty()).then_some(head_len + in_buf);
         if then != Then::KeepAlive {
             self.discard = 0;
+            self.chunked = None;
         }
         self.start_reply(cx, then, bodiless, now)?;
         Ok(next)

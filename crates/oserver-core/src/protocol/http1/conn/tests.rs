@@ -90,8 +90,12 @@ impl Harness {
     }
 
     fn drive(&mut self) -> Step {
+        self.try_drive().unwrap()
+    }
+
+    fn try_drive(&mut self) -> io::Result<Step> {
         let Ctx { h1, exchange, draining, .. } = &mut self.cx;
-        self.conn.drive(h1, exchange, *draining, self.now).unwrap()
+        self.conn.drive(h1, exchange, *draining, self.now)
     }
 
     /// Everything the client can read now, split into whole responses.
@@ -236,13 +240,13 @@ fn keep_alive_and_close_decisions() {
         (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closed"),
         // An error the client asked to close on: drain what it still sends.
         (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closing"),
-        // A chunked body is never decoded: answer, then drain and close.
+        // A chunked body is decoded and dropped: the connection goes on.
         (
             b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             keep,
             false,
-            "close",
-            "closing",
+            "keep-alive",
+            "idle",
         ),
         (
             b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
@@ -450,4 +454,45 @@ fn a_body_expecting_100_continue_that_is_not_read_closes_the_connection() {
     h.send(&[&b"hello"[..], GET_A].concat());
     h.drive();
     assert_eq!(h.responses()[0].status, 200);
+}
+
+#[test]
+fn a_chunked_body_is_dropped_and_the_next_request_served() {
+    let mut h = harness();
+    // The body, in two reads, hides a request that must not be answered.
+    let body = b"GET /d/ HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = b"POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    first.extend_from_slice(format!("{:x};ext=1\r\n", body.len()).as_bytes());
+    first.extend_from_slice(&body[..10]);
+    h.send(&first);
+    h.drive();
+    let r = h.responses();
+    assert_eq!((r.len(), r[0].status), (1, 405));
+    assert_eq!(r[0].header("connection"), Some("keep-alive"));
+    let mut rest = body[10..].to_vec();
+    rest.extend_from_slice(b"\r\n0\r\nTrailer-Field: x\r\n\r\n");
+    rest.extend_from_slice(GET_A);
+    h.send(&rest);
+    h.drive();
+    let r = h.responses();
+    assert_eq!(r.len(), 1, "only the request after the body");
+    assert_eq!((r[0].status, &r[0].body[..]), (200, &b"hello"[..]));
+    assert_eq!(h.state_name(), "idle");
+}
+
+#[test]
+fn a_malformed_chunked_body_closes_the_connection() {
+    let mut h = harness();
+    h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    h.drive();
+    let r = h.responses();
+    assert_eq!(r[0].status, 405);
+    assert_eq!(r[0].header("connection"), Some("close"));
+    // Malformed after the answer: the connection ends.
+    let mut h = harness();
+    h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+    h.drive();
+    assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
+    h.send(b"c\r\nnot-hex\r\n");
+    assert_eq!(h.try_drive().map_err(|e| e.kind()), Err(io::ErrorKind::InvalidData));
 }
