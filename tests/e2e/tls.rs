@@ -632,20 +632,27 @@ fn sighup_reloads_certificates_and_keeps_serving_when_they_are_bad() {
 /// reset) leave no descriptor behind in the worker.
 #[test]
 fn aborted_handshakes_leak_no_descriptor() {
-    // A header timeout well inside the wait below: a half handshake whose
-    // end the worker missed would still be closed by it, so what this
-    // checks is that no descriptor outlives its connection. (Under a loaded
-    // full-suite run, 1 run in ~10 saw a few such connections last until
-    // the 10 s default timeout, right at the wait's limit.)
-    let site = Site::start("tls-aborted", &["-w", "1", "--header-timeout", "3"]);
+    let site = Site::start("tls-aborted", &["-w", "1"]);
     let worker = site.srv.wait_workers(1, Duration::from_secs(5))[0];
-    // One full request first, so the worker's caches are warm.
     let config = client_config(&site.files.ca_pem);
     let mut hello = Vec::new();
     rustls::ClientConnection::new(Arc::clone(&config), ServerName::try_from("a.test").unwrap())
         .unwrap()
         .write_tls(&mut hello)
         .unwrap();
+    // The worker counted once it has answered: counted as soon as it exists,
+    // it may not have opened its own descriptors yet (a loaded run saw 7,
+    // then 10 for good, and failed).
+    let sock = std::net::TcpStream::connect(site.https).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let conn =
+        rustls::ClientConnection::new(Arc::clone(&config), ServerName::try_from("a.test").unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(tls_response(&mut tls).status, 200);
+    drop(tls);
+    // Its side of that connection closes as it answers; give it a moment.
+    std::thread::sleep(Duration::from_millis(200));
     let before = crate::support::fd_count(worker);
     for i in 0..500 {
         let mut s = std::net::TcpStream::connect(site.https).unwrap();

@@ -508,3 +508,88 @@ fn build_refuses_settings_out_of_range() {
         }
     }
 }
+
+/// An echo of the request body, with its length, for the body tests.
+fn echo(req: &Request<'_>) -> Option<Response> {
+    Some(
+        Response::new(200).body(
+            format!("{} {}:", req.method(), req.body().len())
+                .into_bytes()
+                .into_iter()
+                .chain(req.body().iter().copied())
+                .collect::<Vec<u8>>(),
+        ),
+    )
+}
+
+/// A handler gets the request body whole: Content-Length or chunked, in one
+/// piece or many, after `100 Continue` when the client asks; over the limit
+/// (the server's or the route's) is 413 and the handler does not run; the
+/// next request on the connection is served; the static files still drop
+/// bodies.
+#[test]
+fn handlers_get_request_bodies() {
+    let s = Running::start(
+        ServerBuilder::new()
+            .root(repo_root())
+            .max_body_bytes(64)
+            .route(&["POST", "PUT"], "/echo", echo)
+            .route(&["POST"], "/big", echo)
+            .body_limit(100_000),
+    );
+    let ask = |bytes: &[u8]| parse_responses(&raw(s.addr, bytes), false);
+    // Content-Length, then a pipelined GET on the same connection.
+    let r = ask(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloPUT /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].body, b"POST 5:hello");
+    assert_eq!(r[1].body, b"PUT 0:");
+    // Chunked, with an extension and a trailer.
+    let r = ask(b"PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n");
+    assert_eq!(r[0].body, b"PUT 5:abcde");
+    // Over the server's limit (64): 413, by length or as chunks arrive.
+    let r = ask(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\nConnection: close\r\n\r\n");
+    assert_eq!(r[0].status, 413);
+    let chunk = format!("{:x}\r\n{}\r\n", 70, "x".repeat(70));
+    let r =
+        ask(format!("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}0\r\n\r\n")
+            .as_bytes());
+    assert_eq!(r[0].status, 413);
+    // A route's own limit.
+    let big = "y".repeat(50_000);
+    let r = ask(format!(
+        "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        big.len()
+    )
+    .as_bytes());
+    assert_eq!(r[0].body, format!("POST 50000:{big}").as_bytes());
+    // A malformed chunked body: 400.
+    let r = ask(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    assert_eq!(r[0].status, 400);
+    // The static files do not hold bodies: 405, body dropped, connection on.
+    let r = ask(b"POST /httptest/test.html HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /httptest/test.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!((r[0].status, r[1].status), (405, 200));
+    s.stop();
+}
+
+/// A body in pieces, and `Expect: 100-continue`: the client waits for 100
+/// before it sends the body.
+#[test]
+fn a_handler_body_arrives_in_pieces_and_after_100_continue() {
+    use std::io::{Read, Write};
+    let s = Running::start(ServerBuilder::new().route(&["POST"], "/echo", echo));
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = [0u8; 25];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"HTTP/1.1 100 Continue\r\n\r\n");
+    for piece in [&b"hel"[..], b"lo ", b"world"] {
+        c.write_all(piece).unwrap();
+        thread::sleep(Duration::from_millis(30));
+    }
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let r = parse_responses(&rest, false);
+    assert_eq!((r[0].status, &r[0].body[..]), (200, &b"POST 11:hello world"[..]));
+    s.stop();
+}

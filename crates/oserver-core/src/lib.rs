@@ -77,6 +77,7 @@ pub use runtime::Stats;
 pub use rustls;
 pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
 pub use settings::{
-    AccessLog, Limits, Settings, SettingsError, MAX_CONNECTIONS, MAX_TIMEOUT, MIN_HEADER_BYTES,
+    AccessLog, Limits, Settings, SettingsError, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_TIMEOUT,
+    MIN_HEADER_BYTES,
 };
 pub use transport::tickets::TicketKeys;

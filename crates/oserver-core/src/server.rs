@@ -263,6 +263,20 @@ impl ServerBuilder {
         self.routes.push(Route::new(prefix.into(), Box::new(handler)));
         self
     }
+    /// The most request-body bytes a handler gets (see
+    /// [`Settings::max_body_bytes`]); larger bodies are answered 413.
+    pub fn max_body_bytes(mut self, n: u64) -> Self {
+        self.settings.max_body_bytes = n;
+        self
+    }
+    /// The body limit of the route added last (by [`handler`](Self::handler)
+    /// or [`route`](Self::route)), instead of the server's.
+    pub fn body_limit(mut self, n: u64) -> Self {
+        if let Some(r) = self.routes.last_mut() {
+            r.max_body = Some(n);
+        }
+        self
+    }
     /// As [`handler`](Self::handler), for these methods only (a route for
     /// `GET` takes `HEAD` too). A request whose path a route takes but
     /// whose method none does is answered 405, with `Allow` listing the

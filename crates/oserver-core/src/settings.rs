@@ -59,6 +59,11 @@ pub const MIN_HEADER_BYTES: usize = 1024;
 /// more sockets than that.
 pub const MAX_CONNECTIONS: usize = 1 << 20;
 
+/// Largest `max_body_bytes`: a body is held in memory whole until its handler
+/// runs, so a connection can hold this much; 1 GiB is past any form or
+/// upload a buffering handler should take (stream larger ones to a file).
+pub const MAX_BODY_BYTES: u64 = 1 << 30;
+
 /// Every setting of a server, with its allowed range.
 ///
 /// Build one with [`Settings::default`] and change fields, then hand it to
@@ -128,6 +133,11 @@ pub struct Settings {
     /// the connection's ALPN chose `h2` (the TLS configuration decides
     /// whether it offers it). On by default, as in h2o and Caddy.
     pub http2: bool,
+    /// The most request-body bytes read and held for a handler (a route may
+    /// set its own, see `ServerBuilder::body_limit`); a larger body gets
+    /// 413. 1 MiB, nginx's `client_max_body_size`. Bodies for the static
+    /// files are not held: they are read and dropped.
+    pub max_body_bytes: u64,
 }
 
 impl Default for Settings {
@@ -152,6 +162,7 @@ impl Default for Settings {
             redirect_https: None,
             hsts: None,
             http2: true,
+            max_body_bytes: 1 << 20,
         }
     }
 }
@@ -215,6 +226,13 @@ impl Settings {
                 setting: "max_connections",
                 value: self.max_connections.to_string(),
                 allowed: "1 to 1048576",
+            });
+        }
+        if self.max_body_bytes > MAX_BODY_BYTES {
+            return Err(SettingsError {
+                setting: "max_body_bytes",
+                value: self.max_body_bytes.to_string(),
+                allowed: "0 to 1073741824 bytes",
             });
         }
         Ok(())

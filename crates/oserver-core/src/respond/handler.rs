@@ -61,8 +61,8 @@ where
 /// Handlers are offered every method ([`ServerBuilder::route`] picks some);
 /// the static files answer `GET` and `HEAD` and give 405 to the rest. For
 /// `HEAD` the server sends the handler's headers (Content-Length included)
-/// and no body. Request bodies are not handed to handlers yet: the server
-/// reads and drops them.
+/// and no body. A request's body is read whole before its handler runs
+/// ([`Request::body`]).
 ///
 /// [`ServerBuilder::route`]: crate::ServerBuilder::route
 pub struct Request<'a> {
@@ -76,6 +76,15 @@ impl<'a> Request<'a> {
     pub fn method(&self) -> &'a str {
         // The parser admits only token bytes, which are ASCII.
         std::str::from_utf8(self.req.method).unwrap_or("")
+    }
+
+    /// The request body: what a `Content-Length` or chunked body (or
+    /// HTTP/2 DATA) carried, read whole before the handler runs, up to
+    /// `ServerBuilder::max_body_bytes` or the route's `body_limit` (a larger
+    /// body is answered 413 without running the handler). Empty when the
+    /// request has none.
+    pub fn body(&self) -> &'a [u8] {
+        self.req.body
     }
 
     /// The decoded, normalised path, starting with `/` (`%XX` decoded once,

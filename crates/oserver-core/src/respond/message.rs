@@ -39,6 +39,9 @@ pub(crate) struct Request<'a> {
     pub peer: SocketAddr,
     /// It came over TLS (`https`).
     pub secure: bool,
+    /// The request body, read for a handler (see `Responder::body_limit`);
+    /// empty for everything else (the protocol drops those bodies).
+    pub body: &'a [u8],
 }
 
 /// A file to send: from the open-file cache, or a handler's own.

@@ -58,6 +58,31 @@ impl Responder {
         }
     }
 
+    /// The resolved path (in `self.path`) as the URL path handlers see.
+    fn set_url(&mut self, trailing_slash: bool) {
+        self.url.clear();
+        self.url.push('/');
+        self.url.push_str(&String::from_utf8_lossy(&self.path));
+        if trailing_slash && !self.path.is_empty() {
+            self.url.push('/');
+        }
+    }
+
+    /// Whether a handler route takes this method and target, and if so the
+    /// most request-body bytes it takes: the protocol then reads the body
+    /// before asking for the reply. None: the request goes to the static
+    /// files, and its body is dropped.
+    pub(crate) fn body_limit(&mut self, method: &[u8], target: &[u8]) -> Option<u64> {
+        if self.site.routes.is_empty() {
+            return None;
+        }
+        let t = path::split_target(target).ok()?;
+        let resolved = path::resolve(t.raw_path, &mut self.path).ok()?;
+        self.set_url(resolved.trailing_slash);
+        let route = self.site.routes.iter().find(|r| r.matches(&self.url) && r.allows(method))?;
+        Some(route.max_body.unwrap_or(self.site.settings.max_body_bytes))
+    }
+
     /// The site's answer: method, path, handlers, static files.
     fn answer(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
         let is_get_or_head = req.method == b"GET" || req.method == b"HEAD";
@@ -77,12 +102,7 @@ impl Responder {
             }
         };
         if !self.site.routes.is_empty() {
-            self.url.clear();
-            self.url.push('/');
-            self.url.push_str(&String::from_utf8_lossy(&self.path));
-            if resolved.trailing_slash && !self.path.is_empty() {
-                self.url.push('/');
-            }
+            self.set_url(resolved.trailing_slash);
             let hreq = handler::Request { req, path: &self.url, query: target.query };
             // Methods of the routes whose path matched but not the method:
             // if none answers, the request gets 405 with these in Allow.

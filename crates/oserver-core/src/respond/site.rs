@@ -11,16 +11,19 @@ use super::handler::Handler;
 pub(crate) struct Route {
     pub(crate) prefix: String,
     pub(crate) methods: Option<Vec<String>>,
+    /// The most request-body bytes it takes, if not the server's
+    /// `Settings::max_body_bytes`.
+    pub(crate) max_body: Option<u64>,
     pub(crate) handler: Box<dyn Handler>,
 }
 
 impl Route {
     pub(crate) fn new(prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, methods: None, handler }
+        Route { prefix, methods: None, max_body: None, handler }
     }
 
     pub(crate) fn for_methods(methods: Vec<String>, prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, methods: Some(methods), handler }
+        Route { prefix, methods: Some(methods), max_body: None, handler }
     }
 
     /// Whether it takes `method` (case-sensitive, as methods are; a route

@@ -126,6 +126,77 @@ impl Buffers {
 pub(crate) struct Pending {
     buf: Vec<u8>,
     parser: Parser,
+    /// The head in `buf` is complete and its body is being read for a
+    /// handler, behind it.
+    body: Option<BodyWait>,
+}
+
+impl Pending {
+    fn new(buf: Vec<u8>, parser: Parser) -> Box<Pending> {
+        Box::new(Pending { buf, parser, body: None })
+    }
+}
+
+/// A request body being read whole for a handler (see
+/// `Responder::body_limit`), behind its head in `Pending::buf`.
+pub(crate) struct BodyWait {
+    head_len: usize,
+    kind: BodyKind,
+}
+
+enum BodyKind {
+    /// Content-Length bytes, kept raw behind the head.
+    Length(usize),
+    /// A chunked body: the bytes decoded so far (the raw bytes are dropped
+    /// from the buffer as they are decoded).
+    Chunked { dec: Chunked, decoded: Vec<u8> },
+}
+
+/// Where a body being read stands.
+enum BodyState {
+    /// Complete: it took this many of the bytes after the head.
+    Complete { wire: usize },
+    /// More is to come (a chunked body used every byte it was given).
+    Partial,
+    /// Over its route's limit: 413.
+    TooLarge,
+    /// A chunked framing error: 400.
+    Bad,
+}
+
+impl BodyWait {
+    /// Look at the bytes after the head (for a chunked body, those not
+    /// decoded yet).
+    fn advance(&mut self, after: &[u8]) -> BodyState {
+        match &mut self.kind {
+            BodyKind::Length(n) if after.len() >= *n => BodyState::Complete { wire: *n },
+            BodyKind::Length(_) => BodyState::Partial,
+            BodyKind::Chunked { dec, decoded } => match dec.decode(after, decoded) {
+                Ok(p) if p.done => BodyState::Complete { wire: p.consumed },
+                Ok(_) => BodyState::Partial,
+                Err(super::chunked::ChunkedError::TooLarge) => BodyState::TooLarge,
+                Err(_) => BodyState::Bad,
+            },
+        }
+    }
+
+    /// The body, once complete, given the buffer it sits behind.
+    fn body<'b>(&'b self, buf: &'b [u8]) -> &'b [u8] {
+        match &self.kind {
+            BodyKind::Length(n) => &buf[self.head_len..self.head_len + n],
+            BodyKind::Chunked { decoded, .. } => decoded,
+        }
+    }
+}
+
+/// What `Conn::answer` did.
+enum Answered {
+    /// A response was started; where the next request starts in the buffer,
+    /// when the connection stays open and more bytes follow.
+    Done(Option<usize>),
+    /// The body is being read for a handler: keep the first `keep` bytes of
+    /// the buffer with this, and answer once it is complete.
+    NeedBody(BodyWait, usize),
 }
 
 /// What happens to the connection once the response is sent.
@@ -575,22 +646,30 @@ impl Conn {
             }
             Http2Start::Maybe => {
                 self.head_started(now, cx.settings());
-                self.pending = Some(Box::new(Pending { buf: data.to_vec(), parser: Parser::new() }));
+                self.pending = Some(Pending::new(data.to_vec(), Parser::new()));
                 return Ok(false);
             }
             Http2Start::No => {}
         }
         match parser.parse(data, &limits) {
-            Ok(Status::Complete(len)) => {
-                if let Some(next) = self.answer(cx, data, len, parser, draining, now)? {
-                    // Pipelined requests behind this one.
-                    let buf = data[next..].to_vec();
-                    self.pending = Some(Box::new(Pending { buf, parser: Parser::new() }));
+            Ok(Status::Complete(len)) => match self.answer(cx, data, len, parser, draining, now, None)? {
+                Answered::Done(next) => {
+                    if let Some(next) = next {
+                        // Pipelined requests behind this one.
+                        let buf = data[next..].to_vec();
+                        self.pending = Some(Pending::new(buf, Parser::new()));
+                    }
+                    Ok(true)
                 }
-                Ok(true)
-            }
+                Answered::NeedBody(wait, keep) => {
+                    let mut p = Pending::new(data[..keep].to_vec(), parser.clone());
+                    p.body = Some(wait);
+                    self.pending = Some(p);
+                    Ok(false)
+                }
+            },
             Ok(Status::Partial) => {
-                self.pending = Some(Box::new(Pending { buf: data.to_vec(), parser: parser.clone() }));
+                self.pending = Some(Pending::new(data.to_vec(), parser.clone()));
                 Ok(false)
             }
             Err(e) => {
@@ -622,18 +701,31 @@ impl Conn {
             }
             Http2Start::No => {}
         }
+        if let Some(mut wait) = p.body.take() {
+            return self.body_arrived(cx, p, &mut wait, draining, now);
+        }
         self.head_started(now, cx.settings());
         let limits = cx.settings().limits;
         match p.parser.parse(&p.buf, &limits) {
             Ok(Status::Complete(len)) => {
-                let Pending { buf, parser } = &*p;
-                if let Some(next) = self.answer(cx, buf, len, parser, draining, now)? {
-                    // The requests behind this one stay in the same buffer.
-                    p.buf.drain(..next);
-                    p.parser.reset();
-                    self.pending = Some(p);
+                let Pending { buf, parser, .. } = &*p;
+                match self.answer(cx, buf, len, parser, draining, now, None)? {
+                    Answered::Done(next) => {
+                        if let Some(next) = next {
+                            // The requests behind this one stay in the same buffer.
+                            p.buf.drain(..next);
+                            p.parser.reset();
+                            self.pending = Some(p);
+                        }
+                        Ok(true)
+                    }
+                    Answered::NeedBody(wait, keep) => {
+                        p.buf.truncate(keep);
+                        p.body = Some(wait);
+                        self.pending = Some(p);
+                        Ok(false)
+                    }
                 }
-                Ok(true)
             }
             Ok(Status::Partial) => {
                 self.pending = Some(p);
@@ -644,6 +736,77 @@ impl Conn {
                 Ok(true)
             }
         }
+    }
+
+    /// More of a body being read for a handler arrived (in `p.buf`, behind
+    /// the head): answer once it is whole. True when a response was started.
+    fn body_arrived(
+        &mut self,
+        cx: &mut Exchange,
+        mut p: Box<Pending>,
+        wait: &mut BodyWait,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<bool> {
+        let head_len = wait.head_len;
+        match wait.advance(&p.buf[head_len..]) {
+            BodyState::Partial => {
+                if matches!(wait.kind, BodyKind::Chunked { .. }) {
+                    // Decoded: the raw bytes are not needed any more.
+                    p.buf.truncate(head_len);
+                }
+                p.body = Some(std::mem::replace(wait, BodyWait { head_len, kind: BodyKind::Length(0) }));
+                self.pending = Some(p);
+                // The header timeout runs again from each piece of the body,
+                // as nginx's client_body_timeout does between reads.
+                self.enter(State::Reading { since: now }, now, cx.settings());
+                Ok(false)
+            }
+            BodyState::Complete { wire } => {
+                let Pending { buf, parser, .. } = &*p;
+                let body = wait.body(buf);
+                match self.answer(cx, buf, head_len, parser, draining, now, Some((body, wire)))? {
+                    Answered::Done(Some(next)) => {
+                        p.buf.drain(..next);
+                        p.parser.reset();
+                        self.pending = Some(p);
+                    }
+                    Answered::Done(None) | Answered::NeedBody(..) => {}
+                }
+                Ok(true)
+            }
+            BodyState::TooLarge => self.refuse_body(cx, &p, head_len, 413, now).map(|()| true),
+            BodyState::Bad => self.refuse_body(cx, &p, head_len, 400, now).map(|()| true),
+        }
+    }
+
+    /// A body being read for a handler cannot be taken: answer `status`,
+    /// logged with the request's line, then a lingering close.
+    fn refuse_body(
+        &mut self,
+        cx: &mut Exchange,
+        p: &Pending,
+        head_len: usize,
+        status: u16,
+        now: Instant,
+    ) -> io::Result<()> {
+        let head = p.parser.head(&p.buf[..head_len]);
+        let version = if head.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+        cx.reply.refuse(status);
+        let line = RequestLine::Parsed { method: head.method, target: head.target, version };
+        cx.log(self.peer, line, status, cx.reply.content_length, None, None);
+        self.start_reply(cx, Then::Linger, false, now)
+    }
+
+    /// `Expect: 100-continue`: the client waits for this before it sends the
+    /// body a handler is about to read.
+    fn send_continue(&mut self, expects: bool) -> io::Result<()> {
+        const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        if expects && self.io.send(CONTINUE, false)? < CONTINUE.len() {
+            // 25 bytes into an empty socket buffer do not block.
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "100 Continue not sent"));
+        }
+        Ok(())
     }
 
     /// Answer a malformed request: error page, then a lingering close. The
@@ -673,9 +836,59 @@ impl Conn {
         parser: &Parser,
         draining: bool,
         now: Instant,
-    ) -> io::Result<Option<usize>> {
+        ready: Option<(&[u8], usize)>,
+    ) -> io::Result<Answered> {
         let head = parser.head(buf);
         let version = if head.minor_version == 0 { Version::Http10 } else { Version::Http11 };
+        let mut framing = body_framing(&head);
+        let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+        // A body a handler takes is read whole first; `read` is how many
+        // bytes after the head it took.
+        let held: Vec<u8>;
+        let mut body: &[u8] = &[];
+        let mut read: Option<usize> = None;
+        let mut bad_body = false;
+        if let Some((b, wire)) = ready {
+            body = b;
+            read = Some(wire);
+        } else if framing != BodyFraming::None {
+            if let Some(limit) = cx.responder.body_limit(head.method, head.target) {
+                let kind = match (head.chunked, head.content_length) {
+                    (true, _) => Some(BodyKind::Chunked { dec: Chunked::new(limit), decoded: Vec::new() }),
+                    (false, Some(n)) if n > limit => {
+                        framing = BodyFraming::TooLarge;
+                        None
+                    }
+                    (false, Some(n)) => Some(BodyKind::Length(n as usize)),
+                    (false, None) => None,
+                };
+                if let Some(kind) = kind {
+                    let mut wait = BodyWait { head_len, kind };
+                    match wait.advance(&buf[head_len..]) {
+                        BodyState::Complete { wire } => {
+                            read = Some(wire);
+                            match wait.kind {
+                                BodyKind::Length(n) => body = &buf[head_len..head_len + n],
+                                BodyKind::Chunked { decoded, .. } => {
+                                    held = decoded;
+                                    body = &held;
+                                }
+                            }
+                        }
+                        BodyState::Partial => {
+                            self.send_continue(expects)?;
+                            let keep = match wait.kind {
+                                BodyKind::Length(_) => buf.len(),
+                                BodyKind::Chunked { .. } => head_len,
+                            };
+                            return Ok(Answered::NeedBody(wait, keep));
+                        }
+                        BodyState::TooLarge => framing = BodyFraming::TooLarge,
+                        BodyState::Bad => bad_body = true,
+                    }
+                }
+            }
+        }
         let req = Request {
             method: head.method,
             target: head.target,
@@ -683,9 +896,11 @@ impl Conn {
             fields: head.fields(),
             peer: self.peer,
             secure: self.io.is_tls(),
+            body,
         };
-        let framing = body_framing(&head);
-        if framing == BodyFraming::TooLarge {
+        if bad_body {
+            cx.reply.refuse(400);
+        } else if framing == BodyFraming::TooLarge {
             cx.reply.refuse(413);
         } else {
             cx.respond(&req, now);
@@ -705,8 +920,15 @@ impl Conn {
         // follows the body is the next request.
         let after = &buf[head_len..];
         let mut in_buf = 0;
-        let mut bad_body = false;
+        if let Some(wire) = read {
+            // Read whole for the handler: nothing is owed.
+            in_buf = wire;
+            framing = BodyFraming::None;
+        }
         match framing {
+            // A chunked body that could not be decoded: it cannot be told
+            // from what follows; the connection closes after the answer.
+            _ if bad_body => in_buf = after.len(),
             BodyFraming::Discard(n) => {
                 in_buf = n.min(after.len() as u64) as usize;
                 self.discard = n - in_buf as u64;
@@ -737,7 +959,6 @@ impl Conn {
         // sends its body; answered without one, it may send the body or
         // not (RFC 9110 10.1.1), so the next bytes could be either: the
         // connection closes (lingering) instead of guessing.
-        let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         let settings = cx.settings();
         let facts = Facts {
             keep_alive: head.keep_alive && !(expects && owed),
@@ -753,7 +974,7 @@ impl Conn {
             self.chunked = None;
         }
         self.start_reply(cx, then, bodiless, now)?;
-        Ok(next)
+        Ok(Answered::Done(next))
     }
 
     /// Frame `cx.reply` and send what the socket takes now; the rest waits in

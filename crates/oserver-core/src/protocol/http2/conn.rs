@@ -1027,6 +1027,7 @@ impl Conn {
                 fields,
                 peer: self.peer,
                 secure: self.io.is_tls(),
+                body: &[],
             };
             cx.respond(&req, now);
         }
