@@ -189,6 +189,15 @@ impl BodyWait {
     }
 }
 
+/// A buffer that starts with a complete head, `len` bytes long, that
+/// `parser` parsed.
+#[derive(Clone, Copy)]
+struct HeadAt<'b> {
+    buf: &'b [u8],
+    len: usize,
+    parser: &'b Parser,
+}
+
 /// What `Conn::answer` did.
 enum Answered {
     /// A response was started; where the next request starts in the buffer,
@@ -652,22 +661,24 @@ impl Conn {
             Http2Start::No => {}
         }
         match parser.parse(data, &limits) {
-            Ok(Status::Complete(len)) => match self.answer(cx, data, len, parser, draining, now, None)? {
-                Answered::Done(next) => {
-                    if let Some(next) = next {
-                        // Pipelined requests behind this one.
-                        let buf = data[next..].to_vec();
-                        self.pending = Some(Pending::new(buf, Parser::new()));
+            Ok(Status::Complete(len)) => {
+                match self.answer(cx, HeadAt { buf: data, len, parser }, draining, now, None)? {
+                    Answered::Done(next) => {
+                        if let Some(next) = next {
+                            // Pipelined requests behind this one.
+                            let buf = data[next..].to_vec();
+                            self.pending = Some(Pending::new(buf, Parser::new()));
+                        }
+                        Ok(true)
                     }
-                    Ok(true)
+                    Answered::NeedBody(wait, keep) => {
+                        let mut p = Pending::new(data[..keep].to_vec(), parser.clone());
+                        p.body = Some(wait);
+                        self.pending = Some(p);
+                        Ok(false)
+                    }
                 }
-                Answered::NeedBody(wait, keep) => {
-                    let mut p = Pending::new(data[..keep].to_vec(), parser.clone());
-                    p.body = Some(wait);
-                    self.pending = Some(p);
-                    Ok(false)
-                }
-            },
+            }
             Ok(Status::Partial) => {
                 self.pending = Some(Pending::new(data.to_vec(), parser.clone()));
                 Ok(false)
@@ -709,7 +720,7 @@ impl Conn {
         match p.parser.parse(&p.buf, &limits) {
             Ok(Status::Complete(len)) => {
                 let Pending { buf, parser, .. } = &*p;
-                match self.answer(cx, buf, len, parser, draining, now, None)? {
+                match self.answer(cx, HeadAt { buf, len, parser }, draining, now, None)? {
                     Answered::Done(next) => {
                         if let Some(next) = next {
                             // The requests behind this one stay in the same buffer.
@@ -765,7 +776,13 @@ impl Conn {
             BodyState::Complete { wire } => {
                 let Pending { buf, parser, .. } = &*p;
                 let body = wait.body(buf);
-                match self.answer(cx, buf, head_len, parser, draining, now, Some((body, wire)))? {
+                match self.answer(
+                    cx,
+                    HeadAt { buf, len: head_len, parser },
+                    draining,
+                    now,
+                    Some((body, wire)),
+                )? {
                     Answered::Done(Some(next)) => {
                         p.buf.drain(..next);
                         p.parser.reset();
@@ -823,21 +840,21 @@ impl Conn {
         self.start_reply(cx, Then::Linger, false, now)
     }
 
-    /// `buf` starts with a complete head, `head_len` bytes long, that
-    /// `parser` parsed: ask the responder, decide the connection's fate, and
-    /// start sending. Returns where the next request starts in `buf` when
-    /// the connection stays open and more bytes follow: the caller keeps
-    /// those.
+    /// A complete head (`at`): ask the responder, decide the connection's
+    /// fate, and start sending. A handler's request body is read whole
+    /// first (`ready` is the body and the bytes it took after the head, once
+    /// read): until it is, `NeedBody`. Otherwise `Done`, with where the next
+    /// request starts in the buffer when the connection stays open and more
+    /// bytes follow (the caller keeps those).
     fn answer(
         &mut self,
         cx: &mut Exchange,
-        buf: &[u8],
-        head_len: usize,
-        parser: &Parser,
+        at: HeadAt<'_>,
         draining: bool,
         now: Instant,
         ready: Option<(&[u8], usize)>,
     ) -> io::Result<Answered> {
+        let HeadAt { buf, len: head_len, parser } = at;
         let head = parser.head(buf);
         let version = if head.minor_version == 0 { Version::Http10 } else { Version::Http11 };
         let mut framing = body_framing(&head);
