@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use oserver_core::{Body, Error, Request, Response, Server, ServerBuilder, Settings, ShutdownHandle, Stats};
 
 use crate::support::{
-    allowed_cpus, find, first_response, get, is_listening, parse_responses, pin_this_thread, raw, repo_root,
-    request, scratch_dir, temp_dir, wait_until, write_file, Client, End,
+    allowed_cpus, find, first_response, get, is_listening, parse_head, parse_responses, pin_this_thread, raw,
+    repo_root, request, scratch_dir, temp_dir, wait_until, write_file, Client, End,
 };
 
 /// A server on a free port, running on a thread; stopped through its handle.
@@ -214,6 +214,147 @@ fn handler_body_from_a_file() {
     assert!(r.body == data, "body differs from the file");
     s.stop();
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A handler answering `/report` with `report.txt` (1000 bytes of letters),
+/// with its own Content-Type and Cache-Control; `/ping` says `pong`; the
+/// directory is also the static root, so `/report.txt` is the same file
+/// served as a static file.
+struct FileSite {
+    server: Running,
+    data: Vec<u8>,
+    _dir: crate::support::Cleanup,
+}
+
+impl FileSite {
+    fn start() -> FileSite {
+        let (dir, cleanup) = scratch_dir("libfilecond");
+        let data: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let path = dir.join("report.txt");
+        write_file(&path, &data);
+        let server = Running::start(
+            ServerBuilder::new()
+                .root(&dir)
+                .handler("/report", move |_: &Request<'_>| {
+                    let f = std::fs::File::open(&path).ok()?;
+                    Some(
+                        Response::new(200)
+                            .header("Content-Type", "text/x-report")
+                            .header("Cache-Control", "no-cache")
+                            .body(Body::File(f)),
+                    )
+                })
+                .handler("/ping", |_: &Request<'_>| Some(Response::new(200).body("pong"))),
+        );
+        FileSite { server, data, _dir: cleanup }
+    }
+
+    /// One request to the handler's file with these extra header lines.
+    fn ask(&self, method: &str, extra: &[&str]) -> crate::support::Response {
+        let mut lines = extra.to_vec();
+        lines.push("Connection: close");
+        first_response(&raw(self.server.addr, &request(method, "/report", &lines)))
+    }
+
+    /// A request that must come back without a body: its head, and proof
+    /// that the next response on the connection follows the head at once.
+    fn ask_bodiless(&self, method: &str, extra: &[&str]) -> crate::support::Response {
+        let mut bytes = request(method, "/report", extra);
+        bytes.extend_from_slice(&request("GET", "/ping", &["Connection: close"]));
+        let out = raw(self.server.addr, &bytes);
+        let (head, used) = parse_head(&out).expect("a response head");
+        let next = first_response(&out[used..]);
+        assert_eq!(next.body, b"pong", "the next response follows the head");
+        head
+    }
+}
+
+#[test]
+fn a_handlers_file_has_the_validators_a_static_file_has() {
+    let site = FileSite::start();
+    let r = site.ask("GET", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body == site.data, "body differs from the file");
+    assert_eq!(r.header("content-type"), Some("text/x-report"));
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
+    let etag = r.header("etag").expect("ETag");
+    let date = r.header("last-modified").expect("Last-Modified");
+    assert!(crate::support::is_imf_fixdate(date), "{date}");
+    // Computed as the static files compute them.
+    let stat = get(site.server.addr, "/report.txt");
+    assert_eq!(stat.status, 200);
+    assert_eq!((stat.header("etag"), stat.header("last-modified")), (Some(etag), Some(date)));
+}
+
+#[test]
+fn a_handlers_file_is_not_modified_for_a_current_copy() {
+    let site = FileSite::start();
+    let first = site.ask("GET", &[]);
+    let etag = first.header("etag").expect("ETag");
+    let date = first.header("last-modified").expect("Last-Modified");
+    for condition in [format!("If-None-Match: {etag}"), format!("If-Modified-Since: {date}")] {
+        let r = site.ask_bodiless("GET", &[&condition]);
+        assert_eq!(r.status, 304, "{condition}");
+        assert_eq!(r.header("etag"), Some(etag), "{condition}");
+        assert_eq!(r.header("cache-control"), Some("no-cache"), "{condition}");
+    }
+    // Another tag: the whole file.
+    let r = site.ask("GET", &["If-None-Match: \"other\""]);
+    assert_eq!((r.status, r.body.len()), (200, 1000));
+}
+
+#[test]
+fn a_handlers_file_answers_ranges() {
+    let site = FileSite::start();
+    let r = site.ask("GET", &["Range: bytes=10-19"]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 10-19/1000"));
+    assert_eq!(r.header("content-length"), Some("10"));
+    assert_eq!(r.body, &site.data[10..20]);
+    assert_eq!(r.header("content-type"), Some("text/x-report"));
+    let etag = r.header("etag").expect("ETag").to_string();
+
+    let r = site.ask("GET", &["Range: bytes=-5"]);
+    assert_eq!((r.status, r.header("content-range")), (206, Some("bytes 995-999/1000")));
+    assert_eq!(r.body, &site.data[995..]);
+    // If-Range with the current tag keeps the range; with another, the whole file.
+    let r = site.ask("GET", &["Range: bytes=10-19", &format!("If-Range: {etag}")]);
+    assert_eq!((r.status, r.body.as_slice()), (206, &site.data[10..20]));
+    let r = site.ask("GET", &["Range: bytes=10-19", "If-Range: \"old\""]);
+    assert_eq!((r.status, r.body.len()), (200, 1000));
+
+    let r = site.ask("GET", &["Range: bytes=1000-"]);
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some("bytes */1000"));
+}
+
+#[test]
+fn a_handlers_file_on_head_has_the_headers_and_no_body() {
+    let site = FileSite::start();
+    let r = site.ask_bodiless("HEAD", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("1000"));
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
+    assert!(r.header("etag").is_some() && r.header("last-modified").is_some(), "{r:?}");
+    let r = site.ask_bodiless("HEAD", &["Range: bytes=10-19"]);
+    assert_eq!((r.status, r.header("content-range")), (206, Some("bytes 10-19/1000")));
+    assert_eq!(r.header("content-length"), Some("10"));
+}
+
+#[test]
+fn a_handlers_file_answers_a_range_over_http2() {
+    let site = FileSite::start();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-H", "Range: bytes=10-19", "-D", "-", "-m", "10"])
+        .arg(format!("http://{}/report", site.server.addr))
+        .output()
+        .expect("curl");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.starts_with("HTTP/2 206"), "{out}");
+    assert!(out.contains("content-range: bytes 10-19/1000\r\n"), "{out}");
+    assert!(out.contains("content-type: text/x-report\r\n") && out.contains("etag: "), "{out}");
+    assert!(out.ends_with(std::str::from_utf8(&site.data[10..20]).unwrap()), "{out}");
 }
 
 #[test]

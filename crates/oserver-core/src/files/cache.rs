@@ -8,7 +8,7 @@
 //! (see SMALL_BODY) leaves together with its head in one write.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -117,8 +117,7 @@ fn open(root: &Root, rel: &[u8]) -> Result<Lookup, OpenError> {
     if !meta.is_file() {
         return Ok(Lookup::Special);
     }
-    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let len = meta.len();
+    let (len, mtime, etag) = validators(&meta);
     let small = if len <= SMALL_BODY {
         let mut buf = vec![0u8; len as usize];
         // A short read (the file shrank meanwhile) leaves it to sendfile.
@@ -126,5 +125,15 @@ fn open(root: &Root, rel: &[u8]) -> Result<Lookup, OpenError> {
     } else {
         None
     };
-    Ok(Lookup::File(Rc::new(OpenFile { file, len, mtime, etag: ETag::new(mtime, len), small })))
+    Ok(Lookup::File(Rc::new(OpenFile { file, len, mtime, etag, small })))
+}
+
+/// A regular file's length, modification time and entity-tag, from its
+/// metadata: one definition for the static files and a handler's file
+/// replies, so both send the same validators for the same file. A file
+/// system without modification times gives the epoch.
+pub(crate) fn validators(meta: &Metadata) -> (u64, SystemTime, ETag) {
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let len = meta.len();
+    (len, mtime, ETag::new(mtime, len))
 }

@@ -109,7 +109,6 @@ impl FieldList {
     }
 
     /// The first field with this name (ASCII case-insensitive).
-    #[cfg(test)]
     pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
         self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
     }

@@ -138,6 +138,9 @@ impl<'a> Request<'a> {
 /// value holds a control byte. The status must be a final one, 200 to 599:
 /// anything else is answered 500. A 204 or 304 is sent without a body.
 ///
+/// A 200 whose body is a [`Body::File`], answering a `GET` or `HEAD`, is
+/// answered as a static file would be; see [`Body::File`].
+///
 /// # Example
 ///
 /// ```
@@ -164,7 +167,30 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// Bytes that live for the whole program.
     Static(&'static [u8]),
-    /// A file, sent whole from its start with sendfile(2).
+    /// A file, sent with sendfile(2).
+    ///
+    /// When it answers a `GET` or `HEAD` with status 200, it gets what a
+    /// static file gets, and the status changes as a static file's would:
+    ///
+    /// - validators: `ETag` and `Last-Modified`, computed from the open
+    ///   file's metadata exactly as for static files, and `Accept-Ranges:
+    ///   bytes`;
+    /// - 304, without a body, when `If-None-Match` or `If-Modified-Since`
+    ///   says the client's copy is current;
+    /// - 206 with `Content-Range` and just that range for a `Range` of one
+    ///   range (if `If-Range`, when sent, still matches), and 416 when no
+    ///   range asked for is in the file.
+    ///
+    /// The handler's own header fields (`Content-Type`, `Cache-Control`, ...)
+    /// are kept, on the 304 too; the 416 is the server's error page, which
+    /// gets them without the `Content-*` ones (they describe the file). An
+    /// `ETag` or `Last-Modified` the handler set is sent and compared instead
+    /// of the computed one (each on its own: setting one keeps the other
+    /// computed); a `Last-Modified` that is not an HTTP-date is dropped for
+    /// the computed one.
+    ///
+    /// Any other status, or another method, sends the file whole from its
+    /// start, with the handler's status and fields only.
     File(File),
 }
 

@@ -238,3 +238,39 @@ fn error_page(status: u16, out: &mut Vec<u8>) {
     out.extend_from_slice(r.as_bytes());
     out.extend_from_slice(b"</h1></body></html>\n");
 }
+
+/// A request for unit tests: a method and header fields, kept in the
+/// buffer and spans a protocol would hand over.
+#[cfg(test)]
+pub(crate) struct TestRequest {
+    method: &'static str,
+    buf: Vec<u8>,
+    spans: Vec<crate::http::fields::HeaderSpan>,
+}
+
+#[cfg(test)]
+impl TestRequest {
+    pub(crate) fn new(method: &'static str, fields: &[(&str, &str)]) -> TestRequest {
+        use crate::http::fields::{HeaderSpan, Span};
+        let (mut buf, mut spans) = (Vec::new(), Vec::new());
+        for (name, value) in fields {
+            let start = buf.len();
+            buf.extend_from_slice(name.as_bytes());
+            let mid = buf.len();
+            buf.extend_from_slice(value.as_bytes());
+            spans.push(HeaderSpan { name: Span::new(start, mid), value: Span::new(mid, buf.len()) });
+        }
+        TestRequest { method, buf, spans }
+    }
+
+    pub(crate) fn req(&self) -> Request<'_> {
+        Request {
+            method: self.method.as_bytes(),
+            target: b"/",
+            version: Version::Http11,
+            fields: Fields::new(&self.buf, &self.spans),
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            secure: false,
+        }
+    }
+}

@@ -13,11 +13,12 @@ mod message;
 mod site;
 mod statics;
 
+use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::files::cache::FileCache;
+use crate::files::cache::{self, FileCache};
 use crate::files::path;
 use crate::http::{fields, status};
 use crate::settings::Settings;
@@ -25,6 +26,7 @@ use crate::settings::Settings;
 use handler::Body;
 pub(crate) use message::{FileBody, FileRef, Payload, Reply, Request, Version};
 pub(crate) use site::{Route, Site};
+use statics::FilePart;
 
 /// One loop's responder: the shared site plus what it reuses per request.
 pub(crate) struct Responder {
@@ -125,7 +127,7 @@ impl Responder {
                 // A panicking handler costs its request a 500, not the loop and
                 // every other connection on it (where panics unwind at all).
                 match panic::catch_unwind(AssertUnwindSafe(|| route.handler.handle(&hreq))) {
-                    Ok(Some(resp)) => return from_handler(resp, reply),
+                    Ok(Some(resp)) => return from_handler(req, resp, reply),
                     Ok(None) => {}
                     Err(_) => {
                         log::error!("{}: handler for {} panicked on {}", req.peer, route.prefix, self.url);
@@ -219,27 +221,30 @@ const FRAMING: [&str; 7] =
 /// Turn a handler's [`handler::Response`] into a reply: a status that is not
 /// a final one (1xx, or not three digits) is a 500; framing headers and
 /// invalid fields are dropped (and logged); the body's length is known here.
-fn from_handler(resp: handler::Response, reply: &mut Reply) {
-    if !status::is_final(resp.status) {
-        log::error!(
-            "handler answered with status {}, not a final status (200-599): 500 instead",
-            resp.status
-        );
+/// A file answering a GET or HEAD with 200 gets what a static file gets (see
+/// [`file_reply`]).
+fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
+    let handler::Response { status, headers, body } = resp;
+    if !status::is_final(status) {
+        log::error!("handler answered with status {status}, not a final status (200-599): 500 instead");
         return reply.error(500);
     }
-    reply.start(resp.status);
-    for (name, value) in &resp.headers {
+    let fields = headers.iter().filter(|(name, value)| {
         if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
             log::warn!("handler set {name}, which the server writes itself: dropped");
-            continue;
+            return false;
         }
         if !fields::valid_name(name.as_bytes()) || !fields::valid_value(value.as_bytes()) {
             log::warn!("handler header {name:?}: {value:?} is not a valid field: dropped");
-            continue;
+            return false;
         }
-        reply.fields.push(name, value.as_bytes());
-    }
-    let (payload, len) = match resp.body {
+        true
+    });
+    let fields: Vec<(&str, &str)> = fields.map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
+    let (payload, len) = match body {
+        Body::File(f) if status == 200 && (req.method == b"GET" || req.method == b"HEAD") => {
+            return file_reply(req, f, &fields, reply);
+        }
         Body::Empty => (Payload::Empty, 0),
         Body::Bytes(b) => {
             let n = b.len() as u64;
@@ -257,16 +262,89 @@ fn from_handler(resp: handler::Response, reply: &mut Reply) {
             }
         },
     };
-    if status::is_bodiless(resp.status) {
+    reply.start(status);
+    push_fields(reply, &fields, |_| true);
+    if status::is_bodiless(status) {
         return;
     }
     reply.payload = payload;
     reply.content_length = len;
 }
 
+/// A handler's 200 file reply to GET or HEAD, answered as a static file is
+/// (304, 206, 416, Accept-Ranges, sendfile), with the handler's fields. The
+/// validators are the file's, computed as the static files' are, except
+/// where the handler set its own `ETag` or `Last-Modified`: those are sent
+/// and compared instead. A `Last-Modified` that is not an HTTP-date cannot
+/// be compared with anything: it is dropped (and logged) for the file's.
+/// A 304 keeps every field of the handler's; a 416 is the server's error
+/// page, so the handler's `Content-*` fields, which describe the file, are
+/// not sent with it.
+fn file_reply(req: &Request<'_>, file: File, fields: &[(&str, &str)], reply: &mut Reply) {
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            log::error!("handler file: {e}");
+            return reply.error(500);
+        }
+    };
+    let (len, file_mtime, file_etag) = cache::validators(&meta);
+    let own = |name: &str| fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|&(_, v)| v);
+    let own_etag = own("etag");
+    let own_date = own("last-modified").and_then(|v| match httpdate::parse_http_date(v) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            log::warn!("handler set Last-Modified {v:?}, which is not an HTTP-date: the file's instead");
+            None
+        }
+    });
+    let keep = |name: &str| own_date.is_some() || !name.eq_ignore_ascii_case("last-modified");
+    let answer = statics::FileAnswer {
+        file: FileRef::Owned(file),
+        len,
+        etag: own_etag.map_or(file_etag.as_bytes(), str::as_bytes),
+        mtime: own_date.unwrap_or(file_mtime),
+    };
+    statics::answer_file(req, answer, reply, |reply, part| {
+        if part == FilePart::Unsatisfiable {
+            push_fields(reply, fields, |n| keep(n) && !starts_with_ignore_case(n, "content-"));
+            return;
+        }
+        push_fields(reply, fields, keep);
+        statics::push_validators(
+            reply,
+            own_etag.is_none().then_some(file_etag.as_bytes()),
+            own_date.is_none().then_some(file_mtime),
+        );
+    });
+}
+
+/// Add the handler's (checked) fields whose names `keep` takes.
+fn push_fields(reply: &mut Reply, fields: &[(&str, &str)], keep: impl Fn(&str) -> bool) {
+    for &(name, value) in fields {
+        if keep(name) {
+            reply.fields.push(name, value.as_bytes());
+        }
+    }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use httpdate::HttpDate;
+
+    use super::message::TestRequest;
     use super::*;
+    use crate::http::conditional::ETag;
+
+    fn get() -> TestRequest {
+        TestRequest::new("GET", &[])
+    }
 
     #[test]
     fn only_a_valid_host_makes_a_redirect() {
@@ -304,7 +382,7 @@ mod tests {
             .header("bad name", "x")
             .header("X-Ok", "yes")
             .body("hello");
-        from_handler(resp, &mut reply);
+        from_handler(&get().req(), resp, &mut reply);
         assert_eq!(reply.status, 200);
         let names: Vec<_> = reply.fields.iter().map(|(n, _)| n.to_vec()).collect();
         assert_eq!(names, vec![b"X-Ok".to_vec()]);
@@ -316,11 +394,11 @@ mod tests {
     fn handler_statuses_that_are_not_final_become_500() {
         for s in [100, 101, 199, 600, 1000, 0] {
             let mut reply = Reply::default();
-            from_handler(handler::Response::new(s).body("x"), &mut reply);
+            from_handler(&get().req(), handler::Response::new(s).body("x"), &mut reply);
             assert_eq!(reply.status, 500, "{s}");
         }
         let mut reply = Reply::default();
-        from_handler(handler::Response::new(204).body("ignored"), &mut reply);
+        from_handler(&get().req(), handler::Response::new(204).body("ignored"), &mut reply);
         assert_eq!((reply.status, reply.content_length), (204, 0));
         assert!(matches!(reply.payload, Payload::Empty));
     }
@@ -333,6 +411,163 @@ mod tests {
             assert_eq!(r.content_length, r.bytes.len() as u64);
             assert!(std::str::from_utf8(&r.bytes).unwrap().contains(&s.to_string()));
             assert_eq!(r.fields.get("allow").is_some(), s == 405);
+        }
+    }
+
+    /// A 100-byte file with a known modification time, open and already
+    /// removed; and the validators a static file of it would get.
+    fn hundred_bytes(tag: &str) -> (File, String, String) {
+        let path = std::env::temp_dir().join(format!("oserver-respond-{}-{tag}", std::process::id()));
+        std::fs::write(&path, (0..100u8).collect::<Vec<_>>()).unwrap();
+        let file = File::options().read(true).write(true).open(&path).unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        file.set_modified(mtime).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let etag = ETag::new(mtime, 100).to_string();
+        (file, etag, HttpDate::from(mtime).to_string())
+    }
+
+    /// Answer `method` with `fields` by a handler's 200 file reply, plus `extra` handler fields.
+    fn file_reply_to(method: &'static str, fields: &[(&str, &str)], resp: handler::Response) -> Reply {
+        let mut reply = Reply::default();
+        from_handler(&TestRequest::new(method, fields).req(), resp, &mut reply);
+        reply
+    }
+
+    fn field<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+        reply.fields.get(name).map(|v| std::str::from_utf8(v).unwrap())
+    }
+
+    fn count(reply: &Reply, name: &str) -> usize {
+        reply.fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).count()
+    }
+
+    #[test]
+    fn a_handlers_file_gets_what_a_static_file_gets() {
+        let (_, etag, date) = hundred_bytes("probe");
+        let inm = etag.as_str();
+        type Case<'a> = (&'static str, &'a [(&'a str, &'a str)], u16, Option<(u64, u64)>, Option<&'a str>);
+        let cases: &[Case] = &[
+            ("GET", &[], 200, Some((0, 100)), None),
+            ("HEAD", &[], 200, Some((0, 100)), None),
+            ("GET", &[("If-None-Match", inm)], 304, None, None),
+            ("HEAD", &[("If-None-Match", inm)], 304, None, None),
+            ("GET", &[("If-Modified-Since", &date)], 304, None, None),
+            ("GET", &[("If-None-Match", "\"other\"")], 200, Some((0, 100)), None),
+            ("GET", &[("Range", "bytes=10-19")], 206, Some((10, 20)), Some("bytes 10-19/100")),
+            ("HEAD", &[("Range", "bytes=10-19")], 206, Some((10, 20)), Some("bytes 10-19/100")),
+            (
+                "GET",
+                &[("Range", "bytes=10-19"), ("If-Range", inm)],
+                206,
+                Some((10, 20)),
+                Some("bytes 10-19/100"),
+            ),
+            ("GET", &[("Range", "bytes=10-19"), ("If-Range", "\"old\"")], 200, Some((0, 100)), None),
+            ("GET", &[("Range", "bytes=100-")], 416, None, Some("bytes */100")),
+        ];
+        for (i, &(method, fields, status, body, content_range)) in cases.iter().enumerate() {
+            let (file, etag, date) = hundred_bytes(&i.to_string());
+            let resp = handler::Response::new(200)
+                .header("Content-Type", "application/octet-stream")
+                .header("Cache-Control", "max-age=60")
+                .body(Body::File(file));
+            let reply = file_reply_to(method, fields, resp);
+            let what = format!("{method} {fields:?}");
+            assert_eq!(reply.status, status, "{what}");
+            assert_eq!(field(&reply, "cache-control"), Some("max-age=60"), "{what}");
+            assert_eq!(field(&reply, "content-range"), content_range, "{what}");
+            if status == 416 {
+                // The error page: not the file, so not the file's type.
+                assert_eq!(field(&reply, "content-type"), Some("text/html"), "{what}");
+                assert!(matches!(reply.payload, Payload::Buffered), "{what}");
+                continue;
+            }
+            assert_eq!(field(&reply, "content-type"), Some("application/octet-stream"), "{what}");
+            assert_eq!(field(&reply, "etag"), Some(etag.as_str()), "{what}");
+            assert_eq!(field(&reply, "last-modified"), Some(date.as_str()), "{what}");
+            match (&reply.payload, body) {
+                (Payload::File(f), Some((start, end))) => {
+                    assert_eq!((f.offset, f.end, reply.content_length), (start, end, end - start), "{what}");
+                    assert_eq!(field(&reply, "accept-ranges"), Some("bytes"), "{what}");
+                }
+                (Payload::Empty, None) => assert_eq!((status, reply.content_length), (304, 100), "{what}"),
+                (p, _) => panic!("{what}: {status} with {p:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_handlers_own_validators_replace_the_computed_ones() {
+        let (file, etag, date) = hundred_bytes("own-etag");
+        let resp = handler::Response::new(200).header("ETag", "\"v2\"").body(Body::File(file));
+        let reply = file_reply_to("GET", &[("If-None-Match", "\"v2\"")], resp);
+        assert_eq!(reply.status, 304);
+        assert_eq!((count(&reply, "etag"), field(&reply, "etag")), (1, Some("\"v2\"")));
+        // The other validator is still the file's.
+        assert_eq!(field(&reply, "last-modified"), Some(date.as_str()));
+        // The computed tag no longer matches.
+        let (file, ..) = hundred_bytes("own-etag-2");
+        let resp = handler::Response::new(200).header("ETag", "\"v2\"").body(Body::File(file));
+        assert_eq!(file_reply_to("GET", &[("If-None-Match", &etag)], resp).status, 200);
+        // If-Range compares the handler's tag too.
+        let (file, ..) = hundred_bytes("own-etag-3");
+        let resp = handler::Response::new(200).header("ETag", "\"v2\"").body(Body::File(file));
+        let reply = file_reply_to("GET", &[("Range", "bytes=0-0"), ("If-Range", "\"v2\"")], resp);
+        assert_eq!(reply.status, 206);
+
+        let own_date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let (file, etag, _) = hundred_bytes("own-date");
+        let resp = handler::Response::new(200).header("Last-Modified", own_date).body(Body::File(file));
+        let reply = file_reply_to("GET", &[("If-Modified-Since", own_date)], resp);
+        assert_eq!(reply.status, 304);
+        assert_eq!((count(&reply, "last-modified"), field(&reply, "last-modified")), (1, Some(own_date)));
+        assert_eq!(field(&reply, "etag"), Some(etag.as_str()));
+        // The file's own, newer date is not what is compared.
+        let (file, _, date) = hundred_bytes("own-date-2");
+        let resp = handler::Response::new(200).header("Last-Modified", own_date).body(Body::File(file));
+        let reply = file_reply_to("GET", &[("Range", "bytes=0-0"), ("If-Range", &date)], resp);
+        assert_eq!(reply.status, 200);
+
+        // Not an HTTP-date: the file's is sent and compared.
+        let (file, _, date) = hundred_bytes("bad-date");
+        let resp = handler::Response::new(200).header("Last-Modified", "yesterday").body(Body::File(file));
+        let reply = file_reply_to("GET", &[("If-Modified-Since", &date)], resp);
+        assert_eq!(reply.status, 304);
+        assert_eq!(
+            (count(&reply, "last-modified"), field(&reply, "last-modified")),
+            (1, Some(date.as_str()))
+        );
+    }
+
+    #[test]
+    fn a_handlers_416_keeps_its_fields_but_not_the_files_description() {
+        let (file, ..) = hundred_bytes("416");
+        let resp = handler::Response::new(200)
+            .header("Content-Type", "video/mp4")
+            .header("Content-Disposition", "attachment")
+            .header("Access-Control-Allow-Origin", "*")
+            .body(Body::File(file));
+        let reply = file_reply_to("GET", &[("Range", "bytes=500-")], resp);
+        assert_eq!(reply.status, 416);
+        assert_eq!(field(&reply, "access-control-allow-origin"), Some("*"));
+        assert_eq!(field(&reply, "content-type"), Some("text/html"));
+        assert_eq!((count(&reply, "content-type"), field(&reply, "content-disposition")), (1, None));
+    }
+
+    #[test]
+    fn a_handlers_file_is_sent_as_is_for_other_methods_and_statuses() {
+        for (method, status) in [("POST", 200), ("PUT", 200), ("GET", 203), ("GET", 404), ("HEAD", 500)] {
+            let (file, etag, _) = hundred_bytes(&format!("{method}-{status}"));
+            let resp = handler::Response::new(status).body(Body::File(file));
+            let fields = [("Range", "bytes=10-19"), ("If-None-Match", etag.as_str())];
+            let reply = file_reply_to(method, &fields, resp);
+            assert_eq!(reply.status, status, "{method} {status}");
+            assert_eq!(reply.fields.iter().count(), 0, "{method} {status}");
+            match &reply.payload {
+                Payload::File(f) => assert_eq!((f.offset, f.end, reply.content_length), (0, 100, 100)),
+                p => panic!("{method} {status}: {p:?}"),
+            }
         }
     }
 }
