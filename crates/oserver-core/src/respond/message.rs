@@ -271,6 +271,7 @@ impl TestRequest {
             fields: Fields::new(&self.buf, &self.spans),
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             secure: false,
+            body: &[],
         }
     }
 }
