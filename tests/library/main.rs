@@ -676,7 +676,7 @@ fn handlers_get_request_bodies() {
             .max_body_bytes(64)
             .route(&["POST", "PUT"], "/echo", echo)
             .route(&["POST"], "/big", echo)
-            .body_limit(100_000),
+            .body_limit(300_000),
     );
     let ask = |bytes: &[u8]| parse_responses(&raw(s.addr, bytes), false);
     // Content-Length, then a pipelined GET on the same connection.
@@ -709,6 +709,34 @@ fn handlers_get_request_bodies() {
     // The static files do not hold bodies: 405, body dropped, connection on.
     let r = ask(b"POST /httptest/test.html HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /httptest/test.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_eq!((r[0].status, r[1].status), (405, 200));
+    // The same over HTTP/2 (h2c, curl): DATA frames are the body, beyond
+    // the first 64 KiB window too; over the limit, 413.
+    let dir = temp_dir("h2-bodies");
+    let file = dir.join("body");
+    std::fs::write(&file, "z".repeat(200_000)).unwrap();
+    let curl = |path: &str, data: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--http2-prior-knowledge",
+                "-m",
+                "10",
+                "-w",
+                "\n%{http_code} %{http_version}",
+                "--data-binary",
+                data,
+            ])
+            .arg(format!("http://{}{path}", s.addr))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(curl("/echo", "hello"), "POST 5:hello\n200 2");
+    let at_file = format!("@{}", file.display());
+    let out = curl("/big", &at_file);
+    assert!(out.starts_with("POST 200000:zzz") && out.ends_with("\n200 2"), "{}", &out[..40.min(out.len())]);
+    assert!(curl("/echo", &at_file).ends_with("\n413 2"));
+    let _ = std::fs::remove_dir_all(&dir);
     s.stop();
 }
 

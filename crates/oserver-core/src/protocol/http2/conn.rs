@@ -174,6 +174,26 @@ struct Stream {
     /// The request's Content-Length, and the DATA received so far.
     expect: Option<u64>,
     received: u64,
+    /// A request a handler takes, waiting for its whole body before it is
+    /// answered.
+    held: Option<Box<Held>>,
+}
+
+/// A request held for its body: its header list (the loop's is reused by
+/// the next block) and the body so far, up to `limit`.
+struct Held {
+    fields: Fields,
+    body: Vec<u8>,
+    limit: u64,
+}
+
+/// What `Conn::respond` answers: a header list, the body read for a
+/// handler, or a status to refuse it with.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    f: &'a Fields,
+    body: &'a [u8],
+    refuse: Option<u16>,
 }
 
 /// The most DATA frames one `put_data` writes: OUT_BATCH over the smallest
@@ -772,7 +792,7 @@ impl Conn {
             self.got_settings = true;
         }
         match head.kind {
-            frame::DATA => self.on_data(head, payload),
+            frame::DATA => self.on_data(head, payload, &mut bufs.block, cx, now),
             frame::HEADERS => self.on_headers(head, payload, bufs, cx, now, turn),
             frame::PRIORITY => self.on_priority(head, payload),
             frame::RST_STREAM => self.on_rst(head, payload),
@@ -787,7 +807,14 @@ impl Conn {
         }
     }
 
-    fn on_data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnError> {
+    fn on_data(
+        &mut self,
+        head: Head,
+        payload: &[u8],
+        block: &mut Vec<u8>,
+        cx: &mut Exchange,
+        now: Instant,
+    ) -> Result<(), ConnError> {
         if head.stream == 0 {
             return Err(ConnError::new(ErrorCode::Protocol, "DATA on stream 0"));
         }
@@ -829,12 +856,23 @@ impl Conn {
             self.close_stream(i, true);
             return Ok(());
         }
+        if let Some(held) = s.held.as_mut() {
+            if held.body.len() as u64 + content.len() as u64 > held.limit {
+                self.answer_held(i, Some(413), block, cx, now);
+                return Ok(());
+            }
+            held.body.extend_from_slice(content);
+            if head.has(frame::END_STREAM) {
+                self.answer_held(i, None, block, cx, now);
+                return Ok(());
+            }
+        }
         if head.has(frame::END_STREAM) {
             s.remote_done = true;
             if s.body.is_none() {
                 self.close_stream(i, false);
             }
-        } else if s.received > MAX_DISCARD && s.body.is_none() {
+        } else if s.received > MAX_DISCARD && s.body.is_none() && s.held.is_none() {
             // Answered, and the body is not used: enough of it was read to
             // let the client see the answer (RFC 9113 8.1 lets a server
             // stop it with NO_ERROR).
@@ -846,6 +884,23 @@ impl Conn {
             frame::put_window_update(&mut self.out, head.stream, inc as u32);
         }
         Ok(())
+    }
+
+    /// Stream `i` held its request for the body: answer it now, with the
+    /// body (the client's END_STREAM came), or with `refuse` (413: the body
+    /// passed the limit; the rest of it is then dropped as it comes).
+    fn answer_held(
+        &mut self,
+        i: usize,
+        refuse: Option<u16>,
+        block: &mut Vec<u8>,
+        cx: &mut Exchange,
+        now: Instant,
+    ) {
+        let s = self.streams.swap_remove(i);
+        let Some(held) = s.held else { return };
+        let asked = Asked { f: &held.fields, body: &held.body, refuse };
+        self.respond(s.id, refuse.is_none(), asked, block, cx, now);
     }
 
     /// A frame that needs an open stream came for one that is not open.
@@ -958,6 +1013,8 @@ impl Conn {
             } else if !b.end_stream || pseudo || s.expect.is_some_and(|e| e != s.received) {
                 frame::put_rst(&mut self.out, id, ErrorCode::Protocol);
                 self.close_stream(i, true);
+            } else if s.held.is_some() {
+                self.answer_held(i, None, &mut bufs.block, cx, now);
             } else {
                 s.remote_done = true;
                 if s.body.is_none() {
@@ -1007,17 +1064,52 @@ impl Conn {
         }
         turn.responses += 1;
         self.since = now;
-        self.respond(id, b.end_stream, bufs, cx, now);
+        let Buffers { fields: f, block, .. } = bufs;
+        let mut refuse = None;
+        if !b.end_stream {
+            let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
+            let path = f.path.map_or(&[][..], |s| s.of(&f.bytes));
+            if let Some(limit) = cx.responder.body_limit(method, path) {
+                if f.content_length.is_some_and(|n| n > limit) {
+                    refuse = Some(413);
+                } else {
+                    // A handler takes the body: answer once it is whole.
+                    let held = Held { fields: f.clone(), body: Vec::new(), limit };
+                    self.streams.push(Stream {
+                        id,
+                        window: self.peer_window,
+                        recv_window: frame::DEFAULT_WINDOW,
+                        remote_done: false,
+                        body: None,
+                        expect: f.content_length,
+                        received: 0,
+                        held: Some(Box::new(held)),
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        self.respond(id, b.end_stream, Asked { f, body: &[], refuse }, block, cx, now);
         Ok(())
     }
 
     /// Answer the request in `bufs.fields` on stream `id`.
-    fn respond(&mut self, id: u32, remote_done: bool, bufs: &mut Buffers, cx: &mut Exchange, now: Instant) {
-        let Buffers { fields: f, block, .. } = bufs;
+    fn respond(
+        &mut self,
+        id: u32,
+        remote_done: bool,
+        asked: Asked<'_>,
+        block: &mut Vec<u8>,
+        cx: &mut Exchange,
+        now: Instant,
+    ) {
+        let f = asked.f;
         let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
         let target = f.path.map_or(&[][..], |s| s.of(&f.bytes));
         let fields = RequestFields::new(&f.bytes, &f.spans);
-        if f.too_large {
+        if let Some(status) = asked.refuse {
+            cx.reply.error(status);
+        } else if f.too_large {
             cx.reply.error(431);
         } else {
             let req = Request {
@@ -1027,7 +1119,7 @@ impl Conn {
                 fields,
                 peer: self.peer,
                 secure: self.io.is_tls(),
-                body: &[],
+                body: asked.body,
             };
             cx.respond(&req, now);
         }
@@ -1084,6 +1176,7 @@ impl Conn {
                     body: None,
                     expect,
                     received: 0,
+                    held: None,
                 });
             }
             return;
@@ -1111,6 +1204,7 @@ impl Conn {
             body: Some(body),
             expect,
             received: 0,
+            held: None,
         });
     }
 

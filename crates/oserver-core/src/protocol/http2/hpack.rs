@@ -397,7 +397,7 @@ fn string(block: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<Option<(us
 
 /// A request's decoded header list, checked field by field as RFC 9113
 /// 8.2 and 8.3 say. Reused for every block on a loop.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Fields {
     /// Names and values, back to back.
     pub bytes: Vec<u8>,
