@@ -20,9 +20,11 @@
 //! One buffer holds what is to be written. While it holds more than
 //! [`OUT_LIMIT`] nothing more is read, so a client that sends PINGs or
 //! SETTINGS and never reads stops being read from, and the send timeout
-//! ends it. Request bodies are not used (handlers do not see them yet):
-//! their bytes are counted, given back to the connection's window, and the
-//! stream is reset with NO_ERROR once its response is complete.
+//! ends it. A request a handler route takes is held, its header list
+//! copied, until its body (DATA, up to the route's limit) is whole; other
+//! requests are answered at once, and their bodies are counted, given back
+//! to the connection's window, and dropped (the stream is reset with
+//! NO_ERROR after MAX_DISCARD).
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
