@@ -762,3 +762,54 @@ fn a_handler_body_arrives_in_pieces_and_after_100_continue() {
     assert_eq!((r[0].status, &r[0].body[..]), (200, &b"POST 11:hello world"[..]));
     s.stop();
 }
+
+/// The `techempower` example (built by `cargo test` with the crate's other
+/// examples): `/plaintext` and `/json` as the benchmark's rules ask, 16
+/// pipelined at once; a bad argument is one line and exit 2.
+#[test]
+fn the_techempower_example_answers_plaintext_and_json() {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("techempower");
+    if !bin.exists() {
+        // `cargo test` builds the examples; `cargo test --test library`
+        // alone does not.
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "oserver-core", "--example", "techempower"])
+            .status()
+            .unwrap();
+        assert!(built.success() && bin.exists(), "{}", bin.display());
+    }
+    let bad = std::process::Command::new(&bin).args(["127.0.0.1:0", "zero"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = std::process::Command::new(&bin).args([addr.to_string().as_str(), "2"]).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || is_listening(port)), "example never listened");
+    let mut reqs = Vec::new();
+    for i in 0..16 {
+        let path = if i % 2 == 0 { "/plaintext" } else { "/json" };
+        reqs.extend_from_slice(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    }
+    reqs.extend_from_slice(b"GET /other HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = parse_responses(&raw(addr, &reqs), false);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.len(), 17);
+    for (i, resp) in r.iter().take(16).enumerate() {
+        assert_eq!(resp.status, 200);
+        assert!(resp.header("server").is_some() && resp.header("date").is_some());
+        if i % 2 == 0 {
+            assert_eq!(
+                (resp.header("content-type"), &resp.body[..]),
+                (Some("text/plain"), &b"Hello, World!"[..])
+            );
+        } else {
+            assert_eq!(
+                (resp.header("content-type"), &resp.body[..]),
+                (Some("application/json"), &br#"{"message":"Hello, World!"}"#[..])
+            );
+        }
+    }
+    assert_eq!(r[16].status, 404);
+}
