@@ -1,4 +1,5 @@
-//! oserver-core: an embeddable, event-driven HTTP/1.1 static file server.
+//! oserver-core: an embeddable, event-driven HTTP/1.1 and HTTP/2 server of
+//! static files and handlers, plain or over TLS.
 //!
 //! Serve a directory from your own program, beside handlers for dynamic
 //! answers, without an async runtime: one [mio] event loop per thread, one
@@ -27,7 +28,12 @@
 //!
 //! # What it does
 //!
-//! - `GET` and `HEAD`; any other method gets 405 with `Allow: GET, HEAD`.
+//! - Static files answer `GET` and `HEAD` (other methods get 405 with
+//!   `Allow: GET, HEAD`); [`Handler`]s see every method and the request body
+//!   ([`Request::body`]), routed by path prefix and, with
+//!   [`ServerBuilder::route`], by method.
+//! - HTTP/1.1 and HTTP/2 (h2 by ALPN over TLS, h2c by prior knowledge; see
+//!   [`Settings::http2`]); HTTPS with rustls ([`ServerBuilder::https`]).
 //! - `/dir/` serves `dir/index.html`; `/dir` redirects to `/dir/`; nothing
 //!   outside the root is served (paths are resolved before any file-system
 //!   call and opened with `openat2(RESOLVE_BENEATH)`).
@@ -44,10 +50,10 @@
 //!   waker, the timing wheel, the [`Handoff`] between loops. It sees a
 //!   connection only as a protocol session.
 //! - **protocol** (private): HTTP/1.1 ([`parse`] is its request-head
-//!   parser, public for benchmarks and fuzzing), the connection state
-//!   machine, the framing of replies, the access log.
+//!   parser, public for benchmarks and fuzzing) and HTTP/2 (frames, HPACK),
+//!   each a connection state machine that frames replies; the access log.
 //! - **transport** (private): bytes between a socket and a protocol (plain
-//!   TCP: recv, send, sendfile).
+//!   TCP: recv, send, sendfile; TLS with rustls).
 //! - **respond** (private): from a protocol-independent request to a reply,
 //!   through the [`Handler`]s and then the static files.
 //! - **files and HTTP semantics**: [`path`] turns a target into a safe
