@@ -2,7 +2,7 @@
 # HTTP/2 conformance: the httpwg test suite (crate httpwg-cli, RFC 9113 cases)
 # against oserver's h2c (prior knowledge) on its plain port.
 #
-#   bash benches/conformance/httpwg.sh [--server oserver|h2o] [--filter TEXT]
+#   bash benches/conformance/httpwg.sh [--server oserver|library|h2o] [--filter TEXT]
 #        [--frame-timeout MS] [--connect-timeout MS] [--limit SECS] [--parallel]
 #
 # Starts the server on a free 127.0.0.1 port (oserver: 2 workers, log level
@@ -25,6 +25,10 @@
 # bytes or more (any status); one, `RFC 9113 :: 8. expressing http semantics
 # in http2 :: sends headers frame with te trailers`, wants status 200 to a
 # `POST /` that carries `te: trailers`.
+#
+# --server library runs the same core as a library instead of the command:
+# crates/oserver-core/examples/conformance.rs, static files plus a handler
+# that answers POST with 200, which the `te: trailers` case asks of `POST /`.
 #
 # --server h2o runs the same against h2o (Debian's package; installed with apt
 # if missing), as a reference for the suite itself: h2o 2.2.5 passes 91 of
@@ -71,7 +75,7 @@ while (($#)); do
     *) printf 'unknown argument: %s\n' "$1" >&2; usage 2 ;;
     esac
 done
-[[ $SERVER =~ ^(oserver|h2o)$ ]] || die "--server: oserver or h2o, not '$SERVER'"
+[[ $SERVER =~ ^(oserver|library|h2o)$ ]] || die "--server: oserver, library or h2o, not '$SERVER'"
 for n in "$FRAME_MS" "$CONNECT_MS" "$LIMIT"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "timeouts want positive integers, got '$n'"
 done
@@ -93,6 +97,14 @@ find_httpwg() {
         HTTPWG=$HOME/.cargo/bin/httpwg
     fi
     [[ -x $HTTPWG ]] || die "no httpwg binary"
+}
+
+build_example() {
+    log "cargo build --release -p oserver-core --example conformance"
+    (cd "$REPO" && cargo build --release -p oserver-core --example conformance) || die "cargo build failed"
+    local target=${CARGO_TARGET_DIR:-$REPO/target}
+    EXAMPLE_BIN="$target/release/examples/conformance"
+    [[ -x $EXAMPLE_BIN ]] || die "no binary at $EXAMPLE_BIN after the build"
 }
 
 build_oserver() {
@@ -134,6 +146,9 @@ cleanup() {
 start_server() {
     local port=$1 root=$2
     case "$SERVER" in
+    library)
+        setsid "$EXAMPLE_BIN" "127.0.0.1:$port" "$root" >"$TMP/server.log" 2>&1 &
+        ;;
     oserver)
         setsid "$OSERVER_BIN" -r "$root" -p "$port" -w 2 --log-level warn >"$TMP/server.log" 2>&1 &
         ;;
@@ -249,6 +264,7 @@ main() {
     if [[ $SERVER == h2o ]]; then command -v h2o >/dev/null || apt_install h2o; fi
     find_httpwg
     if [[ $SERVER == oserver ]]; then build_oserver; fi
+    if [[ $SERVER == library ]]; then build_example; fi
     TMP=$(mktemp -d /tmp/oserver-httpwg.XXXXXX)
     trap cleanup EXIT
     trap 'exit 130' INT TERM
