@@ -14,18 +14,21 @@ pub(crate) mod status;
 pub(crate) const SERVER: &str = concat!("oserver/", env!("CARGO_PKG_VERSION"));
 
 /// Append a decimal number without going through `fmt`.
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written at the end of `buf` (20 digits hold any u64).
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return &buf[i..];
         }
     }
-    out.extend_from_slice(&tmp[i..]);
 }
 
 /// A non-empty string of decimal digits that fits in a u64.

@@ -36,7 +36,7 @@ use mio::net::TcpStream;
 use super::frame::{self, ConnError, ErrorCode, Head};
 use super::hpack::{self, Decoder, Fields};
 use crate::http::fields::Fields as RequestFields;
-use crate::http::{status, SERVER};
+use crate::http::{decimal, status, SERVER};
 use crate::protocol::access_log::RequestLine;
 use crate::protocol::exchange::{Exchange, Step};
 use crate::respond::{FileBody, Payload, Request, Version};
@@ -225,10 +225,8 @@ fn put_data(
         let len = left.min(max_frame);
         left -= len;
         let flags = if end && k + 1 == frames { frame::END_STREAM } else { 0 };
-        let mut head = Vec::with_capacity(frame::HEAD_LEN);
-        frame::put_head(&mut head, len, frame::DATA, flags, id);
         let (h, r) = rest.split_at_mut(frame::HEAD_LEN);
-        h.copy_from_slice(&head);
+        h.copy_from_slice(&frame::head_bytes(len, frame::DATA, flags, id));
         let (p, r) = r.split_at_mut(len);
         *piece = IoSliceMut::new(p);
         rest = r;
@@ -257,19 +255,6 @@ fn put_headers(out: &mut Vec<u8>, block: &[u8], id: u32, end_stream: bool, max_f
         out.extend_from_slice(piece);
         kind = frame::CONTINUATION;
         flags = 0;
-    }
-}
-
-/// `n` in decimal, in the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
     }
 }
 
@@ -1055,8 +1040,8 @@ impl Conn {
                 // refuses: status 400, with what it named (nginx does the
                 // same). A refused stream is not a request yet.
                 let f = &bufs.fields;
-                let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
-                let target = f.path.map_or(&[][..], |s| s.of(&f.bytes));
+                let method = f.method();
+                let target = f.path();
                 let line = RequestLine::Parsed { method, target, version: Version::Http2.as_str() };
                 cx.log(self.peer, line, 400, 0, None, None);
             }
@@ -1069,8 +1054,8 @@ impl Conn {
         let Buffers { fields: f, block, .. } = bufs;
         let mut refuse = None;
         if !b.end_stream {
-            let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
-            let path = f.path.map_or(&[][..], |s| s.of(&f.bytes));
+            let method = f.method();
+            let path = f.path();
             if let Some(limit) = cx.responder.body_limit(method, path) {
                 if f.content_length.is_some_and(|n| n > limit) {
                     refuse = Some(413);
@@ -1106,8 +1091,8 @@ impl Conn {
         now: Instant,
     ) {
         let f = asked.f;
-        let method = f.method.map_or(&[][..], |s| s.of(&f.bytes));
-        let target = f.path.map_or(&[][..], |s| s.of(&f.bytes));
+        let method = f.method();
+        let target = f.path();
         let fields = RequestFields::new(&f.bytes, &f.spans);
         if let Some(status) = asked.refuse {
             cx.reply.error(status);

@@ -106,12 +106,17 @@ impl Head {
     }
 }
 
-/// Append a frame header.
-pub(crate) fn put_head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
+/// A frame header's bytes.
+pub(crate) fn head_bytes(len: usize, kind: u8, flags: u8, stream: u32) -> [u8; HEAD_LEN] {
     debug_assert!(len <= MAX_FRAME_LIMIT as usize);
     let l = (len as u32).to_be_bytes();
-    out.extend_from_slice(&[l[1], l[2], l[3], kind, flags]);
-    out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    let s = (stream & 0x7fff_ffff).to_be_bytes();
+    [l[1], l[2], l[3], kind, flags, s[0], s[1], s[2], s[3]]
+}
+
+/// Append a frame header.
+pub(crate) fn put_head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
+    out.extend_from_slice(&head_bytes(len, kind, flags, stream));
 }
 
 /// Append a SETTINGS frame with these (id, value) pairs.

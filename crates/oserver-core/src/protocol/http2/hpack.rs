@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::sync::OnceLock;
 
-use crate::http::fields::{HeaderSpan, Span, MAX_HEAD_BYTES};
+use crate::http::fields::{is_tchar, HeaderSpan, Span, MAX_HEAD_BYTES};
 
 use super::frame::{ConnError, ErrorCode};
 
@@ -490,6 +490,16 @@ impl Fields {
         self.spans.push(HeaderSpan { name, value });
     }
 
+    /// `:method`'s value (empty if it has none).
+    pub(crate) fn method(&self) -> &[u8] {
+        self.method.map_or(&[], |s| s.of(&self.bytes))
+    }
+
+    /// `:path`'s value (empty if it has none).
+    pub(crate) fn path(&self) -> &[u8] {
+        self.path.map_or(&[], |s| s.of(&self.bytes))
+    }
+
     /// Check what a request must have (RFC 9113 8.3.1) once the list is
     /// complete, and give the responder a Host field from `:authority`.
     pub(crate) fn finish_request(&mut self) {
@@ -518,8 +528,7 @@ impl Fields {
 /// A byte of a lowercase field name (RFC 9110 token characters without
 /// the uppercase letters, which HTTP/2 forbids).
 fn is_lower_token(b: u8) -> bool {
-    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-        | b'^' | b'_' | b'`' | b'|' | b'~')
+    is_tchar(b) && !b.is_ascii_uppercase()
 }
 
 /// Append `value` as an HPACK integer with an `n`-bit prefix, the bits
@@ -567,12 +576,7 @@ pub(crate) fn put_status(out: &mut Vec<u8>, status: u16) {
         return;
     }
     put_int(out, 0, 4, 8);
-    let mut digits = [0u8; 3];
-    let s = status.min(999);
-    digits[0] = b'0' + (s / 100) as u8;
-    digits[1] = b'0' + (s / 10 % 10) as u8;
-    digits[2] = b'0' + (s % 10) as u8;
-    put_str(out, &digits);
+    put_str(out, crate::http::decimal(u64::from(status.min(999)), &mut [0; 20]));
 }
 
 /// The static table's index of a response field's name (RFC 7541

@@ -444,11 +444,3 @@ fn an_idle_connection_keeps_no_buffer() {
         size_of::<Stream>()
     );
 }
-
-#[test]
-fn content_lengths_are_written_in_decimal() {
-    let mut buf = [0u8; 20];
-    for n in [0, 7, 10, 100, 1_000_000, u64::MAX] {
-        assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
-    }
-}
