@@ -198,22 +198,22 @@ impl Reply {
     /// An error (or redirect) page for `status`: a short HTML body. A 405
     /// is the static files' (`Allow: GET, HEAD`).
     pub(crate) fn error(&mut self, status: u16) {
-        self.start(status);
-        self.fields.push("Content-Type", b"text/html");
-        if status == 405 {
-            self.fields.push("Allow", b"GET, HEAD");
-        }
-        error_page(status, &mut self.bytes);
-        self.content_length = self.bytes.len() as u64;
-        self.payload = Payload::Buffered;
+        self.page(status, (status == 405).then_some(b"GET, HEAD"));
     }
 
     /// 405 with the methods that are allowed, as an `Allow` value.
     pub(crate) fn not_allowed(&mut self, allow: &[u8]) {
-        self.start(405);
+        self.page(405, Some(allow));
+    }
+
+    /// The error page for `status`, with `Allow` when given.
+    fn page(&mut self, status: u16, allow: Option<&[u8]>) {
+        self.start(status);
         self.fields.push("Content-Type", b"text/html");
-        self.fields.push("Allow", allow);
-        error_page(405, &mut self.bytes);
+        if let Some(allow) = allow {
+            self.fields.push("Allow", allow);
+        }
+        error_page(status, &mut self.bytes);
         self.content_length = self.bytes.len() as u64;
         self.payload = Payload::Buffered;
     }
