@@ -90,14 +90,24 @@ impl Tls {
         }
     }
 
-    /// Hand `buf` to rustls (all of it: it buffers) and, unless `more` says
-    /// a file follows, write its records out now.
+    /// Hand rustls what it takes of `buf` and, unless `more` says a file
+    /// follows, write its records out now. rustls holds at most 64 KiB of
+    /// records not yet written (its buffer limit): when that is full, its
+    /// records go out to make room, and if the socket is full too the bytes
+    /// taken so far are returned, fewer than `buf.len()`, as plain TCP's
+    /// `send` does; the caller keeps the rest for the next writable event.
     pub(crate) fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
-        self.session.writer().write_all(buf)?;
+        let mut taken = 0;
+        while taken < buf.len() {
+            taken += self.session.writer().write(&buf[taken..])?;
+            if taken < buf.len() && !self.flush()? {
+                return Ok(taken);
+            }
+        }
         if !more {
             self.flush()?;
         }
-        Ok(buf.len())
+        Ok(taken)
     }
 
     /// Encrypt and send up to `max` bytes of `file` from `*offset` to `end`,

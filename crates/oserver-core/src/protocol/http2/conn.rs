@@ -90,13 +90,6 @@ const SEND_TURN: usize = 512 * 1024;
 /// incomplete.
 const READ_PIECE: usize = 16 * 1024 + frame::HEAD_LEN;
 
-/// Over TLS, plaintext handed to rustls per call, once it holds nothing
-/// unwritten: rustls takes at most 64 KiB (its buffer limit) at a time. It
-/// makes four full records, written out with one writev (a 16 KiB piece per
-/// call made one write each, and h2 over TLS was 0.76x h2o on the 1 MB
-/// page).
-const TLS_PIECE: usize = 64 * 1024;
-
 /// How long a connection closing after an error is drained.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -544,9 +537,10 @@ impl Conn {
             if !self.io.flush()? {
                 return Ok(false);
             }
-            let piece = if self.io.is_tls() { TLS_PIECE } else { usize::MAX };
-            let end = self.out.len().min(self.out_pos.saturating_add(piece));
-            let n = self.io.send(&self.out[self.out_pos..end], false)?;
+            // Over TLS the transport takes what rustls's buffer holds (64
+            // KiB, four records written out with one writev) and says how
+            // much, as plain TCP does when the socket fills.
+            let n = self.io.send(&self.out[self.out_pos..], false)?;
             self.out_pos += n;
             turn.sent += n;
             if n == 0 {
