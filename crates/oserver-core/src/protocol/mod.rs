@@ -19,6 +19,8 @@ pub(crate) mod exchange;
 pub(crate) mod http1;
 pub(crate) mod http2;
 mod session;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub(crate) use exchange::Step;
 pub(crate) use session::{Ctx, Origin, Session};

@@ -4,12 +4,10 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::*;
-use crate::files::fs::Root;
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
 use crate::protocol::Ctx;
-use crate::respond::Site;
 use crate::settings::AccessLog;
 use crate::transport::wait_readable;
 
@@ -45,32 +43,17 @@ impl Resp {
 }
 
 fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("oserver-conn-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(dir.join("d")).unwrap();
-    std::fs::write(dir.join("a.txt"), b"hello").unwrap();
-    // Sparse, so it costs no disk; big enough that a client that does not
-    // read blocks the sender.
-    std::fs::File::create(dir.join("big.bin")).unwrap().set_len(64 << 20).unwrap();
+    // big.bin: big enough that a client that does not read blocks the sender.
+    let dir = fixture_dir("conn", 64 << 20);
     let mut settings = Settings::default();
     change(&mut settings);
     if let Some(AccessLog::File(p)) = &mut settings.access_log {
         *p = dir.join(&*p);
     }
-    let root = Root::new(&dir, false).unwrap();
-    let site = Site { settings: settings.clone(), root: Some(root), routes: Vec::new() };
-    let cx = Ctx::new(Arc::new(site)).unwrap();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (sock, peer) = l.accept().unwrap();
-    sock.set_nonblocking(true).unwrap();
-    // As the server's listener does (accepted sockets inherit it): without
-    // it Nagle holds a second small response until the first is acked.
-    sock.set_nodelay(true).unwrap();
-    client.set_nonblocking(true).unwrap();
+    let cx = context(&dir, &settings);
+    let (sock, peer, client) = loopback();
     let now = Instant::now();
-    let io = Transport::new(TcpStream::from_std(sock), None).unwrap();
+    let io = Transport::new(sock, None).unwrap();
     let conn = Conn::new(io, peer, now, &settings);
     Harness { cx, conn, client, now, settings, dir, got: Vec::new() }
 }
@@ -82,10 +65,7 @@ fn harness() -> Harness {
 impl Harness {
     /// The client sends `bytes`; the connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
-        self.client.set_nonblocking(false).unwrap();
-        self.client.write_all(bytes).unwrap();
-        self.client.set_nonblocking(true).unwrap();
-        wait_readable(self.conn.fd());
+        send_all(&mut self.client, self.conn.fd(), bytes);
         self.conn.ready(true, false);
     }
 

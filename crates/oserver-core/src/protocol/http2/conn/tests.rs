@@ -2,14 +2,12 @@
 //! loopback TCP pair stands in for the network, the client's frames are
 //! written by hand, and time is passed in, so deadlines are checked exactly.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::*;
-use crate::files::fs::Root;
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
 use crate::protocol::Ctx;
-use crate::respond::Site;
 use crate::transport::wait_readable;
 
 struct Harness {
@@ -36,25 +34,12 @@ struct Got {
 }
 
 fn harness() -> Harness {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("oserver-h2conn-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.txt"), b"hello").unwrap();
-    // Sparse: no disk, and larger than any window.
-    std::fs::File::create(dir.join("big.bin")).unwrap().set_len(8 << 20).unwrap();
+    let dir = fixture_dir("h2conn", 8 << 20);
     let settings = Settings::default();
-    let root = Root::new(&dir, false).unwrap();
-    let site = Site { settings: settings.clone(), root: Some(root), routes: Vec::new() };
-    let cx = Ctx::new(Arc::new(site)).unwrap();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (sock, peer) = l.accept().unwrap();
-    sock.set_nonblocking(true).unwrap();
-    sock.set_nodelay(true).unwrap();
-    client.set_nonblocking(true).unwrap();
+    let cx = context(&dir, &settings);
+    let (sock, peer, client) = loopback();
     let now = Instant::now();
-    let io = Transport::new(TcpStream::from_std(sock), None).unwrap();
+    let io = Transport::new(sock, None).unwrap();
     let conn = Conn::new(io, peer, b"", now, &settings);
     let mut h = Harness { cx, conn, client, now, settings, dir, got: Vec::new() };
     let mut hello = frame::PREFACE.to_vec();
@@ -85,25 +70,10 @@ fn settings(pairs: &[(u16, u32)]) -> Vec<u8> {
 }
 
 impl Harness {
-    /// The client sends `bytes`; once they have all arrived (loopback
-    /// delivers in the background: a second write could otherwise land
-    /// after the connection read the first and found the socket empty),
-    /// the connection is told it is readable.
+    /// The client sends `bytes`; once they have all arrived, the
+    /// connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
-        self.client.set_nonblocking(false).unwrap();
-        self.client.write_all(bytes).unwrap();
-        self.client.set_nonblocking(true).unwrap();
-        wait_readable(self.conn.fd());
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let mut queued: libc::c_int = 0;
-            // SAFETY: FIONREAD writes one int through the pointer.
-            unsafe { libc::ioctl(self.conn.fd(), libc::FIONREAD, &mut queued) };
-            if queued as usize >= bytes.len() || std::time::Instant::now() > deadline {
-                break;
-            }
-            std::thread::yield_now();
-        }
+        send_all(&mut self.client, self.conn.fd(), bytes);
         self.conn.ready(true, false);
     }
 
