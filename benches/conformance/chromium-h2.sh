@@ -47,17 +47,14 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=benches/conformance/common.sh
+source "$REPO/benches/conformance/common.sh"
 SERVER=oserver
 COPIES=5
 LIMIT=120
 TMP=""
 SPID=""
 
-log() { printf '==> %s\n' "$*"; }
-die() {
-    printf '!!! ERROR: %s\n' "$*" >&2
-    exit 2
-}
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
@@ -84,44 +81,11 @@ install_tools() {
         command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}")
     done
     ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
-    local sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+    apt_install "${missing[@]}"
 }
 
-build_oserver() {
-    if [[ -n ${OSERVER_BIN:-} ]]; then
-        [[ -x $OSERVER_BIN ]] || die "OSERVER_BIN=$OSERVER_BIN is not executable"
-        return 0
-    fi
-    log "cargo build --release -p oserver-cli"
-    (cd "$REPO" && cargo build --release -p oserver-cli) || die "cargo build failed"
-    local target=${CARGO_TARGET_DIR:-target}
-    [[ $target == /* ]] || target="$REPO/$target"
-    OSERVER_BIN="$target/release/oserver"
-    [[ -x $OSERVER_BIN ]] || die "no binary at $OSERVER_BIN after the build"
-}
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-# SIGTERM to the server's process group: a graceful stop, which also writes
-# out whatever access-log lines are still buffered.
-stop_server() {
-    [[ -n $SPID ]] || return 0
-    kill -TERM -- "-$SPID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-        kill -0 -- "-$SPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-    SPID=""
-}
 
 cleanup() {
     stop_server

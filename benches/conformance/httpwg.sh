@@ -44,6 +44,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=benches/conformance/common.sh
+source "$REPO/benches/conformance/common.sh"
 SERVER=oserver
 FILTER=""
 FRAME_MS=500
@@ -53,11 +55,6 @@ SEQUENTIAL=1
 TMP=""
 SPID=""
 
-log() { printf '==> %s\n' "$*"; }
-die() {
-    printf '!!! ERROR: %s\n' "$*" >&2
-    exit 2
-}
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
@@ -80,13 +77,6 @@ for n in "$FRAME_MS" "$CONNECT_MS" "$LIMIT"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "timeouts want positive integers, got '$n'"
 done
 
-apt_install() {
-    local sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    log "installing $*"
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@"
-}
 
 find_httpwg() {
     HTTPWG=$(command -v httpwg || true)
@@ -102,39 +92,14 @@ find_httpwg() {
 build_example() {
     log "cargo build --release -p oserver-core --example conformance"
     (cd "$REPO" && cargo build --release -p oserver-core --example conformance) || die "cargo build failed"
-    local target=${CARGO_TARGET_DIR:-$REPO/target}
-    EXAMPLE_BIN="$target/release/examples/conformance"
+    EXAMPLE_BIN="$(target_dir)/release/examples/conformance"
     [[ -x $EXAMPLE_BIN ]] || die "no binary at $EXAMPLE_BIN after the build"
 }
 
-build_oserver() {
-    if [[ -n ${OSERVER_BIN:-} ]]; then
-        [[ -x $OSERVER_BIN ]] || die "OSERVER_BIN=$OSERVER_BIN is not executable"
-        return 0
-    fi
-    log "cargo build --release -p oserver-cli"
-    (cd "$REPO" && cargo build --release -p oserver-cli) || die "cargo build failed"
-    local target=${CARGO_TARGET_DIR:-target}
-    [[ $target == /* ]] || target="$REPO/$target"
-    OSERVER_BIN="$target/release/oserver"
-    [[ -x $OSERVER_BIN ]] || die "no binary at $OSERVER_BIN after the build"
-}
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 cleanup() {
-    if [[ -n $SPID ]]; then
-        kill -TERM -- "-$SPID" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 50; i++)); do
-            kill -0 -- "-$SPID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL -- "-$SPID" 2>/dev/null || true
-        wait "$SPID" 2>/dev/null || true
-    fi
+    stop_server 50
     if [[ -n $TMP && -n ${HTTPWG_KEEP_TMP:-} ]]; then
         echo "kept $TMP"
     elif [[ -n $TMP ]]; then
