@@ -325,44 +325,11 @@ def run(args):
     time.sleep(args.settle)
     after = idle.tree_rss(args.pid)
 
-    still_open = 0
-    for conn in done:
-        try:
-            if ctx is None:
-                data = conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            else:
-                data = conn.sock.recv(1)  # consumes any late post-handshake message
-            if data == b"":
-                count("closed by server while idle")
-            else:
-                count("unexpected bytes while idle")
-        except (BlockingIOError, ssl.SSLWantReadError):
-            still_open += 1
-        except OSError as e:
-            count(f"idle: {e.strerror or e}")
-    for conn in done:
-        conn.sock.close()
+    still_open = idle.count_still_open(done, ctx, count)
     for key in list(sel.get_map().values()):
         key.fileobj.close()
 
-    before_kib, after_kib = sum(before.values()), sum(after.values())
-    per_proc = ",".join(
-        f"{pid}:{after.get(pid, 0) - before.get(pid, 0):+d}" for pid in sorted(set(before) | set(after))
-    )
-    fields = {
-        "conns": args.conns,
-        "ok": len(done),
-        "failed": args.conns - len(done),
-        "open": still_open,
-        "before_kib": before_kib,
-        "after_kib": after_kib,
-        "kib_per_conn": f"{(after_kib - before_kib) / args.conns:.3f}",
-        "open_secs": f"{open_secs:.2f}",
-        "per_proc": per_proc,
-    }
-    print(" ".join(f"{k}={v}" for k, v in fields.items()))
-    for why, n in sorted(errors.items()):
-        print(f"h2_idle.py: {n} connection(s): {why}", file=sys.stderr)
+    idle.report("h2_idle.py", args.conns, len(done), still_open, before, after, open_secs, errors)
     if not args.stall:
         bodies = sorted({c.body for c in done})
         if len(bodies) > 1:

@@ -251,8 +251,18 @@ def run(args):
     time.sleep(args.settle)
     after = tree_rss(args.pid)
 
+    still_open = count_still_open(idle, ctx, count)
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+
+    report("idle.py", args.conns, len(idle), still_open, before, after, open_secs, errors)
+
+
+def count_still_open(conns, ctx, count):
+    """How many of `conns` the server still holds open, each checked without
+    blocking; anything else is counted as an error with `count`. Closes them."""
     still_open = 0
-    for conn in idle:
+    for conn in conns:
         try:
             if ctx is None:
                 data = conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
@@ -268,29 +278,31 @@ def run(args):
             still_open += 1
         except OSError as e:
             count(f"idle: {e.strerror or e}")
-    for conn in idle:
+    for conn in conns:
         conn.sock.close()
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()
+    return still_open
 
+
+def report(name, conns, ok, still_open, before, after, open_secs, errors):
+    """The key=value line on stdout, and the errors on stderr, prefixed `name`."""
     before_kib, after_kib = sum(before.values()), sum(after.values())
     per_proc = ",".join(
         f"{pid}:{after.get(pid, 0) - before.get(pid, 0):+d}" for pid in sorted(set(before) | set(after))
     )
     fields = {
-        "conns": args.conns,
-        "ok": len(idle),
-        "failed": args.conns - len(idle),
+        "conns": conns,
+        "ok": ok,
+        "failed": conns - ok,
         "open": still_open,
         "before_kib": before_kib,
         "after_kib": after_kib,
-        "kib_per_conn": f"{(after_kib - before_kib) / args.conns:.3f}",
+        "kib_per_conn": f"{(after_kib - before_kib) / conns:.3f}",
         "open_secs": f"{open_secs:.2f}",
         "per_proc": per_proc,
     }
     print(" ".join(f"{k}={v}" for k, v in fields.items()))
     for why, n in sorted(errors.items()):
-        print(f"idle.py: {n} connection(s): {why}", file=sys.stderr)
+        print(f"{name}: {n} connection(s): {why}", file=sys.stderr)
 
 
 def main():
