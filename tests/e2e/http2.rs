@@ -15,9 +15,8 @@
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::{mpsc, Arc};
-use std::thread;
+use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oserver_core::rustls;
@@ -29,13 +28,11 @@ use crate::h2wire::{
     code, code_name, continuation, data, flag, headers, hpack, kind, ping, rst_stream, setting,
     window_update, Frame, Reply, H2, MAX_FRAME, PREFACE,
 };
+use crate::support::{have, run};
 use crate::support::{
     parse_one, raw, read_to_end, repo_root, scratch_dir, tcp_sockets, tcp_state, wait_until, write_file,
     Cleanup, End, Oserver,
 };
-
-/// Longest a client tool may run (curl, nghttp, openssl s_client).
-const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Longest any single wait for the server's answer.
 const WAIT: Duration = Duration::from_secs(5);
@@ -1192,41 +1189,6 @@ fn sighup_sends_goaway_and_a_new_worker_serves() {
 }
 
 // ---------------------------------------------------------- real clients, TLS
-
-/// Whether `tool` runs here; if not, print why the calling test skips.
-fn have(tool: &str, test: &str) -> bool {
-    let probe = if tool == "openssl" { "version" } else { "--version" };
-    let found = Command::new(tool).arg(probe).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !found {
-        eprintln!("skipped {test}: `{tool}` is not installed");
-    }
-    found
-}
-
-/// Run a command to its end, at most `TOOL_TIMEOUT` (then panic).
-fn run(cmd: &mut Command) -> Output {
-    let what = format!("{cmd:?}");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(TOOL_TIMEOUT) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
-        Err(_) => {
-            // SAFETY: plain syscall on the child we spawned (not yet reaped:
-            // the waiting thread is still in wait).
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{what} still running after {TOOL_TIMEOUT:?}");
-        }
-    }
-}
 
 fn ok(out: Output, what: &str) -> Vec<u8> {
     assert!(out.status.success(), "{what}: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));

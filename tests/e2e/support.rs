@@ -19,7 +19,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -405,4 +405,42 @@ pub fn run_to_exit(args: &[&str], timeout: Duration) -> (Option<ExitStatus>, Str
         err = h.join().unwrap_or_default();
     }
     (status, err, leftovers)
+}
+
+/// Longest a client tool may run (curl, openssl s_client, nghttp).
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether `tool` runs here; if not, print why the calling test skips.
+pub fn have(tool: &str, test: &str) -> bool {
+    let probe = if tool == "openssl" { "version" } else { "--version" };
+    let found = Command::new(tool).arg(probe).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !found {
+        eprintln!("skipped {test}: `{tool}` is not installed");
+    }
+    found
+}
+
+/// Run a command to its end, at most `TOOL_TIMEOUT` (then panic).
+pub fn run(cmd: &mut Command) -> Output {
+    let what = format!("{cmd:?}");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(TOOL_TIMEOUT) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
+        Err(_) => {
+            // SAFETY: plain syscall on the child we spawned (not yet reaped:
+            // the waiting thread is still in wait).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{what} still running after {TOOL_TIMEOUT:?}");
+        }
+    }
 }

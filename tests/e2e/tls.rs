@@ -13,8 +13,8 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::{mpsc, Arc};
+use std::process::{Command, Output};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,47 +27,10 @@ use crate::support::{
     connect, parse_head, parse_one, read_to_end, repo_root, run_to_exit, scratch_dir, wait_until, write_file,
     Cleanup, End, Oserver, Response,
 };
-
-/// Longest a client tool may run (curl, openssl s_client).
-const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::support::{have, run};
 
 /// Names the tests reach the server by; curl maps each to 127.0.0.1.
 const NAMES: &[&str] = &["a.test", "b.test", "x.wild.test", "x.y.wild.test", "unknown.test"];
-
-/// Whether `tool` runs here; if not, print why the calling test skips.
-fn have(tool: &str, test: &str) -> bool {
-    let probe = if tool == "openssl" { "version" } else { "--version" };
-    let found = Command::new(tool).arg(probe).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !found {
-        eprintln!("skipped {test}: `{tool}` is not installed");
-    }
-    found
-}
-
-/// Run a command to its end, at most `TOOL_TIMEOUT` (then panic).
-fn run(cmd: &mut Command) -> Output {
-    let what = format!("{cmd:?}");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(TOOL_TIMEOUT) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
-        Err(_) => {
-            // SAFETY: plain syscall on the child we spawned (not yet reaped:
-            // the waiting thread is still in wait).
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{what} still running after {TOOL_TIMEOUT:?}");
-        }
-    }
-}
 
 /// The certificate files of a test server.
 struct Files {
