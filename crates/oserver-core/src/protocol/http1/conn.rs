@@ -198,6 +198,15 @@ struct HeadAt<'b> {
     parser: &'b Parser,
 }
 
+/// The HTTP version a head names.
+fn version_of(head: &RequestHead<'_>) -> Version {
+    if head.minor_version == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    }
+}
+
 /// What `Conn::answer` did.
 enum Answered {
     /// A response was started; where the next request starts in the buffer,
@@ -808,7 +817,7 @@ impl Conn {
         now: Instant,
     ) -> io::Result<()> {
         let head = p.parser.head(&p.buf[..head_len]);
-        let version = if head.minor_version == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+        let version = version_of(&head).as_str();
         cx.reply.refuse(status);
         let line = RequestLine::Parsed { method: head.method, target: head.target, version };
         cx.log(self.peer, line, status, cx.reply.content_length, None, None);
@@ -856,7 +865,7 @@ impl Conn {
     ) -> io::Result<Answered> {
         let HeadAt { buf, len: head_len, parser } = at;
         let head = parser.head(buf);
-        let version = if head.minor_version == 0 { Version::Http10 } else { Version::Http11 };
+        let version = version_of(&head);
         let mut framing = body_framing(&head);
         let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         // A body a handler takes is read whole first; `read` is how many
