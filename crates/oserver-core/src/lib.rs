@@ -72,11 +72,14 @@ mod runtime;
 mod server;
 mod settings;
 mod transport;
+mod wake;
 
 pub use files::{autoindex, fs, path};
 pub use http::{conditional, encoding, mime, range};
 pub use protocol::http1::parse;
 pub use respond::handler::{Body, Handler, Request, Response};
+pub use respond::later::Later;
+pub use respond::stream::{BodySender, BodyStream, Gone, CHANNEL_BYTES};
 pub use runtime::handoff::Handoff;
 pub use runtime::Stats;
 /// The rustls this crate is built with, for [`ServerBuilder::https`].

@@ -13,11 +13,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::files::fs::Root;
 use crate::protocol::Ctx;
 use crate::respond::handler::Handler;
+use crate::respond::pool::Pool;
 use crate::respond::{Route, Site};
 use crate::runtime::event_loop::{EventLoop, Listener, WAKER};
 use crate::runtime::handoff::Handoff;
 use crate::runtime::{Control, Stats};
 use crate::settings::{AccessLog, Settings, SettingsError};
+use crate::wake::Mailbox;
 
 /// Errors from building or running a server.
 #[derive(Debug)]
@@ -128,7 +130,14 @@ pub struct ServerBuilder {
     settings: Settings,
     routes: Vec<Route>,
     handoff: Option<Handoff>,
+    /// Threads of the blocking pool (started only if a route needs it).
+    blocking_threads: usize,
 }
+
+/// Blocking-pool threads by default: enough that a few slow handlers at once
+/// do not queue behind each other, few enough to cost little (each thread
+/// reserves its stack but touches a few pages).
+const BLOCKING_THREADS: usize = 16;
 
 impl Default for ServerBuilder {
     fn default() -> Self {
@@ -149,6 +158,7 @@ impl ServerBuilder {
             settings: Settings::default(),
             routes: Vec::new(),
             handoff: None,
+            blocking_threads: BLOCKING_THREADS,
         }
     }
     /// Listen on this address (bound at `build`, backlog 1024).
@@ -294,6 +304,48 @@ impl ServerBuilder {
         self.routes.push(Route::for_methods(methods, prefix.into(), Box::new(handler)));
         self
     }
+    /// As [`route`](Self::route), but the handler runs on the blocking pool
+    /// (see [`blocking_threads`](Self::blocking_threads)), not on the event
+    /// loop: it may sleep, wait on a lock or a database, or read a slow
+    /// disk while the loop serves every other connection. The request
+    /// (head and body) is copied for it; its connection waits for the
+    /// reply, up to [`Settings::reply_timeout`]. Returning `None` answers
+    /// 404 (nothing is left to fall through to); a panic answers 500.
+    ///
+    /// ```
+    /// use oserver_core::{Request, Response, ServerBuilder};
+    ///
+    /// let builder = ServerBuilder::new().blocking_route(&["GET"], "/report", |_: &Request<'_>| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(20)); // slow work
+    ///     Some(Response::new(200).body("done\n"))
+    /// });
+    /// ```
+    pub fn blocking_route(
+        mut self,
+        methods: &[&str],
+        prefix: impl Into<String>,
+        handler: impl Handler,
+    ) -> Self {
+        let methods = methods.iter().map(|m| (*m).to_owned()).collect();
+        let mut route = Route::for_methods(methods, prefix.into(), Box::new(handler));
+        route.blocking = true;
+        self.routes.push(route);
+        self
+    }
+    /// Threads of the blocking pool that runs
+    /// [`blocking_route`](Self::blocking_route)s, shared by every event
+    /// loop; default 16. Started at `build` only if there is such a route.
+    /// Requests beyond it wait in a queue.
+    pub fn blocking_threads(mut self, n: usize) -> Self {
+        self.blocking_threads = n;
+        self
+    }
+    /// How long a late reply or a streamed body's next piece may take (see
+    /// [`Settings::reply_timeout`]).
+    pub fn reply_timeout(mut self, d: Duration) -> Self {
+        self.settings.reply_timeout = d;
+        self
+    }
     /// Answer every plain-HTTP request with a `308` to HTTPS on `port`
     /// (see [`Settings::redirect_https`]).
     pub fn redirect_https(mut self, port: Option<u16>) -> Self {
@@ -338,6 +390,9 @@ impl ServerBuilder {
         if self.threads == 0 {
             return Err(Error::Config("threads must be at least 1"));
         }
+        if self.blocking_threads == 0 {
+            return Err(Error::Config("blocking_threads must be at least 1"));
+        }
         if self.handoff.is_some() && self.threads != 1 {
             return Err(Error::Config("a handoff needs exactly one thread"));
         }
@@ -373,7 +428,9 @@ impl ServerBuilder {
         let mut wakers = Vec::with_capacity(self.threads);
         for _ in 0..self.threads {
             let poll = Poll::new().map_err(Error::Io)?;
-            wakers.push(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
+            let mailbox = Mailbox::new(Arc::clone(&waker));
+            wakers.push(waker);
             let mut listeners = vec![Listener {
                 sock: mio::net::TcpListener::from_std(listener.try_clone().map_err(Error::Io)?),
                 tls: None,
@@ -384,10 +441,14 @@ impl ServerBuilder {
                     tls: Some(Arc::clone(config)),
                 });
             }
-            loops.push((poll, listeners));
+            loops.push((poll, listeners, mailbox));
         }
         let https_addr = https.map(|((_, a), _)| a);
-        let site = Arc::new(Site { settings: self.settings, root, routes: self.routes });
+        let pool = match self.routes.iter().any(|r| r.blocking) {
+            true => Some(Pool::new(self.blocking_threads).map_err(Error::Io)?),
+            false => None,
+        };
+        let site = Arc::new(Site { settings: self.settings, root, routes: self.routes, pool });
         let control = Arc::new(Control::new(wakers));
         Ok(Server { addr, https_addr, loops, site, control, handoff: self.handoff })
     }
@@ -426,7 +487,7 @@ impl ServerBuilder {
 pub struct Server {
     addr: SocketAddr,
     https_addr: Option<SocketAddr>,
-    loops: Vec<(Poll, Vec<Listener>)>,
+    loops: Vec<(Poll, Vec<Listener>, Arc<Mailbox>)>,
     site: Arc<Site>,
     control: Arc<Control>,
     /// For the one event loop (checked at build).
@@ -458,11 +519,11 @@ impl Server {
     /// the access log cannot be opened.
     pub fn run(self) -> Result<Stats, Error> {
         // Each loop is built on its own thread: its open-file cache is not Send.
-        let start = |(poll, l): (Poll, Vec<Listener>),
+        let start = |(poll, l, mailbox): (Poll, Vec<Listener>, Arc<Mailbox>),
                      site: Arc<Site>,
                      ctl: Arc<Control>,
                      handoff: Option<Handoff>| {
-            let cx = Ctx::new(site)?;
+            let cx = Ctx::new(site, mailbox)?;
             EventLoop::new(poll, l, cx, ctl, handoff).and_then(EventLoop::run)
         };
         let mut parts = self.loops.into_iter();

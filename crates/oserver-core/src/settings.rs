@@ -96,6 +96,12 @@ pub struct Settings {
     /// A client that takes no byte of a response for this long is dropped.
     /// 1 s to [`MAX_TIMEOUT`]; default 30 s.
     pub send_timeout: Duration,
+    /// How long a connection waits for a handler's late reply
+    /// ([`Response::later`](crate::Response::later), a blocking route), or
+    /// for the next piece of a streamed body, before it is closed (as
+    /// nginx's `proxy_read_timeout`, also 60 s by default). 1 s to
+    /// [`MAX_TIMEOUT`].
+    pub reply_timeout: Duration,
     /// Longest graceful drain after a shutdown request. 0 (stop at once,
     /// cutting responses in flight) to [`MAX_TIMEOUT`]; default 10 s.
     pub shutdown_timeout: Duration,
@@ -148,6 +154,7 @@ impl Default for Settings {
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(15),
             send_timeout: Duration::from_secs(30),
+            reply_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             keepalive_requests: 1000,
             limits: Limits::default(),
@@ -205,6 +212,7 @@ impl Settings {
         secs("header_timeout", self.header_timeout, one, "1 to 86400 seconds")?;
         secs("keepalive_timeout", self.keepalive_timeout, Duration::ZERO, "0 (off) to 86400 seconds")?;
         secs("send_timeout", self.send_timeout, one, "1 to 86400 seconds")?;
+        secs("reply_timeout", self.reply_timeout, one, "1 to 86400 seconds")?;
         secs("shutdown_timeout", self.shutdown_timeout, Duration::ZERO, "0 to 86400 seconds")?;
         let n = self.limits.max_header_bytes;
         if !(MIN_HEADER_BYTES..=MAX_HEAD_BYTES).contains(&n) {
@@ -263,6 +271,7 @@ mod tests {
             ("keepalive_timeout", |s| s.keepalive_timeout = Duration::from_secs(u64::MAX)),
             ("send_timeout", |s| s.send_timeout = Duration::ZERO),
             ("send_timeout", |s| s.send_timeout = Duration::from_secs(86_401)),
+            ("reply_timeout", |s| s.reply_timeout = Duration::ZERO),
             ("shutdown_timeout", |s| s.shutdown_timeout = Duration::from_secs(u64::MAX)),
             ("limits.max_header_bytes", |s| s.limits.max_header_bytes = 10),
             ("limits.max_header_bytes", |s| s.limits.max_header_bytes = 65_536),

@@ -4,12 +4,14 @@
 //! connection asks of the loop.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::access_log::{Entry, RequestLine, Writer};
 use crate::http::clock::Clock;
 use crate::respond::{Reply, Request, Responder};
 use crate::settings::Settings;
+use crate::wake::{Mailbox, Wakeup};
 
 /// What the event loop does with a connection after driving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +42,21 @@ pub(crate) struct Exchange {
     pub(crate) log: Option<Writer>,
     /// Responses started (for [`Stats`](crate::Stats)).
     pub(crate) requests: u64,
+    /// Where other threads name the connections they have news for (a late
+    /// reply, a streamed body's next piece).
+    pub(crate) mailbox: Arc<Mailbox>,
+    /// The key of the connection being driven, set by the loop.
+    pub(crate) key: usize,
 }
 
 impl Exchange {
     pub(crate) fn settings(&self) -> &Settings {
         self.responder.settings()
+    }
+
+    /// How another thread wakes the connection being driven.
+    pub(crate) fn wakeup(&self) -> Wakeup {
+        Wakeup::new(Arc::clone(&self.mailbox), self.key)
     }
 
     /// Ask the responder for `req`'s reply, into `self.reply`.

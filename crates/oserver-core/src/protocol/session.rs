@@ -16,6 +16,7 @@ use crate::http::clock::Clock;
 use crate::respond::{Reply, Responder, Site};
 use crate::settings::Settings;
 use crate::transport::Transport;
+use crate::wake::Mailbox;
 
 /// How a connection came to this loop.
 #[derive(Debug, Clone, Copy)]
@@ -148,7 +149,7 @@ impl Ctx {
     /// # Errors
     ///
     /// The access log cannot be opened.
-    pub(crate) fn new(site: Arc<Site>) -> io::Result<Ctx> {
+    pub(crate) fn new(site: Arc<Site>, mailbox: Arc<Mailbox>) -> io::Result<Ctx> {
         let log = match &site.settings.access_log {
             Some(t) => Some(Writer::open(t.clone())?),
             None => None,
@@ -163,6 +164,8 @@ impl Ctx {
                 clock: Clock::new(),
                 log,
                 requests: 0,
+                mailbox,
+                key: 0,
             },
             draining: false,
         })
@@ -189,6 +192,17 @@ impl Ctx {
         if let Some(l) = self.exchange.log.as_mut() {
             l.reopen();
         }
+    }
+
+    /// The connection about to be driven: its key is what another thread
+    /// names to wake it (see `crate::wake`).
+    pub(crate) fn driving(&mut self, key: usize) {
+        self.exchange.key = key;
+    }
+
+    /// The connections other threads have news for, since the last call.
+    pub(crate) fn woken(&self, into: &mut Vec<usize>) {
+        self.exchange.mailbox.take(into);
     }
 
     pub(crate) fn begin_drain(&mut self) {

@@ -33,8 +33,8 @@ pub(crate) fn fixture_dir(tag: &str, big: u64) -> PathBuf {
 /// A loop context serving `dir` with `settings`.
 pub(crate) fn context(dir: &std::path::Path, settings: &Settings) -> Ctx {
     let root = Root::new(dir, false).unwrap();
-    let site = Site { settings: settings.clone(), root: Some(root), routes: Vec::new() };
-    Ctx::new(Arc::new(site)).unwrap()
+    let site = Site { settings: settings.clone(), root: Some(root), routes: Vec::new(), pool: None };
+    Ctx::new(Arc::new(site), crate::wake::Mailbox::detached()).unwrap()
 }
 
 /// A connected loopback pair: the server's non-blocking socket (with

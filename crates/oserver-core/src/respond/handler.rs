@@ -8,20 +8,30 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::net::SocketAddr;
 
+use super::later::{Awaited, Later};
 use super::message::{self, Version};
+use super::stream::BodyStream;
 
 /// Answers requests on the event-loop thread.
 ///
 /// Handlers run inside the event loop, between reads and writes of every other
 /// connection of that loop: a handler that blocks (sleeps, waits on a lock held
 /// for long, does network or slow disk I/O) stalls every client of the loop.
-/// Keep handlers to quick, in-memory work; for anything slow, compute it on
-/// another thread ahead of time and let the handler return the latest result
-/// (an `Arc<Mutex<..>>` snapshot or an atomic), or write it to a file and
-/// answer with [`Body::File`], which is sent with sendfile(2) without copying.
+/// Keep handlers to quick, in-memory work. For anything slow:
 ///
-/// A handler that panics gets its request answered 500 and the loop goes on
-/// (when panics unwind; with `panic = "abort"` the process ends).
+/// - route it with [`ServerBuilder::blocking_route`]: it then runs on the
+///   server's blocking pool, and its connection waits without stalling the
+///   loop;
+/// - or answer [`Response::later`] and complete the reply from any thread;
+/// - or stream the body ([`Body::Stream`]) as it is made.
+///
+/// A handler that panics gets its request answered 500 and the loop goes on,
+/// when panics unwind. With `panic = "abort"` (as this workspace's release
+/// profile sets for the `oserver` command) a panic ends the process, every
+/// connection with it: an embedder that wants the 500 builds with the
+/// default `panic = "unwind"`.
+///
+/// [`ServerBuilder::blocking_route`]: crate::ServerBuilder::blocking_route
 ///
 /// Closures `Fn(&Request) -> Option<Response>` are handlers too.
 ///
@@ -156,10 +166,13 @@ pub struct Response {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     pub(crate) body: Body,
+    /// A placeholder for a reply that comes later (see [`Response::later`]).
+    pub(crate) later: Option<Awaited>,
 }
 
 /// A response body.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Body {
     /// No body (Content-Length: 0).
     Empty,
@@ -192,6 +205,38 @@ pub enum Body {
     /// Any other status, or another method, sends the file whole from its
     /// start, with the handler's status and fields only.
     File(File),
+    /// A body of unknown length, sent as it is produced: chunked on
+    /// HTTP/1.1 (HTTP/1.0 gets it unframed, then the connection closes),
+    /// DATA frames on HTTP/2. The next piece is taken only when the client
+    /// has taken the last, so a slow client holds the producer back. A
+    /// `HEAD` gets the head only, and the stream is dropped unread.
+    ///
+    /// ```
+    /// use oserver_core::{Body, BodyStream, Response};
+    ///
+    /// // Pulled on the loop, piece by piece:
+    /// let lines = BodyStream::iter((0..3).map(|i| format!("line {i}\n")));
+    /// let r = Response::new(200).body(lines);
+    /// assert!(matches!(r.body_ref(), Body::Stream(_)));
+    ///
+    /// // Fed from another thread:
+    /// let (body, tx) = BodyStream::channel();
+    /// std::thread::spawn(move || {
+    ///     for i in 0..3 {
+    ///         if tx.send(format!("tick {i}\n")).is_err() {
+    ///             return; // the client left
+    ///         }
+    ///     }
+    /// }); // dropping `tx` ends the body
+    /// let r = Response::new(200).header("Content-Type", "text/plain").body(body);
+    /// ```
+    Stream(BodyStream),
+}
+
+impl From<BodyStream> for Body {
+    fn from(s: BodyStream) -> Body {
+        Body::Stream(s)
+    }
 }
 
 impl From<Vec<u8>> for Body {
@@ -227,7 +272,33 @@ impl From<File> for Body {
 impl Response {
     /// A response with this status code, no headers and no body.
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty }
+        Response { status, headers: Vec::new(), body: Body::Empty, later: None }
+    }
+
+    /// A reply that comes later: return the first (a placeholder) from the
+    /// handler, and complete the reply with the [`Later`] from any thread.
+    /// The connection waits for it without holding up its loop, up to
+    /// [`Settings::reply_timeout`](crate::Settings::reply_timeout); if the
+    /// client leaves first, the reply is dropped quietly
+    /// ([`Later::is_gone`] tells). Dropping the `Later` unsent answers 500.
+    ///
+    /// ```
+    /// use oserver_core::{Request, Response};
+    ///
+    /// fn handle(_req: &Request<'_>) -> Option<Response> {
+    ///     let (placeholder, later) = Response::later();
+    ///     std::thread::spawn(move || {
+    ///         let report = "made slowly\n"; // e.g. a database query
+    ///         later.send(Response::new(200).body(report));
+    ///     });
+    ///     Some(placeholder)
+    /// }
+    /// ```
+    pub fn later() -> (Response, Later) {
+        let (later, awaited) = Later::new();
+        let mut r = Response::new(200);
+        r.later = Some(awaited);
+        (r, later)
     }
 
     /// Add a header. A name that is not a token, or a value with CR, LF or
@@ -252,5 +323,10 @@ impl Response {
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The body.
+    pub fn body_ref(&self) -> &Body {
+        &self.body
     }
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
+use super::later::Awaited;
+use super::stream::BodyStream;
 use crate::files::cache::OpenFile;
 use crate::http::fields::{FieldList, Fields};
 use crate::http::{push_u64, status};
@@ -142,6 +144,13 @@ pub(crate) enum Payload {
     Static(&'static [u8]),
     /// A range of a file.
     File(FileBody),
+    /// A body of unknown length, produced piece by piece (no
+    /// Content-Length: HTTP/1.1 frames it chunked).
+    Stream(BodyStream),
+    /// No reply yet: a handler answers later, and the protocol waits for
+    /// it, then asks [`Responder::finish`](super::Responder::finish) to make
+    /// it the reply. Nothing else of the reply is set.
+    Later(Awaited),
 }
 
 /// The responder's answer. One per loop, reused: `start` keeps the buffers.
@@ -175,7 +184,29 @@ impl Reply {
     /// a 1xx or 204; in a 304 only as the length a 200 would have (static
     /// files send it, a handler's 304 has none).
     pub(crate) fn sends_length(&self) -> bool {
-        !(self.status < 200 || self.status == 204 || (self.status == 304 && self.content_length == 0))
+        !(self.status < 200
+            || self.status == 204
+            || (self.status == 304 && self.content_length == 0)
+            || self.streams())
+    }
+
+    /// The body is a stream, of unknown length.
+    pub(crate) fn streams(&self) -> bool {
+        matches!(self.payload, Payload::Stream(_))
+    }
+
+    /// A handler answers later: the reply to wait for.
+    pub(crate) fn take_later(&mut self) -> Option<Awaited> {
+        if !matches!(self.payload, Payload::Later(_)) {
+            return None;
+        }
+        match std::mem::take(&mut self.payload) {
+            Payload::Later(a) => Some(a),
+            other => {
+                self.payload = other;
+                None
+            }
+        }
     }
 
     /// Take the payload out, leaving the reply empty of it.
@@ -192,6 +223,7 @@ impl Reply {
             Payload::Bytes(b) => Some(b),
             Payload::Static(b) => Some(b),
             Payload::File(f) => f.in_memory(),
+            Payload::Stream(_) | Payload::Later(_) => None,
         }
     }
 

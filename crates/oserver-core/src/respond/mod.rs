@@ -9,9 +9,12 @@
 //! framing headers, HEAD's missing body).
 
 pub(crate) mod handler;
+pub(crate) mod later;
 mod message;
+pub(crate) mod pool;
 mod site;
 mod statics;
+pub(crate) mod stream;
 
 use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
@@ -24,7 +27,9 @@ use crate::http::{fields, status};
 use crate::settings::Settings;
 
 use handler::Body;
+use later::{Answer, Later};
 pub(crate) use message::{FileBody, FileRef, Payload, Reply, Request, Version};
+use pool::OwnedRequest;
 pub(crate) use site::{Route, Site};
 use statics::FilePart;
 
@@ -47,16 +52,36 @@ impl Responder {
         &self.site.settings
     }
 
-    /// Answer `req` into `reply`.
+    /// Answer `req` into `reply`. A reply whose payload is
+    /// [`Payload::Later`] is not one yet: the protocol waits for it, then
+    /// calls [`Responder::finish`].
     pub(crate) fn respond(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
-        let settings = &self.site.settings;
-        match (req.secure, settings.redirect_https, settings.hsts) {
-            (false, Some(port), _) => redirect_https(req, port, reply),
-            (true, _, Some(secs)) => {
+        match (req.secure, self.site.settings.redirect_https) {
+            (false, Some(port)) => redirect_https(req, port, reply),
+            _ => {
                 self.answer(req, now, reply);
+                self.hsts(req, reply);
+            }
+        }
+    }
+
+    /// A late reply came (see [`Payload::Later`]): make it the reply to
+    /// `req` (its head; the body was the handler's already).
+    pub(crate) fn finish(&mut self, req: &Request<'_>, answer: Answer, reply: &mut Reply) {
+        match answer {
+            Answer::Response(resp) => from_handler(req, resp, reply),
+            Answer::Error(status) => reply.error(status),
+        }
+        self.hsts(req, reply);
+    }
+
+    /// `--hsts`: the header on every answer over HTTPS (but a reply still
+    /// to come).
+    fn hsts(&self, req: &Request<'_>, reply: &mut Reply) {
+        if let (true, Some(secs)) = (req.secure, self.site.settings.hsts) {
+            if !matches!(reply.payload, Payload::Later(_)) {
                 reply.fields.push_display("Strict-Transport-Security", format_args!("max-age={secs}"));
             }
-            _ => self.answer(req, now, reply),
         }
     }
 
@@ -124,6 +149,9 @@ impl Responder {
                     }
                     continue;
                 }
+                if route.blocking {
+                    return self.to_pool(route, &hreq, reply);
+                }
                 // A panicking handler costs its request a 500, not the loop and
                 // every other connection on it (where panics unwind at all).
                 match panic::catch_unwind(AssertUnwindSafe(|| route.handler.handle(&hreq))) {
@@ -151,6 +179,25 @@ impl Responder {
             now,
         };
         statics::serve(&mut cx, req, target.query, resolved, reply);
+    }
+}
+
+impl Responder {
+    /// A blocking route's request goes to the pool; the reply comes later.
+    fn to_pool(&self, route: &Route, hreq: &handler::Request<'_>, reply: &mut Reply) {
+        let (later, awaited) = Later::new();
+        match &self.site.pool {
+            Some(pool) => {
+                let owned = OwnedRequest::new(hreq.req, hreq.path, hreq.query);
+                pool.run(Arc::clone(&route.handler), owned, later);
+            }
+            None => {
+                log::error!("blocking route {} without a pool", route.prefix);
+                drop(later); // answers 500
+            }
+        }
+        reply.start(200);
+        reply.payload = Payload::Later(awaited);
     }
 }
 
@@ -224,7 +271,12 @@ const FRAMING: [&str; 7] =
 /// A file answering a GET or HEAD with 200 gets what a static file gets (see
 /// [`file_reply`]).
 fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
-    let handler::Response { status, headers, body } = resp;
+    let handler::Response { status, headers, body, later } = resp;
+    if let Some(awaited) = later {
+        reply.start(200);
+        reply.payload = Payload::Later(awaited);
+        return;
+    }
     if !status::is_final(status) {
         log::error!("handler answered with status {status}, not a final status (200-599): 500 instead");
         return reply.error(500);
@@ -251,6 +303,7 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
             (Payload::Bytes(b), n)
         }
         Body::Static(b) => (Payload::Static(b), b.len() as u64),
+        Body::Stream(s) => (Payload::Stream(s), 0),
         Body::File(f) => match f.metadata() {
             Ok(m) => {
                 let n = m.len();

@@ -1,10 +1,13 @@
 //! What every loop's responder shares: the settings, the root and the
 //! routes to the handlers.
 
+use std::sync::Arc;
+
 use crate::files::fs::Root;
 use crate::settings::Settings;
 
 use super::handler::Handler;
+use super::pool::Pool;
 
 /// A handler and what it is routed by: a path prefix, and the methods it
 /// takes (every method when `methods` is None).
@@ -14,16 +17,18 @@ pub(crate) struct Route {
     /// The most request-body bytes it takes, if not the server's
     /// `Settings::max_body_bytes`.
     pub(crate) max_body: Option<u64>,
-    pub(crate) handler: Box<dyn Handler>,
+    /// It runs on the blocking pool, not on the loop.
+    pub(crate) blocking: bool,
+    pub(crate) handler: Arc<dyn Handler>,
 }
 
 impl Route {
     pub(crate) fn new(prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, methods: None, max_body: None, handler }
+        Route { prefix, methods: None, max_body: None, blocking: false, handler: Arc::from(handler) }
     }
 
     pub(crate) fn for_methods(methods: Vec<String>, prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, methods: Some(methods), max_body: None, handler }
+        Route { methods: Some(methods), ..Route::new(prefix, handler) }
     }
 
     /// Whether it takes `method` (case-sensitive, as methods are; a route
@@ -46,11 +51,13 @@ impl Route {
     }
 }
 
-/// What every loop's responder reads: the settings, the root, the routes.
+/// What every loop's responder reads: the settings, the root, the routes,
+/// and the pool the blocking routes run on (when there are any).
 pub(crate) struct Site {
     pub settings: Settings,
     pub root: Option<Root>,
     pub routes: Vec<Route>,
+    pub pool: Option<Pool>,
 }
 
 #[cfg(test)]

@@ -88,6 +88,8 @@ pub(crate) struct EventLoop {
     wheel: Wheel,
     /// Reused list of connections whose deadline passed.
     expired: Vec<usize>,
+    /// Reused list of connections other threads woke.
+    woken: Vec<usize>,
     /// Generation of the last admitted connection (see `Timer`).
     generation: u32,
     /// Connections wait in the backlog: at the cap, or out of descriptors.
@@ -132,6 +134,7 @@ impl EventLoop {
             now,
             wheel: Wheel::new(now),
             expired: Vec::new(),
+            woken: Vec::new(),
             generation: 0,
             accept_paused: false,
             accept_retry: None,
@@ -156,7 +159,10 @@ impl EventLoop {
             self.cx.refresh_clock();
             for ev in events.iter() {
                 match ev.token() {
-                    WAKER => self.control(),
+                    WAKER => {
+                        self.control();
+                        self.drive_woken();
+                    }
                     HANDOFF => self.take_handed(),
                     Token(t) if t <= FIRST_LISTENER && t > FIRST_LISTENER - MAX_LISTENERS => {
                         self.accept(FIRST_LISTENER - t)
@@ -218,6 +224,20 @@ impl EventLoop {
             self.close(k);
         }
         self.expired = expired;
+    }
+
+    /// Drive the connections other threads woke (a handler's late reply, a
+    /// streamed body's next piece). A key whose connection has gone, or
+    /// was reused, costs one drive that finds nothing to do.
+    fn drive_woken(&mut self) {
+        let mut woken = std::mem::take(&mut self.woken);
+        self.cx.woken(&mut woken);
+        for k in woken.drain(..) {
+            if self.conns.0.contains(k) {
+                self.drive(k);
+            }
+        }
+        self.woken = woken;
     }
 
     fn control(&mut self) {
@@ -349,6 +369,7 @@ impl EventLoop {
     /// it asks: wait (with write interest if it is blocked writing), come
     /// back this turn, or close; and file its deadline.
     fn drive(&mut self, k: usize) {
+        self.cx.driving(k);
         let s = &mut self.conns.0[k];
         match s.session.drive(&mut self.cx, self.now) {
             Ok(Step::Wait) => {

@@ -8,6 +8,7 @@ pub(crate) mod handoff;
 pub(crate) mod timer;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use mio::Waker;
 
@@ -40,11 +41,11 @@ pub(crate) struct Control {
     pub shutdown: AtomicBool,
     /// Bumped by each reopen request; a loop reopens when it sees a new value.
     pub reopen: AtomicUsize,
-    wakers: Vec<Waker>,
+    wakers: Vec<Arc<Waker>>,
 }
 
 impl Control {
-    pub(crate) fn new(wakers: Vec<Waker>) -> Control {
+    pub(crate) fn new(wakers: Vec<Arc<Waker>>) -> Control {
         Control { shutdown: AtomicBool::new(false), reopen: AtomicUsize::new(0), wakers }
     }
 

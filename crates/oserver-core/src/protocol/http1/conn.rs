@@ -38,6 +38,8 @@ use crate::http::status;
 use crate::protocol::access_log::{RequestLine, RAW_LINE};
 use crate::protocol::exchange::{Exchange, Step};
 use crate::protocol::http2::frame::PREFACE_LINE;
+use crate::respond::later::Awaited;
+use crate::respond::stream::{BodyStream, Piece};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
 use crate::transport::{Recv, Transport};
@@ -239,13 +241,38 @@ pub(crate) enum State {
     /// extended by more bytes.
     Reading { since: Instant },
     /// Sending a response: the head (and an in-memory body) bytes the first
-    /// write did not take, then the file range.
-    Writing { buf: Vec<u8>, pos: usize, file: Option<FileBody>, then: Then },
+    /// write did not take, then the file range or the streamed body.
+    Writing { buf: Vec<u8>, pos: usize, file: Option<FileBody>, stream: Option<Box<Outgoing>>, then: Then },
+    /// A handler answers later (from another thread): waiting for its
+    /// reply, reading nothing more meanwhile.
+    Awaiting(Box<Awaiting>),
     /// Our side is shut; reading and dropping what the client still sends.
     Closing,
     /// The client speaks HTTP/2 (its first bytes are the preface, or TLS
     /// chose `h2`): the session becomes an HTTP/2 one, given these bytes.
     ToHttp2 { start: Vec<u8> },
+}
+
+/// A request whose handler answers later, and what is needed to answer it
+/// then: the head (for the reply to a file's validators, and the log) and
+/// what was decided about the connection, but for the reply's part.
+pub(crate) struct Awaiting {
+    answer: Awaited,
+    head: Vec<u8>,
+    parser: Parser,
+    facts: Facts,
+}
+
+/// A streamed body going out.
+pub(crate) struct Outgoing {
+    body: BodyStream,
+    /// Framed as chunks (HTTP/1.1); otherwise raw, ended by the close.
+    chunked: bool,
+    /// The producer has nothing yet (the deadline is then the reply
+    /// timeout).
+    waiting: bool,
+    /// The end is framed: nothing more to take from `body`.
+    ended: bool,
 }
 
 pub(crate) struct Conn {
@@ -316,6 +343,7 @@ pub(crate) fn body_framing(head: &RequestHead<'_>) -> BodyFraming {
 }
 
 /// What [`Conn::decide`] weighs about a request and its reply.
+#[derive(Clone, Copy)]
 struct Facts {
     /// The request allows keep-alive (its version and Connection header).
     keep_alive: bool,
@@ -326,6 +354,9 @@ struct Facts {
     /// The responder found the request malformed.
     close: bool,
     status: u16,
+    /// The body's end is the connection's close: a stream to an HTTP/1.0
+    /// client, which cannot take chunks.
+    unframed: bool,
 }
 
 /// Per-turn counters (see TURN_RESPONSES, TURN_READ, SEND_TURN).
@@ -444,7 +475,9 @@ impl Conn {
             State::Idle { fresh: true } => now + s.header_timeout,
             State::Idle { fresh: false } => now + s.keepalive_timeout,
             State::Reading { since } => since + s.header_timeout,
+            State::Writing { stream: Some(ref o), .. } if o.waiting => now + s.reply_timeout,
             State::Writing { .. } => now + s.send_timeout,
+            State::Awaiting(_) => now + s.reply_timeout,
             State::Closing => now + LINGER,
             State::ToHttp2 { .. } => now,
         };
@@ -455,7 +488,7 @@ impl Conn {
     fn decide(&self, f: &Facts, draining: bool, s: &Settings) -> Then {
         let last = s.keepalive_requests != 0 && self.responses.saturating_add(1) >= s.keepalive_requests;
         let body_ok = matches!(f.framing, BodyFraming::None | BodyFraming::Discard(_) | BodyFraming::Chunked);
-        if f.keep_alive && body_ok && !f.close && !draining && s.keep_alive() && !last {
+        if f.keep_alive && body_ok && !f.close && !f.unframed && !draining && s.keep_alive() && !last {
             Then::KeepAlive
         } else if f.status >= 400 || f.unread {
             Then::Linger
@@ -488,7 +521,13 @@ impl Conn {
                         Got::End => return Ok(Step::Close),
                     }
                 }
-                State::Writing { .. } => match self.write(now, cx.settings(), &mut bufs.inbuf)? {
+                State::Awaiting(_) => {
+                    if !self.await_reply(cx, draining, now)? {
+                        // A client that hung up will not read the reply.
+                        return Ok(if self.io.hup() { Step::Close } else { Step::Wait });
+                    }
+                }
+                State::Writing { .. } => match self.write(now, cx, &mut bufs.inbuf)? {
                     Sent::Blocked => return Ok(Step::Wait),
                     Sent::Turn => return Ok(Step::Yield),
                     Sent::Done(then) => {
@@ -821,7 +860,7 @@ impl Conn {
         cx.reply.refuse(status);
         let line = RequestLine::Parsed { method: head.method, target: head.target, version };
         cx.log(self.peer, line, status, cx.reply.content_length, None, None);
-        self.start_reply(cx, Then::Linger, false, now)
+        self.start_reply(cx, Then::Linger, false, false, now)
     }
 
     /// `Expect: 100-continue`: the client waits for this before it sends the
@@ -846,7 +885,7 @@ impl Conn {
         let line = &data[..line_end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         cx.log(self.peer, RequestLine::Raw(line), status, cx.reply.content_length, None, None);
-        self.start_reply(cx, Then::Linger, false, now)
+        self.start_reply(cx, Then::Linger, false, false, now)
     }
 
     /// A complete head (`at`): ask the responder, decide the connection's
@@ -931,17 +970,6 @@ impl Conn {
         } else {
             cx.respond(&req, now);
         }
-        let is_head = head.method == b"HEAD";
-        let bodiless = is_head || status::is_bodiless(cx.reply.status);
-        let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
-        cx.log(
-            self.peer,
-            RequestLine::Parsed { method: head.method, target: head.target, version: version.as_str() },
-            cx.reply.status,
-            body_bytes,
-            head.header(b"referer"),
-            head.header(b"user-agent"),
-        );
         // The body (if any) follows the head and is dropped; whatever
         // follows the body is the next request.
         let after = &buf[head_len..];
@@ -985,31 +1013,109 @@ impl Conn {
         // sends its body; answered without one, it may send the body or
         // not (RFC 9110 10.1.1), so the next bytes could be either: the
         // connection closes (lingering) instead of guessing.
-        let settings = cx.settings();
         let facts = Facts {
             keep_alive: head.keep_alive && !(expects && owed),
             framing,
             unread,
-            close: cx.reply.close || bad_body,
-            status: cx.reply.status,
+            close: bad_body,
+            status: 0,
+            unframed: false,
         };
-        let then = self.decide(&facts, draining, settings);
-        let next = (then == Then::KeepAlive && !rest.is_empty()).then_some(head_len + in_buf);
+        // Where the next request starts, kept for after this one's reply.
+        let next = (!rest.is_empty()).then_some(head_len + in_buf);
+        if let Some(answer) = cx.reply.take_later() {
+            let waiting = Awaiting { answer, head: buf[..head_len].to_vec(), parser: parser.clone(), facts };
+            self.enter(State::Awaiting(Box::new(waiting)), now, cx.settings());
+            return Ok(Answered::Done(next));
+        }
+        let then = self.reply_to(cx, &head, facts, draining, now)?;
+        Ok(Answered::Done(next.filter(|_| then == Then::KeepAlive)))
+    }
+
+    /// `cx.reply` answers the request of `head`: log it, decide the
+    /// connection's fate, and start sending.
+    fn reply_to(
+        &mut self,
+        cx: &mut Exchange,
+        head: &RequestHead<'_>,
+        mut facts: Facts,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<Then> {
+        let version = version_of(head);
+        let is_head = head.method == b"HEAD";
+        let bodiless = is_head || status::is_bodiless(cx.reply.status);
+        let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
+        cx.log(
+            self.peer,
+            RequestLine::Parsed { method: head.method, target: head.target, version: version.as_str() },
+            cx.reply.status,
+            body_bytes,
+            head.header(b"referer"),
+            head.header(b"user-agent"),
+        );
+        facts.status = cx.reply.status;
+        facts.close |= cx.reply.close;
+        let streams = cx.reply.streams();
+        facts.unframed = streams && version == Version::Http10;
+        let then = self.decide(&facts, draining, cx.settings());
         if then != Then::KeepAlive {
             self.discard = 0;
             self.chunked = None;
         }
-        self.start_reply(cx, then, bodiless, now)?;
-        Ok(Answered::Done(next))
+        let chunked = streams && version == Version::Http11;
+        self.start_reply(cx, then, bodiless, chunked, now)?;
+        Ok(then)
+    }
+
+    /// Awaiting: if the handler's reply came, answer with it (true);
+    /// otherwise keep waiting (false). The reply may be another `later`.
+    fn await_reply(&mut self, cx: &mut Exchange, draining: bool, now: Instant) -> io::Result<bool> {
+        let State::Awaiting(w) = &self.state else { return Ok(true) };
+        let Some(answer) = w.answer.poll(&cx.wakeup()) else { return Ok(false) };
+        let State::Awaiting(w) = std::mem::replace(&mut self.state, State::Closing) else {
+            return Ok(true);
+        };
+        let Awaiting { head: bytes, parser, facts, .. } = *w;
+        let again = {
+            let head = parser.head(&bytes);
+            let req = Request {
+                method: head.method,
+                target: head.target,
+                version: version_of(&head),
+                fields: head.fields(),
+                peer: self.peer,
+                secure: self.io.is_tls(),
+                body: &[],
+            };
+            cx.responder.finish(&req, answer, &mut cx.reply);
+            cx.reply.take_later()
+        };
+        if let Some(answer) = again {
+            let waiting = Awaiting { answer, head: bytes, parser, facts };
+            self.enter(State::Awaiting(Box::new(waiting)), now, cx.settings());
+            return Ok(true);
+        }
+        let head = parser.head(&bytes);
+        self.reply_to(cx, &head, facts, draining, now)?;
+        Ok(true)
     }
 
     /// Frame `cx.reply` and send what the socket takes now; the rest waits in
     /// the Writing state.
-    fn start_reply(&mut self, cx: &mut Exchange, then: Then, bodiless: bool, now: Instant) -> io::Result<()> {
+    fn start_reply(
+        &mut self,
+        cx: &mut Exchange,
+        then: Then,
+        bodiless: bool,
+        chunked: bool,
+        now: Instant,
+    ) -> io::Result<()> {
         let Exchange { out, reply, clock, .. } = cx;
         out.clear();
-        encode::head(out, clock, reply, then == Then::KeepAlive);
+        encode::head(out, clock, reply, then == Then::KeepAlive, chunked);
         let mut file = None;
+        let mut stream = None;
         match reply.take_payload() {
             _ if bodiless => {}
             Payload::Empty => {}
@@ -1021,18 +1127,24 @@ impl Conn {
                 Some(bytes) => out.extend_from_slice(bytes),
                 None => file = Some(f),
             },
+            Payload::Stream(body) => {
+                stream = Some(Box::new(Outgoing { body, chunked, waiting: false, ended: false }))
+            }
+            // The connection answers only once the reply came.
+            Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
         }
         let sent = self.io.send(out, file.is_some())?;
         let buf = if sent < out.len() { out[sent..].to_vec() } else { Vec::new() };
-        self.enter(State::Writing { buf, pos: 0, file, then }, now, cx.settings());
+        self.enter(State::Writing { buf, pos: 0, file, stream, then }, now, cx.settings());
         Ok(())
     }
 
-    /// Writing: the head bytes left, then the file, up to SEND_TURN, then
-    /// whatever the transport still holds. `scratch` is where a TLS
-    /// transport reads file pieces to encrypt.
-    fn write(&mut self, now: Instant, s: &Settings, scratch: &mut Vec<u8>) -> io::Result<Sent> {
-        let State::Writing { buf, pos, file, then } = &mut self.state else {
+    /// Writing: the head bytes left, then the file or the stream, up to
+    /// SEND_TURN, then whatever the transport still holds. `scratch` is
+    /// where a TLS transport reads file pieces to encrypt.
+    fn write(&mut self, now: Instant, cx: &Exchange, scratch: &mut Vec<u8>) -> io::Result<Sent> {
+        let s = cx.settings();
+        let State::Writing { buf, pos, file, stream, then } = &mut self.state else {
             return Ok(Sent::Blocked);
         };
         let then = *then;
@@ -1053,15 +1165,70 @@ impl Conn {
                 result = if n >= SEND_TURN { Sent::Turn } else { Sent::Blocked };
             }
         }
+        let mut waiting = false;
+        if let (Sent::Done(_), Some(out)) = (&result, stream.as_mut()) {
+            result = pump(&mut self.io, out, buf, pos, then, cx, &mut progressed)?;
+            waiting = out.waiting;
+        }
         if matches!(result, Sent::Done(_)) && !self.io.flush()? {
             // The last records wait in the transport (TLS).
             result = Sent::Blocked;
         }
-        if progressed {
+        if progressed || waiting {
             self.arm(now, s);
         }
         Ok(result)
     }
+}
+
+/// Send a streamed body's next pieces, each framed into `buf` (empty when
+/// called) and sent, until the socket or the producer has to wait, the turn
+/// is used, or the body ends. A piece the socket took in part stays in
+/// `buf` from `pos`, and is sent before the next is taken: the producer is
+/// never run ahead of the client.
+fn pump(
+    io: &mut Transport,
+    out: &mut Outgoing,
+    buf: &mut Vec<u8>,
+    pos: &mut usize,
+    then: Then,
+    cx: &Exchange,
+    progressed: &mut bool,
+) -> io::Result<Sent> {
+    let mut sent = 0u64;
+    out.waiting = false;
+    while !out.ended {
+        if sent >= SEND_TURN {
+            return Ok(Sent::Turn);
+        }
+        buf.clear();
+        *pos = 0;
+        match out.body.next(&cx.wakeup()) {
+            Piece::Data(p) if out.chunked => encode::chunk(buf, Some(&p)),
+            Piece::Data(p) => buf.extend_from_slice(&p),
+            Piece::End => {
+                out.ended = true;
+                if out.chunked {
+                    encode::chunk(buf, None);
+                }
+            }
+            Piece::Wait => {
+                out.waiting = true;
+                return Ok(Sent::Blocked);
+            }
+            // The client must not take a cut body for a whole one: close
+            // without the last chunk.
+            Piece::Abort => return Err(io::Error::other("the streamed body's producer failed")),
+        }
+        let n = io.send(buf, false)?;
+        *pos = n;
+        sent += n as u64;
+        *progressed |= n > 0;
+        if n < buf.len() {
+            return Ok(Sent::Blocked);
+        }
+    }
+    Ok(Sent::Done(then))
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use crate::http::{push_u64, status, SERVER};
 use crate::respond::Reply;
 
 /// Append `reply`'s head to `out`. `keep_alive` is the connection's fate,
-/// decided by the connection (see `conn::Conn::decide`).
-pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: bool) {
+/// decided by the connection (see `conn::Conn::decide`); `chunked`: the
+/// body is a stream sent in chunks (see [`chunk`]).
+pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: bool, chunked: bool) {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(reply.status));
     out.push(b' ');
@@ -28,12 +29,40 @@ pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: 
         out.extend_from_slice(b"Content-Length: ");
         push_u64(out, reply.content_length);
         out.extend_from_slice(b"\r\n");
+    } else if chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
     out.extend_from_slice(if keep_alive {
         b"Connection: keep-alive\r\n\r\n".as_slice()
     } else {
         b"Connection: close\r\n\r\n".as_slice()
     });
+}
+
+/// One piece of a streamed body as a chunk (`piece` is never empty: an
+/// empty chunk ends the body), or the last chunk when `piece` is None.
+pub(crate) fn chunk(out: &mut Vec<u8>, piece: Option<&[u8]>) {
+    match piece {
+        Some(p) => {
+            debug_assert!(!p.is_empty());
+            let mut digits = [0u8; 16];
+            let mut at = digits.len();
+            let mut n = p.len();
+            loop {
+                at -= 1;
+                digits[at] = b"0123456789abcdef"[n & 15];
+                n >>= 4;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&digits[at..]);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(p);
+            out.extend_from_slice(b"\r\n");
+        }
+        None => out.extend_from_slice(b"0\r\n\r\n"),
+    }
 }
 
 #[cfg(test)]
@@ -46,14 +75,14 @@ mod tests {
         let mut reply = Reply::default();
         reply.error(404);
         let mut out = Vec::new();
-        head(&mut out, &clock, &reply, true);
+        head(&mut out, &clock, &reply, true, false);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nServer: oserver/"), "{text}");
         assert!(text.contains("\r\nContent-Type: text/html\r\n"));
         assert!(text
             .ends_with(&format!("Content-Length: {}\r\nConnection: keep-alive\r\n\r\n", reply.bytes.len())));
         let mut out = Vec::new();
-        head(&mut out, &clock, &reply, false);
+        head(&mut out, &clock, &reply, false, false);
         assert!(out.ends_with(b"\r\nConnection: close\r\n\r\n"));
     }
 
@@ -65,9 +94,43 @@ mod tests {
             reply.error(status);
             reply.content_length = len;
             let mut out = Vec::new();
-            head(&mut out, &clock, &reply, true);
+            head(&mut out, &clock, &reply, true, false);
             let text = String::from_utf8(out).unwrap();
             assert_eq!(text.contains("Content-Length"), want, "{status}: {text}");
         }
+    }
+
+    #[test]
+    fn chunks_are_hex_sized_and_the_last_is_empty() {
+        let mut out = Vec::new();
+        chunk(&mut out, Some(b"hello"));
+        chunk(&mut out, Some(&[b'x'; 300]));
+        chunk(&mut out, None);
+        let mut want = b"5\r\nhello\r\n12c\r\n".to_vec();
+        want.extend_from_slice(&[b'x'; 300]);
+        want.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(out, want);
+        // The server's own chunked decoder reads it back.
+        let mut dec = super::super::chunked::Chunked::new(1 << 20);
+        let mut body = Vec::new();
+        let p = dec.decode(&out, &mut body).unwrap();
+        assert!(p.done);
+        assert_eq!(body.len(), 305);
+    }
+
+    #[test]
+    fn a_stream_is_chunked_and_has_no_length() {
+        let clock = Clock::new();
+        let mut reply = Reply::default();
+        reply.start(200);
+        reply.payload = crate::respond::Payload::Stream(crate::respond::stream::BodyStream::iter(vec!["x"]));
+        let mut out = Vec::new();
+        head(&mut out, &clock, &reply, true, true);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\r\nTransfer-Encoding: chunked\r\n") && !text.contains("Content-Length"));
+        let mut out = Vec::new();
+        head(&mut out, &clock, &reply, false, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("Transfer-Encoding") && !text.contains("Content-Length"), "{text}");
     }
 }

@@ -39,9 +39,12 @@ use crate::http::fields::Fields as RequestFields;
 use crate::http::{decimal, status, SERVER};
 use crate::protocol::access_log::RequestLine;
 use crate::protocol::exchange::{Exchange, Step};
+use crate::respond::later::Awaited;
+use crate::respond::stream::{BodyStream, Piece};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
 use crate::transport::{Recv, Transport};
+use crate::wake::Wakeup;
 
 /// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS):
 /// 100, as nginx, h2o and the RFC's suggested minimum. Each open stream
@@ -126,14 +129,62 @@ enum Body {
     Bytes { bytes: Vec<u8>, pos: usize },
     Static { bytes: &'static [u8], pos: usize },
     File(FileBody),
+    Stream(Box<Streamed>),
+}
+
+/// A streamed body: the piece being sent, and how the producer ended.
+struct Streamed {
+    src: BodyStream,
+    piece: Vec<u8>,
+    pos: usize,
+    /// Some(true): ended; Some(false): the producer failed (the stream is
+    /// reset, so the client knows the body is cut short).
+    end: Option<bool>,
 }
 
 impl Body {
+    /// Bytes that can be sent now (of a stream: of the piece in hand).
     fn remaining(&self) -> u64 {
         match self {
             Body::Bytes { bytes, pos } => (bytes.len() - pos) as u64,
             Body::Static { bytes, pos } => (bytes.len() - pos) as u64,
             Body::File(f) => f.end - f.offset,
+            Body::Stream(st) => (st.piece.len() - st.pos) as u64,
+        }
+    }
+
+    /// Whether sending `n` more bytes ends the body.
+    fn ends_with(&self, n: u64) -> bool {
+        match self {
+            Body::Stream(st) => st.end == Some(true) && n == self.remaining(),
+            _ => n == self.remaining(),
+        }
+    }
+
+    /// Whether there is something to send (for a stream: bytes, or its
+    /// end).
+    fn ready(&self) -> bool {
+        match self {
+            Body::Stream(st) => st.pos < st.piece.len() || st.end.is_some(),
+            _ => true,
+        }
+    }
+
+    /// A stream whose piece is all sent takes the next one, if the
+    /// producer has it.
+    fn refill(&mut self, wake: &Wakeup) {
+        let Body::Stream(st) = self else { return };
+        if st.pos < st.piece.len() || st.end.is_some() {
+            return;
+        }
+        match st.src.next(wake) {
+            Piece::Data(p) => {
+                st.piece = p;
+                st.pos = 0;
+            }
+            Piece::Wait => {}
+            Piece::End => st.end = Some(true),
+            Piece::Abort => st.end = Some(false),
         }
     }
 
@@ -143,6 +194,7 @@ impl Body {
         let (bytes, pos) = match self {
             Body::Bytes { bytes, pos } => (&bytes[..], pos),
             Body::Static { bytes, pos } => (*bytes, pos),
+            Body::Stream(st) => (&st.piece[..], &mut st.pos),
             Body::File(f) => return f.read_vectored(pieces),
         };
         for p in pieces {
@@ -172,6 +224,29 @@ struct Stream {
     /// A request a handler takes, waiting for its whole body before it is
     /// answered.
     held: Option<Box<Held>>,
+    /// A request whose handler answers later: waiting for its reply.
+    waiting: Option<Box<Waiting>>,
+}
+
+impl Stream {
+    /// A stream whose request is answered, or being answered: not yet
+    /// closed by our side.
+    fn answering(&self) -> bool {
+        self.body.is_some() || self.waiting.is_some()
+    }
+
+    /// It waits on the application (a late reply, a stream's next piece),
+    /// not on the client: the reply timeout applies, not the send timeout.
+    fn waits_on_app(&self) -> bool {
+        self.waiting.is_some() || self.body.as_ref().is_some_and(|b| !b.ready())
+    }
+}
+
+/// A request whose reply comes later, and its header list, to frame the
+/// reply and answer a file's validators then.
+struct Waiting {
+    answer: Awaited,
+    fields: Fields,
 }
 
 /// A request held for its body: its header list (the loop's is reused by
@@ -308,6 +383,9 @@ pub(crate) struct Conn {
     goaway_sent: bool,
     /// Our side is shut down (closing).
     shut: bool,
+    /// Streams waiting for a late reply, as of the last look (see
+    /// `collect`); more only means a needless look.
+    awaiting: usize,
 }
 
 struct Block {
@@ -356,6 +434,7 @@ impl Conn {
             resets: 0,
             goaway_sent: false,
             shut: false,
+            awaiting: 0,
         };
         c.arm(s);
         c
@@ -394,6 +473,9 @@ impl Conn {
         self.deadline = match self.phase {
             Phase::Preface => self.since + s.header_timeout,
             Phase::Closing => self.since + LINGER,
+            _ if self.streams.iter().any(Stream::waits_on_app) => {
+                self.since + s.reply_timeout.max(s.send_timeout)
+            }
             _ if !self.streams.is_empty() || self.unsent() > 0 => self.since + s.send_timeout,
             _ => self.since + s.keepalive_timeout,
         };
@@ -467,6 +549,9 @@ impl Conn {
         }
         let mut turn = Turn::default();
         let step = loop {
+            if self.awaiting > 0 {
+                self.collect(bufs, cx, now);
+            }
             let before = (turn.read, turn.sent, self.unsent());
             let blocked = !self.send_out(&mut turn)?;
             if self.phase == Phase::Closing {
@@ -496,7 +581,7 @@ impl Conn {
                     Read::Idle => {}
                 }
             }
-            if !blocked && self.unsent() == 0 && self.sendable() {
+            if !blocked && self.unsent() == 0 && self.sendable(cx) {
                 if turn.sent >= SEND_TURN {
                     break Step::Yield;
                 }
@@ -560,9 +645,22 @@ impl Conn {
         self.io.flush()
     }
 
-    /// Some stream has body bytes it may send now.
-    fn sendable(&self) -> bool {
-        self.send_window > 0 && self.streams.iter().any(|s| s.body.is_some() && s.window > 0)
+    /// Some stream has body bytes it may send now. Streamed bodies whose
+    /// piece is all sent take their next one first: only now, when the
+    /// socket has taken everything, so no producer runs ahead of the client.
+    fn sendable(&mut self, cx: &Exchange) -> bool {
+        if self.send_window <= 0 {
+            return false;
+        }
+        if self.streams.iter().any(|s| matches!(s.body, Some(Body::Stream(_)))) {
+            let wake = cx.wakeup();
+            for s in &mut self.streams {
+                if let Some(b) = s.body.as_mut() {
+                    b.refill(&wake);
+                }
+            }
+        }
+        self.streams.iter().any(|s| s.body.as_ref().is_some_and(Body::ready) && s.window > 0)
     }
 
     /// DATA frames, round-robin over the streams, until OUT_BATCH is queued
@@ -573,15 +671,27 @@ impl Conn {
         let max_frame = self.peer_max_frame as usize;
         let mut any = false;
         while self.unsent() < OUT_BATCH && self.send_window > 0 {
-            let Some(i) = self.streams.iter().position(|s| s.body.is_some() && s.window > 0) else { break };
+            let Some(i) =
+                self.streams.iter().position(|s| s.body.as_ref().is_some_and(Body::ready) && s.window > 0)
+            else {
+                break;
+            };
             let mut s = self.streams.remove(i);
             let Some(body) = s.body.as_mut() else {
                 self.streams.push(s);
                 continue;
             };
+            if let Body::Stream(st) = body {
+                if st.end == Some(false) {
+                    log::debug!("{}: stream {}: the body's producer failed", self.peer, s.id);
+                    frame::put_rst(&mut self.out, s.id, ErrorCode::Internal);
+                    self.remember_closed(s.id, true);
+                    continue;
+                }
+            }
             let left = body.remaining();
             let n = (left as i64).min(s.window).min(self.send_window).min(OUT_BATCH as i64) as usize;
-            let last = n as u64 == left;
+            let last = body.ends_with(n as u64);
             if let Err(e) = put_data(&mut self.out, body, s.id, n, max_frame, last) {
                 log::debug!("{}: stream {}: {e}", self.peer, s.id);
                 frame::put_rst(&mut self.out, s.id, ErrorCode::Internal);
@@ -850,10 +960,10 @@ impl Conn {
         }
         if head.has(frame::END_STREAM) {
             s.remote_done = true;
-            if s.body.is_none() {
+            if !s.answering() {
                 self.close_stream(i, false);
             }
-        } else if s.received > MAX_DISCARD && s.body.is_none() && s.held.is_none() {
+        } else if s.received > MAX_DISCARD && !s.answering() && s.held.is_none() {
             // Answered, and the body is not used: enough of it was read to
             // let the client see the answer (RFC 9113 8.1 lets a server
             // stop it with NO_ERROR).
@@ -998,7 +1108,7 @@ impl Conn {
                 self.answer_held(i, None, &mut bufs.block, cx, now);
             } else {
                 s.remote_done = true;
-                if s.body.is_none() {
+                if !s.answering() {
                     self.close_stream(i, false);
                 }
             }
@@ -1065,6 +1175,7 @@ impl Conn {
                         expect: f.content_length,
                         received: 0,
                         held: Some(Box::new(held)),
+                        waiting: None,
                     });
                     return Ok(());
                 }
@@ -1085,25 +1196,101 @@ impl Conn {
         now: Instant,
     ) {
         let f = asked.f;
-        let method = f.method();
-        let target = f.path();
-        let fields = RequestFields::new(&f.bytes, &f.spans);
         if let Some(status) = asked.refuse {
             cx.reply.error(status);
         } else if f.too_large {
             cx.reply.error(431);
         } else {
             let req = Request {
-                method,
-                target,
+                method: f.method(),
+                target: f.path(),
                 version: Version::Http2,
-                fields,
+                fields: RequestFields::new(&f.bytes, &f.spans),
                 peer: self.peer,
                 secure: self.io.is_tls(),
                 body: asked.body,
             };
             cx.respond(&req, now);
+            if let Some(answer) = cx.reply.take_later() {
+                // `collect` looks at it on the drive loop's next round
+                // (a read that answered a request always makes one), so
+                // the reply's thread learns whom to wake.
+                let waiting = Waiting { answer, fields: f.clone() };
+                self.streams.push(Stream {
+                    id,
+                    window: self.peer_window,
+                    recv_window: frame::DEFAULT_WINDOW,
+                    remote_done,
+                    body: None,
+                    expect: f.content_length,
+                    received: 0,
+                    held: None,
+                    waiting: Some(Box::new(waiting)),
+                });
+                self.awaiting += 1;
+                return;
+            }
         }
+        let window = self.peer_window;
+        self.send_reply(id, remote_done, window, f, block, cx);
+    }
+
+    /// Streams waiting for a late reply whose reply came: answer them.
+    fn collect(&mut self, bufs: &mut Buffers, cx: &mut Exchange, now: Instant) {
+        let wake = cx.wakeup();
+        let mut i = 0;
+        let mut waiting = 0;
+        while i < self.streams.len() {
+            let answer = match &self.streams[i].waiting {
+                Some(w) => w.answer.poll(&wake),
+                None => None,
+            };
+            let Some(answer) = answer else {
+                waiting += usize::from(self.streams[i].waiting.is_some());
+                i += 1;
+                continue;
+            };
+            let s = self.streams.swap_remove(i);
+            let Some(w) = s.waiting else { continue };
+            let f = &w.fields;
+            let req = Request {
+                method: f.method(),
+                target: f.path(),
+                version: Version::Http2,
+                fields: RequestFields::new(&f.bytes, &f.spans),
+                peer: self.peer,
+                secure: self.io.is_tls(),
+                body: &[],
+            };
+            cx.responder.finish(&req, answer, &mut cx.reply);
+            if let Some(answer) = cx.reply.take_later() {
+                // Another later: wait again (looked at when the loop
+                // reaches it, at the end of the list).
+                let w = Waiting { answer, fields: w.fields };
+                self.streams.push(Stream { waiting: Some(Box::new(w)), ..s });
+                continue;
+            }
+            self.since = now;
+            self.send_reply(s.id, s.remote_done, s.window, f, &mut bufs.block, cx);
+        }
+        self.awaiting = waiting;
+    }
+
+    /// Frame `cx.reply` for the request `f` on stream `id`: log it, the
+    /// HEADERS, and the body (at once when it fits, else the stream keeps
+    /// it for `produce`). `window` is the stream's send window.
+    fn send_reply(
+        &mut self,
+        id: u32,
+        remote_done: bool,
+        window: i64,
+        f: &Fields,
+        block: &mut Vec<u8>,
+        cx: &mut Exchange,
+    ) {
+        let method = f.method();
+        let target = f.path();
+        let fields = RequestFields::new(&f.bytes, &f.spans);
         let is_head = method == b"HEAD";
         let bodiless = is_head || status::is_bodiless(cx.reply.status);
         let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
@@ -1139,10 +1326,14 @@ impl Conn {
             Payload::Bytes(b) => Some(Body::Bytes { bytes: b, pos: 0 }),
             Payload::Static(b) => Some(Body::Static { bytes: b, pos: 0 }),
             Payload::File(f) => Some(Body::File(f)),
+            Payload::Stream(src) => {
+                Some(Body::Stream(Box::new(Streamed { src, piece: Vec::new(), pos: 0, end: None })))
+            }
+            // Waited for in `respond`, never framed.
+            Payload::Later(_) => None,
         }
-        .filter(|b| b.remaining() > 0);
+        .filter(|b| matches!(b, Body::Stream(_)) || b.remaining() > 0);
         put_headers(&mut self.out, block, id, body.is_none(), self.peer_max_frame as usize);
-        let window = self.peer_window;
         let expect = f.content_length;
         let Some(mut body) = body else {
             if remote_done {
@@ -1158,13 +1349,15 @@ impl Conn {
                     expect,
                     received: 0,
                     held: None,
+                    waiting: None,
                 });
             }
             return;
         };
         let len = body.remaining();
         let fits = len as i64 <= window.min(self.send_window).min(self.peer_max_frame as i64);
-        if fits && remote_done && self.unsent() < OUT_BATCH {
+        let streamed = matches!(body, Body::Stream(_));
+        if fits && remote_done && !streamed && self.unsent() < OUT_BATCH {
             // The common case: the whole body in one frame, right now.
             if put_data(&mut self.out, &mut body, id, len as usize, self.peer_max_frame as usize, true)
                 .is_ok()
@@ -1186,6 +1379,7 @@ impl Conn {
             expect,
             received: 0,
             held: None,
+            waiting: None,
         });
     }
 

@@ -126,6 +126,7 @@ impl Harness {
             State::Writing { .. } => "writing",
             State::Closing => "closing",
             State::ToHttp2 { .. } => "to HTTP/2",
+            State::Awaiting(_) => "awaiting",
         }
     }
 }
