@@ -590,7 +590,12 @@ impl Conn {
             if let Some(p) = self.pending.as_mut() {
                 // Read straight into the partial request's buffer.
                 let len = p.buf.len();
-                let room = READ_CHUNK.min(cx.settings().limits.max_header_bytes + 1024);
+                // A head needs little more than its limit; a body being read
+                // for a handler takes whole reads.
+                let room = match p.body {
+                    Some(_) => READ_CHUNK,
+                    None => READ_CHUNK.min(cx.settings().limits.max_header_bytes + 1024),
+                };
                 p.buf.resize(len + room, 0);
                 let got = self.io.recv(&mut p.buf[len..]);
                 let n = match got {
@@ -953,6 +958,11 @@ impl Conn {
                     }
                 }
             }
+        }
+        if read.is_some() {
+            // Read whole for a handler, whatever its size next to what
+            // would be dropped (MAX_DISCARD).
+            framing = BodyFraming::None;
         }
         let req = Request {
             method: head.method,
