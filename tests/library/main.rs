@@ -6,6 +6,7 @@
 
 #[path = "../support/net.rs"]
 mod support;
+mod api;
 mod tls;
 
 use std::io::{Read, Write};
