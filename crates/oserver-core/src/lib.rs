@@ -56,10 +56,10 @@
 //!   TCP: recv, send, sendfile; TLS with rustls).
 //! - **respond** (private): from a protocol-independent request to a reply,
 //!   through the [`Handler`]s and then the static files.
-//! - **files and HTTP semantics**: [`path`] turns a target into a safe
-//!   relative path, [`fs`] opens it beneath the root, [`autoindex`] lists a
-//!   directory; [`mime`], [`conditional`], [`range`] and [`encoding`] are pure
-//!   functions of HTTP semantics.
+//! - **files** and **http** (private): `files` turns a target into a safe
+//!   relative path, opens it beneath the root and lists a directory; `http`
+//!   holds pure functions of HTTP semantics (validators and 304s, ranges,
+//!   content codings, media types).
 //! - [`Settings`] (one validated type for every layer) and [`Server`], the
 //!   public face that builds and runs the rest.
 #![deny(missing_docs)]
@@ -74,8 +74,6 @@ mod settings;
 mod transport;
 mod wake;
 
-pub use files::{autoindex, fs, path};
-pub use http::{conditional, encoding, mime, range};
 pub use protocol::http1::parse;
 pub use respond::handler::{Body, Handler, Request, Response};
 pub use respond::later::Later;

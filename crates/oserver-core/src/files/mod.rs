@@ -2,7 +2,7 @@
 //! opening it without leaving the root, the per-loop open-file cache and
 //! directory listings.
 
-pub mod autoindex;
+pub(crate) mod autoindex;
 pub(crate) mod cache;
-pub mod fs;
-pub mod path;
+pub(crate) mod fs;
+pub(crate) mod path;

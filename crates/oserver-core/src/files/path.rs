@@ -51,15 +51,6 @@ pub enum PathError {
     Escapes,
 }
 
-impl PathError {
-    /// The HTTP status code to answer this error with (always 400).
-    pub fn status(&self) -> u16 {
-        match self {
-            PathError::BadRequest(_) | PathError::Escapes => 400,
-        }
-    }
-}
-
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -96,16 +87,6 @@ pub struct Resolved {
 ///
 /// In absolute form the host is not validated here (beyond being non-empty);
 /// with no path (`http://host` or `http://host?q`) the path is `/`.
-///
-/// # Example
-///
-/// ```
-/// use oserver_core::path::split_target;
-///
-/// let t = split_target(b"HTTP://example.com:8080/a%20b?x=1#frag").unwrap();
-/// assert_eq!(t.raw_path, b"/a%20b");
-/// assert_eq!(t.query, Some(&b"x=1"[..]));
-/// ```
 ///
 /// # Errors
 ///
@@ -163,19 +144,6 @@ fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
 ///
 /// `out` is the only memory touched; a caller that reuses it across requests
 /// allocates nothing once it has grown to its working size.
-///
-/// # Example
-///
-/// ```
-/// use oserver_core::path::{resolve, PathError};
-///
-/// let mut out = Vec::new();
-/// let r = resolve(b"/a/./b/../c%20d/", &mut out).unwrap();
-/// assert_eq!(out, b"a/c d");
-/// assert!(r.trailing_slash && !r.hidden);
-///
-/// assert_eq!(resolve(b"/%2e%2e/etc/passwd", &mut out), Err(PathError::Escapes));
-/// ```
 ///
 /// # Errors
 ///
@@ -317,18 +285,6 @@ fn is_hidden(path: &[u8]) -> bool {
 /// Built from the resolved path, never from the raw target, the result
 /// cannot start with `//` or `/\` (no empty segment survives [`resolve`], and
 /// `\` is encoded), so a `Location` made from it stays on this host.
-///
-/// # Example
-///
-/// ```
-/// use oserver_core::path::{resolve, url_path};
-///
-/// let (mut rel, mut url) = (Vec::new(), Vec::new());
-/// let r = resolve(b"//evil.com/..%2fdir%20a", &mut rel).unwrap();
-/// url_path(&rel, true, &mut url);
-/// assert_eq!(url, b"/dir%20a/");
-/// # let _ = r;
-/// ```
 pub fn url_path(rel: &[u8], trailing_slash: bool, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.push(b'/');
@@ -360,6 +316,7 @@ mod tests {
             (b"/a b/%22q%22/<x>", b"/a%20b/%22q%22/%3Cx%3E/"),
             (b"/", b"/"),
             (b"/caf%C3%A9", b"/caf%C3%A9/"),
+            (b"//evil.com/..%2fdir%20a", b"/dir%20a/"),
         ];
         for (target, want) in table {
             let (mut rel, mut url) = (Vec::new(), Vec::new());
@@ -399,6 +356,7 @@ mod tests {
         ("/dir/sub/..", Ok("dir", true, false)),
         ("/dir/..", Ok("", true, false)),
         ("/a/b/c/../../d", Ok("a/d", false, false)),
+        ("/a/./b/../c%20d/", Ok("a/c d", true, false)),
         ("/a/../../b", Escapes),
         ("/..", Escapes),
         ("/../", Escapes),
@@ -513,6 +471,7 @@ mod tests {
             ("http://host/p?q", Some(("/p", Some("q")))),
             ("http://host:8080/p", Some(("/p", None))),
             ("HTTP://Host/p", Some(("/p", None))),
+            ("HTTP://example.com:8080/a%20b?x=1#frag", Some(("/a%20b", Some("x=1")))),
             ("hTtPs://host/a/b#f", Some(("/a/b", None))),
             ("http://host", Some(("/", None))),
             ("http://host?q", Some(("/", Some("q")))),
@@ -543,9 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_display_and_status() {
-        assert_eq!(PathError::Escapes.status(), 400);
-        assert_eq!(PathError::BadRequest("x").status(), 400);
+    fn errors_display() {
         assert_eq!(PathError::BadRequest("empty target").to_string(), "bad request target: empty target");
         assert!(!PathError::Escapes.to_string().is_empty());
     }

@@ -3,11 +3,11 @@
 //! media types. Pure functions and small types; nothing here does I/O.
 
 pub(crate) mod clock;
-pub mod conditional;
-pub mod encoding;
+pub(crate) mod conditional;
+pub(crate) mod encoding;
 pub(crate) mod fields;
-pub mod mime;
-pub mod range;
+pub(crate) mod mime;
+pub(crate) mod range;
 pub(crate) mod status;
 
 /// `Server:` value, fixed at compile time.
