@@ -4,8 +4,14 @@
 //! calls [`Parser::parse`] with the whole buffer every time bytes are added.
 //! The parser remembers its state and position, so every byte is examined
 //! once however the head is split across reads. It allocates nothing: the
-//! result is a set of [`Span`]s into the caller's buffer, read back through
+//! result is a set of offsets into the caller's buffer, read back through
 //! [`Parser::head`].
+//!
+//! This module is public (as `oserver_core::parse`) only so that the parser
+//! benchmark (`benches/parse.rs`) and the fuzz target (`fuzz/`) can reach the
+//! parser from outside the crate. It is not a stable API: an embedder never
+//! needs it (each connection parses its own requests), and it may change in
+//! any release.
 //!
 //! Every byte is validated as it arrives, so garbage is refused at the first
 //! offending byte rather than at the end of a line: a TLS ClientHello (first
@@ -101,6 +107,7 @@ pub enum Status {
 
 /// Why a request head was rejected. Each maps to one status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseError {
     /// Malformed syntax (400). The str says which rule, for the debug log.
     BadRequest(&'static str),
@@ -141,8 +148,7 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-use crate::http::fields::Fields;
-pub use crate::http::fields::{HeaderSpan, Span};
+use crate::http::fields::{Fields, HeaderSpan, Span};
 use crate::http::parse_decimal;
 
 /// Where the parser stands. Each state names the thing the next byte belongs
