@@ -23,6 +23,7 @@ use crate::wake::Mailbox;
 
 /// Errors from building or running a server.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The root is missing or not a directory.
     Root(PathBuf, io::Error),

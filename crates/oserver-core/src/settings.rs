@@ -15,7 +15,21 @@ use std::time::Duration;
 use crate::http::fields::MAX_HEAD_BYTES;
 
 /// Bounds on a request head. Each number is explained where it is defined.
+///
+/// Start from [`Limits::default`] and change fields (more limits may be
+/// added, so the struct cannot be written out whole outside this crate).
+///
+/// # Example
+///
+/// ```
+/// let mut limits = oserver_core::Limits::default();
+/// limits.max_headers = 32;
+/// let mut settings = oserver_core::Settings::default();
+/// settings.limits = limits;
+/// assert!(settings.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Limits {
     /// Longest request line accepted, CRLF excluded (414 beyond).
     pub max_request_line: usize,
@@ -38,6 +52,7 @@ impl Default for Limits {
 
 /// Where access-log lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AccessLog {
     /// Append to this file (opened with O_APPEND; reopened on request).
     File(PathBuf),
@@ -176,6 +191,7 @@ impl Default for Settings {
 
 /// A setting outside the range it can work in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SettingsError {
     /// The field of [`Settings`] (`send_timeout`, `limits.max_header_bytes`, ...).
     pub setting: &'static str,
