@@ -32,6 +32,10 @@
 //!   `Allow: GET, HEAD`); [`Handler`]s see every method and the request body
 //!   ([`Request::body`]), routed by path prefix and, with
 //!   [`ServerBuilder::route`], by method.
+//! - A handler need not answer at once: it can answer later from any thread
+//!   ([`Response::later`]), run on a blocking pool
+//!   ([`ServerBuilder::blocking_route`]), or stream its body from an
+//!   iterator or another thread ([`Body::Stream`], [`BodyStream`]).
 //! - HTTP/1.1 and HTTP/2 (h2 by ALPN over TLS, h2c by prior knowledge; see
 //!   [`Settings::http2`]); HTTPS with rustls ([`ServerBuilder::https`]).
 //! - `/dir/` serves `dir/index.html`; `/dir` redirects to `/dir/`; nothing
@@ -40,7 +44,28 @@
 //! - Validators and 304s, byte ranges, precompressed `.br`/`.gz` variants,
 //!   directory listings, `Cache-Control` (see [`ServerBuilder`]).
 //! - Strict parsing with limits and timeouts against hostile clients
-//!   (see [`parse`]).
+//!   (see [`Settings`]).
+//!
+//! # Examples
+//!
+//! In `crates/oserver-core/examples`, each run from the workspace root:
+//!
+//! - `cargo run --release -p oserver-core --example hello -- 127.0.0.1:8081 httptest`:
+//!   a JSON health endpoint beside static files.
+//! - `cargo run --release -p oserver-core --example threads -- 127.0.0.1:8082 httptest 4 10`:
+//!   one server on 4 event-loop threads, stopped gracefully after 10 s
+//!   from another thread through its [`ShutdownHandle`].
+//! - `cargo run --release -p oserver-core --example techempower -- 127.0.0.1:8080 2`:
+//!   TechEmpower's `/plaintext` and `/json` on 2 threads, with no document
+//!   root.
+//! - `cargo run --release -p oserver-core --example api -- 127.0.0.1:8080 ./public`:
+//!   an API beside static files: every method, request bodies, a slow
+//!   handler on the blocking pool, streamed bodies, files a handler serves
+//!   with static-file semantics (ETag, ranges, 304), 405 with `Allow`.
+//! - `cargo run --release -p oserver-core --example conformance -- 127.0.0.1:8080 ROOT`:
+//!   the server the httpwg conformance suite runs against
+//!   (`benches/conformance/httpwg.sh --server library`): static files and a
+//!   `POST` handler on every path.
 //!
 //! # Layers
 //!
@@ -50,8 +75,9 @@
 //!   waker, the timing wheel, the [`Handoff`] between loops. It sees a
 //!   connection only as a protocol session.
 //! - **protocol** (private): HTTP/1.1 ([`parse`] is its request-head
-//!   parser, public for benchmarks and fuzzing) and HTTP/2 (frames, HPACK),
-//!   each a connection state machine that frames replies; the access log.
+//!   parser, public only for the benchmark and the fuzz target, not a
+//!   stable API) and HTTP/2 (frames, HPACK), each a connection state
+//!   machine that frames replies; the access log.
 //! - **transport** (private): bytes between a socket and a protocol (plain
 //!   TCP: recv, send, sendfile; TLS with rustls).
 //! - **respond** (private): from a protocol-independent request to a reply,
