@@ -280,7 +280,9 @@ impl Response {
     /// The connection waits for it without holding up its loop, up to
     /// [`Settings::reply_timeout`](crate::Settings::reply_timeout); if the
     /// client leaves first, the reply is dropped quietly
-    /// ([`Later::is_gone`] tells). Dropping the `Later` unsent answers 500.
+    /// ([`Later::is_gone`] tells). A client that shuts its sending side
+    /// while it waits counts as gone, as in nginx (its 499) and Go's
+    /// net/http. Dropping the `Later` unsent answers 500.
     ///
     /// ```
     /// use oserver_core::{Request, Response};
