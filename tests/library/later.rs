@@ -370,3 +370,34 @@ fn a_graceful_stop_waits_for_a_late_reply() {
     assert!(r.connection_is("close"), "the stop ends the connection after the reply");
     stopping.join().unwrap();
 }
+
+/// Back-pressure over HTTP/2: a client that reads slowly (curl limited to
+/// 1 MB/s for 3 s) gets what flow control and the socket hold, and the
+/// producer is held back to about that, far from the whole body.
+#[test]
+fn a_slow_http2_client_holds_the_producer_back() {
+    const PIECE: usize = 16 * 1024;
+    const PIECES: usize = 16 * 1024; // 256 MiB if nothing held it back
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s1 = Arc::clone(&sent);
+    let s = Running::start(ServerBuilder::new().route(&["GET"], "/chan", move |_: &Request<'_>| {
+        let (body, tx) = BodyStream::channel();
+        let s1 = Arc::clone(&s1);
+        thread::spawn(move || {
+            for _ in 0..PIECES {
+                if tx.send(vec![b'c'; PIECE]).is_err() {
+                    return;
+                }
+                s1.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Some(Response::new(200).body(body))
+    }));
+    let (_, code) = curl_h2(s.addr, "/chan", &["-o", "/dev/null", "--limit-rate", "1M", "--max-time", "3"]);
+    assert_eq!(code, 28, "curl stopped by its own time limit, the body unfinished");
+    let made = sent.load(Ordering::SeqCst) * PIECE;
+    // Curl's stream window (up to 32 MiB) and the socket buffers hold
+    // what was sent ahead of its reading; the rest was never made.
+    assert!(made < PIECES * PIECE / 4, "{} MiB of 256 made for a client that read ~3", made >> 20);
+    s.stop();
+}
