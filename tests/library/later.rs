@@ -299,6 +299,22 @@ fn a_failed_producer_cuts_the_body_visibly() {
     s.stop();
 }
 
+/// A response streaming `pieces` pieces of `piece` bytes from a thread
+/// through a channel, counting in `sent` each piece the channel took.
+fn counted_channel(sent: &Arc<AtomicUsize>, piece: usize, pieces: usize) -> Response {
+    let (body, tx): (BodyStream, BodySender) = BodyStream::channel();
+    let sent = Arc::clone(sent);
+    thread::spawn(move || {
+        for _ in 0..pieces {
+            if tx.send(vec![b'c'; piece]).is_err() {
+                return;
+            }
+            sent.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Response::new(200).body(body)
+}
+
 /// Back-pressure: a client that reads nothing holds the producer back. A
 /// channel's sender blocks; an iterator is not pulled. Once the client
 /// reads, the whole body arrives.
@@ -311,19 +327,7 @@ fn a_slow_client_holds_the_producer_back() {
     let (s1, p1) = (Arc::clone(&sent), Arc::clone(&pulled));
     let s = Running::start(
         ServerBuilder::new()
-            .route(&["GET"], "/chan", move |_: &Request<'_>| {
-                let (body, tx): (BodyStream, BodySender) = BodyStream::channel();
-                let s1 = Arc::clone(&s1);
-                thread::spawn(move || {
-                    for _ in 0..PIECES {
-                        if tx.send(vec![b'c'; PIECE]).is_err() {
-                            return;
-                        }
-                        s1.fetch_add(1, Ordering::SeqCst);
-                    }
-                });
-                Some(Response::new(200).body(body))
-            })
+            .route(&["GET"], "/chan", move |_: &Request<'_>| Some(counted_channel(&s1, PIECE, PIECES)))
             .route(&["GET"], "/iter", move |_: &Request<'_>| {
                 let p1 = Arc::clone(&p1);
                 let it = (0..PIECES).map(move |_| {
@@ -380,19 +384,10 @@ fn a_slow_http2_client_holds_the_producer_back() {
     const PIECES: usize = 16 * 1024; // 256 MiB if nothing held it back
     let sent = Arc::new(AtomicUsize::new(0));
     let s1 = Arc::clone(&sent);
-    let s = Running::start(ServerBuilder::new().route(&["GET"], "/chan", move |_: &Request<'_>| {
-        let (body, tx) = BodyStream::channel();
-        let s1 = Arc::clone(&s1);
-        thread::spawn(move || {
-            for _ in 0..PIECES {
-                if tx.send(vec![b'c'; PIECE]).is_err() {
-                    return;
-                }
-                s1.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-        Some(Response::new(200).body(body))
-    }));
+    let s = Running::start(
+        ServerBuilder::new()
+            .route(&["GET"], "/chan", move |_: &Request<'_>| Some(counted_channel(&s1, PIECE, PIECES))),
+    );
     let (_, code) = curl_h2(s.addr, "/chan", &["-o", "/dev/null", "--limit-rate", "1M", "--max-time", "3"]);
     assert_eq!(code, 28, "curl stopped by its own time limit, the body unfinished");
     let made = sent.load(Ordering::SeqCst) * PIECE;

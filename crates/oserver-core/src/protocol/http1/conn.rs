@@ -909,7 +909,6 @@ impl Conn {
     ) -> io::Result<Answered> {
         let HeadAt { buf, len: head_len, parser } = at;
         let head = parser.head(buf);
-        let version = version_of(&head);
         let mut framing = body_framing(&head);
         let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         // A body a handler takes is read whole first; `read` is how many
@@ -964,21 +963,12 @@ impl Conn {
             // would be dropped (MAX_DISCARD).
             framing = BodyFraming::None;
         }
-        let req = Request {
-            method: head.method,
-            target: head.target,
-            version,
-            fields: head.fields(),
-            peer: self.peer,
-            secure: self.io.is_tls(),
-            body,
-        };
         if bad_body {
             cx.reply.refuse(400);
         } else if framing == BodyFraming::TooLarge {
             cx.reply.refuse(413);
         } else {
-            cx.respond(&req, now);
+            cx.respond(&self.request(&head, body), now);
         }
         // The body (if any) follows the head and is dropped; whatever
         // follows the body is the next request.
@@ -1042,6 +1032,19 @@ impl Conn {
         Ok(Answered::Done(next.filter(|_| then == Then::KeepAlive)))
     }
 
+    /// The responder's view of the request of `head`, with `body`.
+    fn request<'a>(&self, head: &RequestHead<'a>, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method: head.method,
+            target: head.target,
+            version: version_of(head),
+            fields: head.fields(),
+            peer: self.peer,
+            secure: self.io.is_tls(),
+            body,
+        }
+    }
+
     /// `cx.reply` answers the request of `head`: log it, decide the
     /// connection's fate, and start sending.
     fn reply_to(
@@ -1089,16 +1092,7 @@ impl Conn {
         let Awaiting { head: bytes, parser, facts, .. } = *w;
         let again = {
             let head = parser.head(&bytes);
-            let req = Request {
-                method: head.method,
-                target: head.target,
-                version: version_of(&head),
-                fields: head.fields(),
-                peer: self.peer,
-                secure: self.io.is_tls(),
-                body: &[],
-            };
-            cx.responder.finish(&req, answer, &mut cx.reply);
+            cx.responder.finish(&self.request(&head, &[]), answer, &mut cx.reply);
             cx.reply.take_later()
         };
         if let Some(answer) = again {
