@@ -38,7 +38,7 @@ use crate::http::status;
 use crate::protocol::access_log::{RequestLine, RAW_LINE};
 use crate::protocol::exchange::{Exchange, Step};
 use crate::protocol::http2::frame::PREFACE_LINE;
-use crate::respond::later::Awaited;
+use crate::respond::handler::Awaited;
 use crate::respond::stream::{BodyStream, Piece};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;

@@ -39,7 +39,7 @@ use crate::http::fields::Fields as RequestFields;
 use crate::http::{decimal, status, SERVER};
 use crate::protocol::access_log::RequestLine;
 use crate::protocol::exchange::{Exchange, Step};
-use crate::respond::later::Awaited;
+use crate::respond::handler::Awaited;
 use crate::respond::stream::{BodyStream, Piece};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
