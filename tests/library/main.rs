@@ -4,9 +4,10 @@
 //! --test library`) and talks to the server over TCP on 127.0.0.1 with the
 //! helpers the end-to-end suite uses too.
 
+mod api;
+mod later;
 #[path = "../support/net.rs"]
 mod support;
-mod api;
 mod tls;
 
 use std::io::{Read, Write};

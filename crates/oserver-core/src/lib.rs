@@ -101,8 +101,8 @@ mod transport;
 mod wake;
 
 pub use protocol::http1::parse;
+pub use respond::handler::Later;
 pub use respond::handler::{Body, Handler, Request, Response};
-pub use respond::later::Later;
 pub use respond::stream::{BodySender, BodyStream, Gone, CHANNEL_BYTES};
 pub use runtime::handoff::Handoff;
 pub use runtime::Stats;

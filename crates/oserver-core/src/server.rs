@@ -327,10 +327,10 @@ impl ServerBuilder {
         prefix: impl Into<String>,
         handler: impl Handler,
     ) -> Self {
-        let methods = methods.iter().map(|m| (*m).to_owned()).collect();
-        let mut route = Route::for_methods(methods, prefix.into(), Box::new(handler));
-        route.blocking = true;
-        self.routes.push(route);
+        self = self.route(methods, prefix, handler);
+        if let Some(r) = self.routes.last_mut() {
+            r.blocking = true;
+        }
         self
     }
     /// Threads of the blocking pool that runs

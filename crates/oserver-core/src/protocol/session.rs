@@ -214,3 +214,20 @@ impl Ctx {
         self.exchange.requests
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection costs a slab slot of the loop's; an idle one
+    /// costs nothing more (its buffers are the loop's). The session is most
+    /// of the slot, so it stays small: an HTTP/2 connection is boxed, and
+    /// states and bodies that only some connections need (a late reply, a
+    /// stream, a partial head) are boxed too.
+    #[test]
+    fn a_session_stays_small() {
+        let size = std::mem::size_of::<Session>();
+        eprintln!("a session: {size} bytes");
+        assert!(size <= 184, "a session grew to {size} bytes (184 before late replies and streams)");
+    }
+}

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::net::SocketAddr;
 
-use super::later::{Awaited, Later};
-use super::message::{self, Version};
+use super::later;
+use super::request::{self, Version};
 use super::stream::BodyStream;
 
 /// Answers requests on the event-loop thread.
@@ -76,7 +76,7 @@ where
 ///
 /// [`ServerBuilder::route`]: crate::ServerBuilder::route
 pub struct Request<'a> {
-    pub(crate) req: &'a message::Request<'a>,
+    pub(crate) req: &'a request::Request<'a>,
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a [u8]>,
 }
@@ -280,7 +280,9 @@ impl Response {
     /// The connection waits for it without holding up its loop, up to
     /// [`Settings::reply_timeout`](crate::Settings::reply_timeout); if the
     /// client leaves first, the reply is dropped quietly
-    /// ([`Later::is_gone`] tells). Dropping the `Later` unsent answers 500.
+    /// ([`Later::is_gone`] tells). A client that shuts its sending side
+    /// while it waits counts as gone, as in nginx (its 499) and Go's
+    /// net/http. Dropping the `Later` unsent answers 500.
     ///
     /// ```
     /// use oserver_core::{Request, Response};
@@ -328,5 +330,118 @@ impl Response {
     /// The body.
     pub fn body_ref(&self) -> &Body {
         &self.body
+    }
+}
+
+/// What a late reply turned out to be.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// The handler's response.
+    Response(Response),
+    /// The server's error page: 500 for a [`Later`] dropped without a
+    /// reply (its worker panicked, or forgot); 404 for a blocking handler
+    /// that declined the request (nothing is left to fall through to).
+    Error(u16),
+}
+
+/// The connection's side of a [`Later`]: dropping it (the connection
+/// closed) marks the reply unwanted.
+pub(crate) type Awaited = later::Receiver<Answer>;
+
+/// Completes a reply later, from any thread: see [`Response::later`].
+///
+/// Dropping it without [`send`](Later::send) answers the request 500, so a
+/// worker that panics (with unwinding) or forgets still answers the client.
+pub struct Later {
+    /// None once sent.
+    tx: Option<later::Sender<Answer>>,
+}
+
+impl std::fmt::Debug for Later {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Later").field("gone", &self.is_gone()).finish()
+    }
+}
+
+impl Later {
+    pub(crate) fn new() -> (Later, Awaited) {
+        let (tx, rx) = later::channel();
+        (Later { tx: Some(tx) }, rx)
+    }
+
+    /// Complete the reply with `response` (which may itself be a file, a
+    /// stream, or another `later`). If the client has gone, it is dropped
+    /// quietly.
+    pub fn send(mut self, response: Response) {
+        self.answer(Answer::Response(response));
+    }
+
+    /// Whether the client has gone (its connection closed), so the reply
+    /// would be dropped: long work can check this and stop early.
+    pub fn is_gone(&self) -> bool {
+        self.tx.as_ref().map_or(true, later::Sender::is_gone)
+    }
+
+    /// Complete with the server's error page for `status`.
+    pub(crate) fn error(mut self, status: u16) {
+        self.answer(Answer::Error(status));
+    }
+
+    fn answer(&mut self, answer: Answer) {
+        if let Some(tx) = self.tx.take() {
+            tx.send(answer);
+        }
+    }
+}
+
+impl Drop for Later {
+    fn drop(&mut self) {
+        self.answer(Answer::Error(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wake::{Mailbox, Wakeup};
+
+    fn status(a: Option<Answer>) -> Option<u16> {
+        match a? {
+            Answer::Response(r) => Some(r.status()),
+            Answer::Error(s) => Some(s + 10_000),
+        }
+    }
+
+    #[test]
+    fn a_later_answers_its_response() {
+        let wake = Wakeup::new(Mailbox::detached(), 0);
+        let (later, awaited) = Later::new();
+        std::thread::spawn(move || later.send(Response::new(201))).join().unwrap();
+        assert_eq!(status(awaited.poll(&wake)), Some(201));
+    }
+
+    #[test]
+    fn a_dropped_or_panicking_later_answers_500() {
+        let wake = Wakeup::new(Mailbox::detached(), 0);
+        let (later, awaited) = Later::new();
+        drop(later);
+        assert_eq!(status(awaited.poll(&wake)), Some(10_500));
+        let (later, awaited) = Later::new();
+        let r = std::thread::spawn(move || {
+            let _held = later;
+            panic!("worker failed (expected by the test)");
+        })
+        .join();
+        assert!(r.is_err());
+        assert_eq!(status(awaited.poll(&wake)), Some(10_500));
+    }
+
+    #[test]
+    fn a_later_knows_its_client_left() {
+        let (later, awaited) = Later::new();
+        assert!(!later.is_gone());
+        drop(awaited);
+        assert!(later.is_gone());
+        later.send(Response::new(200)); // no panic, nothing kept
     }
 }

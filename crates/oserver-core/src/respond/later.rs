@@ -1,148 +1,94 @@
-//! Replies completed after the handler returned, from any thread.
+//! A value that comes later, from any thread, to a connection on a loop: a
+//! one-shot channel whose receiving side names its connection to be woken
+//! (`crate::wake`) and whose sending side can tell the receiver is gone.
 //!
-//! A handler that cannot answer at once returns the placeholder of
-//! [`Response::later`] and gives its [`Later`] to whatever finishes the work.
-//! The connection waits (it reads no further request meanwhile); sending
-//! the reply, or dropping the `Later` without one, wakes its loop
-//! (`crate::wake`), which frames the reply as if the handler had returned
-//! it.
-//!
-//! [`Response::later`]: super::handler::Response::later
+//! The handler API's [`Later`](super::handler::Later) is built on it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::handler::Response;
 use crate::wake::Wakeup;
 
-/// What a late reply turned out to be.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    /// The handler's response.
-    Response(Response),
-    /// The server's error page: 500 for a `Later` dropped without a reply
-    /// (its handler panicked, or forgot); 404 for a blocking handler that
-    /// declined the request (nothing is left to fall through to).
-    Error(u16),
-}
-
-#[derive(Default)]
-struct State {
-    answer: Option<Answer>,
-    /// The connection gave up waiting (its client left): a reply is dropped.
+struct State<T> {
+    value: Option<T>,
+    /// The receiver was dropped (its connection closed): a value is not
+    /// wanted.
     gone: bool,
-    /// Who to wake when the answer comes; set when the connection first
-    /// looks, which may be after the answer came.
+    /// Who to wake when the value comes; set when the receiver first
+    /// looks, which may be after the value came.
     wake: Option<Wakeup>,
 }
 
-/// Shared by a [`Later`] and the connection waiting for it.
-#[derive(Default)]
-pub(crate) struct Slot(Mutex<State>);
+struct Slot<T>(Mutex<State<T>>);
 
-impl Slot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
         // A panic while the lock is held leaves the state consistent (each
         // change is one assignment).
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// Completes a reply later, from any thread: see [`Response::later`].
-///
-/// Dropping it without [`send`](Later::send) answers the request 500, so a
-/// worker that panics (with unwinding) or forgets still answers the client.
-///
-/// [`Response::later`]: super::handler::Response::later
-pub struct Later {
-    slot: Arc<Slot>,
-    sent: bool,
+/// A new channel.
+pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let slot = Arc::new(Slot(Mutex::new(State { value: None, gone: false, wake: None })));
+    (Sender(Arc::clone(&slot)), Receiver(slot))
 }
 
-impl std::fmt::Debug for Later {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Later").field("gone", &self.is_gone()).finish()
-    }
-}
+/// The sending side: any thread.
+pub(crate) struct Sender<T>(Arc<Slot<T>>);
 
-impl Later {
-    pub(crate) fn new() -> (Later, Awaited) {
-        let slot = Arc::new(Slot::default());
-        (Later { slot: Arc::clone(&slot), sent: false }, Awaited(slot))
-    }
-
-    /// Complete the reply with `response` (which may itself be a file, a
-    /// stream, or another `later`). If the client has gone, it is dropped
-    /// quietly.
-    pub fn send(mut self, response: Response) {
-        self.sent = true;
-        complete(&self.slot, Answer::Response(response));
-    }
-
-    /// Whether the client has gone (the connection closed), so the reply
-    /// would be dropped: long work can check this and stop early.
-    pub fn is_gone(&self) -> bool {
-        self.slot.lock().gone
-    }
-
-    /// Complete with the server's error page for `status`.
-    pub(crate) fn error(mut self, status: u16) {
-        self.sent = true;
-        complete(&self.slot, Answer::Error(status));
-    }
-}
-
-impl Drop for Later {
-    fn drop(&mut self) {
-        if !self.sent {
-            complete(&self.slot, Answer::Error(500));
+impl<T> Sender<T> {
+    /// Hand over `value` and wake the receiver's connection; dropped at
+    /// once if the receiver is gone.
+    pub(crate) fn send(self, value: T) {
+        let wake = {
+            let mut st = self.0.lock();
+            if st.gone {
+                return;
+            }
+            st.value = Some(value);
+            st.wake.clone()
+        };
+        if let Some(w) = wake {
+            w.wake();
         }
     }
-}
 
-fn complete(slot: &Slot, answer: Answer) {
-    let wake = {
-        let mut st = slot.lock();
-        if st.gone {
-            return;
-        }
-        st.answer = Some(answer);
-        st.wake.clone()
-    };
-    if let Some(w) = wake {
-        w.wake();
+    /// Whether the receiver was dropped.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.lock().gone
     }
 }
 
-/// The connection's side of a [`Later`]. Dropping it (the connection
-/// closed) marks the reply unwanted.
-pub(crate) struct Awaited(Arc<Slot>);
+/// The receiving side: a connection on a loop.
+pub(crate) struct Receiver<T>(Arc<Slot<T>>);
 
-impl std::fmt::Debug for Awaited {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Awaited")
-    }
-}
-
-impl Awaited {
-    /// The answer if it came; otherwise remember `wake` for when it does.
-    pub(crate) fn poll(&self, wake: &Wakeup) -> Option<Answer> {
+impl<T> Receiver<T> {
+    /// The value if it came; otherwise remember `wake` for when it does.
+    pub(crate) fn poll(&self, wake: &Wakeup) -> Option<T> {
         let mut st = self.0.lock();
-        let answer = st.answer.take();
-        if answer.is_none() && st.wake.is_none() {
+        let value = st.value.take();
+        if value.is_none() && st.wake.is_none() {
             st.wake = Some(wake.clone());
         }
-        answer
+        value
     }
 }
 
-impl Drop for Awaited {
+impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let mut st = self.0.lock();
         st.gone = true;
-        // A reply that came too late is dropped here, on the loop's thread
-        // (a file in it is closed).
-        st.answer = None;
         st.wake = None;
+        // A value that came too late is dropped here, on the loop's thread
+        // (a file in it is closed).
+        st.value = None;
+    }
+}
+
+impl<T> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("later::Receiver")
     }
 }
 
@@ -151,57 +97,36 @@ mod tests {
     use super::*;
     use crate::wake::Mailbox;
 
-    fn status(a: Option<Answer>) -> Option<u16> {
-        match a? {
-            Answer::Response(r) => Some(r.status()),
-            Answer::Error(s) => Some(s + 10_000),
-        }
-    }
-
     #[test]
-    fn a_reply_sent_from_another_thread_wakes_the_connection() {
+    fn a_value_sent_from_another_thread_wakes_the_connection() {
         let m = Mailbox::detached();
         let wake = Wakeup::new(Arc::clone(&m), 5);
-        let (later, awaited) = Later::new();
-        assert!(awaited.poll(&wake).is_none());
-        std::thread::spawn(move || later.send(Response::new(201))).join().unwrap();
+        let (tx, rx) = channel();
+        assert_eq!(rx.poll(&wake), None);
+        std::thread::spawn(move || tx.send(201)).join().unwrap();
         let mut woken = Vec::new();
         m.take(&mut woken);
         assert_eq!(woken, vec![5]);
-        assert_eq!(status(awaited.poll(&wake)), Some(201));
-        assert!(awaited.poll(&wake).is_none(), "taken once");
+        assert_eq!(rx.poll(&wake), Some(201));
+        assert_eq!(rx.poll(&wake), None, "taken once");
     }
 
     #[test]
-    fn a_reply_sent_before_the_connection_looks_is_kept() {
+    fn a_value_sent_before_the_receiver_looks_is_kept() {
         let wake = Wakeup::new(Mailbox::detached(), 0);
-        let (later, awaited) = Later::new();
-        later.send(Response::new(200));
-        assert_eq!(status(awaited.poll(&wake)), Some(200));
+        let (tx, rx) = channel();
+        tx.send(200);
+        assert_eq!(rx.poll(&wake), Some(200));
     }
 
     #[test]
-    fn a_dropped_or_panicking_later_answers_500() {
-        let wake = Wakeup::new(Mailbox::detached(), 0);
-        let (later, awaited) = Later::new();
-        drop(later);
-        assert_eq!(status(awaited.poll(&wake)), Some(10_500));
-        let (later, awaited) = Later::new();
-        let r = std::thread::spawn(move || {
-            let _held = later;
-            panic!("worker failed");
-        })
-        .join();
-        assert!(r.is_err());
-        assert_eq!(status(awaited.poll(&wake)), Some(10_500));
-    }
-
-    #[test]
-    fn a_reply_for_a_client_that_left_is_dropped_quietly() {
-        let (later, awaited) = Later::new();
-        assert!(!later.is_gone());
-        drop(awaited);
-        assert!(later.is_gone());
-        later.send(Response::new(200)); // no panic, nothing kept
+    fn a_value_for_a_gone_receiver_is_dropped() {
+        let (tx, rx) = channel::<Arc<()>>();
+        assert!(!tx.is_gone());
+        drop(rx);
+        assert!(tx.is_gone());
+        let v = Arc::new(());
+        tx.send(Arc::clone(&v));
+        assert_eq!(Arc::strong_count(&v), 1, "not kept");
     }
 }

@@ -12,6 +12,7 @@ pub(crate) mod handler;
 pub(crate) mod later;
 mod message;
 pub(crate) mod pool;
+mod request;
 mod site;
 mod statics;
 pub(crate) mod stream;
@@ -27,9 +28,10 @@ use crate::http::{fields, status};
 use crate::settings::Settings;
 
 use handler::Body;
-use later::{Answer, Later};
-pub(crate) use message::{FileBody, FileRef, Payload, Reply, Request, Version};
+use handler::{Answer, Later};
+pub(crate) use message::{FileBody, FileRef, Payload, Reply};
 use pool::OwnedRequest;
+pub(crate) use request::{Request, Version};
 pub(crate) use site::{Route, Site};
 use statics::FilePart;
 
@@ -391,7 +393,7 @@ mod tests {
 
     use httpdate::HttpDate;
 
-    use super::message::TestRequest;
+    use super::request::TestRequest;
     use super::*;
     use crate::http::conditional::ETag;
 

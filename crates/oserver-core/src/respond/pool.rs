@@ -14,9 +14,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use super::handler::{self, Handler};
-use super::later::Later;
-use super::message::{Request, Version};
+use super::handler::{self, Handler, Later};
+use super::request::{Request, Version};
 use crate::http::fields::{Fields, HeaderSpan, Span, MAX_HEAD_BYTES};
 
 /// A request copied off the connection's buffers, for another thread.

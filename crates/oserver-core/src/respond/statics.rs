@@ -17,7 +17,8 @@ use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, RangeRequest};
 use crate::http::{encoding, mime};
 
-use super::message::{FileBody, FileRef, Payload, Reply, Request};
+use super::message::{FileBody, FileRef, Payload, Reply};
+use super::request::Request;
 use super::site::Site;
 
 /// What the static path borrows from the responder.
@@ -272,7 +273,7 @@ fn listing(cx: &mut Cx<'_>, reply: &mut Reply) {
 mod tests {
     use std::time::Duration;
 
-    use super::super::message::TestRequest;
+    use super::super::request::TestRequest;
     use super::*;
 
     /// A 50-byte file, open, removed from the directory at once.

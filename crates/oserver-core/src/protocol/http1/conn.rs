@@ -38,7 +38,7 @@ use crate::http::status;
 use crate::protocol::access_log::{RequestLine, RAW_LINE};
 use crate::protocol::exchange::{Exchange, Step};
 use crate::protocol::http2::frame::PREFACE_LINE;
-use crate::respond::later::Awaited;
+use crate::respond::handler::Awaited;
 use crate::respond::stream::{BodyStream, Piece};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
@@ -242,7 +242,7 @@ pub(crate) enum State {
     Reading { since: Instant },
     /// Sending a response: the head (and an in-memory body) bytes the first
     /// write did not take, then the file range or the streamed body.
-    Writing { buf: Vec<u8>, pos: usize, file: Option<FileBody>, stream: Option<Box<Outgoing>>, then: Then },
+    Writing { buf: Vec<u8>, pos: usize, rest: Rest, then: Then },
     /// A handler answers later (from another thread): waiting for its
     /// reply, reading nothing more meanwhile.
     Awaiting(Box<Awaiting>),
@@ -261,6 +261,15 @@ pub(crate) struct Awaiting {
     head: Vec<u8>,
     parser: Parser,
     facts: Facts,
+}
+
+/// What a response sends after the bytes in `Writing::buf`.
+pub(crate) enum Rest {
+    Nothing,
+    /// A range of a file, with sendfile (or pread for TLS).
+    File(FileBody),
+    /// A streamed body.
+    Stream(Box<Outgoing>),
 }
 
 /// A streamed body going out.
@@ -475,7 +484,7 @@ impl Conn {
             State::Idle { fresh: true } => now + s.header_timeout,
             State::Idle { fresh: false } => now + s.keepalive_timeout,
             State::Reading { since } => since + s.header_timeout,
-            State::Writing { stream: Some(ref o), .. } if o.waiting => now + s.reply_timeout,
+            State::Writing { rest: Rest::Stream(ref o), .. } if o.waiting => now + s.reply_timeout,
             State::Writing { .. } => now + s.send_timeout,
             State::Awaiting(_) => now + s.reply_timeout,
             State::Closing => now + LINGER,
@@ -909,7 +918,6 @@ impl Conn {
     ) -> io::Result<Answered> {
         let HeadAt { buf, len: head_len, parser } = at;
         let head = parser.head(buf);
-        let version = version_of(&head);
         let mut framing = body_framing(&head);
         let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         // A body a handler takes is read whole first; `read` is how many
@@ -964,21 +972,12 @@ impl Conn {
             // would be dropped (MAX_DISCARD).
             framing = BodyFraming::None;
         }
-        let req = Request {
-            method: head.method,
-            target: head.target,
-            version,
-            fields: head.fields(),
-            peer: self.peer,
-            secure: self.io.is_tls(),
-            body,
-        };
         if bad_body {
             cx.reply.refuse(400);
         } else if framing == BodyFraming::TooLarge {
             cx.reply.refuse(413);
         } else {
-            cx.respond(&req, now);
+            cx.respond(&self.request(&head, body), now);
         }
         // The body (if any) follows the head and is dropped; whatever
         // follows the body is the next request.
@@ -1042,6 +1041,19 @@ impl Conn {
         Ok(Answered::Done(next.filter(|_| then == Then::KeepAlive)))
     }
 
+    /// The responder's view of the request of `head`, with `body`.
+    fn request<'a>(&self, head: &RequestHead<'a>, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method: head.method,
+            target: head.target,
+            version: version_of(head),
+            fields: head.fields(),
+            peer: self.peer,
+            secure: self.io.is_tls(),
+            body,
+        }
+    }
+
     /// `cx.reply` answers the request of `head`: log it, decide the
     /// connection's fate, and start sending.
     fn reply_to(
@@ -1089,16 +1101,7 @@ impl Conn {
         let Awaiting { head: bytes, parser, facts, .. } = *w;
         let again = {
             let head = parser.head(&bytes);
-            let req = Request {
-                method: head.method,
-                target: head.target,
-                version: version_of(&head),
-                fields: head.fields(),
-                peer: self.peer,
-                secure: self.io.is_tls(),
-                body: &[],
-            };
-            cx.responder.finish(&req, answer, &mut cx.reply);
+            cx.responder.finish(&self.request(&head, &[]), answer, &mut cx.reply);
             cx.reply.take_later()
         };
         if let Some(answer) = again {
@@ -1124,8 +1127,7 @@ impl Conn {
         let Exchange { out, reply, clock, .. } = cx;
         out.clear();
         encode::head(out, clock, reply, then == Then::KeepAlive, chunked);
-        let mut file = None;
-        let mut stream = None;
+        let mut rest = Rest::Nothing;
         match reply.take_payload() {
             _ if bodiless => {}
             Payload::Empty => {}
@@ -1135,17 +1137,17 @@ impl Conn {
             // Small cached files leave with their head in one write.
             Payload::File(f) => match f.in_memory() {
                 Some(bytes) => out.extend_from_slice(bytes),
-                None => file = Some(f),
+                None => rest = Rest::File(f),
             },
             Payload::Stream(body) => {
-                stream = Some(Box::new(Outgoing { body, chunked, waiting: false, ended: false }))
+                rest = Rest::Stream(Box::new(Outgoing { body, chunked, waiting: false, ended: false }))
             }
             // The connection answers only once the reply came.
             Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
         }
-        let sent = self.io.send(out, file.is_some())?;
+        let sent = self.io.send(out, matches!(rest, Rest::File(_)))?;
         let buf = if sent < out.len() { out[sent..].to_vec() } else { Vec::new() };
-        self.enter(State::Writing { buf, pos: 0, file, stream, then }, now, cx.settings());
+        self.enter(State::Writing { buf, pos: 0, rest, then }, now, cx.settings());
         Ok(())
     }
 
@@ -1154,21 +1156,21 @@ impl Conn {
     /// where a TLS transport reads file pieces to encrypt.
     fn write(&mut self, now: Instant, cx: &Exchange, scratch: &mut Vec<u8>) -> io::Result<Sent> {
         let s = cx.settings();
-        let State::Writing { buf, pos, file, stream, then } = &mut self.state else {
+        let State::Writing { buf, pos, rest, then } = &mut self.state else {
             return Ok(Sent::Blocked);
         };
         let then = *then;
         let mut progressed = false;
         let mut result = Sent::Done(then);
         if *pos < buf.len() {
-            let n = self.io.send(&buf[*pos..], file.is_some())?;
+            let n = self.io.send(&buf[*pos..], matches!(rest, Rest::File(_)))?;
             progressed = n > 0;
             *pos += n;
             if *pos < buf.len() {
                 result = Sent::Blocked;
             }
         }
-        if let (Sent::Done(_), Some(body)) = (&result, file.as_mut()) {
+        if let (Sent::Done(_), Rest::File(body)) = (&result, &mut *rest) {
             let n = self.io.send_file(body.fd(), &mut body.offset, body.end, SEND_TURN, scratch)?;
             progressed |= n > 0;
             if body.offset < body.end {
@@ -1176,7 +1178,7 @@ impl Conn {
             }
         }
         let mut waiting = false;
-        if let (Sent::Done(_), Some(out)) = (&result, stream.as_mut()) {
+        if let (Sent::Done(_), Rest::Stream(out)) = (&result, rest) {
             result = pump(&mut self.io, out, buf, pos, then, cx, &mut progressed)?;
             waiting = out.waiting;
         }

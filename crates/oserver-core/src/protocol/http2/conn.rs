@@ -39,7 +39,7 @@ use crate::http::fields::Fields as RequestFields;
 use crate::http::{decimal, status, SERVER};
 use crate::protocol::access_log::RequestLine;
 use crate::protocol::exchange::{Exchange, Step};
-use crate::respond::later::Awaited;
+use crate::respond::handler::Awaited;
 use crate::respond::stream::{BodyStream, Piece};
 use crate::respond::{FileBody, Payload, Request, Version};
 use crate::settings::Settings;
@@ -1201,16 +1201,7 @@ impl Conn {
         } else if f.too_large {
             cx.reply.error(431);
         } else {
-            let req = Request {
-                method: f.method(),
-                target: f.path(),
-                version: Version::Http2,
-                fields: RequestFields::new(&f.bytes, &f.spans),
-                peer: self.peer,
-                secure: self.io.is_tls(),
-                body: asked.body,
-            };
-            cx.respond(&req, now);
+            cx.respond(&self.request(f, asked.body), now);
             if let Some(answer) = cx.reply.take_later() {
                 // `collect` looks at it on the drive loop's next round
                 // (a read that answered a request always makes one), so
@@ -1235,6 +1226,19 @@ impl Conn {
         self.send_reply(id, remote_done, window, f, block, cx);
     }
 
+    /// The responder's view of the request in `f`, with `body`.
+    fn request<'a>(&self, f: &'a Fields, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method: f.method(),
+            target: f.path(),
+            version: Version::Http2,
+            fields: RequestFields::new(&f.bytes, &f.spans),
+            peer: self.peer,
+            secure: self.io.is_tls(),
+            body,
+        }
+    }
+
     /// Streams waiting for a late reply whose reply came: answer them.
     fn collect(&mut self, bufs: &mut Buffers, cx: &mut Exchange, now: Instant) {
         let wake = cx.wakeup();
@@ -1253,16 +1257,7 @@ impl Conn {
             let s = self.streams.swap_remove(i);
             let Some(w) = s.waiting else { continue };
             let f = &w.fields;
-            let req = Request {
-                method: f.method(),
-                target: f.path(),
-                version: Version::Http2,
-                fields: RequestFields::new(&f.bytes, &f.spans),
-                peer: self.peer,
-                secure: self.io.is_tls(),
-                body: &[],
-            };
-            cx.responder.finish(&req, answer, &mut cx.reply);
+            cx.responder.finish(&self.request(f, &[]), answer, &mut cx.reply);
             if let Some(answer) = cx.reply.take_later() {
                 // Another later: wait again (looked at when the loop
                 // reaches it, at the end of the list).
