@@ -19,9 +19,10 @@
 #              pipelined per write (as TechEmpower's plaintext test),
 #   json:      wrk -t2 -c256, one request at a time per connection.
 # Both send the headers TechEmpower's client sends (Accept, Connection).
-# Prints the medians over the rounds (req/s) per case and server and
-# oserver's ratio to the best of the others, as Markdown, with the machine,
-# date and command on top, and writes them to --out (default
+# Prints the medians over the rounds per case and server (req/s, with
+# oserver's ratio to the best of the others; and each server's CPU time per
+# request) as Markdown, with the machine, date and command on top, and
+# writes them to --out (default
 # benches/frameworks-results.md). Exits non-zero if any run had a socket error
 # or a non-2xx answer (the table is still written, the run marked).
 #
@@ -251,7 +252,7 @@ cpu_ticks() {
 }
 
 # One wrk run of case $3 against server $2; round $1 (0: warm-up, not
-# recorded) appends "round case server req/s errors non2xx server_cpu_s".
+# recorded) appends "round case server req/s errors non2xx server_cpu_us_per_request".
 run_wrk() {
     local round=$1 case=$2 name=$3 secs=$DURATION
     ((round)) || secs=$WARMUP
@@ -266,12 +267,13 @@ run_wrk() {
     kill -0 "${PID[$name]}" 2>/dev/null || { server_log "$name"; die "$name died during $case"; }
     local parsed
     parsed=$(awk -v rc="$rc" '
+        / requests in / { total = $1 }
         /^Requests\/sec:/ { rps = $2 }
         /Socket errors:/ { gsub(",", ""); errs = $4 + $6 + $8 + $10 }
         /Non-2xx or 3xx responses:/ { bad = $5 }
         END {
             if (rc != 0 || rps == "") { print "FAILED"; exit }
-            printf "%s %d %d\n", rps, errs + 0, bad + 0
+            printf "%s %d %d %d\n", rps, errs + 0, bad + 0, total
         }' "$out")
     if [[ $parsed == FAILED ]]; then
         cat "$out" >&2
@@ -279,17 +281,18 @@ run_wrk() {
         ERRORS=$((ERRORS + 1))
         return 0
     fi
-    local rps errs bad cpu
-    read -r rps errs bad <<<"$parsed"
+    local rps errs bad total cpu us
+    read -r rps errs bad total <<<"$parsed"
     cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
-    printf '    %-8s %-13s %-10s %12s req/s  errors %s  non-2xx %s  server cpu %s s\n' \
-        "$([[ $round == 0 ]] && echo warm-up || echo "round $round")" "$name" "$case" "$rps" "$errs" "$bad" "$cpu"
+    us=$(awk -v c="$cpu" -v n="$total" 'BEGIN { printf "%.2f", n ? c * 1e6 / n : 0 }')
+    printf '    %-8s %-13s %-10s %12s req/s  errors %s  non-2xx %s  server cpu %s s, %s us/req\n' \
+        "$([[ $round == 0 ]] && echo warm-up || echo "round $round")" "$name" "$case" "$rps" "$errs" "$bad" "$cpu" "$us"
     if ((errs || bad)); then
         warn "$name $case round $round: $errs socket errors, $bad non-2xx answers"
         ((round == 0)) || ERRORS=$((ERRORS + 1))
     fi
     ((round)) || return 0
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$errs" "$bad" "$cpu" >>"$TMP/results.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$errs" "$bad" "$us" >>"$TMP/results.tsv"
 }
 
 # Markdown: the machine, then a row per case with each server's median req/s
@@ -298,11 +301,13 @@ report() {
     python3 - "$TMP/results.tsv" "$TMP/machine.txt" "$(IFS=,; echo "${SERVERS[*]}")" "${CASES[*]}" <<'EOF'
 import statistics, sys
 results, machine, servers, cases = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4].split()
-runs = {}   # (case, server) -> [req/s, ...] of the clean runs
+runs = {}   # (case, server) -> [req/s, ...]
+cpu = {}    # (case, server) -> [server CPU microseconds per request, ...]
 marked = {} # (case, server) -> runs with errors
 for line in open(results):
-    rnd, case, server, rps, errs, bad, cpu = line.rstrip("\n").split("\t")
+    rnd, case, server, rps, errs, bad, us = line.rstrip("\n").split("\t")
     runs.setdefault((case, server), []).append(float(rps))
+    cpu.setdefault((case, server), []).append(float(us))
     if int(errs) or int(bad):
         marked[(case, server)] = marked.get((case, server), 0) + 1
 print("## oserver against hyper, actix-web and may_minihttp (TechEmpower plaintext and json)\n")
@@ -322,6 +327,16 @@ for case in cases:
     if len(header) > len(servers) + 1:
         best = max((s for s in others if s in med), key=lambda s: med[s], default=None)
         row.append(f"{med['oserver'] / med[best]:.2f}x ({best})" if best and "oserver" in med else "-")
+    print("| " + " | ".join(row) + " |")
+print("\nServer CPU time per request, microseconds (user + system, all its threads; median over the rounds, lower is better).")
+print("Less noisy than req/s when other work shares the CPUs: the client and the server compete for them, so a server that")
+print("spends less per request leaves more to the client.\n")
+print("| " + " | ".join(["case"] + servers) + " |")
+print("|" + "|".join(["---"] + ["---:"] * len(servers)) + "|")
+for case in cases:
+    row = [labels.get(case, case)]
+    for s in servers:
+        row.append(f"{statistics.median(cpu[(case, s)]):.2f}" if cpu.get((case, s)) else "failed")
     print("| " + " | ".join(row) + " |")
 print("\nEvery run (req/s, in round order):\n")
 for case in cases:
