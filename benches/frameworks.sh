@@ -27,7 +27,7 @@
 # or a non-2xx answer (the table is still written, the run marked).
 #
 # Defaults: 3 rounds of 5 s after 2 s of warm-up per server and case: about
-# 2.5 minutes once built (the first build of the frameworks takes ~6 minutes
+# 2.5 minutes once built (building both from nothing takes ~10 minutes
 # on 2 cores). Client and servers share the machine: every wrk run is bounded
 # by `timeout`, and only 127.0.0.1 is loaded.
 #
