@@ -60,6 +60,12 @@ const SEND_TURN: u64 = 512 * 1024;
 /// it keeps the pipe full; 32 small responses take tens of microseconds.
 const TURN_RESPONSES: u32 = 32;
 
+/// Most bytes of pipelined responses held back to leave in one write: a
+/// client that pipelines small requests gets their answers in one send(2)
+/// per batch instead of one each (hyper and may_minihttp do the same), and
+/// 64 KiB is about what one send to a fresh socket takes.
+const BATCH: usize = 64 * 1024;
+
 /// The most bytes one connection reads in one turn (request bodies being
 /// dropped, a closing connection being drained): four reads of READ_CHUNK.
 const TURN_READ: usize = 4 * READ_CHUNK;
@@ -261,6 +267,9 @@ pub(crate) struct Awaiting {
     head: Vec<u8>,
     parser: Parser,
     facts: Facts,
+    /// Answers to the requests before this one that the socket has not
+    /// taken yet (a batch, see BATCH): they go first.
+    unsent: Vec<u8>,
 }
 
 /// What a response sends after the bytes in `Writing::buf`.
@@ -429,7 +438,11 @@ impl Conn {
     /// A response (or the transport's own records) is waiting for the
     /// socket to take more.
     pub(crate) fn wants_write(&self) -> bool {
-        matches!(self.state, State::Writing { .. }) || self.io.wants_write()
+        match &self.state {
+            State::Writing { .. } => true,
+            State::Awaiting(w) => !w.unsent.is_empty() || self.io.wants_write(),
+            _ => self.io.wants_write(),
+        }
     }
 
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
@@ -506,8 +519,55 @@ impl Conn {
         }
     }
 
-    /// Run the connection as far as it goes without blocking.
+    /// Run the connection as far as it goes without blocking; then send the
+    /// batch of pipelined answers still held (see `start_reply`).
     pub(crate) fn drive(
+        &mut self,
+        bufs: &mut Buffers,
+        cx: &mut Exchange,
+        draining: bool,
+        now: Instant,
+    ) -> io::Result<Step> {
+        let step = self.run(bufs, cx, draining, now);
+        if cx.out.is_empty() {
+            return step;
+        }
+        let result = match step {
+            Ok(step) => self.send_batch(cx, step, now),
+            Err(e) => Err(e),
+        };
+        cx.out.clear();
+        result
+    }
+
+    /// Send the answers held in `cx.out`; what the socket does not take
+    /// waits in the state, ahead of anything else the connection sends.
+    fn send_batch(&mut self, cx: &Exchange, step: Step, now: Instant) -> io::Result<Step> {
+        let n = self.io.send(&cx.out, false)?;
+        if n == cx.out.len() {
+            return Ok(step);
+        }
+        let left = cx.out[n..].to_vec();
+        match &mut self.state {
+            // A late reply is awaited: its answer follows these.
+            State::Awaiting(w) => w.unsent = left,
+            // Waiting to read more (or the client closed its side): these
+            // go out first, then the connection reads (or closes).
+            _ => {
+                debug_assert!(!matches!(self.state, State::Writing { .. } | State::Closing));
+                let then = if step == Step::Close { Then::Close } else { Then::KeepAlive };
+                self.enter(
+                    State::Writing { buf: left, pos: 0, rest: Rest::Nothing, then },
+                    now,
+                    cx.settings(),
+                );
+            }
+        }
+        Ok(Step::Wait)
+    }
+
+    /// Run the connection as far as it goes without blocking.
+    fn run(
         &mut self,
         bufs: &mut Buffers,
         cx: &mut Exchange,
@@ -874,7 +934,7 @@ impl Conn {
         cx.reply.refuse(status);
         let line = RequestLine::Parsed { method: head.method, target: head.target, version };
         cx.log(self.peer, line, status, cx.reply.content_length, None, None);
-        self.start_reply(cx, Then::Linger, false, false, now)
+        self.start_reply(cx, Then::Linger, false, false, false, now)
     }
 
     /// `Expect: 100-continue`: the client waits for this before it sends the
@@ -899,7 +959,7 @@ impl Conn {
         let line = &data[..line_end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         cx.log(self.peer, RequestLine::Raw(line), status, cx.reply.content_length, None, None);
-        self.start_reply(cx, Then::Linger, false, false, now)
+        self.start_reply(cx, Then::Linger, false, false, false, now)
     }
 
     /// A complete head (`at`): ask the responder, decide the connection's
@@ -1033,11 +1093,17 @@ impl Conn {
         // Where the next request starts, kept for after this one's reply.
         let next = (!rest.is_empty()).then_some(head_len + in_buf);
         if let Some(answer) = cx.reply.take_later() {
-            let waiting = Awaiting { answer, head: buf[..head_len].to_vec(), parser: parser.clone(), facts };
+            let waiting = Awaiting {
+                answer,
+                head: buf[..head_len].to_vec(),
+                parser: parser.clone(),
+                facts,
+                unsent: Vec::new(),
+            };
             self.enter(State::Awaiting(Box::new(waiting)), now, cx.settings());
             return Ok(Answered::Done(next));
         }
-        let then = self.reply_to(cx, &head, facts, draining, now)?;
+        let then = self.reply_to(cx, &head, facts, draining, next.is_some(), now)?;
         Ok(Answered::Done(next.filter(|_| then == Then::KeepAlive)))
     }
 
@@ -1055,13 +1121,15 @@ impl Conn {
     }
 
     /// `cx.reply` answers the request of `head`: log it, decide the
-    /// connection's fate, and start sending.
+    /// connection's fate, and start sending. `more`: pipelined requests
+    /// follow (the answer may wait for theirs, see BATCH).
     fn reply_to(
         &mut self,
         cx: &mut Exchange,
         head: &RequestHead<'_>,
         mut facts: Facts,
         draining: bool,
+        more: bool,
         now: Instant,
     ) -> io::Result<Then> {
         let version = version_of(head);
@@ -1086,14 +1154,23 @@ impl Conn {
             self.chunked = None;
         }
         let chunked = streams && version == Version::Http11;
-        self.start_reply(cx, then, bodiless, chunked, now)?;
+        let more = more && then == Then::KeepAlive;
+        self.start_reply(cx, then, bodiless, chunked, more, now)?;
         Ok(then)
     }
 
     /// Awaiting: if the handler's reply came, answer with it (true);
     /// otherwise keep waiting (false). The reply may be another `later`.
     fn await_reply(&mut self, cx: &mut Exchange, draining: bool, now: Instant) -> io::Result<bool> {
-        let State::Awaiting(w) = &self.state else { return Ok(true) };
+        let State::Awaiting(w) = &mut self.state else { return Ok(true) };
+        if !w.unsent.is_empty() {
+            // The answers before this one go first.
+            let n = self.io.send(&w.unsent, false)?;
+            w.unsent.drain(..n);
+            if !w.unsent.is_empty() {
+                return Ok(false);
+            }
+        }
         let Some(answer) = w.answer.poll(&cx.wakeup()) else { return Ok(false) };
         let State::Awaiting(w) = std::mem::replace(&mut self.state, State::Closing) else {
             return Ok(true);
@@ -1105,27 +1182,32 @@ impl Conn {
             cx.reply.take_later()
         };
         if let Some(answer) = again {
-            let waiting = Awaiting { answer, head: bytes, parser, facts };
+            let waiting = Awaiting { answer, head: bytes, parser, facts, unsent: Vec::new() };
             self.enter(State::Awaiting(Box::new(waiting)), now, cx.settings());
             return Ok(true);
         }
         let head = parser.head(&bytes);
-        self.reply_to(cx, &head, facts, draining, now)?;
+        let more = self.pending.is_some();
+        self.reply_to(cx, &head, facts, draining, more, now)?;
         Ok(true)
     }
 
-    /// Frame `cx.reply` and send what the socket takes now; the rest waits in
-    /// the Writing state.
+    /// Frame `cx.reply` behind the batch in `cx.out` (if any) and send what
+    /// the socket takes now; the rest waits in the Writing state. When
+    /// `more` requests are pipelined behind this one, the connection stays
+    /// open and the answer is in memory, it is not sent yet: it waits in
+    /// `cx.out` for the answers to those (up to BATCH), and `drive` sends
+    /// the batch before it returns.
     fn start_reply(
         &mut self,
         cx: &mut Exchange,
         then: Then,
         bodiless: bool,
         chunked: bool,
+        more: bool,
         now: Instant,
     ) -> io::Result<()> {
         let Exchange { out, reply, clock, .. } = cx;
-        out.clear();
         encode::head(out, clock, reply, then == Then::KeepAlive, chunked);
         let mut rest = Rest::Nothing;
         match reply.take_payload() {
@@ -1145,8 +1227,19 @@ impl Conn {
             // The connection answers only once the reply came.
             Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
         }
-        let sent = self.io.send(out, matches!(rest, Rest::File(_)))?;
-        let buf = if sent < out.len() { out[sent..].to_vec() } else { Vec::new() };
+        if more && matches!(rest, Rest::Nothing) && out.len() < BATCH {
+            // Held for the batch: the response is done as far as the
+            // state machine goes (Writing with nothing left).
+            self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
+            return Ok(());
+        }
+        let sent = self.io.send(out, matches!(rest, Rest::File(_)));
+        let buf = match sent {
+            Ok(n) if n < out.len() => out[n..].to_vec(),
+            _ => Vec::new(),
+        };
+        out.clear();
+        sent?;
         self.enter(State::Writing { buf, pos: 0, rest, then }, now, cx.settings());
         Ok(())
     }
