@@ -1056,7 +1056,10 @@ fn only_the_exact_preface_starts_http2() {
 /// on a prefix, as "PRI * HTTP" is also the start of an HTTP/1 request).
 #[test]
 fn the_preface_may_arrive_one_byte_at_a_time() {
-    let srv = Oserver::start(&[]);
+    // Each byte waits for the server to read the one before (a scan of
+    // /proc/net/tcp): on a loaded machine the 24 take seconds, so the
+    // header timeout, which this test is not about, is set well above.
+    let srv = Oserver::start(&["--header-timeout", "120"]);
     let mut h2 = H2::connect(srv.addr());
     let client = h2.local_port();
     for (i, b) in PREFACE.iter().enumerate() {
