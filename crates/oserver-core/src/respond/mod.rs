@@ -283,20 +283,24 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
         log::error!("handler answered with status {status}, not a final status (200-599): 500 instead");
         return reply.error(500);
     }
-    let fields = headers.iter().filter(|(name, value)| {
-        if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
-            log::warn!("handler set {name}, which the server writes itself: dropped");
-            return false;
-        }
-        if !fields::valid_name(name.as_bytes()) || !fields::valid_value(value.as_bytes()) {
-            log::warn!("handler header {name:?}: {value:?} is not a valid field: dropped");
-            return false;
-        }
-        true
-    });
-    let fields: Vec<(&str, &str)> = fields.map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
+    // Checked once, on the way into the reply (a file reply's list is kept
+    // whole: it is consulted for validators).
+    let checked = || {
+        headers.iter().filter(|(name, value)| {
+            if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+                log::warn!("handler set {name}, which the server writes itself: dropped");
+                return false;
+            }
+            if !fields::valid_name(name.as_bytes()) || !fields::valid_value(value.as_bytes()) {
+                log::warn!("handler header {name:?}: {value:?} is not a valid field: dropped");
+                return false;
+            }
+            true
+        })
+    };
     let (payload, len) = match body {
         Body::File(f) if status == 200 && (req.method == b"GET" || req.method == b"HEAD") => {
+            let fields: Vec<(&str, &str)> = checked().map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
             return file_reply(req, f, &fields, reply);
         }
         Body::Empty => (Payload::Empty, 0),
@@ -318,7 +322,9 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
         },
     };
     reply.start(status);
-    push_fields(reply, &fields, |_| true);
+    for (name, value) in checked() {
+        reply.fields.push(name, value.as_bytes());
+    }
     if status::is_bodiless(status) {
         return;
     }

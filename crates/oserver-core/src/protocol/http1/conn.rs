@@ -133,6 +133,10 @@ impl Buffers {
 /// while needed, so an idle connection costs a few words.
 pub(crate) struct Pending {
     buf: Vec<u8>,
+    /// Where the unanswered bytes start: answered pipelined requests are
+    /// skipped, not drained one by one (which moved the rest of a batch
+    /// for every request), and dropped before more is read.
+    start: usize,
     parser: Parser,
     /// The head in `buf` is complete and its body is being read for a
     /// handler, behind it.
@@ -141,7 +145,20 @@ pub(crate) struct Pending {
 
 impl Pending {
     fn new(buf: Vec<u8>, parser: Parser) -> Box<Pending> {
-        Box::new(Pending { buf, parser, body: None })
+        Box::new(Pending { buf, start: 0, parser, body: None })
+    }
+
+    /// The bytes not answered yet.
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Drop the answered bytes from the buffer.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
     }
 }
 
@@ -658,6 +675,7 @@ impl Conn {
             }
             if let Some(p) = self.pending.as_mut() {
                 // Read straight into the partial request's buffer.
+                p.compact();
                 let len = p.buf.len();
                 // A head needs little more than its limit; a body being read
                 // for a handler takes whole reads.
@@ -815,17 +833,21 @@ impl Conn {
     /// Handle the pending buffer (a partial head, or pipelined requests).
     fn parse_pending(&mut self, cx: &mut Exchange, draining: bool, now: Instant) -> io::Result<bool> {
         let Some(mut p) = self.pending.take() else { return Ok(false) };
+        if self.discard > 0 || p.body.is_some() {
+            // Those paths work on the whole buffer.
+            p.compact();
+        }
         if self.discard > 0 {
             let d = self.skip_body(&p.buf)?;
             p.buf.drain(..d);
             p.parser.reset();
         }
-        if p.buf.is_empty() {
+        if p.data().is_empty() {
             return Ok(false);
         }
-        match self.speaks_http2(&p.buf, cx.settings()) {
+        match self.speaks_http2(p.data(), cx.settings()) {
             Http2Start::Yes => {
-                self.state = State::ToHttp2 { start: p.buf };
+                self.state = State::ToHttp2 { start: p.data().to_vec() };
                 return Ok(true);
             }
             Http2Start::Maybe => {
@@ -839,20 +861,23 @@ impl Conn {
         }
         self.head_started(now, cx.settings());
         let limits = cx.settings().limits;
-        match p.parser.parse(&p.buf, &limits) {
+        let Pending { buf, start, parser, .. } = &mut *p;
+        match parser.parse(&buf[*start..], &limits) {
             Ok(Status::Complete(len)) => {
-                let Pending { buf, parser, .. } = &*p;
-                match self.answer(cx, HeadAt { buf, len, parser }, draining, now, None)? {
+                let Pending { buf, start, parser, .. } = &*p;
+                let at = HeadAt { buf: &buf[*start..], len, parser };
+                match self.answer(cx, at, draining, now, None)? {
                     Answered::Done(next) => {
                         if let Some(next) = next {
                             // The requests behind this one stay in the same buffer.
-                            p.buf.drain(..next);
+                            p.start += next;
                             p.parser.reset();
                             self.pending = Some(p);
                         }
                         Ok(true)
                     }
                     Answered::NeedBody(wait, keep) => {
+                        p.compact();
                         p.buf.truncate(keep);
                         p.body = Some(wait);
                         self.pending = Some(p);
@@ -865,7 +890,7 @@ impl Conn {
                 Ok(false)
             }
             Err(e) => {
-                self.reject(cx, e, &p.buf, now)?;
+                self.reject(cx, e, p.data(), now)?;
                 Ok(true)
             }
         }
