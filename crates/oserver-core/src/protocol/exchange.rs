@@ -64,6 +64,12 @@ impl Exchange {
         self.responder.respond(req, now, &mut self.reply);
     }
 
+    /// Whether responses are logged: the fields only the log uses (Referer,
+    /// User-Agent) are looked up only then.
+    pub(crate) fn logging(&self) -> bool {
+        self.log.is_some()
+    }
+
     /// Count a response and write its access-log line.
     pub(crate) fn log(
         &mut self,

@@ -1004,7 +1004,9 @@ impl Conn {
         let HeadAt { buf, len: head_len, parser } = at;
         let head = parser.head(buf);
         let mut framing = body_framing(&head);
-        let expects = head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+        // Only a request with a body may wait for 100 Continue.
+        let expects = framing != BodyFraming::None
+            && head.header(b"expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
         // A body a handler takes is read whole first; `read` is how many
         // bytes after the head it took.
         let held: Vec<u8>;
@@ -1161,14 +1163,13 @@ impl Conn {
         let is_head = head.method == b"HEAD";
         let bodiless = is_head || status::is_bodiless(cx.reply.status);
         let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
-        cx.log(
-            self.peer,
-            RequestLine::Parsed { method: head.method, target: head.target, version: version.as_str() },
-            cx.reply.status,
-            body_bytes,
-            head.header(b"referer"),
-            head.header(b"user-agent"),
-        );
+        let (referer, agent) = match cx.logging() {
+            true => (head.header(b"referer"), head.header(b"user-agent")),
+            false => (None, None),
+        };
+        let line =
+            RequestLine::Parsed { method: head.method, target: head.target, version: version.as_str() };
+        cx.log(self.peer, line, cx.reply.status, body_bytes, referer, agent);
         facts.status = cx.reply.status;
         facts.close |= cx.reply.close;
         let streams = cx.reply.streams();

@@ -1289,14 +1289,12 @@ impl Conn {
         let is_head = method == b"HEAD";
         let bodiless = is_head || status::is_bodiless(cx.reply.status);
         let body_bytes = if bodiless { 0 } else { cx.reply.content_length };
-        cx.log(
-            self.peer,
-            RequestLine::Parsed { method, target, version: Version::Http2.as_str() },
-            cx.reply.status,
-            body_bytes,
-            fields.get(b"referer"),
-            fields.get(b"user-agent"),
-        );
+        let (referer, agent) = match cx.logging() {
+            true => (fields.get(b"referer"), fields.get(b"user-agent")),
+            false => (None, None),
+        };
+        let line = RequestLine::Parsed { method, target, version: Version::Http2.as_str() };
+        cx.log(self.peer, line, cx.reply.status, body_bytes, referer, agent);
         // The header block.
         let Exchange { reply, clock, .. } = cx;
         block.clear();
