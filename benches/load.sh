@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Load benchmark: oserver against nginx and lighttpd (and, with the HTTPS
-# cases, h2o and Caddy) on this machine.
+# Load benchmark: oserver against nginx, lighttpd, h2o and Caddy on this
+# machine.
 #
 #   bash benches/load.sh [--rounds N] [--duration SECS] [--baseline PATH] [--ab]
 #                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd,h2o,caddy]
-#                        [--tls] [--h2] [--cases a,b,c,...,l] [--out PATH]
+#                        [--tls] [--h2] [--cases a,b,c,...,n] [--out PATH]
 #
 # oserver runs twice: `oserver` with its defaults, and `oserver-tuned` with
-# --cpu-affinity --sched-batch (workers pinned one per CPU, connections
-# steered to the worker on their CPU, SCHED_BATCH workers; see the README).
+# --cpu-affinity --sched-batch forced on (workers pinned one per CPU,
+# connections steered to the worker on their CPU, SCHED_BATCH workers; see the
+# README). On 127.0.0.1 with one worker per CPU the defaults decide the same
+# (`auto`), so there the two columns are one configuration measured twice:
+# their difference shows the run's noise.
 #
 # --baseline PATH (or OSERVER_BASE_BIN=PATH) adds `oserver-base`: the oserver
 # binary at PATH (e.g. a release build of an older commit), started exactly
@@ -27,6 +30,8 @@
 #   (a) wrk -t2 -c100 on /httptest/test.html (~100 B), keep-alive,
 #   (b) the same on /httptest/large.html (~1 MB),
 #   (c) (a) with `Connection: close`,
+#   (m) (a) with 1,000 connections (wrk -t2 -c1000),
+#   (n) (a) with 5,000 connections (wrk -t2 -c5000),
 # and with --tls the same over HTTPS, on a second port of the same servers:
 #   (h) memory per idle TLS keep-alive connection (10,000 connections, each a
 #       full handshake and one request; on servers started afresh after (d)),
@@ -59,14 +64,19 @@
 # oserver without HTTP/2 fails here, the script goes on with the others).
 # `--cases i,j,k,l --rounds 3 --duration 5` with nginx, lighttpd, h2o and
 # Caddy takes about 4 minutes.
-# Defaults: cases (a)-(d), 2 rounds of 10 s runs, about 5 minutes in all (3
-# rounds: 8). `--tls --rounds 3` with its six servers takes roughly 30 minutes.
+# Every server is configured for well over 5,000 connections per worker (nginx
+# worker_connections and h2o max-connections 20,000 or the fd limit, lighttpd
+# max-connections half its max-fds, oserver 10,000 per worker, Caddy has no
+# limit), and the script raises its open-file limit (which wrk and the
+# servers inherit) to its hard limit, at most 65536.
+# Defaults: cases (a)-(d), (m) and (n), the six servers above (oserver,
+# oserver-tuned, nginx, lighttpd, h2o, Caddy), 2 rounds of 10 s runs.
+# `--tls --rounds 3` takes roughly 30 minutes.
 #
 # --tls adds the HTTPS cases (e)-(h) to (a)-(d), --h2 the HTTP/2 cases (i)-(l);
 # --cases picks any set of the letters, e.g. `--cases e,f,g,h` for HTTPS only,
 # `--cases i,j,k,l` for HTTP/2 only. --out PATH writes the report there
-# instead of benches/load-results.md. With an HTTPS or HTTP/2 case the default
-# servers add h2o and Caddy (they then run the plain cases too). Every server
+# instead of benches/load-results.md. Every server
 # gets the same certificate, made for the run in the temp dir with openssl: a
 # private CA (ECDSA P-256) and a leaf for localhost and 127.0.0.1 signed by it
 # (ECDSA P-256, SHA-256), leaf alone in the chain; TLS versions, ciphers and
@@ -98,15 +108,17 @@ export PATH="$PATH:/usr/sbin:/sbin"
 ROUNDS=2
 DURATION=10
 ONLY="" # empty: the default servers below
-DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd"
-TLS_SERVERS="h2o,caddy" # added to the default servers when an HTTPS case runs
+DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd,h2o,caddy"
 ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd h2o caddy) # column order
-CASES="a,b,c,d" # --cases; --tls adds e,f,g,h; --h2 adds i,j,k,l
-ALL_CASES=(a b c d e f g h i j k l)
+CASES="a,b,c,d,m,n" # --cases; --tls adds e,f,g,h; --h2 adds i,j,k,l
+ALL_CASES=(a b c d m n e f g h i j k l)
 # The case letters of the README and the report, and the names in results.tsv.
 declare -A CASE_NAME=([a]=small_ka [b]=large_ka [c]=small_close [d]=idle
     [e]=tls_small_ka [f]=tls_large_ka [g]=tls_close [h]=tls_idle
-    [i]=h2_small [j]=h2_large [k]=h2c_small [l]=h2c_large)
+    [i]=h2_small [j]=h2_large [k]=h2c_small [l]=h2c_large
+    [m]=small_c1000 [n]=small_c5000)
+# wrk's connections (-c) per wrk case; 100 unless listed.
+declare -A WRK_CONNS=([small_c1000]=1000 [small_c5000]=5000)
 # The servers measured over h2c on their plain port, cases (k) and (l).
 H2C_SERVERS="oserver oserver-base oserver-tuned h2o"
 H2_WARMUP=1 # h2load --warm-up-time, seconds, before the --duration it measures
@@ -160,7 +172,7 @@ parse_args() {
     [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants a positive integer"
     local c letters=""
     for c in ${CASES//,/ }; do
-        [[ $c =~ ^[a-l]$ ]] || die "--cases: unknown case '$c' (letters a to l)"
+        [[ $c =~ ^[a-n]$ ]] || die "--cases: unknown case '$c' (letters a to n)"
     done
     for c in "${ALL_CASES[@]}"; do # sorted, once each
         if [[ ",$CASES," == *",$c,"* ]]; then letters+=${letters:+,}$c; fi
@@ -169,7 +181,6 @@ parse_args() {
     [[ -n $CASES ]] || die "--cases selected no case"
     if [[ -z $ONLY ]]; then
         ONLY=$DEFAULT_SERVERS
-        if any_tls_case || any_h2_case; then ONLY+=",$TLS_SERVERS"; fi
         if [[ -n $BASE_BIN ]]; then ONLY+=",oserver-base"; fi
     fi
     SERVERS=()
@@ -195,7 +206,7 @@ has() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
 has_case() { [[ ",$CASES," == *",$1,"* ]]; }
 # The HTTP/2-over-TLS cases need the HTTPS port and certificate too.
 any_tls_case() { has_case e || has_case f || has_case g || has_case h || has_case i || has_case j; }
-any_plain_case() { has_case a || has_case b || has_case c || has_case d; }
+any_plain_case() { has_case a || has_case b || has_case c || has_case d || has_case m || has_case n; }
 any_h2_case() { has_case i || has_case j || has_case k || has_case l; }
 any_h2c_case() { has_case k || has_case l; }
 # Whether server $1 takes part in the HTTPS cases of this run.
@@ -861,7 +872,7 @@ run_wrk() {
     local out="$TMP/wrk-$round-$case-$name.txt" cpu0 cpu1 url="http://127.0.0.1:${PORT[$name]}$path"
     if [[ $case == tls_* ]]; then url="https://127.0.0.1:${TPORT[$name]}$path"; fi
     cpu0=$(cpu_ticks "${PID[$name]}")
-    wrk -t2 -c100 -d"${DURATION}s" "$@" "$url" >"$out" 2>&1 || true
+    wrk -t2 -c"${WRK_CONNS[$case]:-100}" -d"${DURATION}s" "$@" "$url" >"$out" 2>&1 || true
     cpu1=$(cpu_ticks "${PID[$name]}")
     local parsed
     parsed=$(awk '
@@ -1040,6 +1051,8 @@ run_round() {
     if has_case c; then
         for name in "${order[@]}"; do run_wrk "$round" small_close "$name" "$SMALL" -H "Connection: close"; done
     fi
+    if has_case m; then for name in "${order[@]}"; do run_wrk "$round" small_c1000 "$name" "$SMALL"; done; fi
+    if has_case n; then for name in "${order[@]}"; do run_wrk "$round" small_c5000 "$name" "$SMALL"; done; fi
     if has_case e; then for name in "${tls[@]}"; do run_wrk "$round" tls_small_ka "$name" "$SMALL"; done; fi
     if has_case f; then for name in "${tls[@]}"; do run_wrk "$round" tls_large_ka "$name" "$LARGE"; done; fi
     if has_case g; then
@@ -1080,7 +1093,7 @@ main() {
     local list
     list=$(IFS=,; echo "${SERVERS[*]}")
     local command="bash benches/load.sh --rounds $ROUNDS --duration $DURATION --only $list"
-    if [[ $CASES != a,b,c,d ]]; then command+=" --cases $CASES"; fi
+    if [[ $CASES != a,b,c,d,m,n ]]; then command+=" --cases $CASES"; fi
     if [[ -n $BASE_BIN ]]; then command+=" --baseline $BASE_BIN"; fi
     if ((RUN_AB)); then command+=" --ab"; fi
     install_tools
