@@ -1,6 +1,7 @@
 //! `--cpu-affinity` and `--sched-batch`: where the workers run, which worker
 //! a new connection reaches, and the workers' scheduling policy, read back
-//! from /proc and the scheduler of the real processes.
+//! from /proc and the scheduler of the real processes; and what the defaults
+//! (`auto`) decide.
 
 use std::time::Duration;
 
@@ -120,11 +121,69 @@ fn cpu_affinity_pins_each_worker_to_a_cpu_of_its_own_and_respawns_keep_it() {
 }
 
 #[test]
-fn without_cpu_affinity_workers_may_run_anywhere() {
+fn with_cpu_affinity_off_workers_may_run_anywhere() {
     let allowed = allowed_cpus();
-    let server = Oserver::start(&["-w", "2"]);
-    for w in server.wait_workers(2, Duration::from_secs(5)) {
+    let n = allowed.len().to_string();
+    let server = Oserver::start(&["-w", &n, "--cpu-affinity=off"]);
+    for w in server.wait_workers(allowed.len(), Duration::from_secs(5)) {
         assert_eq!(cpus_of(w), allowed);
+        assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w}: --sched-batch follows the placement");
+    }
+    assert!(server.wait_stderr("CPU placement off: --cpu-affinity=off", Duration::from_secs(5)));
+}
+
+/// The default on loopback with one worker per CPU: placed (pinned, steered)
+/// and under SCHED_BATCH, and one info line says so and why.
+#[test]
+fn by_default_one_worker_per_cpu_on_loopback_is_placed_and_batched() {
+    let allowed = allowed_cpus();
+    let n = allowed.len();
+    let server = Oserver::start(&["-w", &n.to_string()]);
+    let workers = server.wait_workers(n, Duration::from_secs(5));
+    settle(&workers, |w| pinned(w) && policy_of(w) == libc::SCHED_BATCH);
+    let mut masks: Vec<Vec<usize>> = workers.iter().map(|&w| cpus_of(w)).collect();
+    masks.sort();
+    assert_eq!(masks, allowed.iter().map(|&c| vec![c]).collect::<Vec<_>>(), "workers {workers:?}");
+    assert!(
+        server.wait_stderr("CPU placement on (listening on loopback only)", Duration::from_secs(5)),
+        "{}",
+        server.stderr_text()
+    );
+    assert_eq!(get(server.addr(), "/httptest/test.html").status, 200);
+}
+
+/// More workers than CPUs: the default leaves placement and SCHED_BATCH
+/// off, and says why in one info line.
+#[test]
+fn by_default_more_workers_than_cpus_are_not_placed_and_it_says_why() {
+    let allowed = allowed_cpus();
+    let n = allowed.len() + 1;
+    let server = Oserver::start(&["-w", &n.to_string()]);
+    let workers = server.wait_workers(n, Duration::from_secs(5));
+    assert!(server.wait_stderr("workers started", Duration::from_secs(5)), "{}", server.stderr_text());
+    for &w in &workers {
+        assert_eq!(cpus_of(w), allowed, "worker {w}");
+        assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w}");
+    }
+    let text = server.stderr_text();
+    let want = format!("CPU placement off: {n} workers on {} CPUs, not one each", allowed.len());
+    assert_eq!(text.matches("CPU placement").count(), 1, "{text}");
+    assert!(text.contains(&want), "{text}");
+}
+
+#[test]
+fn bad_placement_values_exit_2_with_one_line_naming_the_flag() {
+    let repo = repo_root();
+    let repo = repo.to_str().expect("utf-8 repo path");
+    for (flag, bad) in [("--cpu-affinity", "sometimes"), ("--sched-batch", "yes"), ("--cpu-affinity", "")] {
+        let arg = format!("{flag}={bad}");
+        let (status, stderr, leftovers) = run_to_exit(&["-r", repo, "-p", "0", &arg], Duration::from_secs(5));
+        let status = status.unwrap_or_else(|| panic!("{arg}: still running after 5 s"));
+        assert_eq!(status.code(), Some(2), "{arg}: {stderr:?}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{arg}: {stderr:?}");
+        assert!(lines[0].contains(flag), "{arg}: {stderr:?}");
+        assert!(!leftovers, "{arg}: a process of its group outlived it");
     }
 }
 
@@ -190,9 +249,9 @@ fn sched_batch_sets_the_workers_policy_and_leaves_the_master_alone() {
     assert_eq!(policy_of(server.pid()), libc::SCHED_OTHER);
     assert_eq!(get(server.addr(), "/httptest/test.html").status, 200);
 
-    let plain = Oserver::start(&["-w", "1"]);
+    let plain = Oserver::start(&["-w", "1", "--sched-batch=off"]);
     for w in plain.wait_workers(1, Duration::from_secs(5)) {
-        assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w} without the flag");
+        assert_eq!(policy_of(w), libc::SCHED_OTHER, "worker {w} with --sched-batch=off");
     }
 }
 

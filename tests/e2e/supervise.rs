@@ -153,7 +153,9 @@ fn killed_worker_is_replaced_and_its_queued_connections_are_served() {
     let (root, _clean) = scratch_dir("kill9");
     let body = b"<html>served</html>\n".to_vec();
     write_file(&root.join("test.html"), &body);
-    let srv = Oserver::start_in(&root, &["-w", "2"]);
+    // Placement off: the kernel's hash must send some connections to the
+    // victim's socket whichever CPU the client runs on.
+    let srv = Oserver::start_in(&root, &["-w", "2", "--cpu-affinity=off"]);
     let before = srv.wait_workers(2, WORKERS_TIMEOUT);
     let victim = before[0];
     // A worker closes the other slots' sockets it inherited as it starts.
@@ -517,7 +519,9 @@ fn each_worker_serves_a_share() {
     const THREADS: usize = 5;
     let (root, _clean) = scratch_dir("share");
     write_file(&root.join("s.txt"), b"share\n");
-    let mut srv = Oserver::start_in(&root, &["-w", "2"]);
+    // The kernel's hash spreads: placement off, else the split would follow
+    // the CPUs the client threads happen to run on.
+    let mut srv = Oserver::start_in(&root, &["-w", "2", "--cpu-affinity=off"]);
     srv.wait_workers(2, WORKERS_TIMEOUT);
     let addr = srv.addr();
     let threads: Vec<_> = (0..THREADS)

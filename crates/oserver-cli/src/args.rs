@@ -107,16 +107,38 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub shutdown_timeout: u64,
 
-    /// Pin worker N to the Nth allowed CPU, send each new connection to the
-    /// worker on the CPU that received it, and hand idle connections to the
-    /// worker on their client's CPU (see the README).
-    #[arg(long)]
-    pub cpu_affinity: bool,
+    /// CPU placement: pin worker N to the Nth allowed CPU, send each new
+    /// connection to the worker on the CPU that received it, and hand idle
+    /// connections to the worker on their client's CPU. `auto` (the default)
+    /// places when there are as many workers as CPUs and the packets of the
+    /// listening address are processed on every CPU (loopback only, or
+    /// every network interface with several receive queues or RPS);
+    /// `--cpu-affinity` alone is `on` (see the README).
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = When::Auto,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "on"
+    )]
+    pub cpu_affinity: When,
 
     /// Run workers under SCHED_BATCH: woken workers do not preempt the task
-    /// on their CPU, so they answer requests in bigger batches.
-    #[arg(long)]
-    pub sched_batch: bool,
+    /// on their CPU, so they answer requests in bigger batches. `auto` (the
+    /// default) follows --cpu-affinity's decision; `--sched-batch` alone is
+    /// `on`.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = When::Auto,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "on"
+    )]
+    pub sched_batch: When,
 
     /// Most open connections per worker (1 to 1048576).
     #[arg(long, value_name = "N", default_value_t = 10000, value_parser = parse_at_least_one)]
@@ -149,6 +171,17 @@ pub struct Args {
     /// Write the master's pid to PATH while running.
     #[arg(long, value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
+}
+
+/// `--cpu-affinity` and `--sched-batch` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    /// Decided at startup from the workers, the CPUs and the address.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
 }
 
 /// `--log-level` values.
@@ -279,12 +312,32 @@ mod tests {
     fn workers() {
         assert_eq!(parse(&["-w", "1"]).workers, 1);
         assert_eq!(parse(&["--workers", "16"]).workers, 16);
-        assert!(!parse(&[]).cpu_affinity);
-        assert!(parse(&["--cpu-affinity"]).cpu_affinity);
-        assert!(!parse(&[]).sched_batch);
-        assert!(parse(&["--sched-batch"]).sched_batch);
         assert!(fails(&["-w", "0"]));
         assert!(fails(&["-w", "two"]));
+    }
+
+    #[test]
+    fn placement_switches() {
+        let table: &[(&[&str], When, When)] = &[
+            (&[], When::Auto, When::Auto),
+            (&["--cpu-affinity"], When::On, When::Auto),
+            (&["--sched-batch"], When::Auto, When::On),
+            (&["--cpu-affinity", "--sched-batch"], When::On, When::On),
+            (&["--cpu-affinity=off", "--sched-batch=off"], When::Off, When::Off),
+            (&["--cpu-affinity=on", "--sched-batch=auto"], When::On, When::Auto),
+            (&["--cpu-affinity=auto", "-w", "2"], When::Auto, When::Auto),
+            // The last one wins, so a wrapper can append an override.
+            (&["--cpu-affinity", "--cpu-affinity=off"], When::Off, When::Auto),
+        ];
+        for (args, affinity, batch) in table {
+            let a = parse(args);
+            assert_eq!((a.cpu_affinity, a.sched_batch), (*affinity, *batch), "{args:?}");
+        }
+        // A value needs `=`: a separate word is not taken as one.
+        assert!(fails(&["--cpu-affinity", "off"]));
+        assert!(fails(&["--cpu-affinity=sometimes"]));
+        assert!(fails(&["--sched-batch=yes"]));
+        assert!(fails(&["--cpu-affinity="]));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::{fmt, io};
 
 use oserver_core::{AccessLog, ServerBuilder, Settings, SettingsError};
 
-use crate::args::Args;
+use crate::args::{Args, When};
 use crate::sched::{self, Plan};
 use crate::tls::{self, Https, TlsError};
 use crate::worker::Sockets;
@@ -26,9 +26,12 @@ pub struct Config {
     pub https: Option<(SocketAddr, Https)>,
     /// Worker processes (at least 1).
     pub workers: usize,
-    /// `--cpu-affinity`: the CPU of each worker slot.
+    /// CPU placement (`--cpu-affinity`, on or decided so): the CPU of each
+    /// worker slot.
     pub affinity: Option<Plan>,
-    /// `--sched-batch`.
+    /// Why the placement is on or off, for the log.
+    pub placement: String,
+    /// `--sched-batch` (on, or decided so with the placement).
     pub sched_batch: bool,
     /// Logger threshold.
     pub log_level: log::LevelFilter,
@@ -51,7 +54,7 @@ pub enum ConfigError {
     RootNotDir(PathBuf),
     /// A relative path could not be made absolute.
     Path(PathBuf, io::Error),
-    /// `--cpu-affinity`, but the allowed CPUs cannot be read.
+    /// The allowed CPUs cannot be read (for `--cpu-affinity`).
     Affinity(io::Error),
     /// A flag's value is outside the range the server can work with.
     Setting(&'static str, SettingsError),
@@ -93,17 +96,14 @@ impl Config {
         if !root.is_dir() {
             return Err(ConfigError::RootNotDir(args.root));
         }
+        let (affinity, placement) = placement(&args)?;
+        let sched_batch = sched::batch_decision(args.sched_batch, affinity.is_some());
         let access_log = match args.access_log {
             None => None,
             Some(p) if p.as_os_str() == "-" => Some(AccessLog::Stdout),
             Some(p) => Some(AccessLog::File(absolute(&p)?)),
         };
         let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
-        let affinity = if args.cpu_affinity {
-            Some(Plan::new(args.workers, &sched::allowed_cpus().map_err(ConfigError::Affinity)?))
-        } else {
-            None
-        };
         let mut settings = Settings::default();
         settings.header_timeout = Duration::from_secs(args.header_timeout);
         settings.keepalive_timeout = Duration::from_secs(args.keepalive_timeout);
@@ -149,7 +149,8 @@ impl Config {
             https,
             workers: args.workers,
             affinity,
-            sched_batch: args.sched_batch,
+            placement,
+            sched_batch,
             log_level: args.log_level.filter(),
             root,
             pid_file,
@@ -192,6 +193,25 @@ impl Config {
         }
         b
     }
+}
+
+/// Whether the workers are placed (`--cpu-affinity`, see
+/// [`sched::decide`]): the plan when they are, and why, for the log.
+fn placement(args: &Args) -> Result<(Option<Plan>, String), ConfigError> {
+    if args.cpu_affinity == When::Off {
+        return Ok((None, "--cpu-affinity=off".to_string()));
+    }
+    let cpus = sched::allowed_cpus().map_err(ConfigError::Affinity)?;
+    // Only the plain host counts: HTTPS listens on the same one.
+    let loopback_only = args.host.is_loopback();
+    // Read only when it matters: loopback decides without the interfaces.
+    let nics = if args.cpu_affinity == When::Auto && !loopback_only && args.workers == cpus.len() {
+        sched::nics(Path::new("/sys/class/net"))
+    } else {
+        Vec::new()
+    };
+    let d = sched::decide(args.cpu_affinity, args.workers, cpus.len(), loopback_only, &nics);
+    Ok((d.place.then(|| Plan::new(args.workers, &cpus)), d.why))
 }
 
 /// The flag that sets a field of `Settings` (the names match, with dashes).
@@ -319,10 +339,43 @@ mod tests {
 
     #[test]
     fn cpu_affinity_plans_one_cpu_per_worker() {
-        assert_eq!(config(&[]).unwrap().affinity, None);
         let allowed = sched::allowed_cpus().unwrap();
         let plan = config(&["--cpu-affinity", "-w", "3"]).unwrap().affinity.unwrap();
         assert_eq!(plan, Plan::new(3, &allowed));
         assert_eq!(plan.cpus.len(), 3);
+    }
+
+    #[test]
+    fn placement_by_default_on_loopback_with_one_worker_per_cpu() {
+        let allowed = sched::allowed_cpus().unwrap();
+        let n = allowed.len().to_string();
+        let more = (allowed.len() + 1).to_string();
+        // (args, placed, SCHED_BATCH, words of the reason)
+        let table: &[(&[&str], bool, bool, &str)] = &[
+            (&["-w", &n], true, true, "loopback only"),
+            (&["-w", &n, "-s", "::1"], true, true, "loopback only"),
+            (&["-w", &more], false, false, "not one each"),
+            (&["-w", &n, "--cpu-affinity=off"], false, false, "--cpu-affinity=off"),
+            (&["-w", &n, "--sched-batch=off"], true, false, "loopback only"),
+            (&["-w", &more, "--sched-batch"], false, true, "not one each"),
+            (&["-w", &more, "--cpu-affinity=on"], true, true, "--cpu-affinity=on"),
+        ];
+        for (args, placed, batch, why) in table {
+            let c = config(args).unwrap();
+            assert_eq!(c.affinity.is_some(), *placed, "{args:?}: {}", c.placement);
+            assert_eq!(c.affinity, placed.then(|| Plan::new(c.workers, &allowed)), "{args:?}");
+            assert_eq!(c.sched_batch, *batch, "{args:?}");
+            assert!(c.placement.contains(why), "{args:?}: {}", c.placement);
+        }
+        // Any other address: what the machine's interfaces say.
+        let c = config(&["-w", &n, "-s", "0.0.0.0"]).unwrap();
+        let d = sched::decide(
+            When::Auto,
+            allowed.len(),
+            allowed.len(),
+            false,
+            &sched::nics(Path::new("/sys/class/net")),
+        );
+        assert_eq!((c.affinity.is_some(), c.placement), (d.place, d.why));
     }
 }

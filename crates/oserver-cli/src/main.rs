@@ -127,8 +127,10 @@ fn run(args: Args) -> Result<u8, StartError> {
     };
     if let Some(first) = sockets.first() {
         dry_run(&cfg, first)?;
-        if let Some(plan) = &cfg.affinity {
-            steer(plan, first);
+        match &cfg.affinity {
+            Some(plan) => steer(plan, &cfg.placement, first),
+            None if cfg.placement.starts_with("--") => info!("CPU placement off: {}", cfg.placement),
+            None => info!("CPU placement off: {} (--cpu-affinity=on forces it)", cfg.placement),
         }
     }
     let mailboxes = match &cfg.affinity {
@@ -208,11 +210,12 @@ fn bind_listeners(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, 
     Ok(listeners)
 }
 
-/// `--cpu-affinity`: attach the program that sends each connection to the
-/// worker on its CPU, to the plain and the HTTPS group. Without it the
-/// workers are still pinned and the kernel's hash spreads connections, so a
-/// failure is worth a warning only.
-fn steer(plan: &sched::Plan, first: &Sockets) {
+/// CPU placement (`--cpu-affinity`, on or decided so for the reason `why`):
+/// attach the program that sends each connection to the worker on its CPU,
+/// to the plain and the HTTPS group. Without it the workers are still
+/// pinned and the kernel's hash spreads connections, so a failure is worth
+/// a warning only.
+fn steer(plan: &sched::Plan, why: &str, first: &Sockets) {
     if !plan.steer {
         let cpus: std::collections::BTreeSet<_> = plan.cpus.iter().collect();
         log::warn!(
@@ -224,9 +227,11 @@ fn steer(plan: &sched::Plan, first: &Sockets) {
     }
     let mut groups = std::iter::once(&first.http).chain(&first.https);
     match groups.try_for_each(|l| sched::steer(l, &plan.cpus)) {
-        Ok(()) => {
-            info!("workers pinned to CPUs {:?}; connections steered to the worker on their CPU", plan.cpus)
-        }
+        Ok(()) => info!(
+            "CPU placement on ({why}): workers pinned to CPUs {:?}; connections steered to the worker on their CPU \
+             (--cpu-affinity=off turns it off)",
+            plan.cpus
+        ),
         Err(e) => {
             log::warn!("--cpu-affinity: cannot steer connections by CPU ({e}); workers are pinned only")
         }
