@@ -1259,7 +1259,16 @@ impl Conn {
             self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
             return Ok(());
         }
-        let sent = self.io.send(out, matches!(rest, Rest::File(_)));
+        // MSG_MORE when a file follows, and when this is the whole answer of
+        // a connection that closes next: the close (or the lingering close's
+        // shutdown) then sends the FIN in the answer's last segment, one
+        // packet instead of two. Not for a stream, whose next piece may wait.
+        let cork = match rest {
+            Rest::File(_) => true,
+            Rest::Nothing => then != Then::KeepAlive,
+            Rest::Stream(_) => false,
+        };
+        let sent = self.io.send(out, cork);
         let buf = match sent {
             Ok(n) if n < out.len() => out[n..].to_vec(),
             _ => Vec::new(),

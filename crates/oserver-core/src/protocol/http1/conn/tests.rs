@@ -70,7 +70,12 @@ impl Harness {
     }
 
     fn drive(&mut self) -> Step {
-        self.try_drive().unwrap()
+        let step = self.try_drive().unwrap();
+        if step == Step::Close {
+            // As the event loop's close would: out goes what MSG_MORE held.
+            self.conn.io.shutdown_write();
+        }
+        step
     }
 
     fn try_drive(&mut self) -> io::Result<Step> {
@@ -476,4 +481,41 @@ fn a_malformed_chunked_body_closes_the_connection() {
     assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
     h.send(b"c\r\nnot-hex\r\n");
     assert_eq!(h.try_drive().map_err(|e| e.kind()), Err(io::ErrorKind::InvalidData));
+}
+
+/// Segments the socket `fd` has sent (`tcpi_segs_out` of TCP_INFO, at its
+/// offset in Linux's `struct tcp_info`; libc has no glibc binding for it).
+fn segs_out(fd: std::os::fd::RawFd) -> u32 {
+    let mut info = [0u8; 256];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `info`.
+    let rc = unsafe {
+        libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &mut len)
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+    assert!(len >= 140, "TCP_INFO too short: {len}");
+    u32::from_ne_bytes(info[136..140].try_into().unwrap())
+}
+
+#[test]
+fn a_whole_answer_before_a_close_leaves_with_the_fin_in_one_segment() {
+    let close = b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut h = harness();
+    h.send(close);
+    let before = segs_out(h.conn.fd());
+    assert_eq!(h.try_drive().unwrap(), Step::Close);
+    h.conn.io.shutdown_write();
+    wait_readable(std::os::fd::AsRawFd::as_raw_fd(&h.client));
+    let r = h.responses();
+    assert_eq!((r.len(), r[0].status, r[0].header("connection")), (1, 200, Some("close")));
+    assert_eq!(segs_out(h.conn.fd()) - before, 1, "answer and FIN in one segment");
+
+    // Keep-alive: the answer leaves at once, nothing waits for a close.
+    let mut h = harness();
+    h.send(GET_A);
+    let before = segs_out(h.conn.fd());
+    h.drive();
+    wait_readable(std::os::fd::AsRawFd::as_raw_fd(&h.client));
+    assert_eq!(h.responses().len(), 1);
+    assert_eq!(segs_out(h.conn.fd()) - before, 1);
 }
