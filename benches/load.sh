@@ -888,7 +888,7 @@ run_wrk() {
         /Non-2xx or 3xx responses:/ { bad = $5 }
         END {
             if (rps == "") { print "FAILED"; exit }
-            printf "%s %.2f %d %d %d %d %d\n", rps, mibs, c + r + w + t, bad + 0, c, r, w, t
+            printf "%s %.2f %d %d %d %d %d %d\n", rps, mibs, c + r + w + t, bad + 0, c, r, w, t
         }' "$out")
     if [[ $parsed == FAILED ]]; then
         cat "$out" >&2
