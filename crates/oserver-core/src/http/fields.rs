@@ -41,6 +41,19 @@ pub struct HeaderSpan {
     pub value: Span,
 }
 
+impl HeaderSpan {
+    /// Append a field's name and value to `buf`, back to back, and return
+    /// their spans (for a copy of a request's fields, kept below
+    /// MAX_HEAD_BYTES by the caller).
+    pub(crate) fn append(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) -> HeaderSpan {
+        let start = buf.len();
+        buf.extend_from_slice(name);
+        let mid = buf.len();
+        buf.extend_from_slice(value);
+        HeaderSpan { name: Span::new(start, mid), value: Span::new(mid, buf.len()) }
+    }
+}
+
 /// A request's header fields: spans into the buffer they arrived in.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields<'b> {

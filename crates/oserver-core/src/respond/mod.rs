@@ -182,9 +182,7 @@ impl Responder {
         };
         statics::serve(&mut cx, req, target.query, resolved, reply);
     }
-}
 
-impl Responder {
     /// A blocking route's request goes to the pool; the reply comes later.
     fn to_pool(&self, route: &Route, hreq: &handler::Request<'_>, reply: &mut Reply) {
         let (later, awaited) = Later::new();

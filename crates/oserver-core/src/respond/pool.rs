@@ -16,7 +16,7 @@ use std::thread;
 
 use super::handler::{self, Handler, Later};
 use super::request::{Request, Version};
-use crate::http::fields::{Fields, HeaderSpan, Span, MAX_HEAD_BYTES};
+use crate::http::fields::{Fields, HeaderSpan, MAX_HEAD_BYTES};
 
 /// A request copied off the connection's buffers, for another thread.
 pub(crate) struct OwnedRequest {
@@ -44,11 +44,7 @@ impl OwnedRequest {
             if head.len() + name.len() + value.len() > MAX_HEAD_BYTES {
                 break;
             }
-            let start = head.len();
-            head.extend_from_slice(name);
-            let mid = head.len();
-            head.extend_from_slice(value);
-            spans.push(HeaderSpan { name: Span::new(start, mid), value: Span::new(mid, head.len()) });
+            spans.push(HeaderSpan::append(&mut head, name, value));
         }
         OwnedRequest {
             method: req.method.to_vec(),

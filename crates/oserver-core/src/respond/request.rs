@@ -51,14 +51,10 @@ pub(crate) struct TestRequest {
 #[cfg(test)]
 impl TestRequest {
     pub(crate) fn new(method: &'static str, fields: &[(&str, &str)]) -> TestRequest {
-        use crate::http::fields::{HeaderSpan, Span};
+        use crate::http::fields::HeaderSpan;
         let (mut buf, mut spans) = (Vec::new(), Vec::new());
         for (name, value) in fields {
-            let start = buf.len();
-            buf.extend_from_slice(name.as_bytes());
-            let mid = buf.len();
-            buf.extend_from_slice(value.as_bytes());
-            spans.push(HeaderSpan { name: Span::new(start, mid), value: Span::new(mid, buf.len()) });
+            spans.push(HeaderSpan::append(&mut buf, name.as_bytes(), value.as_bytes()));
         }
         TestRequest { method, buf, spans }
     }
