@@ -59,13 +59,6 @@ TMP=""
 declare -A PID=() PORT=() BIN=()
 ERRORS=0
 
-warn() { printf '!!! WARNING: %s\n' "$*" >&2; }
-
-usage() {
-    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-    exit "${1:-0}"
-}
-
 parse_args() {
     while (($#)); do
         case "$1" in

@@ -55,11 +55,6 @@ LIMIT=120
 TMP=""
 SPID=""
 
-usage() {
-    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-    exit "${1:-0}"
-}
-
 while (($#)); do
     case "$1" in
     --server) SERVER=${2:?}; shift 2 ;;

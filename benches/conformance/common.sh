@@ -1,9 +1,18 @@
-# What the conformance scripts (httpwg.sh, chromium-h2.sh) share: messages,
+# What the conformance scripts (httpwg.sh, chromium-h2.sh) and
+# benches/frameworks.sh share: messages, help,
 # installing Debian packages, building the binaries, a free port, stopping
 # the server's process group. Sourced; expects REPO (the repository root)
 # and SPID (the server's pid, empty when none) to be set by the script.
 
 log() { printf '==> %s\n' "$*"; }
+warn() { printf '!!! WARNING: %s\n' "$*" >&2; }
+
+# The running script's header comment (line 2 up to `set -euo`) as its
+# help; exit with $1 (default 0).
+usage() {
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+    exit "${1:-0}"
+}
 
 die() {
     printf '!!! ERROR: %s\n' "$*" >&2
