@@ -9,7 +9,7 @@ use crate::support::*;
 
 /// A process's allowed CPUs, from `Cpus_allowed_list` in /proc/PID/status
 /// (e.g. "0-2,5").
-fn cpus_of(pid: u32) -> Vec<usize> {
+pub(crate) fn cpus_of(pid: u32) -> Vec<usize> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim();
     let mut cpus = Vec::new();
@@ -36,7 +36,7 @@ fn pinned(pid: u32) -> bool {
 
 /// The first two CPUs this process may use, or None (after saying why the
 /// test is skipped) on a machine or cpuset with one.
-fn two_cpus(what: &str) -> Option<[usize; 2]> {
+pub(crate) fn two_cpus(what: &str) -> Option<[usize; 2]> {
     let allowed = allowed_cpus();
     if allowed.len() < 2 {
         eprintln!("skipped: {what} needs 2 CPUs, this process may use {allowed:?}");
@@ -52,7 +52,7 @@ fn policy_of(pid: u32) -> i32 {
 
 /// The inode of the server's socket for the connection whose client end is
 /// `client_port`, from /proc/net/tcp (addresses and ports there are hex).
-fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
+pub(crate) fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
     table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -62,7 +62,7 @@ fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
 }
 
 /// Which of `pids` holds the socket `inode` among its descriptors.
-fn holder_of(inode: u64, pids: &[u32]) -> Option<u32> {
+pub(crate) fn holder_of(inode: u64, pids: &[u32]) -> Option<u32> {
     let want = format!("socket:[{inode}]");
     pids.iter().copied().find(|pid| {
         std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -713,3 +713,84 @@ fn tls_head(tls: &mut impl Read) -> Response {
         }
     }
 }
+
+/// `--cpu-affinity` over HTTPS: TLS connections steered to the worker on
+/// CPU a whose client thread then moves to CPU b are handed to the worker on
+/// b with their record keys (one TLS 1.3, one TLS 1.2), and go on being
+/// served byte-exact there, through a clean close_notify at the end.
+#[test]
+fn cpu_affinity_hands_tls_connections_to_the_worker_on_their_clients_new_cpu() {
+    use crate::sched::{cpus_of, holder_of, server_socket_inode, two_cpus};
+    use crate::support::pin_this_thread;
+
+    let Some([a, b]) = two_cpus("TLS handoff") else { return };
+    let mut site = Site::start("tls-handoff", &["-w", "2", "--cpu-affinity"]);
+    let workers = site.srv.wait_workers(2, Duration::from_secs(5));
+    let port = site.https.port();
+    let ca = CertificateDer::from_pem_slice(site.files.ca_pem.as_bytes()).expect("CA PEM");
+    let client = |version: &'static rustls::SupportedProtocolVersion| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).expect("CA");
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[version])
+                .expect("version")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let conn =
+            rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("a.test").unwrap()).unwrap();
+        let sock = connect(site.https);
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        rustls::StreamOwned::new(conn, sock)
+    };
+    let request = |c: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>| {
+        c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\n\r\n").unwrap();
+        let r = tls_response(c);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, fixture("test.html"));
+    };
+    let holder = |c: &rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>| {
+        let inode = server_socket_inode(port, c.sock.local_addr().unwrap().port()).expect("server socket");
+        cpus_of(holder_of(inode, &workers).expect("a worker holds it"))
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                pin_this_thread(a);
+                let mut conns = vec![client(&rustls::version::TLS13), client(&rustls::version::TLS12)];
+                for c in &mut conns {
+                    request(c);
+                    assert_eq!(holder(c), vec![a], "steered to CPU {a}'s worker first");
+                }
+                pin_this_thread(b);
+                // Checks come after the 1st, 2nd, 4th, 8th... response.
+                for _ in 0..8 {
+                    for c in &mut conns {
+                        request(c);
+                    }
+                }
+                for mut c in conns {
+                    assert_eq!(holder(&c), vec![b], "followed its client to CPU {b}");
+                    let version = c.conn.protocol_version();
+                    c.write_all(
+                        b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
+                    )
+                    .unwrap();
+                    let mut rest = Vec::new();
+                    // rustls calls an end without close_notify an error.
+                    c.read_to_end(&mut rest).unwrap_or_else(|e| panic!("{version:?}: {e}"));
+                    assert_eq!(
+                        parse_one(&rest, false).expect("the last answer").0.body,
+                        fixture("test.html")
+                    );
+                }
+            })
+            .join()
+            .unwrap()
+    });
+    site.srv.signal(libc::SIGTERM);
+    assert!(site.srv.wait_exit(Duration::from_secs(10)).is_some());
+    let log = site.srv.stderr_text();
+    assert!(log.contains("(2 handed to other workers, 0 taken)"), "{log}");
+    assert!(log.contains("(0 handed to other workers, 2 taken)"), "{log}");
+}

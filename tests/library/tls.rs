@@ -278,3 +278,81 @@ fn garbage_and_truncated_handshakes_are_closed_promptly() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "closed after {took:?}");
     assert!(rest.is_empty(), "nothing is sent to a half ClientHello: {rest:?}");
 }
+
+/// Two servers, each one event loop with an HTTPS listener, joined by a
+/// handoff as in `handoff_moves_an_idle_connection_to_the_loop_on_the_clients_cpu`:
+/// a TLS connection to A moves to B with its record keys, over TLS 1.3 and
+/// TLS 1.2, and B serves the rest of it, through its close_notify. With
+/// `enable_secret_extraction` off, the connection stays on A.
+#[test]
+fn a_tls_connection_moves_with_its_keys_when_the_configuration_allows() {
+    use std::os::unix::net::UnixDatagram;
+
+    use crate::support::{allowed_cpus, pin_this_thread};
+
+    let pki = pki();
+    let want = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
+    let cpu = allowed_cpus()[0];
+    for (extract, version) in
+        [(true, &rustls::version::TLS13), (true, &rustls::version::TLS12), (false, &rustls::version::TLS13)]
+    {
+        let mut config = (*pki.server).clone();
+        config.enable_secret_extraction = extract;
+        let config = Arc::new(config);
+        let (a_in, a_tx) = UnixDatagram::pair().unwrap();
+        let (b_in, b_tx) = UnixDatagram::pair().unwrap();
+        let elsewhere = cpu + 1000;
+        let start = |h| {
+            Running::start(
+                ServerBuilder::new()
+                    .root(repo_root())
+                    .https("127.0.0.1:0".parse().unwrap(), Arc::clone(&config))
+                    .handoff(h),
+            )
+        };
+        let a = start(oserver_core::Handoff::new(elsewhere, a_in, vec![(cpu, b_tx)]).unwrap());
+        let b = start(oserver_core::Handoff::new(cpu, b_in, vec![(elsewhere, a_tx)]).unwrap());
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.ca.clone()).unwrap();
+        let client = ClientConfig::builder_with_protocol_versions(&[version])
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let addr = a.https.unwrap();
+        let (bodies, tail) = std::thread::spawn(move || {
+            pin_this_thread(cpu);
+            let conn =
+                ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap()).unwrap();
+            let sock = TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut c = StreamOwned::new(conn, sock);
+            let mut bodies = Vec::new();
+            for i in 0..5 {
+                let close = if i == 4 { "Connection: close\r\n" } else { "" };
+                let req = format!("GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\n{close}\r\n");
+                c.write_all(req.as_bytes()).unwrap();
+                if i < 4 {
+                    bodies.push(parse_responses(&read_responses(&mut c, 1), false).remove(0).body);
+                }
+            }
+            // The last answer, then the end: rustls calls an end without
+            // close_notify an error.
+            let mut tail = Vec::new();
+            let end = c.read_to_end(&mut tail).map(|_| ());
+            (bodies, (tail, end))
+        })
+        .join()
+        .unwrap();
+        let (tail, end) = tail;
+        assert!(bodies.iter().all(|got| *got == want), "{version:?}");
+        assert_eq!(parse_responses(&tail, false)[0].body, want, "{version:?}");
+        end.unwrap_or_else(|e| panic!("{version:?}: the end was not a clean close_notify: {e}"));
+        let (sa, sb) = (a.stop(), b.stop());
+        if extract {
+            assert_eq!((sa.handed_off, sb.taken), (1, 1), "{version:?}: A {sa:?}, B {sb:?}");
+            assert_eq!(sa.requests + sb.requests, 5);
+            assert!(sb.requests >= 3, "B served the rest: {sb:?}");
+        } else {
+            assert_eq!((sa.handed_off, sb.taken, sa.requests), (0, 0, 5), "stays on A: {sa:?}");
+        }
+    }
+}

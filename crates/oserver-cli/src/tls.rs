@@ -237,6 +237,10 @@ pub fn load(pairs: &[Pair], http2: bool) -> Result<Https, TlsError> {
     // Loaded in the master before the fork: every worker inherits the same
     // ticket secret, so a ticket from one resumes on any other.
     config.ticketer = TicketKeys::new().map_err(|_| TlsError::Random)?.ticketer();
+    // A connection handed to the worker on its client's CPU takes its
+    // record keys along (see oserver-core's handoff); only our own workers
+    // ever see them.
+    config.enable_secret_extraction = true;
     Ok(Https { config: Arc::new(config), certs, warnings, pairs: pairs.to_vec(), http2 })
 }
 

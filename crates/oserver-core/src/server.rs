@@ -257,6 +257,12 @@ impl ServerBuilder {
     /// packets arrive on, and take such connections from other loops (see
     /// [`Handoff`]). Needs exactly one thread: the handoff belongs to the one
     /// event loop, which the embedder has pinned to the handoff's CPU.
+    ///
+    /// A TLS connection moves with its record keys, and only if its
+    /// `rustls::ServerConfig` has `enable_secret_extraction` set; the
+    /// receiving loop then protects its records itself (AES-GCM or
+    /// ChaCha20-Poly1305 with ring). Without it, TLS connections stay where
+    /// they were accepted. HTTP/2 connections never move.
     pub fn handoff(mut self, h: Handoff) -> Self {
         self.handoff = Some(h);
         self

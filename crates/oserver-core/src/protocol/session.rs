@@ -106,6 +106,15 @@ impl Session {
         }
     }
 
+    /// The transport of a connection that was [`idle`](Session::idle), to
+    /// move to another loop; None for one that cannot move.
+    pub(crate) fn into_transport(self) -> Option<Transport> {
+        match self {
+            Session::Http1(c) => Some(c.into_transport()),
+            Session::Http2(_) => None,
+        }
+    }
+
     /// A graceful stop began: true to close it now.
     pub(crate) fn drain(&mut self, now: Instant, grace: Duration) -> bool {
         match self {

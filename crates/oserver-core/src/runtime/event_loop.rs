@@ -23,7 +23,7 @@ use super::handoff::{self, Carried, Handoff};
 use super::timer::{Timer, Timers, Wheel};
 use super::{Control, Stats};
 use crate::protocol::{Ctx, Origin, Session, Step};
-use crate::transport::{Plain, Transport};
+use crate::transport::{Moving, Transport};
 
 pub(crate) const WAKER: Token = Token(usize::MAX - 2);
 const HANDOFF: Token = Token(usize::MAX - 3);
@@ -384,7 +384,7 @@ impl EventLoop {
                     }
                 }
                 if self.hand_off(k) {
-                    return self.close(k);
+                    return;
                 }
             }
             Ok(Step::Yield) => self.ready.push_back(k),
@@ -424,37 +424,67 @@ impl EventLoop {
 
     /// Between requests: if connection `k` is idle and due a check (see
     /// `handoff.rs`), and its packets now arrive on another loop's CPU, send
-    /// it there. True when it went: the caller then closes this loop's
-    /// descriptor (the other loop has its own).
+    /// it there (a TLS connection with its keys). True when it went: the
+    /// slot is then gone.
     fn hand_off(&mut self, k: usize) -> bool {
         let Some(h) = self.handoff.as_ref() else { return false };
-        let s = &mut self.conns.0[k];
+        let s = &self.conns.0[k];
         let Some(responses) = s.session.idle() else { return false };
         if s.moves >= handoff::MAX_MOVES || !handoff::due(responses) {
             return false;
         }
-        let fd = s.session.fd();
-        let Some(peer) = handoff::incoming_cpu(fd).and_then(|cpu| h.peer_for(cpu)) else {
+        let Some(to) = handoff::incoming_cpu(s.session.fd()).and_then(|cpu| h.peer_for(cpu)) else {
             return false;
         };
-        match handoff::send(peer, fd, Carried { responses, moves: s.moves + 1 }) {
-            Ok(true) => {}
-            Ok(false) => return false, // its inbox is full: keep serving here
-            Err(e) => {
-                log::debug!("handoff: {e}");
-                return false;
+        // Taking a TLS connection's keys consumes its rustls session, so the
+        // connection leaves its slot first; if the other loop cannot take
+        // it, it comes back in as if handed to this one.
+        let Slot { session, registered, write_interest, moves, .. } = self.conns.0.remove(k);
+        let peer = session.peer();
+        let Some(mut moving) = session.into_transport().and_then(Transport::into_moving) else {
+            // `idle` said it could move; should that be wrong, the idle
+            // connection is closed (its client retries on a new one).
+            log::debug!("{peer}: handoff: its transport would not move");
+            self.close(k);
+            return true;
+        };
+        let carried = Carried { responses, moves: moves + 1 };
+        match handoff::send(to, moving.sock.as_raw_fd(), carried, moving.keys.as_ref()) {
+            Ok(true) => {
+                // The socket now has a descriptor in the other loop too, so
+                // closing ours would not take it out of this loop's epoll
+                // set: do that first.
+                if registered {
+                    if let Err(e) = self.poll.registry().deregister(&mut moving.sock) {
+                        log::error!("handoff: deregister: {e}");
+                    }
+                }
+                self.stats.handed_off += 1;
+                drop(moving);
+                self.close(k);
+                true
+            }
+            // Its inbox is full (or the send failed): keep serving here.
+            sent => {
+                if let Err(e) = sent {
+                    log::debug!("handoff: {e}");
+                }
+                let origin = Origin::HandedOver { responses };
+                let k2 = self.admit(Transport::arrived(moving), peer, origin);
+                let s = &mut self.conns.0[k2];
+                s.moves = moves;
+                s.write_interest = write_interest;
+                s.registered = registered;
+                // The slab gives back the key just freed, so the socket's
+                // token is still right (as in `upgrade`).
+                debug_assert_eq!(k, k2);
+                if k2 != k {
+                    self.close(k2);
+                    return true;
+                }
+                false
             }
         }
-        // The socket now has a descriptor in the other loop too, so closing
-        // ours would not take it out of this loop's epoll set: do that first.
-        if s.registered {
-            if let Err(e) = self.poll.registry().deregister(s.session.socket()) {
-                log::error!("handoff: deregister: {e}");
-            }
-            s.registered = false;
-        }
-        self.stats.handed_off += 1;
-        true
     }
 
     /// Take the connections other loops handed to this one. Each is idle and
@@ -463,7 +493,7 @@ impl EventLoop {
     fn take_handed(&mut self) {
         loop {
             let Some(h) = self.handoff.as_ref() else { return };
-            let (fd, carried) = match handoff::recv(h.inbox()) {
+            let arrival = match handoff::recv(h.inbox()) {
                 Ok(Some(got)) => got,
                 Ok(None) => return,
                 Err(e) => {
@@ -473,18 +503,16 @@ impl EventLoop {
             };
             if self.conns.0.len() >= self.cx.settings().max_connections {
                 // Full: closing an idle keep-alive connection is allowed
-                // (the client retries on a new one), and dropping `fd` does.
+                // (the client retries on a new one), and dropping it does.
                 continue;
             }
-            let std_sock = std::net::TcpStream::from(fd);
+            let std_sock = std::net::TcpStream::from(arrival.fd);
             let Ok(peer) = std_sock.peer_addr() else { continue };
             self.stats.taken += 1;
-            let origin = Origin::HandedOver { responses: carried.responses };
-            // Only plain connections are handed over (a TLS session's state
-            // is in the process that made it).
-            let io = Transport::Plain(Plain::new(TcpStream::from_std(std_sock)));
-            let k = self.admit(io, peer, origin);
-            self.conns.0[k].moves = carried.moves;
+            let origin = Origin::HandedOver { responses: arrival.carried.responses };
+            let moving = Moving { sock: TcpStream::from_std(std_sock), keys: arrival.keys };
+            let k = self.admit(Transport::arrived(moving), peer, origin);
+            self.conns.0[k].moves = arrival.carried.moves;
             self.enroll(k);
         }
     }

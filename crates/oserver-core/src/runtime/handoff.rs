@@ -15,7 +15,10 @@
 //! response in flight), so nothing but the descriptor and two counters needs
 //! to move, and the receiving loop starts it as a kept-alive connection.
 //! Bytes that arrive meanwhile wait in the socket; registering the socket in
-//! the receiving loop's epoll set reports them at once.
+//! the receiving loop's epoll set reports them at once. A TLS connection
+//! takes its record keys along too (see `transport/records.rs`): they go in
+//! the same datagram, over a socket pair only the server's own loops or
+//! worker processes hold, and the buffers they passed through are wiped.
 //!
 //! How often: a connection is checked after its 1st, 2nd, 4th, 8th, ...
 //! response and then after every [`CHECK_EVERY`]th, so a long-lived
@@ -27,7 +30,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 
-use crate::transport::nonblocking;
+use crate::transport::{nonblocking, wipe, Keys};
 
 /// After the first powers of two, check every this many responses.
 pub(crate) const CHECK_EVERY: u32 = 1024;
@@ -127,10 +130,29 @@ union CmsgBuf {
     _align: libc::cmsghdr,
 }
 
-/// Send descriptor `fd` with `carried` over `to`. `Ok(false)`: the inbox is
-/// full (the receiving loop is busy or gone), keep the connection.
-pub(crate) fn send(to: &UnixDatagram, fd: RawFd, carried: Carried) -> io::Result<bool> {
-    let payload = carried.encode();
+/// The most a datagram carries: the counters, then a TLS connection's keys.
+const PAYLOAD: usize = Carried::LEN + Keys::LEN;
+
+/// Send descriptor `fd` with `carried`, and the keys of a TLS connection,
+/// over `to`. `Ok(false)`: the inbox is full (the receiving loop is busy or
+/// gone), keep the connection.
+pub(crate) fn send(to: &UnixDatagram, fd: RawFd, carried: Carried, keys: Option<&Keys>) -> io::Result<bool> {
+    let mut payload = [0u8; PAYLOAD];
+    payload[..Carried::LEN].copy_from_slice(&carried.encode());
+    let mut len = Carried::LEN;
+    if let Some(k) = keys {
+        let mut bytes = [0u8; Keys::LEN];
+        k.encode(&mut bytes);
+        payload[len..].copy_from_slice(&bytes);
+        wipe(&mut bytes);
+        len = PAYLOAD;
+    }
+    let sent = send_message(to, fd, &payload[..len]);
+    wipe(&mut payload);
+    sent
+}
+
+fn send_message(to: &UnixDatagram, fd: RawFd, payload: &[u8]) -> io::Result<bool> {
     let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
     let mut cbuf = CmsgBuf { buf: [0; 64] };
     // SAFETY: msghdr is plain data; the control buffer is aligned for cmsghdr
@@ -154,6 +176,15 @@ pub(crate) fn send(to: &UnixDatagram, fd: RawFd, carried: Carried) -> io::Result
     }
 }
 
+/// A connection taken from the inbox.
+#[derive(Debug)]
+pub(crate) struct Arrival {
+    pub fd: OwnedFd,
+    pub carried: Carried,
+    /// A TLS connection's keys.
+    pub keys: Option<Keys>,
+}
+
 /// Take one connection from `inbox`; `Ok(None)` when it is empty.
 ///
 /// Messages that bring no connection are skipped: one without a descriptor
@@ -161,23 +192,39 @@ pub(crate) fn send(to: &UnixDatagram, fd: RawFd, carried: Carried) -> io::Result
 /// (`MSG_CTRUNC`: more descriptors than fit, or this process has no free
 /// descriptor) lost its connection on the way, which is logged; whatever
 /// descriptors did arrive with it are closed. Only the first descriptor of a
-/// message is a connection; any others are closed.
-pub(crate) fn recv(inbox: &UnixDatagram) -> io::Result<Option<(OwnedFd, Carried)>> {
+/// message is a connection; any others are closed. A payload longer than the
+/// counters must be a TLS connection's keys; one that is not closes the
+/// connection.
+pub(crate) fn recv(inbox: &UnixDatagram) -> io::Result<Option<Arrival>> {
     loop {
-        let mut payload = [0u8; Carried::LEN];
+        let mut payload = [0u8; PAYLOAD];
         let Some(m) = recv_message(inbox, &mut payload)? else {
             return Ok(None);
         };
+        let (carried, keys) = arrival(&payload[..m.len]);
+        wipe(&mut payload);
         if m.truncated {
             // Dropping `m` closes whatever arrived: a cut-short message says
             // nothing reliable about which descriptor was the connection.
             log::warn!("handoff: a connection was lost on the way (control data truncated)");
             continue;
         }
-        if let Some(fd) = m.fd {
-            return Ok(Some((fd, Carried::decode(&payload[..m.len]))));
+        let Some(fd) = m.fd else { continue };
+        match keys {
+            Ok(keys) => return Ok(Some(Arrival { fd, carried, keys })),
+            Err(()) => log::warn!("handoff: a TLS connection came with keys that do not decode; closed"),
         }
     }
+}
+
+/// The counters and keys in a received payload.
+fn arrival(payload: &[u8]) -> (Carried, Result<Option<Keys>, ()>) {
+    let carried = Carried::decode(payload);
+    let keys = match payload.get(Carried::LEN..) {
+        None | Some([]) => Ok(None),
+        Some(k) => Keys::decode(k).map(Some).ok_or(()),
+    };
+    (carried, keys)
 }
 
 /// One datagram from the inbox.
@@ -251,12 +298,45 @@ mod tests {
         let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (server, _) = l.accept().unwrap();
         let carried = Carried { responses: 7, moves: 2 };
-        assert!(send(&tx, server.as_raw_fd(), carried).unwrap());
+        assert!(send(&tx, server.as_raw_fd(), carried, None).unwrap());
         drop(server); // the receiver's copy keeps the connection open
-        let (fd, got) = recv(&rx).unwrap().unwrap();
+        let Arrival { fd, carried: got, keys } = recv(&rx).unwrap().unwrap();
+        assert!(keys.is_none());
         assert_eq!(got, carried);
         assert_same_connection(fd, &mut client);
         assert!(recv(&rx).unwrap().is_none(), "inbox empty again");
+    }
+
+    #[test]
+    fn a_tls_connection_s_keys_travel_with_it() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        let (mut client, server) = tcp_pair();
+        // Version TLS 1.3, AES-128-GCM, then arbitrary key bytes.
+        let mut bytes = [7u8; Keys::LEN];
+        bytes[0] = 3;
+        bytes[1] = 1;
+        let keys = Keys::decode(&bytes).unwrap();
+        assert!(send(&tx, server.as_raw_fd(), Carried { responses: 4, moves: 1 }, Some(&keys)).unwrap());
+        drop(server);
+        let got = recv(&rx).unwrap().expect("the connection");
+        assert_eq!(got.carried, Carried { responses: 4, moves: 1 });
+        let mut back = [0u8; Keys::LEN];
+        got.keys.expect("its keys").encode(&mut back);
+        assert_eq!(back, bytes);
+        assert_same_connection(got.fd, &mut client);
+    }
+
+    #[test]
+    fn a_connection_with_keys_that_do_not_decode_is_closed() {
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        let (mut client, server) = tcp_pair();
+        let mut payload = [0u8; PAYLOAD];
+        payload[..Carried::LEN].copy_from_slice(&Carried { responses: 1, moves: 1 }.encode());
+        payload[Carried::LEN] = 9; // no such version
+        assert!(send_message(&tx, server.as_raw_fd(), &payload).unwrap());
+        drop(server);
+        assert!(recv(&rx).unwrap().is_none(), "nothing usable arrived");
+        assert!(closed_at_server(&mut client), "the connection was closed");
     }
 
     /// A connected pair of TCP sockets: (client, server).
@@ -320,9 +400,10 @@ mod tests {
         // length of 0, which must not be the room offered for the next one.
         tx.send(b"stray").unwrap();
         let carried = Carried { responses: 3, moves: 1 };
-        assert!(send(&tx, server.as_raw_fd(), carried).unwrap());
+        assert!(send(&tx, server.as_raw_fd(), carried, None).unwrap());
         drop(server);
-        let (fd, got) = recv(&rx).unwrap().expect("the descriptor after the stray datagram");
+        let Arrival { fd, carried: got, .. } =
+            recv(&rx).unwrap().expect("the descriptor after the stray datagram");
         assert_eq!(got, carried);
         assert_same_connection(fd, &mut client);
     }
@@ -339,9 +420,10 @@ mod tests {
         drop(servers);
         // A good message after the truncated one still arrives.
         let (mut client, server) = tcp_pair();
-        assert!(send(&tx, server.as_raw_fd(), Carried { responses: 9, moves: 1 }).unwrap());
+        assert!(send(&tx, server.as_raw_fd(), Carried { responses: 9, moves: 1 }, None).unwrap());
         drop(server);
-        let (fd, got) = recv(&rx).unwrap().expect("the message after the truncated one");
+        let Arrival { fd, carried: got, .. } =
+            recv(&rx).unwrap().expect("the message after the truncated one");
         assert_eq!(got, Carried { responses: 9, moves: 1 });
         assert!(recv(&rx).unwrap().is_none(), "inbox empty again");
         for (i, c) in clients.iter_mut().enumerate() {
@@ -357,7 +439,7 @@ mod tests {
         let (mut extra_client, extra) = tcp_pair();
         send_fds(&tx, &[first.as_raw_fd(), extra.as_raw_fd()], Carried { responses: 2, moves: 1 });
         drop((first, extra));
-        let (fd, got) = recv(&rx).unwrap().expect("the first descriptor");
+        let Arrival { fd, carried: got, .. } = recv(&rx).unwrap().expect("the first descriptor");
         assert_eq!(got, Carried { responses: 2, moves: 1 });
         assert!(closed_at_server(&mut extra_client), "the extra descriptor is still open");
         assert_same_connection(fd, &mut first_client);
@@ -371,7 +453,7 @@ mod tests {
         let _client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (server, _) = l.accept().unwrap();
         let mut sent = 0;
-        while send(&tx, server.as_raw_fd(), Carried { responses: 1, moves: 0 }).unwrap() {
+        while send(&tx, server.as_raw_fd(), Carried { responses: 1, moves: 0 }, None).unwrap() {
             sent += 1;
             assert!(sent < 1_000_000, "never filled");
         }

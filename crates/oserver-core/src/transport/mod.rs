@@ -1,9 +1,11 @@
 //! Transports: moving bytes between a socket and a protocol. Plain TCP
-//! (`plain`) and TLS (`tls`); a protocol never makes a system call on its
+//! (`plain`) and TLS (`tls`: rustls, or `records` for a connection that
+//! moved here with its keys); a protocol never makes a system call on its
 //! socket itself: it reads, writes and sends file ranges through
 //! [`Transport`].
 
 mod plain;
+mod records;
 mod sys;
 pub(crate) mod tickets;
 mod tls;
@@ -17,8 +19,17 @@ use mio::net::TcpStream;
 #[cfg(test)]
 pub(crate) use plain::wait_readable;
 pub(crate) use plain::{Plain, Recv};
+pub(crate) use records::{wipe, Keys};
 pub(crate) use sys::nonblocking;
 pub(crate) use tls::Tls;
+
+/// A connection on its way to another event loop: its socket and, for TLS,
+/// the keys its records are protected with.
+#[derive(Debug)]
+pub(crate) struct Moving {
+    pub sock: TcpStream,
+    pub keys: Option<Keys>,
+}
 
 /// A connection's byte stream, plain or encrypted.
 #[derive(Debug)]
@@ -42,6 +53,39 @@ impl Transport {
             None => Transport::Plain(raw),
             Some(config) => Transport::Tls(Tls::new(raw, config)?),
         })
+    }
+
+    /// A connection that arrived from another loop, idle: TLS if keys came
+    /// with it. Its readiness is unknown until the loop registers it.
+    pub(crate) fn arrived(m: Moving) -> Transport {
+        let raw = Plain::new(m.sock);
+        let mut t = match m.keys {
+            None => Transport::Plain(raw),
+            Some(keys) => Transport::Tls(Tls::resume(raw, keys)),
+        };
+        t.wait_for_event();
+        t
+    }
+
+    /// Whether the stream could move to another loop now: always for plain
+    /// TCP; for TLS, see [`Tls::movable`].
+    pub(crate) fn movable(&self) -> bool {
+        match self {
+            Transport::Plain(_) => true,
+            Transport::Tls(t) => t.movable(),
+        }
+    }
+
+    /// The socket and what else the stream needs elsewhere; None when it was
+    /// not [`movable`](Transport::movable) (the connection is then lost).
+    pub(crate) fn into_moving(self) -> Option<Moving> {
+        match self {
+            Transport::Plain(p) => Some(Moving { sock: p.into_socket(), keys: None }),
+            Transport::Tls(t) => {
+                let (raw, keys) = t.into_keys()?;
+                Some(Moving { sock: raw.into_socket(), keys: Some(keys) })
+            }
+        }
     }
 
     fn raw(&self) -> &Plain {
@@ -127,6 +171,15 @@ impl Transport {
         }
     }
 
+    /// Before a close: TLS sends close_notify, so the client can tell the
+    /// end of the stream from a cut one (best effort: a full socket loses
+    /// it); plain TCP has nothing to say.
+    pub(crate) fn finish(&mut self) {
+        if let Transport::Tls(t) = self {
+            t.close_notify();
+        }
+    }
+
     /// End our side of the stream.
     pub(crate) fn shutdown_write(&mut self) {
         match self {
@@ -143,8 +196,7 @@ impl Transport {
         }
     }
 
-    /// Whether the stream is encrypted (its state then lives in this
-    /// process: it cannot be handed to another).
+    /// Whether the stream is encrypted.
     pub(crate) fn is_tls(&self) -> bool {
         matches!(self, Transport::Tls(_))
     }

@@ -140,6 +140,11 @@ impl Plain {
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
         &mut self.sock
     }
+
+    /// The socket itself, for a connection moving to another loop.
+    pub(crate) fn into_socket(self) -> TcpStream {
+        self.sock
+    }
 }
 
 /// Raw reads (for `recv`, and for a layer above such as TLS): EINTR

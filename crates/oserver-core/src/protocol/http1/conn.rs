@@ -473,9 +473,8 @@ impl Conn {
     /// Between requests with nothing read, buffered or owed: the
     /// connection could move to another loop. Its response count, if so.
     pub(crate) fn idle(&self) -> Option<u32> {
-        // A TLS session lives in this process: it cannot move.
         let idle = matches!(self.state, State::Idle { fresh: false })
-            && !self.io.is_tls()
+            && self.io.movable()
             && self.pending.is_none()
             && self.discard == 0
             && self.chunked.is_none()
@@ -625,7 +624,10 @@ impl Conn {
                             Then::KeepAlive if !draining => {
                                 self.enter(State::Idle { fresh: false }, now, cx.settings())
                             }
-                            Then::KeepAlive | Then::Close => return Ok(Step::Close),
+                            Then::KeepAlive | Then::Close => {
+                                self.io.finish();
+                                return Ok(Step::Close);
+                            }
                             Then::Linger => {
                                 self.io.shutdown_write();
                                 self.enter(State::Closing, now, cx.settings());
@@ -735,6 +737,11 @@ impl Conn {
 
     /// Give up the connection to HTTP/2: the transport, the peer, and the
     /// bytes already read (after [`Step::Upgrade`]).
+    /// The transport, for a connection moving to another loop.
+    pub(crate) fn into_transport(self) -> Transport {
+        self.io
+    }
+
     pub(crate) fn into_http2(self) -> (Transport, SocketAddr, Vec<u8>) {
         let start = match self.state {
             State::ToHttp2 { start } => start,

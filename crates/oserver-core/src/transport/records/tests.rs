@@ -1,0 +1,276 @@
+//! The record layer against rustls's client over real TCP: a handshake with
+//! rustls on the server side, the keys taken out, encoded and decoded as the
+//! handoff does, and the same connection carried on by `Records`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream as StdStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::{
+    ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned, SupportedCipherSuite,
+};
+
+use super::*;
+use crate::transport::plain::wait_readable;
+use crate::transport::tls::Tls;
+
+type Client = StreamOwned<ClientConnection, StdStream>;
+
+/// A self-signed ECDSA P-256 certificate for `localhost`: (server config
+/// with secret extraction on, the certificate for the client to trust).
+fn server_config() -> (Arc<ServerConfig>, CertificateDer<'static>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der)
+        .unwrap();
+    config.enable_secret_extraction = true;
+    (Arc::new(config), cert.der().clone())
+}
+
+/// A client that offers only `suite` (and so only its protocol version).
+fn client_config(suite: SupportedCipherSuite, ca: &CertificateDer<'static>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let provider = CryptoProvider { cipher_suites: vec![suite], ..ring::default_provider() };
+    let config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[suite.version()])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+fn connect(config: Arc<ClientConfig>, addr: std::net::SocketAddr) -> Client {
+    let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+    let sock = StdStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    StreamOwned::new(conn, sock)
+}
+
+/// Read from the server side until `n` bytes came (waiting on the socket
+/// between reads).
+fn read_n(tls: &mut Tls, n: usize) -> io::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < n {
+        match tls.recv(&mut buf)? {
+            Recv::Data(k) => got.extend_from_slice(&buf[..k]),
+            Recv::Blocked => {
+                wait_readable(tls.raw().fd());
+                tls.raw_mut().ready(true, false);
+            }
+            Recv::Eof => return Err(io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+    Ok(got)
+}
+
+/// Send all of `data` from the server side, waiting while the socket is full.
+fn send_all(tls: &mut Tls, data: &[u8]) {
+    let mut at = 0;
+    while at < data.len() {
+        at += tls.send(&data[at..], false).unwrap();
+        if at < data.len() {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    while !tls.flush().unwrap() {
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A server-side connection after its handshake and a first exchange
+/// (`ping` answered `pong`), moved: its keys taken from rustls, through the
+/// bytes the handoff sends, into a `Records` session. Returns it with the
+/// client's thread, which then runs `rest`.
+fn moved<T: Send + 'static>(
+    suite: SupportedCipherSuite,
+    rest: impl FnOnce(&mut Client) -> T + Send + 'static,
+) -> (Tls, thread::JoinHandle<T>) {
+    let (server, ca) = server_config();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let client = client_config(suite, &ca);
+    let t = thread::spawn(move || {
+        let mut c = connect(client, addr);
+        c.write_all(b"ping").unwrap();
+        let mut pong = [0u8; 4];
+        c.read_exact(&mut pong).unwrap();
+        assert_eq!(&pong, b"pong");
+        rest(&mut c)
+    });
+    let (sock, _) = l.accept().unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut tls = Tls::new(Plain::new(mio::net::TcpStream::from_std(sock)), &server).unwrap();
+    assert!(!tls.movable(), "not before the handshake");
+    assert_eq!(read_n(&mut tls, 4).unwrap(), b"ping");
+    send_all(&mut tls, b"pong");
+    // Drain: the next read finds nothing, so rustls holds nothing unread.
+    assert_eq!(tls.recv(&mut [0u8; 16]).unwrap(), Recv::Blocked);
+    assert!(tls.movable(), "idle after the handshake: movable");
+    let (raw, keys) = tls.into_keys().expect("the keys");
+    let mut bytes = [0u8; Keys::LEN];
+    keys.encode(&mut bytes);
+    drop(keys);
+    let keys = Keys::decode(&bytes).expect("decodes");
+    (Tls::resume(raw, keys), t)
+}
+
+fn all_suites() -> Vec<SupportedCipherSuite> {
+    use rustls::crypto::ring::cipher_suite::*;
+    vec![
+        TLS13_AES_128_GCM_SHA256,
+        TLS13_AES_256_GCM_SHA384,
+        TLS13_CHACHA20_POLY1305_SHA256,
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]
+}
+
+#[test]
+fn a_moved_connection_talks_on_in_every_suite_and_ends_with_close_notify() {
+    let path = std::env::temp_dir().join(format!("oserver-records-{}", std::process::id()));
+    // Larger than one file step, and not a multiple of a record.
+    let file: Vec<u8> = (0..100_003u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &file).unwrap();
+    for suite in all_suites() {
+        let expected = file.clone();
+        let (mut tls, client) = moved(suite, move |c| {
+            // Several records' worth each way, then a file, then the end.
+            let big: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+            c.write_all(&big).unwrap();
+            let mut echo = vec![0u8; big.len()];
+            c.read_exact(&mut echo).unwrap();
+            assert_eq!(echo, big);
+            let mut got = Vec::new();
+            // rustls reports a clean end only after close_notify.
+            c.read_to_end(&mut got).unwrap();
+            assert_eq!(got.len(), expected.len());
+            assert!(got == expected, "file bytes differ");
+        });
+        let got = read_n(&mut tls, 40_000).unwrap();
+        send_all(&mut tls, &got);
+        let f = std::fs::File::open(&path).unwrap();
+        let mut off = 0;
+        while off < file.len() as u64 {
+            tls.send_file(f.as_raw_fd(), &mut off, file.len() as u64, 1 << 20, &mut Vec::new()).unwrap();
+            thread::sleep(Duration::from_millis(1));
+        }
+        while !tls.flush().unwrap() {
+            thread::sleep(Duration::from_millis(1));
+        }
+        tls.shutdown_write();
+        client.join().unwrap_or_else(|_| panic!("client failed with {suite:?}"));
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_moved_connection_moves_again() {
+    let (tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256, |c| {
+        c.write_all(b"again").unwrap();
+        let mut got = [0u8; 2];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ok");
+    });
+    let (raw, keys) = tls.into_keys().expect("an idle moved connection moves again");
+    let mut tls = Tls::resume(raw, keys);
+    assert_eq!(read_n(&mut tls, 5).unwrap(), b"again");
+    send_all(&mut tls, b"ok");
+    client.join().unwrap();
+}
+
+#[test]
+fn a_tampered_record_is_refused_with_an_alert() {
+    let (mut tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256, |c| {
+        // A well-formed application-data record whose contents were not
+        // sealed with the connection's key.
+        let mut record = vec![APPLICATION_DATA, 3, 3, 0, 40];
+        record.extend_from_slice(&[0x5a; 40]);
+        c.sock.write_all(&record).unwrap();
+        let mut buf = [0u8; 16];
+        c.read(&mut buf).expect_err("the server's fatal alert")
+    });
+    let err = read_n(&mut tls, 1).expect_err("a forged record is an error");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let seen = client.join().unwrap();
+    assert!(seen.to_string().contains("BadRecordMac"), "client saw: {seen}");
+}
+
+#[test]
+fn an_oversized_record_is_refused_before_it_is_read_whole() {
+    let (mut tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256, |c| {
+        // Only the header: a length beyond what TLS 1.3 allows.
+        let len = (MAX_PLAIN + MAX_EXPANSION_13 + 1) as u16;
+        c.sock.write_all(&header(APPLICATION_DATA, len)).unwrap();
+        let mut buf = [0u8; 16];
+        c.read(&mut buf).expect_err("the server's fatal alert")
+    });
+    let err = read_n(&mut tls, 1).expect_err("an oversized record is an error");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let seen = client.join().unwrap();
+    assert!(seen.to_string().contains("RecordOverflow"), "client saw: {seen}");
+}
+
+#[test]
+fn a_key_update_ends_a_moved_connection() {
+    let (mut tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256, |c| {
+        c.conn.refresh_traffic_keys().unwrap();
+        c.write_all(b"after").unwrap();
+    });
+    client.join().unwrap();
+    let err = read_n(&mut tls, 5).expect_err("a key update cannot be followed");
+    assert!(err.to_string().contains("key update"), "{err}");
+}
+
+#[test]
+fn records_arriving_a_byte_at_a_time_are_read() {
+    let (mut tls, client) =
+        moved(rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, |c| {
+            // Seal two records with rustls, then dribble their bytes.
+            c.conn.writer().write_all(b"hello, ").unwrap();
+            c.conn.writer().write_all(b"world").unwrap();
+            let mut sealed = Vec::new();
+            while c.conn.wants_write() {
+                c.conn.write_tls(&mut sealed).unwrap();
+            }
+            c.sock.set_nodelay(true).unwrap();
+            for b in sealed {
+                c.sock.write_all(&[b]).unwrap();
+                thread::sleep(Duration::from_micros(200));
+            }
+        });
+    assert_eq!(read_n(&mut tls, 12).unwrap(), b"hello, world");
+    client.join().unwrap();
+}
+
+#[test]
+fn keys_decode_only_what_encode_makes() {
+    let (tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384, |_| {});
+    client.join().unwrap();
+    let (_, keys) = tls.into_keys().unwrap();
+    let mut bytes = [0u8; Keys::LEN];
+    keys.encode(&mut bytes);
+    let back = Keys::decode(&bytes).unwrap();
+    assert_eq!((back.version, back.suite), (Version::Tls13, Suite::Aes256Gcm));
+    assert_eq!((back.tx.seq, back.rx.seq), (keys.tx.seq, keys.rx.seq));
+    assert!(Keys::decode(&bytes[1..]).is_none(), "short");
+    let mut bad = bytes;
+    bad[0] = 9;
+    assert!(Keys::decode(&bad).is_none(), "unknown version");
+    let mut bad = bytes;
+    bad[1] = 0;
+    assert!(Keys::decode(&bad).is_none(), "unknown suite");
+}
