@@ -14,8 +14,8 @@ use oserver_core::{AccessLog, ServerBuilder, Settings, SettingsError};
 
 use crate::args::{Args, When};
 use crate::sched::{self, Plan};
+use crate::sockets::Sockets;
 use crate::tls::{self, Https, TlsError};
-use crate::worker::Sockets;
 
 /// Everything the master and the workers need, checked before any fork.
 #[derive(Debug, Clone)]

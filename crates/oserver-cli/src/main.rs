@@ -15,6 +15,7 @@ mod master;
 mod pidfile;
 mod sched;
 mod signals;
+mod sockets;
 mod tls;
 mod worker;
 
@@ -31,7 +32,7 @@ use crate::args::Args;
 use crate::config::{Config, ConfigError};
 use crate::pidfile::PidFile;
 use crate::signals::SigSet;
-use crate::worker::Sockets;
+use crate::sockets::Sockets;
 
 /// Exit code for everything that goes wrong before the first fork.
 const EXIT_USAGE: u8 = 2;

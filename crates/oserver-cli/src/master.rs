@@ -28,7 +28,8 @@ use log::{debug, error, info, warn};
 use crate::config::Config;
 use crate::sched::Mailboxes;
 use crate::signals::{self, SigSet};
-use crate::worker::{self, Sockets};
+use crate::sockets::Sockets;
+use crate::worker;
 
 /// Longest sleep of the supervision loop: bounds how late a delayed
 /// respawn or a backstop kill can be, at five cheap wake-ups a second.

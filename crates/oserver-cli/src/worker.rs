@@ -3,8 +3,7 @@
 //! oserver-core event loop and turns signals into calls on the server's
 //! `ShutdownHandle`.
 
-use std::io::{self, Write};
-use std::net::TcpListener;
+use std::io::Write;
 
 use log::{debug, error, info, warn};
 use oserver_core::ShutdownHandle;
@@ -12,6 +11,7 @@ use oserver_core::ShutdownHandle;
 use crate::config::Config;
 use crate::sched::{self, Mailboxes};
 use crate::signals::{self, SigSet};
+use crate::sockets::Sockets;
 
 /// Exit code: the worker ran and stopped (signal, drain finished).
 pub const EXIT_OK: i32 = 0;
@@ -23,26 +23,6 @@ pub const EXIT_RUNTIME: i32 = 1;
 pub const EXIT_SETUP: i32 = 3;
 /// Exit code: the worker panicked (debug builds; release builds abort).
 pub const EXIT_PANIC: i32 = 101;
-
-/// The listening sockets of one worker slot: one of each port's
-/// SO_REUSEPORT group.
-#[derive(Debug)]
-pub struct Sockets {
-    /// Plain HTTP (`-p`).
-    pub http: TcpListener,
-    /// HTTPS (`--https-port`).
-    pub https: Option<TcpListener>,
-}
-
-impl Sockets {
-    /// Second descriptors of the same sockets.
-    pub fn try_clone(&self) -> io::Result<Sockets> {
-        Ok(Sockets {
-            http: self.http.try_clone()?,
-            https: self.https.as_ref().map(|l| l.try_clone()).transpose()?,
-        })
-    }
-}
 
 /// Run a worker. `listeners` are all the master's sockets (inherited by
 /// fork); the worker keeps `listeners[slot]` and closes the rest so a dead
