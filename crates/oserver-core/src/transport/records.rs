@@ -44,9 +44,12 @@ const MAX_EXPANSION_12: usize = 2048;
 const TAG: usize = 16;
 /// TLS 1.2 AES-GCM: the nonce's explicit part, sent before the ciphertext.
 const EXPLICIT: usize = 8;
-/// Ciphertext read from the socket at most at once: two of the largest
-/// records, so a partial record moved to the front always has room to
-/// complete.
+/// The buffer for ciphertext from the socket starts this large (a
+/// request's records usually fit) and doubles while a record does not fit,
+/// up to [`INPUT`].
+const READ: usize = 4 * 1024;
+/// The most ciphertext buffered: room for two of the largest records, so a
+/// partial record moved to the front always has room to complete.
 const INPUT: usize = 2 * (HEADER + MAX_PLAIN + MAX_EXPANSION_12);
 /// Records not yet written that `send` lets build up before it stops taking
 /// plaintext: 64 KiB, rustls's own default for the same buffer.
@@ -54,9 +57,6 @@ const OUTPUT: usize = 64 * 1024;
 /// Plaintext read from a file and sealed per step: four full records, one
 /// write (as `tls.rs` does).
 const FILE_STEP: usize = 4 * MAX_PLAIN;
-/// A buffer this large is let go once empty, so an idle connection holds
-/// none of a download's.
-const KEEP: usize = 4 * 1024;
 
 const ALERT: u8 = 21;
 const HANDSHAKE: u8 = 22;
@@ -344,21 +344,23 @@ impl Records {
             if self.open_record(raw)? {
                 continue;
             }
-            if self.input.is_empty() {
-                self.input = vec![0; INPUT];
-            } else if self.start > 0 {
+            if self.start > 0 {
                 // Move the partial record to the front (nothing opened is
                 // waiting: `plain` is empty).
                 self.input.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             }
+            if self.end == self.input.len() {
+                // Full of one partial record (none is larger than half of
+                // INPUT), or not yet allocated.
+                let size = (self.input.len() * 2).clamp(READ, INPUT);
+                self.input.resize(size, 0);
+            }
             match raw.recv(&mut self.input[self.end..])? {
                 Recv::Data(n) => self.end += n,
                 Recv::Blocked => {
-                    if self.end == 0 {
-                        self.input = Vec::new();
-                    }
+                    self.release();
                     return Ok(Recv::Blocked);
                 }
                 Recv::Eof if self.start == self.end => return Ok(Recv::Eof),
@@ -602,12 +604,20 @@ impl Records {
             }
         }
         self.sent = 0;
-        if self.output.capacity() > KEEP {
-            self.output = Vec::new();
-        } else {
-            self.output.clear();
-        }
+        self.output.clear();
         Ok(true)
+    }
+
+    /// Waiting for the peer: let go of the buffers that are empty, so an
+    /// idle connection holds none (they are made again for the next
+    /// request; a response's records keep theirs until then).
+    fn release(&mut self) {
+        if self.end == 0 {
+            self.input = Vec::new();
+        }
+        if self.output.is_empty() {
+            self.output = Vec::new();
+        }
     }
 
     /// Records are waiting for the socket.
