@@ -356,3 +356,59 @@ fn a_tls_connection_moves_with_its_keys_when_the_configuration_allows() {
         }
     }
 }
+
+/// When the other loop's inbox is full, a TLS connection whose keys were
+/// already taken from rustls stays on this loop, carried on by our own
+/// record layer: every answer arrives, and so does the close_notify.
+#[test]
+fn a_tls_connection_that_cannot_be_handed_over_stays_and_is_served() {
+    use std::os::unix::net::UnixDatagram;
+
+    use crate::support::{allowed_cpus, pin_this_thread};
+
+    let pki = pki();
+    let want = std::fs::read(repo_root().join("httptest/test.html")).unwrap();
+    let cpu = allowed_cpus()[0];
+    let mut config = (*pki.server).clone();
+    config.enable_secret_extraction = true;
+    let (a_in, _a_tx) = UnixDatagram::pair().unwrap();
+    // The other loop's inbox, never read, filled to the brim.
+    let (_b_in, b_tx) = UnixDatagram::pair().unwrap();
+    let filler = b_tx.try_clone().unwrap();
+    filler.set_nonblocking(true).unwrap();
+    while filler.send(b"x").is_ok() {}
+    let a = Running::start(
+        ServerBuilder::new()
+            .root(repo_root())
+            .https("127.0.0.1:0".parse().unwrap(), Arc::new(config))
+            .handoff(oserver_core::Handoff::new(cpu + 1000, a_in, vec![(cpu, b_tx)]).unwrap()),
+    );
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let addr = a.https.unwrap();
+    let (bodies, end) = std::thread::spawn(move || {
+        pin_this_thread(cpu);
+        let conn =
+            ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap()).unwrap();
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut c = StreamOwned::new(conn, sock);
+        let mut bodies = Vec::new();
+        for _ in 0..8 {
+            c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            bodies.push(parse_responses(&read_responses(&mut c, 1), false).remove(0).body);
+        }
+        c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut tail = Vec::new();
+        let end = c.read_to_end(&mut tail).map(|_| parse_responses(&tail, false).remove(0).body);
+        (bodies, end)
+    })
+    .join()
+    .unwrap();
+    assert!(bodies.iter().all(|got| *got == want));
+    assert_eq!(end.expect("a clean close_notify"), want);
+    let s = a.stop();
+    assert_eq!((s.handed_off, s.taken, s.requests), (0, 0, 9), "{s:?}");
+}
