@@ -93,6 +93,11 @@ fn https_serves_small_and_large_files_on_one_connection() {
     assert!(r[1].body == large, "the large page arrives byte-exact over TLS");
     assert_eq!((r[2].status, &r[2].body[..]), (206, &large[100..200]));
     assert!(r[2].connection_is("close"));
+    // The close is a TLS one: close_notify, then the end (rustls calls an
+    // end without it an error).
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("close_notify before the end");
+    assert!(rest.is_empty());
     let stats = s.stop();
     assert_eq!(stats.requests, 3);
 }
