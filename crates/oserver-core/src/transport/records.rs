@@ -30,7 +30,7 @@ use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
 use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion};
 
 use super::plain::{Plain, Recv};
-use super::sys::pread;
+use super::sys::preadv;
 
 /// Record header: content type, version, length.
 const HEADER: usize = 5;
@@ -55,7 +55,7 @@ const INPUT: usize = 2 * (HEADER + MAX_PLAIN + MAX_EXPANSION_12);
 /// plaintext: 64 KiB, rustls's own default for the same buffer.
 const OUTPUT: usize = 64 * 1024;
 /// Plaintext read from a file and sealed per step: four full records, one
-/// write (as `tls.rs` does).
+/// preadv and one write (as `tls.rs` does with rustls).
 const FILE_STEP: usize = 4 * MAX_PLAIN;
 
 const ALERT: u8 = 21;
@@ -483,9 +483,7 @@ impl Records {
                 return Ok(taken);
             }
             let n = (buf.len() - taken).min(MAX_PLAIN);
-            let at = self.begin_record();
-            self.output.extend_from_slice(&buf[taken..taken + n]);
-            self.end_record(at, APPLICATION_DATA)?;
+            self.seal_bytes(&buf[taken..taken + n], APPLICATION_DATA)?;
             taken += n;
         }
         if !more {
@@ -494,9 +492,10 @@ impl Records {
         Ok(taken)
     }
 
-    /// Seal up to `max` bytes of `file` from `*offset` to `end`, read
-    /// straight into the record being built, [`FILE_STEP`] per write, while
-    /// the socket takes them. Returns the plaintext bytes consumed.
+    /// Seal up to `max` bytes of `file` from `*offset` to `end`, while the
+    /// socket takes them: per step [`FILE_STEP`] read with one preadv
+    /// straight into the bodies of the records being built, sealed there,
+    /// and written with one send. Returns the plaintext bytes consumed.
     ///
     /// # Errors
     ///
@@ -512,87 +511,127 @@ impl Records {
     ) -> io::Result<u64> {
         let mut total = 0u64;
         while self.flush(raw)? && *offset < end && total < max {
-            let mut step = 0;
-            while step < FILE_STEP && *offset < end && total < max {
-                let want = (end - *offset).min(max - total).min(MAX_PLAIN as u64) as usize;
-                let at = self.begin_record();
-                let body = self.output.len();
-                self.output.resize(body + want, 0);
-                let n = match pread(file, &mut self.output[body..], *offset) {
-                    Ok(0) => {
-                        Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending"))
-                    }
-                    other => other,
-                };
-                let n = match n {
-                    Ok(n) => n,
-                    Err(e) => {
-                        self.output.truncate(at);
-                        return Err(e);
-                    }
-                };
-                self.output.truncate(body + n);
-                self.end_record(at, APPLICATION_DATA)?;
-                *offset += n as u64;
-                total += n as u64;
-                step += n;
-            }
+            let want = (end - *offset).min(max - total).min(FILE_STEP as u64) as usize;
+            let n = self.seal_file_step(file, *offset, want)?;
+            *offset += n as u64;
+            total += n as u64;
         }
         Ok(total)
     }
 
-    /// Start a record at the end of `output`: room for its header and, for
-    /// TLS 1.2 AES-GCM, the nonce's explicit part. Returns where it starts.
-    fn begin_record(&mut self) -> usize {
+    /// Read `want` bytes of `file` at `offset` into records at the end of
+    /// `output` and seal them. Returns the bytes read (at least one).
+    fn seal_file_step(&mut self, file: RawFd, offset: u64, want: usize) -> io::Result<usize> {
         let at = self.output.len();
-        self.output.extend_from_slice(&[0; HEADER]);
-        if self.explicit_nonce() {
-            let nonce = self.keys.tx.nonce();
-            self.output.extend_from_slice(&nonce[4..]);
+        let sizes: Vec<usize> = (0..want).step_by(MAX_PLAIN).map(|i| (want - i).min(MAX_PLAIN)).collect();
+        let lens: Vec<usize> = sizes.iter().map(|&n| self.record_len(n)).collect();
+        let body = HEADER + self.prefix();
+        self.output.resize(at + lens.iter().sum::<usize>(), 0);
+        let mut bodies = Vec::with_capacity(sizes.len());
+        let mut rest = &mut self.output[at..];
+        for (&size, &len) in sizes.iter().zip(&lens) {
+            let (record, tail) = rest.split_at_mut(len);
+            bodies.push(io::IoSliceMut::new(&mut record[body..body + size]));
+            rest = tail;
         }
-        at
+        let read = match preadv(file, &mut bodies, offset) {
+            Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending")),
+            other => other,
+        };
+        drop(bodies);
+        let Ok(read) = read else {
+            self.output.truncate(at);
+            return read;
+        };
+        // Seal what came: whole records, and a last one cut short if the
+        // read was.
+        let (mut next, mut left) = (at, read);
+        for &size in &sizes {
+            if left == 0 {
+                break;
+            }
+            let got = size.min(left);
+            if let Err(e) = self.seal(next, got, APPLICATION_DATA) {
+                self.output.truncate(at);
+                return Err(e);
+            }
+            next += self.record_len(got);
+            left -= got;
+        }
+        self.output.truncate(next);
+        Ok(read)
     }
 
-    /// Seal the record begun at `at`, whose plaintext follows its header,
-    /// as content type `typ`.
-    fn end_record(&mut self, at: usize, typ: u8) -> io::Result<()> {
+    /// Append one record of `data` (at most [`MAX_PLAIN`] bytes) as content
+    /// type `typ`.
+    fn seal_bytes(&mut self, data: &[u8], typ: u8) -> io::Result<()> {
+        let at = self.output.len();
+        let zeros = [0u8; HEADER + EXPLICIT + 1 + TAG];
+        self.output.extend_from_slice(&zeros[..HEADER + self.prefix()]);
+        self.output.extend_from_slice(data);
+        self.output.extend_from_slice(&zeros[..self.suffix()]);
+        self.seal(at, data.len(), typ).inspect_err(|_| self.output.truncate(at))
+    }
+
+    /// Bytes before a record's plaintext beyond its header: TLS 1.2
+    /// AES-GCM's explicit nonce.
+    fn prefix(&self) -> usize {
+        if self.keys.version == Version::Tls12 && self.keys.suite != Suite::Chacha20Poly1305 {
+            EXPLICIT
+        } else {
+            0
+        }
+    }
+
+    /// Bytes after a record's plaintext: TLS 1.3's hidden content type, and
+    /// the tag.
+    fn suffix(&self) -> usize {
+        TAG + usize::from(self.keys.version == Version::Tls13)
+    }
+
+    /// What a record of `plain` bytes of plaintext takes, header included.
+    fn record_len(&self, plain: usize) -> usize {
+        HEADER + self.prefix() + plain + self.suffix()
+    }
+
+    /// Seal, as content type `typ`, the record laid out in `output` at
+    /// `at`: its `plain` bytes of plaintext after the header (and explicit
+    /// nonce), with room after them for the rest ([`Records::record_len`]).
+    fn seal(&mut self, at: usize, plain: usize, typ: u8) -> io::Result<()> {
         if self.keys.tx.seq >= self.keys.suite.limit() {
-            self.output.truncate(at);
             return Err(invalid("TLS key used up"));
         }
-        let body = at + HEADER + if self.explicit_nonce() { EXPLICIT } else { 0 };
-        let plain_len = self.output.len() - body;
+        let body = at + HEADER + self.prefix();
+        let nonce = self.keys.tx.nonce();
         // TLS 1.3 hides the type inside (after the plaintext) and
         // authenticates the header; TLS 1.2 shows it and authenticates the
         // sequence number, header and plaintext length.
         let mut aad = [0; 13];
-        let (outer, aad) = match self.keys.version {
+        let (outer, sealed, aad) = match self.keys.version {
             Version::Tls13 => {
-                self.output.push(typ);
-                let len = (self.output.len() - at - HEADER + TAG) as u16;
+                self.output[body + plain] = typ;
+                let len = (plain + 1 + TAG) as u16;
                 aad[..HEADER].copy_from_slice(&header(APPLICATION_DATA, len));
-                (APPLICATION_DATA, &aad[..HEADER])
+                (APPLICATION_DATA, plain + 1, &aad[..HEADER])
             }
             Version::Tls12 => {
-                aad = aad12(self.keys.tx.seq, typ, plain_len);
-                (typ, &aad[..])
+                aad = aad12(self.keys.tx.seq, typ, plain);
+                (typ, plain, &aad[..])
             }
         };
-        let len = (self.output.len() - at - HEADER + TAG) as u16;
+        let len = (self.prefix() + sealed + TAG) as u16;
         self.output[at..at + HEADER].copy_from_slice(&header(outer, len));
-        let nonce = Nonce::assume_unique_for_key(self.keys.tx.nonce());
-        let sealed = self.seal.seal_in_place_separate_tag(nonce, Aad::from(aad), &mut self.output[body..]);
-        let Ok(tag) = sealed else {
-            self.output.truncate(at);
-            return Err(invalid("TLS record could not be sealed"));
-        };
-        self.output.extend_from_slice(tag.as_ref());
+        if self.prefix() > 0 {
+            self.output[at + HEADER..body].copy_from_slice(&nonce[4..]);
+        }
+        let nonce = Nonce::assume_unique_for_key(nonce);
+        let tag = self
+            .seal
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut self.output[body..body + sealed])
+            .map_err(|_| invalid("TLS record could not be sealed"))?;
+        self.output[body + sealed..body + sealed + TAG].copy_from_slice(tag.as_ref());
         self.keys.tx.seq += 1;
         Ok(())
-    }
-
-    fn explicit_nonce(&self) -> bool {
-        self.keys.version == Version::Tls12 && self.keys.suite != Suite::Chacha20Poly1305
     }
 
     /// Write out the records sealed. True when none is left.
@@ -627,9 +666,7 @@ impl Records {
 
     /// Send close_notify (written if the socket takes it).
     pub(crate) fn close_notify(&mut self, raw: &mut Plain) {
-        let at = self.begin_record();
-        self.output.extend_from_slice(&[1, CLOSE_NOTIFY]);
-        if self.end_record(at, ALERT).is_ok() {
+        if self.seal_bytes(&[1, CLOSE_NOTIFY], ALERT).is_ok() {
             let _ = self.flush(raw);
         }
     }
@@ -637,9 +674,7 @@ impl Records {
     /// Tell the peer why (a fatal alert, written if the socket takes it),
     /// and give the error that ends the connection.
     fn fatal(&mut self, raw: &mut Plain, alert: u8, why: &'static str) -> io::Error {
-        let at = self.begin_record();
-        self.output.extend_from_slice(&[2, alert]);
-        if self.end_record(at, ALERT).is_ok() {
+        if self.seal_bytes(&[2, alert], ALERT).is_ok() {
             let _ = self.flush(raw);
         }
         invalid(why)

@@ -34,3 +34,21 @@ pub(crate) fn pread(fd: RawFd, buf: &mut [u8], offset: u64) -> io::Result<usize>
         }
     }
 }
+
+/// preadv(2) into several buffers at once, EINTR retried.
+pub(crate) fn preadv(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], offset: u64) -> io::Result<usize> {
+    loop {
+        // SAFETY: IoSliceMut is ABI-compatible with iovec on Unix, and each
+        // buffer is valid for writes of its length for the call.
+        let n = unsafe {
+            libc::preadv64(fd, bufs.as_mut_ptr().cast(), bufs.len() as libc::c_int, offset as libc::off64_t)
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
