@@ -112,9 +112,10 @@ pub fn split_target(target: &[u8]) -> Result<Target<'_>, PathError> {
     };
 
     // Everything from `#` on is a fragment: clients must not send it, but if
-    // one does it never names part of the resource. One scan finds where the
-    // path ends, a second only runs over a query.
-    let (path, query) = match memchr::memchr2(b'?', b'#', rest) {
+    // one does it never names part of the resource. A byte loop finds where
+    // the path ends (paths are short: memchr's setup costs more than it
+    // saves), memchr a fragment in a query, which may be long.
+    let (path, query) = match rest.iter().position(|&b| b == b'?' || b == b'#') {
         Some(q) if rest.get(q) == Some(&b'?') => {
             let query = rest.get(q + 1..).unwrap_or(&[]);
             let query = match memchr::memchr(b'#', query) {

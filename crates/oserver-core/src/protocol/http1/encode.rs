@@ -3,20 +3,25 @@
 //! (`Content-Length`, `Connection`).
 
 use crate::http::clock::Clock;
-use crate::http::{push_u64, status, SERVER};
+use crate::http::{push_u64, server, status};
 use crate::respond::Reply;
+
+/// The status line's end, the Server field and the Date field's name: the
+/// same bytes in every head.
+const SERVER_LINE: &[u8] = concat!("\r\nServer: ", server!(), "\r\nDate: ").as_bytes();
 
 /// Append `reply`'s head to `out`. `keep_alive` is the connection's fate,
 /// decided by the connection (see `conn::Conn::decide`); `chunked`: the
 /// body is a stream sent in chunks (see [`chunk`]).
 pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: bool, chunked: bool) {
+    // A status is three digits (the responder sees to it): written as such.
+    let s = reply.status;
+    let digits = [b'0' + (s / 100 % 10) as u8, b'0' + (s / 10 % 10) as u8, b'0' + (s % 10) as u8];
     out.extend_from_slice(b"HTTP/1.1 ");
-    push_u64(out, u64::from(reply.status));
+    out.extend_from_slice(&digits);
     out.push(b' ');
-    out.extend_from_slice(status::reason(reply.status).as_bytes());
-    out.extend_from_slice(b"\r\nServer: ");
-    out.extend_from_slice(SERVER.as_bytes());
-    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(status::reason(s).as_bytes());
+    out.extend_from_slice(SERVER_LINE);
     out.extend_from_slice(&clock.http);
     out.extend_from_slice(b"\r\n");
     for (name, value) in reply.fields.iter() {

@@ -784,6 +784,12 @@ impl Parser {
             }
             self.s.host = Some(value);
         } else if name_is(name, b"connection") {
+            // Nearly always one token, which the value (trimmed of OWS
+            // already) then is.
+            if v.eq_ignore_ascii_case(b"keep-alive") {
+                self.s.conn_keep_alive = true;
+                return Ok(());
+            }
             for token in v.split(|&c| c == b',') {
                 let token = trim_ows(token);
                 if token.eq_ignore_ascii_case(b"close") {
