@@ -211,18 +211,28 @@ pub fn normal(raw_path: &[u8]) -> Option<&str> {
     // checked as each segment ends (at a `/` or the end).
     let (mut len, mut dots) = (0usize, 0usize);
     let dot_segment = |len, dots| len == dots && (len == 1 || len == 2);
+    let mut ascii = true;
     for &b in rest {
         match b {
             b'%' | 0 => return None,
             b'/' if len == 0 || dot_segment(len, dots) => return None,
             b'/' => (len, dots) = (0, 0),
             b'.' => (len, dots) = (len + 1, dots + 1),
-            _ => len += 1,
+            _ => {
+                len += 1;
+                ascii &= b.is_ascii();
+            }
         }
     }
     // Only the last segment may be empty: `/` and `/a/`.
     if dot_segment(len, dots) {
         return None;
+    }
+    if ascii {
+        // SAFETY: every byte is ASCII (the loop checked the ones that are
+        // not `/`, `.`), and ASCII is UTF-8. This spares a second pass over
+        // every request's path; the others are validated below.
+        return Some(unsafe { std::str::from_utf8_unchecked(raw_path) });
     }
     std::str::from_utf8(raw_path).ok()
 }

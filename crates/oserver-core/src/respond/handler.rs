@@ -174,10 +174,10 @@ pub struct Response {
 pub(crate) type Field = (Cow<'static, str>, Cow<'static, str>);
 
 /// How many header fields a response holds in itself before it allocates:
-/// a handler's response usually sets one to three (Content-Type,
-/// Cache-Control, a Location or an ETag), and four keep a response's size
-/// to a few cache lines.
-const INLINE_FIELDS: usize = 4;
+/// a handler's response usually sets one or two (Content-Type, perhaps a
+/// Cache-Control or a Location). Each is 48 bytes of a response that is
+/// moved from the handler to the server, so not more.
+const INLINE_FIELDS: usize = 2;
 
 /// A handler's header fields, in the order set: the first
 /// [`INLINE_FIELDS`] in the response itself, any more in a `Vec`, so the
