@@ -759,7 +759,9 @@ impl Conn {
         Ok(d)
     }
 
-    /// The first bytes of a request arrived: Idle becomes Reading.
+    /// The first bytes of a request arrived and its head is not complete
+    /// (or its body is being read for a handler): Idle becomes Reading. A
+    /// head that arrived whole is answered at once and never waits here.
     fn head_started(&mut self, now: Instant, s: &Settings) {
         if let State::Idle { fresh } = self.state {
             // The first request's header timeout runs from accept (as its
@@ -783,7 +785,6 @@ impl Conn {
         if start == n {
             return Ok(false);
         }
-        self.head_started(now, cx.settings());
         let Buffers { inbuf, parser } = bufs;
         parser.reset();
         let limits = cx.settings().limits;
@@ -812,6 +813,7 @@ impl Conn {
                         Ok(true)
                     }
                     Answered::NeedBody(wait, keep) => {
+                        self.head_started(now, cx.settings());
                         let mut p = Pending::new(data[..keep].to_vec(), parser.clone());
                         p.body = Some(wait);
                         self.pending = Some(p);
@@ -820,6 +822,7 @@ impl Conn {
                 }
             }
             Ok(Status::Partial) => {
+                self.head_started(now, cx.settings());
                 self.pending = Some(Pending::new(data.to_vec(), parser.clone()));
                 Ok(false)
             }
@@ -859,7 +862,6 @@ impl Conn {
         if let Some(mut wait) = p.body.take() {
             return self.body_arrived(cx, p, &mut wait, draining, now);
         }
-        self.head_started(now, cx.settings());
         let limits = cx.settings().limits;
         let Pending { buf, start, parser, .. } = &mut *p;
         match parser.parse(&buf[*start..], &limits) {
@@ -877,6 +879,7 @@ impl Conn {
                         Ok(true)
                     }
                     Answered::NeedBody(wait, keep) => {
+                        self.head_started(now, cx.settings());
                         p.compact();
                         p.buf.truncate(keep);
                         p.body = Some(wait);
@@ -886,6 +889,7 @@ impl Conn {
                 }
             }
             Ok(Status::Partial) => {
+                self.head_started(now, cx.settings());
                 self.pending = Some(p);
                 Ok(false)
             }
