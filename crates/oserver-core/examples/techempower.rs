@@ -27,19 +27,39 @@ fn json(_: &Request<'_>) -> Option<Response> {
 }
 
 /// `{"message":"..."}` with the message escaped as JSON, made per request.
-fn to_json(message: &str) -> String {
-    let mut out = String::with_capacity(message.len() + 16);
-    out.push_str("{\"message\":\"");
-    for c in message.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+/// Only `"`, `\\` and control bytes need escaping, all ASCII, so the
+/// message is copied byte by byte (UTF-8 sequences pass through whole).
+fn to_json(message: &str) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(message.len() + 16);
+    out.extend_from_slice(b"{\"message\":\"");
+    for &b in message.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0..=0x1f => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
+            _ => out.push(b),
         }
     }
-    out.push_str("\"}");
+    out.extend_from_slice(b"\"}");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_json;
+
+    #[test]
+    fn json_is_escaped() {
+        assert_eq!(to_json("Hello, World!"), br#"{"message":"Hello, World!"}"#);
+        assert_eq!(to_json("a\"b\\c\n\u{1}é"), "{\"message\":\"a\\\"b\\\\c\\u000a\\u0001é\"}".as_bytes());
+    }
 }
 
 fn main() -> ExitCode {

@@ -112,13 +112,19 @@ pub fn split_target(target: &[u8]) -> Result<Target<'_>, PathError> {
     };
 
     // Everything from `#` on is a fragment: clients must not send it, but if
-    // one does it never names part of the resource.
-    let rest = match memchr::memchr(b'#', rest) {
-        Some(hash) => rest.get(..hash).unwrap_or(rest),
-        None => rest,
-    };
-    let (path, query) = match memchr::memchr(b'?', rest) {
-        Some(q) => (rest.get(..q).unwrap_or(&[]), rest.get(q + 1..)),
+    // one does it never names part of the resource. A byte loop finds where
+    // the path ends (paths are short: memchr's setup costs more than it
+    // saves), memchr a fragment in a query, which may be long.
+    let (path, query) = match rest.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(q) if rest.get(q) == Some(&b'?') => {
+            let query = rest.get(q + 1..).unwrap_or(&[]);
+            let query = match memchr::memchr(b'#', query) {
+                Some(hash) => query.get(..hash).unwrap_or(query),
+                None => query,
+            };
+            (rest.get(..q).unwrap_or(&[]), Some(query))
+        }
+        Some(hash) => (rest.get(..hash).unwrap_or(&[]), None),
         None => (rest, None),
     };
     // Only reachable from absolute-form: `http://host` or `http://host?q`.
@@ -192,6 +198,57 @@ pub fn resolve(raw_path: &[u8], out: &mut Vec<u8>) -> Result<Resolved, PathError
     let last = seg.finish(out)?;
 
     Ok(Resolved { trailing_slash: last != Kept::Name, hidden: is_hidden(out) })
+}
+
+/// `raw_path` as it is, when it is already the handlers' URL path: what
+/// [`resolve`] and [`decoded_url`] would make of it, with no work. That is a
+/// path starting with `/`, with no `%` escape, no NUL, no empty segment but
+/// a final one (`/a/`), no `.` or `..` segment, and UTF-8. Nearly every
+/// request's path is; `None` for the others, which go the long way.
+pub fn normal(raw_path: &[u8]) -> Option<&str> {
+    let [b'/', rest @ ..] = raw_path else { return None };
+    // The current segment's length, and how many of its bytes are dots:
+    // checked as each segment ends (at a `/` or the end).
+    let (mut len, mut dots) = (0usize, 0usize);
+    let dot_segment = |len, dots| len == dots && (len == 1 || len == 2);
+    let mut ascii = true;
+    for &b in rest {
+        match b {
+            b'%' | 0 => return None,
+            b'/' if len == 0 || dot_segment(len, dots) => return None,
+            b'/' => (len, dots) = (0, 0),
+            b'.' => (len, dots) = (len + 1, dots + 1),
+            _ => {
+                len += 1;
+                ascii &= b.is_ascii();
+            }
+        }
+    }
+    // Only the last segment may be empty: `/` and `/a/`.
+    if dot_segment(len, dots) {
+        return None;
+    }
+    if ascii {
+        // SAFETY: every byte is ASCII (the loop checked the ones that are
+        // not `/`, `.`), and ASCII is UTF-8. This spares a second pass over
+        // every request's path; the others are validated below.
+        return Some(unsafe { std::str::from_utf8_unchecked(raw_path) });
+    }
+    std::str::from_utf8(raw_path).ok()
+}
+
+/// The URL path handlers see for the relative path `rel` (as [`resolve`]
+/// produced it) into `out`: a leading `/`, a trailing one when
+/// `trailing_slash` (never doubled for the root), bytes that are not UTF-8
+/// as U+FFFD. Unlike [`url_path`], nothing is percent-encoded: handlers get
+/// the decoded path.
+pub fn decoded_url(rel: &[u8], trailing_slash: bool, out: &mut String) {
+    out.clear();
+    out.push('/');
+    out.push_str(&String::from_utf8_lossy(rel));
+    if trailing_slash && !rel.is_empty() {
+        out.push('/');
+    }
 }
 
 /// Value of the hex digit `b`, if it is one.
@@ -455,6 +512,48 @@ mod tests {
         assert_eq!(out, b"");
     }
 
+    /// What `resolve` then `decoded_url` make of `raw`, if it resolves.
+    fn long_way(raw: &[u8]) -> Option<String> {
+        let mut rel = Vec::new();
+        let r = resolve(raw, &mut rel).ok()?;
+        let mut url = String::new();
+        decoded_url(&rel, r.trailing_slash, &mut url);
+        Some(url)
+    }
+
+    #[test]
+    fn normal_paths_are_their_own_url() {
+        for raw in
+            ["/", "/plaintext", "/a/", "/a/b.c", "/text..txt", "/...", "/.git/x", "/a\\..\\b", "/caf\u{e9}"]
+        {
+            assert_eq!(normal(raw.as_bytes()), Some(raw), "{raw:?}");
+            assert_eq!(long_way(raw.as_bytes()).as_deref(), Some(raw), "{raw:?}");
+        }
+        // Everything the resolver would change, and what it refuses.
+        for raw in [
+            &b""[..],
+            b"a",
+            b"//",
+            b"//a",
+            b"/a//b",
+            b"/.",
+            b"/./",
+            b"/a/.",
+            b"/..",
+            b"/a/../b",
+            b"/%41",
+            b"/a\0",
+            b"/\xff",
+        ] {
+            assert_eq!(normal(raw), None, "{:?}", String::from_utf8_lossy(raw));
+        }
+        for &(input, _) in TABLE {
+            if let Some(url) = normal(input.as_bytes()) {
+                assert_eq!(long_way(input.as_bytes()).as_deref(), Some(url), "{input:?}");
+            }
+        }
+    }
+
     #[test]
     fn split_target_table() {
         type Split = Option<(&'static str, Option<&'static str>)>;
@@ -550,6 +649,18 @@ mod tests {
                 let mut slashed = b"/".to_vec();
                 slashed.extend_from_slice(&raw);
                 check(&slashed);
+            }
+
+            #[test]
+            fn a_normal_path_is_what_resolving_makes_of_it(raw in path_bytes()) {
+                let mut slashed = b"/".to_vec();
+                slashed.extend_from_slice(&raw);
+                for raw in [&raw, &slashed] {
+                    if let Some(url) = normal(raw) {
+                        let long = super::long_way(raw);
+                        prop_assert_eq!(long.as_deref(), Some(url));
+                    }
+                }
             }
 
             #[test]

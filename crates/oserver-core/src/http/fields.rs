@@ -136,23 +136,60 @@ impl fmt::Write for ByteWriter<'_> {
     }
 }
 
-/// A token character (RFC 9110 5.6.2): what a field name is made of.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+/// tchar from RFC 9110 §5.6.2: the bytes allowed in methods and field names.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
+/// A token character (RFC 9110 5.6.2): what methods and field names are
+/// made of. One table look-up: the parsers call it for every byte of a
+/// name.
+#[inline(always)]
+pub(crate) fn is_tchar(c: u8) -> bool {
+    TCHAR[c as usize]
 }
 
 /// A valid field name: one or more token characters.
 pub(crate) fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+    // Every byte is looked at, without a branch per byte: names are valid
+    // (a handler's own), and short.
+    !name.is_empty() && name.iter().fold(true, |ok, &b| ok & is_tchar(b))
 }
 
 /// A valid field value (RFC 9110 5.5): visible bytes, spaces and tabs (and
 /// obs-text), not starting or ending with whitespace; no CR, LF, NUL or other
 /// control byte, so a value can never split a head.
 pub(crate) fn valid_value(v: &[u8]) -> bool {
-    let ok = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80;
+    // Anything from SP up but DEL (obs-text included), and HTAB. Every
+    // byte is looked at, without a branch per byte (a loop the compiler
+    // vectorizes): values are valid, and the check runs on every one.
+    let bad = |b: u8| (b < b' ' && b != b'\t') | (b == 0x7f);
     let ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
-    v.iter().all(|&b| ok(b)) && !ws(v.first()) && !ws(v.last())
+    !v.iter().fold(false, |any, &b| any | bad(b)) && !ws(v.first()) && !ws(v.last())
 }
 
 #[cfg(test)]

@@ -10,8 +10,17 @@ pub(crate) mod mime;
 pub(crate) mod range;
 pub(crate) mod status;
 
+/// `Server:` value, fixed at compile time. A macro too, so a protocol can
+/// build constant bytes around it with `concat!`.
+macro_rules! server {
+    () => {
+        concat!("oserver/", env!("CARGO_PKG_VERSION"))
+    };
+}
+pub(crate) use server;
+
 /// `Server:` value, fixed at compile time.
-pub(crate) const SERVER: &str = concat!("oserver/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER: &str = server!();
 
 /// Append a decimal number without going through `fmt`.
 pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {

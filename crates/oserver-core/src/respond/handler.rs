@@ -164,10 +164,47 @@ impl<'a> Request<'a> {
 #[derive(Debug)]
 pub struct Response {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub(crate) headers: Headers,
     pub(crate) body: Body,
     /// A placeholder for a reply that comes later (see [`Response::later`]).
     pub(crate) later: Option<Awaited>,
+}
+
+/// One header field a handler set, as (name, value).
+pub(crate) type Field = (Cow<'static, str>, Cow<'static, str>);
+
+/// How many header fields a response holds in itself before it allocates:
+/// a handler's response usually sets one or two (Content-Type, perhaps a
+/// Cache-Control or a Location). Each is 48 bytes of a response that is
+/// moved from the handler to the server, so not more.
+const INLINE_FIELDS: usize = 2;
+
+/// A handler's header fields, in the order set: the first
+/// [`INLINE_FIELDS`] in the response itself, any more in a `Vec`, so the
+/// usual response allocates nothing for its fields.
+#[derive(Debug, Default)]
+pub(crate) struct Headers {
+    inline: [Field; INLINE_FIELDS],
+    /// Fields used in `inline`.
+    len: usize,
+    more: Vec<Field>,
+}
+
+impl Headers {
+    fn push(&mut self, name: Cow<'static, str>, value: Cow<'static, str>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (name, value);
+                self.len += 1;
+            }
+            None => self.more.push((name, value)),
+        }
+    }
+
+    /// Every field in the order set.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Field> + '_ {
+        self.inline.iter().take(self.len).chain(&self.more)
+    }
 }
 
 /// A response body.
@@ -272,7 +309,7 @@ impl From<File> for Body {
 impl Response {
     /// A response with this status code, no headers and no body.
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty, later: None }
+        Response { status, headers: Headers::default(), body: Body::Empty, later: None }
     }
 
     /// A reply that comes later: return the first (a placeholder) from the
@@ -312,7 +349,7 @@ impl Response {
         name: impl Into<Cow<'static, str>>,
         value: impl Into<Cow<'static, str>>,
     ) -> Response {
-        self.headers.push((name.into(), value.into()));
+        self.headers.push(name.into(), value.into());
         self
     }
 
@@ -434,6 +471,20 @@ mod tests {
         .join();
         assert!(r.is_err());
         assert_eq!(status(awaited.poll(&wake)), Some(10_500));
+    }
+
+    #[test]
+    fn headers_keep_their_order_past_the_inline_ones() {
+        let names: Vec<String> = (0..INLINE_FIELDS + 3).map(|i| format!("X-{i}")).collect();
+        let mut r = Response::new(200);
+        for (i, name) in names.iter().enumerate() {
+            r = r.header(name.clone(), i.to_string());
+        }
+        let got: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
+        let want: Vec<(&str, String)> =
+            names.iter().enumerate().map(|(i, n)| (n.as_str(), i.to_string())).collect();
+        assert_eq!(got, want.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>());
+        assert_eq!(Response::new(200).headers.iter().count(), 0);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod statics;
 pub(crate) mod stream;
 
 use std::fs::File;
+#[cfg(panic = "unwind")]
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -87,13 +88,24 @@ impl Responder {
         }
     }
 
-    /// The resolved path (in `self.path`) as the URL path handlers see.
-    fn set_url(&mut self, trailing_slash: bool) {
-        self.url.clear();
-        self.url.push('/');
-        self.url.push_str(&String::from_utf8_lossy(&self.path));
-        if trailing_slash && !self.path.is_empty() {
-            self.url.push('/');
+    /// Where the URL path handlers see for `raw_path` is. A normal path is
+    /// its own (and no file path is worked out: only the static files need
+    /// one); any other is decoded and resolved, the file path into
+    /// `self.path` and the URL path into `self.url`.
+    fn handler_path<'t>(&mut self, raw_path: &'t [u8]) -> Result<HandlerPath<'t>, path::PathError> {
+        if let Some(url) = path::normal(raw_path) {
+            return Ok(HandlerPath::Normal(url));
+        }
+        let resolved = path::resolve(raw_path, &mut self.path)?;
+        path::decoded_url(&self.path, resolved.trailing_slash, &mut self.url);
+        Ok(HandlerPath::Resolved(resolved))
+    }
+
+    /// The URL path of `at` (from [`Responder::handler_path`]).
+    fn url<'a>(&'a self, at: &HandlerPath<'a>) -> &'a str {
+        match at {
+            HandlerPath::Normal(url) => url,
+            HandlerPath::Resolved(_) => &self.url,
         }
     }
 
@@ -106,9 +118,9 @@ impl Responder {
             return None;
         }
         let t = path::split_target(target).ok()?;
-        let resolved = path::resolve(t.raw_path, &mut self.path).ok()?;
-        self.set_url(resolved.trailing_slash);
-        let route = self.site.routes.iter().find(|r| r.matches(&self.url) && r.allows(method))?;
+        let at = self.handler_path(t.raw_path).ok()?;
+        let url = self.url(&at);
+        let route = self.site.routes.iter().find(|r| r.matches(url) && r.allows(method))?;
         Some(route.max_body.unwrap_or(self.site.settings.max_body_bytes))
     }
 
@@ -123,21 +135,27 @@ impl Responder {
             Ok(t) => t,
             Err(_) => return reply.refuse(400),
         };
-        let resolved = match path::resolve(target.raw_path, &mut self.path) {
-            Ok(r) => r,
-            Err(e) => {
-                log::debug!("{}: {e}", req.peer);
-                return reply.refuse(400);
-            }
-        };
+        // Worked out for the handlers, if they needed it; the static files
+        // need it in any case.
+        let mut resolved = None;
         if !self.site.routes.is_empty() {
-            self.set_url(resolved.trailing_slash);
-            let hreq = handler::Request { req, path: &self.url, query: target.query };
+            let at = match self.handler_path(target.raw_path) {
+                Ok(at) => at,
+                Err(e) => {
+                    log::debug!("{}: {e}", req.peer);
+                    return reply.refuse(400);
+                }
+            };
+            if let HandlerPath::Resolved(r) = at {
+                resolved = Some(r);
+            }
+            let url = self.url(&at);
+            let hreq = handler::Request { req, path: url, query: target.query };
             // Methods of the routes whose path matched but not the method:
             // if none answers, the request gets 405 with these in Allow.
             let mut allow: Vec<&str> = Vec::new();
             for route in &self.site.routes {
-                if !route.matches(&self.url) {
+                if !route.matches(url) {
                     continue;
                 }
                 if !route.allows(req.method) {
@@ -154,13 +172,11 @@ impl Responder {
                 if route.blocking {
                     return self.to_pool(route, &hreq, reply);
                 }
-                // A panicking handler costs its request a 500, not the loop and
-                // every other connection on it (where panics unwind at all).
-                match panic::catch_unwind(AssertUnwindSafe(|| route.handler.handle(&hreq))) {
+                match run_handler(route, &hreq) {
                     Ok(Some(resp)) => return from_handler(req, resp, reply),
                     Ok(None) => {}
-                    Err(_) => {
-                        log::error!("{}: handler for {} panicked on {}", req.peer, route.prefix, self.url);
+                    Err(Panicked) => {
+                        log::error!("{}: handler for {} panicked on {url}", req.peer, route.prefix);
                         return reply.error(500);
                     }
                 }
@@ -173,6 +189,16 @@ impl Responder {
             // The static files take GET and HEAD only.
             return reply.error(405);
         }
+        let resolved = match resolved {
+            Some(r) => r,
+            None => match path::resolve(target.raw_path, &mut self.path) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::debug!("{}: {e}", req.peer);
+                    return reply.refuse(400);
+                }
+            },
+        };
         let mut cx = statics::Cx {
             site: &self.site,
             cache: &mut self.cache,
@@ -199,6 +225,30 @@ impl Responder {
         reply.start(200);
         reply.payload = Payload::Later(awaited);
     }
+}
+
+/// A handler panicked (see [`run_handler`]).
+struct Panicked;
+
+/// Run `route`'s handler on the loop. A panicking handler costs its request
+/// a 500, not the loop and every other connection on it, where panics
+/// unwind. Built with `panic = "abort"` (this workspace's release profile)
+/// a panic ends the process whatever is done here, so the handler is called
+/// straight, without catch_unwind's copy of the response it returns.
+fn run_handler(route: &Route, hreq: &handler::Request<'_>) -> Result<Option<handler::Response>, Panicked> {
+    #[cfg(panic = "unwind")]
+    return panic::catch_unwind(AssertUnwindSafe(|| route.handler.handle(hreq))).map_err(|_| Panicked);
+    #[cfg(not(panic = "unwind"))]
+    Ok(route.handler.handle(hreq))
+}
+
+/// Where a request's URL path for the handlers is (see
+/// [`Responder::handler_path`]).
+enum HandlerPath<'t> {
+    /// The raw path, which is already normal.
+    Normal(&'t str),
+    /// In the responder's `url`, made from the resolved path.
+    Resolved(path::Resolved),
 }
 
 /// `--redirect-https`: `308` to the same path and query over HTTPS. The host

@@ -148,7 +148,7 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-use crate::http::fields::{Fields, HeaderSpan, Span};
+use crate::http::fields::{is_tchar, Fields, HeaderSpan, Span};
 use crate::http::parse_decimal;
 
 /// Where the parser stands. Each state names the thing the next byte belongs
@@ -420,7 +420,7 @@ impl Parser {
                         p += 1;
                         state = State::StartLf;
                     }
-                    Some(&c) if is_token(c) => {
+                    Some(&c) if is_tchar(c) => {
                         self.s.line_start = p as u16;
                         p += 1;
                         state = State::Method;
@@ -565,7 +565,7 @@ impl Parser {
                 }
                 match b.get(p) {
                     None => return self.partial(p, state),
-                    Some(&c) if is_token(c) => {
+                    Some(&c) if is_tchar(c) => {
                         if self.s.nheaders as usize >= max_headers {
                             return Err(ParseError::HeaderTooLarge);
                         }
@@ -687,7 +687,7 @@ impl Parser {
         loop {
             let line = p;
             match b.get(p) {
-                Some(&c) if is_token(c) => {}
+                Some(&c) if is_tchar(c) => {}
                 Some(b'\n') => return self.finish(p + 1).map(Fast::Done),
                 Some(b'\r') if b.get(p + 1) == Some(&b'\n') => {
                     return self.finish(p + 2).map(Fast::Done);
@@ -784,6 +784,12 @@ impl Parser {
             }
             self.s.host = Some(value);
         } else if name_is(name, b"connection") {
+            // Nearly always one token, which the value (trimmed of OWS
+            // already) then is.
+            if v.eq_ignore_ascii_case(b"keep-alive") {
+                self.s.conn_keep_alive = true;
+                return Ok(());
+            }
             for token in v.split(|&c| c == b',') {
                 let token = trim_ows(token);
                 if token.eq_ignore_ascii_case(b"close") {
@@ -837,40 +843,6 @@ fn bad(why: &'static str) -> ParseError {
     ParseError::BadRequest(why)
 }
 
-/// tchar from RFC 9110 §5.6.2: the bytes allowed in methods and field names.
-static TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        c += 1;
-    }
-    t
-};
-
-#[inline(always)]
-fn is_token(c: u8) -> bool {
-    TOKEN[c as usize]
-}
-
 /// The bytes a scan stops at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -890,7 +862,7 @@ impl Stop {
     #[inline(always)]
     fn at(self, c: u8) -> bool {
         match self {
-            Stop::NonToken => !is_token(c),
+            Stop::NonToken => !is_tchar(c),
             Stop::NonVchar => !(0x21..=0x7e).contains(&c),
             Stop::ValueEnd => (c < 0x20 && c != b'\t') || c == 0x7f,
         }
@@ -1551,7 +1523,7 @@ Sec-Fetch-Dest: script\r\n\r\n";
                         assert_eq!(find_non_vchar(&s, from), first(!vchar), "{s:?} {from}");
                         let value_ok = bad == b'\t' || bad >= 0x80 || bad == b' ' || bad == b':';
                         assert_eq!(find_value_end(&s, from), first(!value_ok), "{s:?} {from}");
-                        assert_eq!(find_non_token(&s, from), first(!is_token(bad)), "{s:?} {from}");
+                        assert_eq!(find_non_token(&s, from), first(!is_tchar(bad)), "{s:?} {from}");
                     }
                 }
             }
