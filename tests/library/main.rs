@@ -523,7 +523,7 @@ fn a_handler_cannot_set_the_framing_headers() {
         assert_eq!(r.status, 200, "round {round}: {r:?}");
         assert_eq!(r.headers_all("content-length"), ["5"], "round {round}: {r:?}");
         assert_eq!(r.headers_all("transfer-encoding"), Vec::<&str>::new(), "round {round}: {r:?}");
-        assert_eq!(r.headers_all("connection"), Vec::<&str>::new(), "round {round}: {r:?}");
+        assert_eq!(r.headers_all("connection"), ["keep-alive"], "round {round}: {r:?}");
         assert_eq!(r.header("x-ok"), Some("yes"), "round {round}: {r:?}");
         assert_eq!(r.body, b"hello", "round {round}");
     }
@@ -544,7 +544,7 @@ fn a_handler_status_that_is_not_final_is_answered_500() {
         let r = c.response(false);
         assert_eq!((r.status, r.reason.as_str()), (500, "Internal Server Error"), "for {code}: {r:?}");
         assert_eq!(r.header("x-handler"), None, "for {code}: the handler's answer was not sent");
-        assert_eq!(r.header("connection"), None, "for {code}: kept, which HTTP/1.1 need not be told");
+        assert_eq!(r.header("connection"), Some("keep-alive"), "for {code}");
     }
     // A final status of the handler's own goes through, on the same
     // connection: every 500 above was framed right.
@@ -607,7 +607,7 @@ fn keepalive_requests_closes_after_that_many_responses() {
     let s = Running::start(ServerBuilder::new().keepalive_requests(2).handler("/", hello));
     let mut c = Client::connect(s.addr);
     c.send(&request("GET", "/", &[]));
-    assert_eq!(c.response(false).header("connection"), None, "kept: HTTP/1.1 says nothing");
+    assert_eq!(c.response(false).header("connection"), Some("keep-alive"));
     c.send(&request("GET", "/", &[]));
     let r = c.response(false);
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
@@ -624,7 +624,7 @@ fn keepalive_requests_0_never_closes_for_the_count() {
     for n in 1..=1001 {
         c.send(&request("GET", "/", &[]));
         let r = c.response(false);
-        assert_eq!((r.status, r.header("connection")), (200, None), "response {n}");
+        assert_eq!((r.status, r.header("connection")), (200, Some("keep-alive")), "response {n}");
     }
     assert_eq!(s.stop().requests, 1001);
 }

@@ -1,46 +1,19 @@
 //! HTTP/1.1 framing of a reply: the status line, `Server` and `Date`, the
 //! reply's fields, then the framing headers this protocol owns
-//! (`Content-Length` or `Transfer-Encoding`, `Connection` where the
-//! version's default is not what happens).
+//! (`Content-Length`, `Connection`).
 
 use crate::http::clock::Clock;
 use crate::http::{push_u64, server, status};
-use crate::respond::{Reply, Version};
+use crate::respond::Reply;
 
 /// The status line's end, the Server field and the Date field's name: the
 /// same bytes in every head.
 const SERVER_LINE: &[u8] = concat!("\r\nServer: ", server!(), "\r\nDate: ").as_bytes();
 
-/// The `Connection` field of a head: what the connection does after the
-/// response, decided by the connection (see `conn::Conn::decide`), as the
-/// client's version needs to be told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Connection {
-    /// It stays open, which HTTP/1.1 assumes (RFC 9112 §9.3): no field, as
-    /// hyper, h2o and may_minihttp do: 24 bytes less an answer.
-    Persists,
-    /// It stays open for an HTTP/1.0 client, which assumes it closes:
-    /// `Connection: keep-alive`.
-    KeepAlive,
-    /// It closes: `Connection: close`.
-    Close,
-}
-
-impl Connection {
-    /// The field for a connection that stays open (`keep_alive`) or not,
-    /// after an answer to a request of `version`.
-    pub(crate) fn after(keep_alive: bool, version: Version) -> Connection {
-        match (keep_alive, version) {
-            (false, _) => Connection::Close,
-            (true, Version::Http10) => Connection::KeepAlive,
-            (true, _) => Connection::Persists,
-        }
-    }
-}
-
-/// Append `reply`'s head to `out`, with the `connection` field; `chunked`:
-/// the body is a stream sent in chunks (see [`chunk`]).
-pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, connection: Connection, chunked: bool) {
+/// Append `reply`'s head to `out`. `keep_alive` is the connection's fate,
+/// decided by the connection (see `conn::Conn::decide`); `chunked`: the
+/// body is a stream sent in chunks (see [`chunk`]).
+pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, keep_alive: bool, chunked: bool) {
     // A status is three digits (the responder sees to it): written as such.
     let s = reply.status;
     let digits = [b'0' + (s / 100 % 10) as u8, b'0' + (s / 10 % 10) as u8, b'0' + (s % 10) as u8];
@@ -64,10 +37,10 @@ pub(crate) fn head(out: &mut Vec<u8>, clock: &Clock, reply: &Reply, connection: 
     } else if chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    out.extend_from_slice(match connection {
-        Connection::Persists => b"\r\n".as_slice(),
-        Connection::KeepAlive => b"Connection: keep-alive\r\n\r\n".as_slice(),
-        Connection::Close => b"Connection: close\r\n\r\n".as_slice(),
+    out.extend_from_slice(if keep_alive {
+        b"Connection: keep-alive\r\n\r\n".as_slice()
+    } else {
+        b"Connection: close\r\n\r\n".as_slice()
     });
 }
 
@@ -107,35 +80,15 @@ mod tests {
         let mut reply = Reply::default();
         reply.error(404);
         let mut out = Vec::new();
-        head(&mut out, &clock, &reply, Connection::Persists, false);
+        head(&mut out, &clock, &reply, true, false);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nServer: oserver/"), "{text}");
         assert!(text.contains("\r\nContent-Type: text/html\r\n"));
-        // HTTP/1.1 keeps the connection by default: nothing to say.
-        assert!(text.ends_with(&format!("\r\nContent-Length: {}\r\n\r\n", reply.bytes.len())), "{text}");
-        assert!(!text.contains("Connection"), "{text}");
-        for (connection, end) in [
-            (Connection::KeepAlive, &b"\r\nConnection: keep-alive\r\n\r\n"[..]),
-            (Connection::Close, b"\r\nConnection: close\r\n\r\n"),
-        ] {
-            let mut out = Vec::new();
-            head(&mut out, &clock, &reply, connection, false);
-            assert!(out.ends_with(end), "{connection:?}");
-        }
-    }
-
-    #[test]
-    fn only_http_1_0_is_told_the_connection_stays() {
-        use Version::*;
-        let table = [
-            (true, Http11, Connection::Persists),
-            (true, Http10, Connection::KeepAlive),
-            (false, Http11, Connection::Close),
-            (false, Http10, Connection::Close),
-        ];
-        for (keep_alive, version, want) in table {
-            assert_eq!(Connection::after(keep_alive, version), want, "{keep_alive} {version:?}");
-        }
+        assert!(text
+            .ends_with(&format!("Content-Length: {}\r\nConnection: keep-alive\r\n\r\n", reply.bytes.len())));
+        let mut out = Vec::new();
+        head(&mut out, &clock, &reply, false, false);
+        assert!(out.ends_with(b"\r\nConnection: close\r\n\r\n"));
     }
 
     #[test]
@@ -146,7 +99,7 @@ mod tests {
             reply.error(status);
             reply.content_length = len;
             let mut out = Vec::new();
-            head(&mut out, &clock, &reply, Connection::Persists, false);
+            head(&mut out, &clock, &reply, true, false);
             let text = String::from_utf8(out).unwrap();
             assert_eq!(text.contains("Content-Length"), want, "{status}: {text}");
         }
@@ -177,11 +130,11 @@ mod tests {
         reply.start(200);
         reply.payload = crate::respond::Payload::Stream(crate::respond::stream::BodyStream::iter(vec!["x"]));
         let mut out = Vec::new();
-        head(&mut out, &clock, &reply, Connection::Persists, true);
+        head(&mut out, &clock, &reply, true, true);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("\r\nTransfer-Encoding: chunked\r\n") && !text.contains("Content-Length"));
         let mut out = Vec::new();
-        head(&mut out, &clock, &reply, Connection::Close, false);
+        head(&mut out, &clock, &reply, false, false);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("Transfer-Encoding") && !text.contains("Content-Length"), "{text}");
     }

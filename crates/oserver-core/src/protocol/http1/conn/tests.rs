@@ -150,8 +150,7 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(r[2].body.is_empty(), "HEAD has no body");
     assert_eq!(r[2].header("content-length"), Some("5"));
     assert_eq!(r[3].header("location"), Some("/d/"));
-    // HTTP/1.1 keeps the connection without saying so.
-    assert!(r.iter().all(|r| r.header("connection").is_none()));
+    assert!(r.iter().all(|r| r.header("connection") == Some("keep-alive")));
     assert_eq!(h.state_name(), "idle");
     assert!(h.conn.pending.is_none());
     assert_eq!(h.conn.idle(), Some(4));
@@ -219,53 +218,40 @@ fn a_request_body_is_dropped_and_the_next_request_read_after_it() {
 fn keep_alive_and_close_decisions() {
     // (request, settings change, draining, Connection header, state after)
     type Change = fn(&mut Settings);
-    type Row<'a> = (&'a [u8], Change, bool, Option<&'a str>, &'a str);
     let keep: Change = |_| {};
-    let table: &[Row] = &[
-        (GET_A, keep, false, None, "idle"),
-        (b"GET /a.txt HTTP/1.0\r\n\r\n", keep, false, Some("close"), "closed"),
-        (b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", keep, false, Some("keep-alive"), "idle"),
-        (
-            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            keep,
-            false,
-            Some("close"),
-            "closed",
-        ),
+    let table: &[(&[u8], Change, bool, &str, &str)] = &[
+        (GET_A, keep, false, "keep-alive", "idle"),
+        (b"GET /a.txt HTTP/1.0\r\n\r\n", keep, false, "close", "closed"),
+        (b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", keep, false, "keep-alive", "idle"),
+        (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closed"),
         // An error the client asked to close on: drain what it still sends.
-        (
-            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            keep,
-            false,
-            Some("close"),
-            "closing",
-        ),
+        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closing"),
         // A chunked body is decoded and dropped: the connection goes on.
         (
             b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             keep,
             false,
-            None,
+            "keep-alive",
             "idle",
         ),
         (
             b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
             keep,
             false,
-            Some("close"),
+            "close",
             "closing",
         ),
-        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, Some("close"), "closing"),
-        (b"GET /../x HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, Some("close"), "closing"),
-        (GET_A, |s| s.keepalive_timeout = Duration::ZERO, false, Some("close"), "closed"),
-        (GET_A, |s| s.keepalive_requests = 1, false, Some("close"), "closed"),
-        (GET_A, keep, true, Some("close"), "closed"),
+        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, "close", "closing"),
+        (b"GET /../x HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, "close", "closing"),
+        (GET_A, |s| s.keepalive_timeout = Duration::ZERO, false, "close", "closed"),
+        (GET_A, |s| s.keepalive_requests = 1, false, "close", "closed"),
+        (GET_A, keep, true, "close", "closed"),
         // A request followed by unread input, closing: linger.
         (
             b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /",
             keep,
             false,
-            Some("close"),
+            "close",
             "closing",
         ),
     ];
@@ -277,7 +263,7 @@ fn keep_alive_and_close_decisions() {
         let r = h.responses();
         let what = String::from_utf8_lossy(req);
         assert_eq!(r.len(), 1, "{what}");
-        assert_eq!(r[0].header("connection"), *connection, "{what}");
+        assert_eq!(r[0].header("connection"), Some(*connection), "{what}");
         let state = if step == Step::Close { "closed" } else { h.state_name() };
         assert_eq!(state, *after, "{what}");
     }
@@ -291,8 +277,8 @@ fn the_last_allowed_response_says_close() {
     h.send(GET_A);
     assert_eq!(h.drive(), Step::Close);
     let r = h.responses();
-    let conn: Vec<_> = r.iter().map(|r| r.header("connection")).collect();
-    assert_eq!(conn, vec![None, None, Some("close")]);
+    let conn: Vec<_> = r.iter().map(|r| r.header("connection").unwrap().to_string()).collect();
+    assert_eq!(conn, vec!["keep-alive", "keep-alive", "close"]);
 }
 
 #[test]
@@ -450,7 +436,7 @@ fn a_body_expecting_100_continue_that_is_not_read_closes_the_connection() {
     let mut h = harness();
     h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
     h.drive();
-    assert_eq!(h.responses()[0].header("connection"), None, "kept: HTTP/1.1 says nothing");
+    assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
     h.send(&[&b"hello"[..], GET_A].concat());
     h.drive();
     assert_eq!(h.responses()[0].status, 200);
@@ -468,7 +454,7 @@ fn a_chunked_body_is_dropped_and_the_next_request_served() {
     h.drive();
     let r = h.responses();
     assert_eq!((r.len(), r[0].status), (1, 405));
-    assert_eq!(r[0].header("connection"), None, "kept: HTTP/1.1 says nothing");
+    assert_eq!(r[0].header("connection"), Some("keep-alive"));
     let mut rest = body[10..].to_vec();
     rest.extend_from_slice(b"\r\n0\r\nTrailer-Field: x\r\n\r\n");
     rest.extend_from_slice(GET_A);
@@ -492,7 +478,7 @@ fn a_malformed_chunked_body_closes_the_connection() {
     let mut h = harness();
     h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
     h.drive();
-    assert_eq!(h.responses()[0].header("connection"), None, "kept: HTTP/1.1 says nothing");
+    assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
     h.send(b"c\r\nnot-hex\r\n");
     assert_eq!(h.try_drive().map_err(|e| e.kind()), Err(io::ErrorKind::InvalidData));
 }
