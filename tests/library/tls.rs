@@ -45,6 +45,11 @@ fn client(pki: &Pki, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStrea
     roots.add(pki.ca.clone()).unwrap();
     let mut config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    connect_with(config, addr)
+}
+
+/// A TLS connection to `localhost` at `addr` with `config`.
+fn connect_with(config: ClientConfig, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
     let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
     let sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -325,11 +330,7 @@ fn a_tls_connection_moves_with_its_keys_when_the_configuration_allows() {
         let addr = a.https.unwrap();
         let (bodies, tail) = std::thread::spawn(move || {
             pin_this_thread(cpu);
-            let conn =
-                ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap()).unwrap();
-            let sock = TcpStream::connect(addr).unwrap();
-            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut c = StreamOwned::new(conn, sock);
+            let mut c = connect_with(client, addr);
             let mut bodies = Vec::new();
             for i in 0..5 {
                 let close = if i == 4 { "Connection: close\r\n" } else { "" };
@@ -394,11 +395,7 @@ fn a_tls_connection_that_cannot_be_handed_over_stays_and_is_served() {
     let addr = a.https.unwrap();
     let (bodies, end) = std::thread::spawn(move || {
         pin_this_thread(cpu);
-        let conn =
-            ClientConnection::new(Arc::new(client), ServerName::try_from("localhost").unwrap()).unwrap();
-        let sock = TcpStream::connect(addr).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut c = StreamOwned::new(conn, sock);
+        let mut c = connect_with(client, addr);
         let mut bodies = Vec::new();
         for _ in 0..8 {
             c.write_all(b"GET /httptest/test.html HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
