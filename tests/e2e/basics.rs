@@ -277,6 +277,8 @@ fn http11_keeps_the_connection_alive() {
     c.send(&request("GET", "/httptest/dir2/page.html", &[]));
     let r = c.response(false);
     assert_eq!((r.status, r.text().as_str()), (200, PAGE));
+    // Said, as the README promises for the command: it turns on the
+    // library's keep_alive_field, whose default sends nothing here.
     assert!(r.connection_is("keep-alive"));
     // Idle and still open: a close would read as EOF.
     c.stream.set_nonblocking(true).unwrap();

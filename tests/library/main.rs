@@ -523,7 +523,7 @@ fn a_handler_cannot_set_the_framing_headers() {
         assert_eq!(r.status, 200, "round {round}: {r:?}");
         assert_eq!(r.headers_all("content-length"), ["5"], "round {round}: {r:?}");
         assert_eq!(r.headers_all("transfer-encoding"), Vec::<&str>::new(), "round {round}: {r:?}");
-        assert_eq!(r.headers_all("connection"), ["keep-alive"], "round {round}: {r:?}");
+        assert_eq!(r.headers_all("connection"), Vec::<&str>::new(), "round {round}: {r:?}");
         assert_eq!(r.header("x-ok"), Some("yes"), "round {round}: {r:?}");
         assert_eq!(r.body, b"hello", "round {round}");
     }
@@ -544,7 +544,7 @@ fn a_handler_status_that_is_not_final_is_answered_500() {
         let r = c.response(false);
         assert_eq!((r.status, r.reason.as_str()), (500, "Internal Server Error"), "for {code}: {r:?}");
         assert_eq!(r.header("x-handler"), None, "for {code}: the handler's answer was not sent");
-        assert_eq!(r.header("connection"), Some("keep-alive"), "for {code}");
+        assert_eq!(r.header("connection"), None, "for {code}: kept, which HTTP/1.1 need not be told");
     }
     // A final status of the handler's own goes through, on the same
     // connection: every 500 above was framed right.
@@ -607,7 +607,7 @@ fn keepalive_requests_closes_after_that_many_responses() {
     let s = Running::start(ServerBuilder::new().keepalive_requests(2).handler("/", hello));
     let mut c = Client::connect(s.addr);
     c.send(&request("GET", "/", &[]));
-    assert_eq!(c.response(false).header("connection"), Some("keep-alive"));
+    assert_eq!(c.response(false).header("connection"), None, "kept: HTTP/1.1 says nothing");
     c.send(&request("GET", "/", &[]));
     let r = c.response(false);
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
@@ -624,9 +624,40 @@ fn keepalive_requests_0_never_closes_for_the_count() {
     for n in 1..=1001 {
         c.send(&request("GET", "/", &[]));
         let r = c.response(false);
-        assert_eq!((r.status, r.header("connection")), (200, Some("keep-alive")), "response {n}");
+        assert_eq!((r.status, r.header("connection")), (200, None), "response {n}");
     }
     assert_eq!(s.stop().requests, 1001);
+}
+
+#[test]
+fn the_connection_field_by_default_and_with_keep_alive_field() {
+    // The library's default says nothing on a kept HTTP/1.1 connection (as
+    // hyper, h2o and Caddy); keep_alive_field(true) says keep-alive (as
+    // nginx and the oserver command). HTTP/1.0 and closing answers say
+    // theirs either way.
+    for (on, kept_11) in [(false, None), (true, Some("keep-alive"))] {
+        let s = Running::start(ServerBuilder::new().keep_alive_field(on).handler("/", hello));
+        let mut c = Client::connect(s.addr);
+        let steps: [(&[u8], Option<&str>); 3] = [
+            (&request("GET", "/", &[]), kept_11),
+            (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", Some("keep-alive")),
+            (&request("GET", "/", &["Connection: close"]), Some("close")),
+        ];
+        for (req, want) in steps {
+            c.send(req);
+            let r = c.response(false);
+            let what = format!("keep_alive_field({on}): {}", String::from_utf8_lossy(req));
+            assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{what}");
+            assert_eq!(r.headers_all("connection"), Vec::from_iter(want), "{what}");
+        }
+        let (rest, end) = c.finish(Duration::from_secs(5));
+        assert_eq!(
+            (rest.as_slice(), end),
+            (&b""[..], End::Eof),
+            "keep_alive_field({on}): closed after close"
+        );
+        s.stop();
+    }
 }
 
 #[test]

@@ -120,6 +120,11 @@ impl Config {
         settings.access_log = access_log;
         settings.hsts = args.hsts;
         settings.http2 = !args.no_http2;
+        // The command promises Server, Date and Connection on every
+        // response (README), as nginx sends them; the library's default
+        // leaves Connection off a kept HTTP/1.1 connection. No flag: the
+        // promise is the command's, not a choice.
+        settings.keep_alive_field = true;
         settings.validate().map_err(|e| ConfigError::Setting(flag_of(e.setting), e))?;
         let https =
             match tls::pairs(args.https_port, args.tls_cert, args.tls_key).map_err(ConfigError::Tls)? {
@@ -256,6 +261,13 @@ mod tests {
         let file = config(&["-r", "Cargo.toml"]).unwrap_err();
         assert!(matches!(file, ConfigError::RootNotDir(..)), "{file}");
         assert_eq!(file.to_string(), "root Cargo.toml: not a directory");
+    }
+
+    #[test]
+    fn the_command_names_the_connection_on_every_answer() {
+        // The library's default is off; the README promises it for the command.
+        assert!(!Settings::default().keep_alive_field);
+        assert!(config(&["-r", "."]).unwrap().settings.keep_alive_field);
     }
 
     #[test]

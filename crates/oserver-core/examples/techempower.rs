@@ -10,7 +10,9 @@
 //! server adds both), and the JSON body is serialized for each request, not
 //! kept. No document root: every other path is 404. Keep-alive is
 //! unlimited (the benchmark's clients keep their connections for the whole
-//! run).
+//! run). The library's default for `keep_alive_field` (off): a kept HTTP/1.1
+//! answer carries no `Connection` field, which the rules do not ask for and
+//! hyper, h2o and may_minihttp do not send.
 
 use std::process::ExitCode;
 

@@ -383,6 +383,15 @@ impl ServerBuilder {
         self.settings.keepalive_requests = n;
         self
     }
+    /// Send `Connection: keep-alive` on HTTP/1.1 answers whose connection
+    /// stays open (off by default: HTTP/1.1 assumes it, see
+    /// [`Settings::keep_alive_field`]). Closing answers say `close`, and an
+    /// HTTP/1.0 client is told `keep-alive`, either way. On, answers are
+    /// as nginx's and the `oserver` command's.
+    pub fn keep_alive_field(mut self, on: bool) -> Self {
+        self.settings.keep_alive_field = on;
+        self
+    }
 
     /// Build the server: bind (if an address was given), open the root,
     /// create the event loops.

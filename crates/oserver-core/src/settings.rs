@@ -125,6 +125,16 @@ pub struct Settings {
     /// Default 1000 (nginx's): it bounds how long one client keeps one
     /// connection on one event loop.
     pub keepalive_requests: u32,
+    /// `Connection: keep-alive` on an HTTP/1.1 answer whose connection
+    /// stays open. HTTP/1.1 connections persist unless one side says
+    /// `close` (RFC 9112 §9.3), so the field tells the client nothing it
+    /// does not assume: off by default, an answer is 24 bytes shorter, as
+    /// hyper, h2o and Go's net/http (Caddy) send. On, every HTTP/1.1 answer
+    /// names its connection's fate, as nginx's do (the `oserver` command
+    /// turns it on). Either way an HTTP/1.0 client that asked for
+    /// keep-alive is told `keep-alive`, and a closing answer says `close`;
+    /// HTTP/2 has no such field.
+    pub keep_alive_field: bool,
     /// Request-line and head limits (414 and 431 beyond).
     /// `max_header_bytes` is [`MIN_HEADER_BYTES`] to 65,535 (the parser
     /// stores positions as 16-bit numbers); default 16 KiB.
@@ -172,6 +182,7 @@ impl Default for Settings {
             reply_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             keepalive_requests: 1000,
+            keep_alive_field: false,
             limits: Limits::default(),
             // 10,000 per loop: the C10k mark; beyond it raise RLIMIT_NOFILE too.
             max_connections: 10_000,

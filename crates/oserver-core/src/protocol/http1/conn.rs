@@ -966,11 +966,12 @@ impl Conn {
         now: Instant,
     ) -> io::Result<()> {
         let head = p.parser.head(&p.buf[..head_len]);
-        let version = version_of(&head).as_str();
+        let version = version_of(&head);
         cx.reply.refuse(status);
-        let line = RequestLine::Parsed { method: head.method, target: head.target, version };
+        let line =
+            RequestLine::Parsed { method: head.method, target: head.target, version: version.as_str() };
         cx.log(self.peer, line, status, cx.reply.content_length, None, None);
-        self.start_reply(cx, Then::Linger, false, false, false, now)
+        self.start_reply(cx, Then::Linger, version, false, false, now)
     }
 
     /// `Expect: 100-continue`: the client waits for this before it sends the
@@ -995,7 +996,8 @@ impl Conn {
         let line = &data[..line_end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         cx.log(self.peer, RequestLine::Raw(line), status, cx.reply.content_length, None, None);
-        self.start_reply(cx, Then::Linger, false, false, false, now)
+        // The version is unknown: the answer is HTTP/1.1's, and says close.
+        self.start_reply(cx, Then::Linger, Version::Http11, false, false, now)
     }
 
     /// A complete head (`at`): ask the responder, decide the connection's
@@ -1190,9 +1192,8 @@ impl Conn {
             self.discard = 0;
             self.chunked = None;
         }
-        let chunked = streams && version == Version::Http11;
         let more = more && then == Then::KeepAlive;
-        self.start_reply(cx, then, bodiless, chunked, more, now)?;
+        self.start_reply(cx, then, version, bodiless, more, now)?;
         Ok(then)
     }
 
@@ -1229,23 +1230,28 @@ impl Conn {
         Ok(true)
     }
 
-    /// Frame `cx.reply` behind the batch in `cx.out` (if any) and send what
-    /// the socket takes now; the rest waits in the Writing state. When
-    /// `more` requests are pipelined behind this one, the connection stays
-    /// open and the answer is in memory, it is not sent yet: it waits in
-    /// `cx.out` for the answers to those (up to BATCH), and `drive` sends
-    /// the batch before it returns.
+    /// Frame `cx.reply`, the answer to a request of `version`, behind the
+    /// batch in `cx.out` (if any) and send what the socket takes now; the
+    /// rest waits in the Writing state. When `more` requests are pipelined
+    /// behind this one, the connection stays open and the answer is in
+    /// memory, it is not sent yet: it waits in `cx.out` for the answers to
+    /// those (up to BATCH), and `drive` sends the batch before it returns.
     fn start_reply(
         &mut self,
         cx: &mut Exchange,
         then: Then,
+        version: Version,
         bodiless: bool,
-        chunked: bool,
         more: bool,
         now: Instant,
     ) -> io::Result<()> {
+        // A stream of unknown length goes in chunks to an HTTP/1.1 client;
+        // an HTTP/1.0 one gets it unframed, ended by the close.
+        let chunked = cx.reply.streams() && version == Version::Http11;
+        let field = cx.settings().keep_alive_field;
+        let connection = encode::Connection::after(then == Then::KeepAlive, version, field);
         let Exchange { out, reply, clock, .. } = cx;
-        encode::head(out, clock, reply, then == Then::KeepAlive, chunked);
+        encode::head(out, clock, reply, connection, chunked);
         let mut rest = Rest::Nothing;
         match reply.take_payload() {
             _ if bodiless => {}

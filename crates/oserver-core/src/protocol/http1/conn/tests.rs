@@ -150,7 +150,8 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(r[2].body.is_empty(), "HEAD has no body");
     assert_eq!(r[2].header("content-length"), Some("5"));
     assert_eq!(r[3].header("location"), Some("/d/"));
-    assert!(r.iter().all(|r| r.header("connection") == Some("keep-alive")));
+    // HTTP/1.1 keeps the connection without saying so.
+    assert!(r.iter().all(|r| r.header("connection").is_none()));
     assert_eq!(h.state_name(), "idle");
     assert!(h.conn.pending.is_none());
     assert_eq!(h.conn.idle(), Some(4));
@@ -216,69 +217,76 @@ fn a_request_body_is_dropped_and_the_next_request_read_after_it() {
 
 #[test]
 fn keep_alive_and_close_decisions() {
-    // (request, settings change, draining, Connection header, state after)
+    // The Connection field with `keep_alive_field` off (the library's
+    // default) and on (the `oserver` command's).
+    type Field = [Option<&'static str>; 2];
+    // HTTP/1.1 kept: said only when the setting asks.
+    const KEPT: Field = [None, Some("keep-alive")];
+    // HTTP/1.0 kept: it assumes a close, so it is always told.
+    const KEPT_10: Field = [Some("keep-alive"); 2];
+    const CLOSE: Field = [Some("close"); 2];
+    // (request, settings change, draining, Connection field, state after)
     type Change = fn(&mut Settings);
+    type Row<'a> = (&'a [u8], Change, bool, Field, &'a str);
     let keep: Change = |_| {};
-    let table: &[(&[u8], Change, bool, &str, &str)] = &[
-        (GET_A, keep, false, "keep-alive", "idle"),
-        (b"GET /a.txt HTTP/1.0\r\n\r\n", keep, false, "close", "closed"),
-        (b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", keep, false, "keep-alive", "idle"),
-        (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closed"),
+    let table: &[Row] = &[
+        (GET_A, keep, false, KEPT, "idle"),
+        (b"GET /a.txt HTTP/1.0\r\n\r\n", keep, false, CLOSE, "closed"),
+        (b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", keep, false, KEPT_10, "idle"),
+        (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, CLOSE, "closed"),
         // An error the client asked to close on: drain what it still sends.
-        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, "close", "closing"),
+        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", keep, false, CLOSE, "closing"),
         // A chunked body is decoded and dropped: the connection goes on.
         (
             b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             keep,
             false,
-            "keep-alive",
+            KEPT,
             "idle",
         ),
-        (
-            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
-            keep,
-            false,
-            "close",
-            "closing",
-        ),
-        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, "close", "closing"),
-        (b"GET /../x HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, "close", "closing"),
-        (GET_A, |s| s.keepalive_timeout = Duration::ZERO, false, "close", "closed"),
-        (GET_A, |s| s.keepalive_requests = 1, false, "close", "closed"),
-        (GET_A, keep, true, "close", "closed"),
+        (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", keep, false, CLOSE, "closing"),
+        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, CLOSE, "closing"),
+        (b"GET /../x HTTP/1.1\r\nHost: x\r\n\r\n", keep, false, CLOSE, "closing"),
+        (GET_A, |s| s.keepalive_timeout = Duration::ZERO, false, CLOSE, "closed"),
+        (GET_A, |s| s.keepalive_requests = 1, false, CLOSE, "closed"),
+        (GET_A, keep, true, CLOSE, "closed"),
         // A request followed by unread input, closing: linger.
-        (
-            b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /",
-            keep,
-            false,
-            "close",
-            "closing",
-        ),
+        (b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /", keep, false, CLOSE, "closing"),
     ];
-    for (req, change, draining, connection, after) in table {
-        let mut h = harness_with(*change);
-        h.cx.draining = *draining;
-        h.send(req);
-        let step = h.drive();
-        let r = h.responses();
-        let what = String::from_utf8_lossy(req);
-        assert_eq!(r.len(), 1, "{what}");
-        assert_eq!(r[0].header("connection"), Some(*connection), "{what}");
-        let state = if step == Step::Close { "closed" } else { h.state_name() };
-        assert_eq!(state, *after, "{what}");
+    for (req, change, draining, field, after) in table {
+        for (on, connection) in [false, true].into_iter().zip(field) {
+            let mut h = harness_with(|s| {
+                change(s);
+                s.keep_alive_field = on;
+            });
+            h.cx.draining = *draining;
+            h.send(req);
+            let step = h.drive();
+            let r = h.responses();
+            let what = format!("{} (keep_alive_field {on})", String::from_utf8_lossy(req));
+            assert_eq!(r.len(), 1, "{what}");
+            assert_eq!(r[0].header("connection"), *connection, "{what}");
+            let state = if step == Step::Close { "closed" } else { h.state_name() };
+            assert_eq!(state, *after, "{what}");
+        }
     }
 }
 
 #[test]
 fn the_last_allowed_response_says_close() {
-    let mut h = harness_with(|s| s.keepalive_requests = 3);
-    h.send(&GET_A.repeat(2));
-    assert_eq!(h.drive(), Step::Wait);
-    h.send(GET_A);
-    assert_eq!(h.drive(), Step::Close);
-    let r = h.responses();
-    let conn: Vec<_> = r.iter().map(|r| r.header("connection").unwrap().to_string()).collect();
-    assert_eq!(conn, vec!["keep-alive", "keep-alive", "close"]);
+    for (on, kept) in [(false, None), (true, Some("keep-alive"))] {
+        let mut h = harness_with(|s| {
+            s.keepalive_requests = 3;
+            s.keep_alive_field = on;
+        });
+        h.send(&GET_A.repeat(2));
+        assert_eq!(h.drive(), Step::Wait);
+        h.send(GET_A);
+        assert_eq!(h.drive(), Step::Close);
+        let r = h.responses();
+        let conn: Vec<_> = r.iter().map(|r| r.header("connection")).collect();
+        assert_eq!(conn, vec![kept, kept, Some("close")], "keep_alive_field {on}");
+    }
 }
 
 #[test]
@@ -436,7 +444,7 @@ fn a_body_expecting_100_continue_that_is_not_read_closes_the_connection() {
     let mut h = harness();
     h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
     h.drive();
-    assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
+    assert_eq!(h.responses()[0].header("connection"), None, "kept: HTTP/1.1 says nothing");
     h.send(&[&b"hello"[..], GET_A].concat());
     h.drive();
     assert_eq!(h.responses()[0].status, 200);
@@ -454,7 +462,7 @@ fn a_chunked_body_is_dropped_and_the_next_request_served() {
     h.drive();
     let r = h.responses();
     assert_eq!((r.len(), r[0].status), (1, 405));
-    assert_eq!(r[0].header("connection"), Some("keep-alive"));
+    assert_eq!(r[0].header("connection"), None, "kept: HTTP/1.1 says nothing");
     let mut rest = body[10..].to_vec();
     rest.extend_from_slice(b"\r\n0\r\nTrailer-Field: x\r\n\r\n");
     rest.extend_from_slice(GET_A);
@@ -478,7 +486,7 @@ fn a_malformed_chunked_body_closes_the_connection() {
     let mut h = harness();
     h.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
     h.drive();
-    assert_eq!(h.responses()[0].header("connection"), Some("keep-alive"));
+    assert_eq!(h.responses()[0].header("connection"), None, "kept: HTTP/1.1 says nothing");
     h.send(b"c\r\nnot-hex\r\n");
     assert_eq!(h.try_drive().map_err(|e| e.kind()), Err(io::ErrorKind::InvalidData));
 }
