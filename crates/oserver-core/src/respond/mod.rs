@@ -88,15 +88,15 @@ impl Responder {
         }
     }
 
-    /// Where the URL path handlers see for `raw_path` is. A normal path is
+    /// Where the URL path handlers see for `target` is. A normal path is
     /// its own (and no file path is worked out: only the static files need
     /// one); any other is decoded and resolved, the file path into
     /// `self.path` and the URL path into `self.url`.
-    fn handler_path<'t>(&mut self, raw_path: &'t [u8]) -> Result<HandlerPath<'t>, path::PathError> {
-        if let Some(url) = path::normal(raw_path) {
+    fn handler_path<'t>(&mut self, target: &path::Target<'t>) -> Result<HandlerPath<'t>, path::PathError> {
+        if let Some(url) = target.normal {
             return Ok(HandlerPath::Normal(url));
         }
-        let resolved = path::resolve(raw_path, &mut self.path)?;
+        let resolved = path::resolve(target.raw_path, &mut self.path)?;
         path::decoded_url(&self.path, resolved.trailing_slash, &mut self.url);
         Ok(HandlerPath::Resolved(resolved))
     }
@@ -118,7 +118,7 @@ impl Responder {
             return None;
         }
         let t = path::split_target(target).ok()?;
-        let at = self.handler_path(t.raw_path).ok()?;
+        let at = self.handler_path(&t).ok()?;
         let url = self.url(&at);
         let route = self.site.routes.iter().find(|r| r.matches(url) && r.allows(method))?;
         Some(route.max_body.unwrap_or(self.site.settings.max_body_bytes))
@@ -139,7 +139,7 @@ impl Responder {
         // need it in any case.
         let mut resolved = None;
         if !self.site.routes.is_empty() {
-            let at = match self.handler_path(target.raw_path) {
+            let at = match self.handler_path(&target) {
                 Ok(at) => at,
                 Err(e) => {
                     log::debug!("{}: {e}", req.peer);
