@@ -785,8 +785,9 @@ impl Parser {
             self.s.host = Some(value);
         } else if name_is(name, b"connection") {
             // Nearly always one token, which the value (trimmed of OWS
-            // already) then is.
-            if v.eq_ignore_ascii_case(b"keep-alive") {
+            // already) then is. `name_is` fits a value too: the one byte
+            // besides `-` that it takes for `-` is CR, never in a value.
+            if name_is(v, b"keep-alive") {
                 self.s.conn_keep_alive = true;
                 return Ok(());
             }
@@ -1224,6 +1225,13 @@ Sec-Fetch-Dest: script\r\n\r\n";
             (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
             (b"GET / HTTP/1.0\r\nConnection: foo ,keep-alive\r\n\r\n", true),
             (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\n\r\n", true),
+            // Bytes one bit from `-` or a letter are not them.
+            (b"GET / HTTP/1.0\r\nConnection: keep_alive\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: keep\talive\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: keep\xadalive\r\n\r\n", false),
+            (b"GET / HTTP/1.0\r\nConnection: keep-alivE\r\n\r\n", true),
+            (b"GET / HTTP/1.0\r\nConnection: keep-aliv\xc5\r\n\r\n", false),
         ];
         for &(req, want) in cases {
             assert_eq!(parse_ok(req).keep_alive, want, "{:?}", String::from_utf8_lossy(req));
