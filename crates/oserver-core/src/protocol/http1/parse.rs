@@ -1021,10 +1021,12 @@ fn check_absolute_prefix(t: &[u8], complete: bool) -> Result<(), ParseError> {
 /// Whether the header name `name` is `lower` (lower-case letters and `-`),
 /// ignoring case. Setting bit 5 lower-cases a letter, and maps no other
 /// token byte onto a letter or `-`. All bytes are compared, without an early
-/// exit, which the compiler turns into a few word compares.
+/// exit, and `lower`'s length is a constant: the compiler turns it into a
+/// few word compares.
 #[inline(always)]
-fn name_is(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && name.iter().zip(lower).fold(true, |same, (&c, &l)| same & (c | 0x20 == l))
+fn name_is<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(name) = <&[u8; N]>::try_from(name) else { return false };
+    name.iter().zip(lower).fold(true, |same, (&c, &l)| same & (c | 0x20 == l))
 }
 
 /// Strips SP and HTAB from both ends.
