@@ -421,6 +421,10 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply, c
         },
     };
     reply.start(status);
+    if !status::is_bodiless(status) {
+        reply.set_payload(payload);
+        reply.content_length = len;
+    }
     for field in headers.iter() {
         if !checked.allows(field) {
             continue;
@@ -431,11 +435,6 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply, c
             (name, value) => reply.fields.push(name, value.as_bytes()),
         }
     }
-    if status::is_bodiless(status) {
-        return;
-    }
-    reply.payload = payload;
-    reply.content_length = len;
 }
 
 /// A handler's 200 file reply to GET or HEAD, answered as a static file is

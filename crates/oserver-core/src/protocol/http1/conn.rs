@@ -1247,12 +1247,10 @@ impl Conn {
         let Exchange { out, reply, clock, .. } = cx;
         encode::head(out, clock, reply, then == Then::KeepAlive, chunked);
         let mut rest = Rest::Nothing;
+        // Every arm takes the payload, so none leaves it to the drop glue.
         match reply.take_payload() {
-            _ if bodiless => {}
-            Payload::Empty => {}
-            Payload::Buffered => out.extend_from_slice(&reply.bytes),
+            p if bodiless => p.discard(),
             Payload::Bytes(b) => out.extend_from_slice(&b),
-            Payload::Static(b) => out.extend_from_slice(b),
             // Small cached files leave with their head in one write.
             Payload::File(f) => match f.in_memory() {
                 Some(bytes) => out.extend_from_slice(bytes),
@@ -1261,8 +1259,16 @@ impl Conn {
             Payload::Stream(body) => {
                 rest = Rest::Stream(Box::new(Outgoing { body, chunked, waiting: false, ended: false }))
             }
-            // The connection answers only once the reply came.
-            Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
+            p => {
+                match p {
+                    Payload::Buffered => out.extend_from_slice(&reply.bytes),
+                    Payload::Static(b) => out.extend_from_slice(b),
+                    // The connection answers only once the reply came.
+                    Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
+                    _ => {}
+                }
+                p.discard();
+            }
         }
         if more && matches!(rest, Rest::Nothing) && out.len() < BATCH {
             // Held for the batch: the response is done as far as the
