@@ -600,6 +600,9 @@ impl Conn {
             match self.state {
                 State::Idle { .. } | State::Reading { .. } => {
                     match self.read_request(bufs, cx, draining, now, &mut turn)? {
+                        // Idle again: a response held for the batch (see
+                        // `start_reply`), done.
+                        Got::Answered if matches!(self.state, State::Idle { .. }) => turn.responses += 1,
                         Got::Answered => {}
                         Got::Wait => return Ok(Step::Wait),
                         Got::Yield => return Ok(Step::Yield),
@@ -610,6 +613,10 @@ impl Conn {
                     if !self.await_reply(cx, draining, now)? {
                         // A client that hung up will not read the reply.
                         return Ok(if self.io.hup() { Step::Close } else { Step::Wait });
+                    }
+                    // As after `read_request`.
+                    if matches!(self.state, State::Idle { .. }) {
+                        turn.responses += 1;
                     }
                 }
                 State::Writing { .. } => match self.write(now, cx, &mut bufs.inbuf)? {
@@ -1271,9 +1278,16 @@ impl Conn {
             }
         }
         if more && matches!(rest, Rest::Nothing) && out.len() < BATCH {
-            // Held for the batch: the response is done as far as the
-            // state machine goes (Writing with nothing left).
-            self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
+            // Held for the batch: the response is done as far as the state
+            // machine goes. `more` means the connection stays open: on to
+            // the next request (`run` counts the response), unless the
+            // transport holds records, which go first (see `write`).
+            if self.io.wants_write() {
+                self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
+            } else {
+                self.responses = self.responses.saturating_add(1);
+                self.enter(State::Idle { fresh: false }, now, cx.settings());
+            }
             return Ok(());
         }
         // MSG_MORE when a file follows, and when this is the whole answer of
