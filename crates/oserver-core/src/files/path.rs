@@ -108,19 +108,7 @@ pub fn split_target(target: &[u8]) -> Result<Target<'_>, PathError> {
             };
             return Ok(Target { raw_path, query, normal });
         }
-        Some(_) => {
-            let after_scheme = strip_scheme(target)
-                .ok_or(PathError::BadRequest("target is neither origin- nor absolute-form"))?;
-            // The authority runs until the path, query or fragment starts.
-            let host_end = memchr::memchr3(b'/', b'?', b'#', after_scheme).unwrap_or(after_scheme.len());
-            if host_end == 0 {
-                return Err(PathError::BadRequest("empty host in absolute-form target"));
-            }
-            match after_scheme.get(host_end..) {
-                Some(rest) => rest,
-                None => &[],
-            }
-        }
+        Some(_) => after_authority(target)?,
         None => return Err(PathError::BadRequest("empty target")),
     };
 
@@ -136,6 +124,21 @@ pub fn split_target(target: &[u8]) -> Result<Target<'_>, PathError> {
     // Only reachable from absolute-form: `http://host` or `http://host?q`.
     let raw_path: &[u8] = if path.is_empty() { b"/" } else { path };
     Ok(Target { raw_path, query, normal: normal(raw_path) })
+}
+
+/// What follows the authority of an absolute-form target. Out of line:
+/// clients send it to proxies, rarely to a server.
+#[cold]
+#[inline(never)]
+fn after_authority(target: &[u8]) -> Result<&[u8], PathError> {
+    let after_scheme =
+        strip_scheme(target).ok_or(PathError::BadRequest("target is neither origin- nor absolute-form"))?;
+    // The authority runs until the path, query or fragment starts.
+    let host_end = memchr::memchr3(b'/', b'?', b'#', after_scheme).unwrap_or(after_scheme.len());
+    if host_end == 0 {
+        return Err(PathError::BadRequest("empty host in absolute-form target"));
+    }
+    Ok(after_scheme.get(host_end..).unwrap_or(&[]))
 }
 
 /// A query up to its fragment, if it has one. memchr: a query may be long.

@@ -355,7 +355,12 @@ impl Response {
 
     /// Set the body.
     pub fn body(mut self, body: impl Into<Body>) -> Response {
-        self.body = body.into();
+        let old = std::mem::replace(&mut self.body, body.into());
+        // Nearly always the empty body of `new`, which owns nothing: no
+        // call to the drop glue for it.
+        if matches!(old, Body::Empty) {
+            std::mem::forget(old);
+        }
         self
     }
 

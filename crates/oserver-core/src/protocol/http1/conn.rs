@@ -1287,6 +1287,8 @@ impl Conn {
             } else {
                 self.responses = self.responses.saturating_add(1);
                 self.enter(State::Idle { fresh: false }, now, cx.settings());
+                // Rest::Nothing owns nothing: no call to the drop glue.
+                std::mem::forget(rest);
             }
             return Ok(());
         }
