@@ -88,6 +88,7 @@ impl Responder {
 
     /// `--hsts`: the header on every answer over HTTPS (but a reply still
     /// to come).
+    #[inline]
     fn hsts(&self, req: &Request<'_>, reply: &mut Reply) {
         if let (true, Some(secs)) = (req.secure, self.site.settings.hsts) {
             if !matches!(reply.payload, Payload::Later(_)) {
@@ -100,6 +101,7 @@ impl Responder {
     /// its own (and no file path is worked out: only the static files need
     /// one); any other is decoded and resolved, the file path into
     /// `self.path` and the URL path into `self.url`.
+    #[inline]
     fn handler_path<'t>(&mut self, target: &path::Target<'t>) -> Result<HandlerPath<'t>, path::PathError> {
         if let Some(url) = target.normal {
             return Ok(HandlerPath::Normal(url));
@@ -435,6 +437,7 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply, c
             (name, value) => reply.fields.push(name, value.as_bytes()),
         }
     }
+    headers.discard();
 }
 
 /// A handler's 200 file reply to GET or HEAD, answered as a static file is

@@ -726,6 +726,7 @@ impl Conn {
     /// (prior knowledge), or anything after a TLS handshake that chose `h2`.
     /// The preface's first line may still be arriving (`Maybe`): HTTP/1's
     /// parser would refuse `PRI *` before the line is whole.
+    #[inline]
     fn speaks_http2(&self, data: &[u8], s: &Settings) -> Http2Start {
         if !s.http2
             || self.responses != 0
