@@ -1287,7 +1287,13 @@ impl Conn {
                 self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
             } else {
                 self.responses = self.responses.saturating_add(1);
-                self.enter(State::Idle { fresh: false }, now, cx.settings());
+                // Idle already, nearly always (the request was pipelined
+                // behind the last): set in place, without dropping a state.
+                match &mut self.state {
+                    State::Idle { fresh } => *fresh = false,
+                    state => *state = State::Idle { fresh: false },
+                }
+                self.arm(now, cx.settings());
                 // Rest::Nothing owns nothing: no call to the drop glue.
                 std::mem::forget(rest);
             }
