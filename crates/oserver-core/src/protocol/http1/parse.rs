@@ -950,15 +950,18 @@ mod sse2 {
 /// at, sixteen bytes at a time.
 #[inline(always)]
 fn find(b: &[u8], from: usize, stop: Stop) -> Option<usize> {
+    // One length test a block.
+    let mut rest = b.get(from..)?;
     let mut at = from;
-    while let Some(block) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
+    while let Some((block, tail)) = rest.split_first_chunk::<16>() {
         let m = stop_mask(block, stop);
         if m != 0 {
             return Some(at + m.trailing_zeros() as usize);
         }
         at += 16;
+        rest = tail;
     }
-    if at >= b.len() {
+    if rest.is_empty() {
         return None;
     }
     // Fewer than 16 bytes are left: test the last 16 of `b`, ignoring those
