@@ -69,6 +69,9 @@ pub struct Target<'t> {
     pub raw_path: &'t [u8],
     /// The query, without its `?`, if any (`Some(b"")` for a bare `?`).
     pub query: Option<&'t [u8]>,
+    /// `raw_path` as the handlers' URL path, when it already is one (see
+    /// [`normal`]): found in the same pass that finds the query.
+    pub normal: Option<&'t str>,
 }
 
 /// What [`resolve`] learned about the path besides its bytes.
@@ -94,42 +97,56 @@ pub struct Resolved {
 /// origin- nor absolute-form, a scheme other than http(s), or an empty host.
 pub fn split_target(target: &[u8]) -> Result<Target<'_>, PathError> {
     let rest: &[u8] = match target.first() {
-        Some(b'/') => target,
-        Some(_) => {
-            let after_scheme = strip_scheme(target)
-                .ok_or(PathError::BadRequest("target is neither origin- nor absolute-form"))?;
-            // The authority runs until the path, query or fragment starts.
-            let host_end = memchr::memchr3(b'/', b'?', b'#', after_scheme).unwrap_or(after_scheme.len());
-            if host_end == 0 {
-                return Err(PathError::BadRequest("empty host in absolute-form target"));
-            }
-            match after_scheme.get(host_end..) {
-                Some(rest) => rest,
-                None => &[],
-            }
+        Some(b'/') => {
+            // Origin-form, nearly every request: one pass finds where the
+            // path ends and whether it is normal.
+            let (end, normal) = scan_path(target, true);
+            let (raw_path, rest) = target.split_at(end);
+            let query = match rest {
+                [b'?', query @ ..] => Some(without_fragment(query)),
+                _ => None,
+            };
+            return Ok(Target { raw_path, query, normal });
         }
+        Some(_) => after_authority(target)?,
         None => return Err(PathError::BadRequest("empty target")),
     };
 
     // Everything from `#` on is a fragment: clients must not send it, but if
-    // one does it never names part of the resource. A byte loop finds where
-    // the path ends (paths are short: memchr's setup costs more than it
-    // saves), memchr a fragment in a query, which may be long.
+    // one does it never names part of the resource.
     let (path, query) = match rest.iter().position(|&b| b == b'?' || b == b'#') {
         Some(q) if rest.get(q) == Some(&b'?') => {
-            let query = rest.get(q + 1..).unwrap_or(&[]);
-            let query = match memchr::memchr(b'#', query) {
-                Some(hash) => query.get(..hash).unwrap_or(query),
-                None => query,
-            };
-            (rest.get(..q).unwrap_or(&[]), Some(query))
+            (rest.get(..q).unwrap_or(&[]), Some(without_fragment(rest.get(q + 1..).unwrap_or(&[]))))
         }
         Some(hash) => (rest.get(..hash).unwrap_or(&[]), None),
         None => (rest, None),
     };
     // Only reachable from absolute-form: `http://host` or `http://host?q`.
     let raw_path: &[u8] = if path.is_empty() { b"/" } else { path };
-    Ok(Target { raw_path, query })
+    Ok(Target { raw_path, query, normal: normal(raw_path) })
+}
+
+/// What follows the authority of an absolute-form target. Out of line:
+/// clients send it to proxies, rarely to a server.
+#[cold]
+#[inline(never)]
+fn after_authority(target: &[u8]) -> Result<&[u8], PathError> {
+    let after_scheme =
+        strip_scheme(target).ok_or(PathError::BadRequest("target is neither origin- nor absolute-form"))?;
+    // The authority runs until the path, query or fragment starts.
+    let host_end = memchr::memchr3(b'/', b'?', b'#', after_scheme).unwrap_or(after_scheme.len());
+    if host_end == 0 {
+        return Err(PathError::BadRequest("empty host in absolute-form target"));
+    }
+    Ok(after_scheme.get(host_end..).unwrap_or(&[]))
+}
+
+/// A query up to its fragment, if it has one. memchr: a query may be long.
+fn without_fragment(query: &[u8]) -> &[u8] {
+    match memchr::memchr(b'#', query) {
+        Some(hash) => query.get(..hash).unwrap_or(query),
+        None => query,
+    }
 }
 
 /// The part of `target` after a case-insensitive `http://` or `https://`.
@@ -206,35 +223,94 @@ pub fn resolve(raw_path: &[u8], out: &mut Vec<u8>) -> Result<Resolved, PathError
 /// a final one (`/a/`), no `.` or `..` segment, and UTF-8. Nearly every
 /// request's path is; `None` for the others, which go the long way.
 pub fn normal(raw_path: &[u8]) -> Option<&str> {
-    let [b'/', rest @ ..] = raw_path else { return None };
-    // The current segment's length, and how many of its bytes are dots:
-    // checked as each segment ends (at a `/` or the end).
-    let (mut len, mut dots) = (0usize, 0usize);
-    let dot_segment = |len, dots| len == dots && (len == 1 || len == 2);
-    let mut ascii = true;
-    for &b in rest {
-        match b {
-            b'%' | 0 => return None,
-            b'/' if len == 0 || dot_segment(len, dots) => return None,
-            b'/' => (len, dots) = (0, 0),
-            b'.' => (len, dots) = (len + 1, dots + 1),
-            _ => {
-                len += 1;
-                ascii &= b.is_ascii();
-            }
-        }
+    match raw_path.first() {
+        Some(b'/') => scan_path(raw_path, false).1,
+        _ => None,
     }
-    // Only the last segment may be empty: `/` and `/a/`.
-    if dot_segment(len, dots) {
-        return None;
+}
+
+/// What a byte is to [`scan_path`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Part of a segment's name.
+    Plain,
+    Slash,
+    Dot,
+    /// `?` or `#`: where an origin-form target's path ends.
+    Stop,
+    /// `%` or NUL: the path is not normal.
+    Odd,
+    /// Not ASCII: normal if the path is UTF-8.
+    High,
+}
+
+/// [`Class`] by byte: one look-up per byte of a path.
+static CLASS: [Class; 256] = {
+    let mut t = [Class::Plain; 256];
+    let mut c = 0x80;
+    while c < 256 {
+        t[c] = Class::High;
+        c += 1;
+    }
+    t[b'/' as usize] = Class::Slash;
+    t[b'.' as usize] = Class::Dot;
+    t[b'?' as usize] = Class::Stop;
+    t[b'#' as usize] = Class::Stop;
+    t[b'%' as usize] = Class::Odd;
+    t[0] = Class::Odd;
+    t
+};
+
+/// Scan `path` (which starts with `/`) to its end, or to its first `?` or
+/// `#` when `stops`: where the path ends, and the path up to there when it
+/// is normal (see [`normal`]). One pass, one table look-up a byte.
+#[inline(always)]
+fn scan_path(path: &[u8], stops: bool) -> (usize, Option<&str>) {
+    // Where the path ends once it is known not to be normal.
+    let end_from = |i: usize| match stops {
+        true => path.iter().skip(i).position(|&b| b == b'?' || b == b'#').map_or(path.len(), |n| i + n),
+        false => path.len(),
+    };
+    // Where the current segment starts, and how many of its bytes are
+    // dots: checked as each segment ends (at a `/` or the end).
+    let (mut seg, mut dots) = (1usize, 0usize);
+    let dot_segment = |end: usize, seg: usize, dots: usize| {
+        let len = end - seg;
+        len == dots && (len == 1 || len == 2)
+    };
+    let mut ascii = true;
+    let mut i = 1;
+    let end = loop {
+        let Some(&b) = path.get(i) else { break path.len() };
+        let class = CLASS[usize::from(b)];
+        // Most bytes are a name's: a tight loop for them.
+        if class == Class::Plain {
+            i += 1;
+            continue;
+        }
+        match class {
+            Class::Dot => dots += 1,
+            // Only the last segment may be empty: `/` and `/a/`.
+            Class::Slash if i == seg || dot_segment(i, seg, dots) => return (end_from(i), None),
+            Class::Slash => (seg, dots) = (i + 1, 0),
+            Class::Stop if stops => break i,
+            Class::Plain | Class::Stop => {}
+            Class::Odd => return (end_from(i), None),
+            Class::High => ascii = false,
+        }
+        i += 1;
+    };
+    let raw = path.get(..end).unwrap_or(&[]);
+    if dot_segment(end, seg, dots) {
+        return (end, None);
     }
     if ascii {
-        // SAFETY: every byte is ASCII (the loop checked the ones that are
-        // not `/`, `.`), and ASCII is UTF-8. This spares a second pass over
-        // every request's path; the others are validated below.
-        return Some(unsafe { std::str::from_utf8_unchecked(raw_path) });
+        // SAFETY: every byte is ASCII (the loop saw no byte of class
+        // High), and ASCII is UTF-8. This spares a second pass over every
+        // request's path; the others are validated below.
+        return (end, Some(unsafe { std::str::from_utf8_unchecked(raw) }));
     }
-    std::str::from_utf8(raw_path).ok()
+    (end, std::str::from_utf8(raw).ok())
 }
 
 /// The URL path handlers see for the relative path `rel` (as [`resolve`]
@@ -672,6 +748,23 @@ mod tests {
             fn split_target_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..64)) {
                 if let Result::Ok(t) = split_target(&raw) {
                     prop_assert!(t.raw_path.starts_with(b"/"));
+                    prop_assert_eq!(t.normal, normal(t.raw_path));
+                }
+            }
+
+            /// The normal path found while splitting is what `normal` makes
+            /// of the path split off.
+            #[test]
+            fn split_target_finds_the_normal_path(raw in path_bytes(), query in path_bytes()) {
+                let mut target = b"/".to_vec();
+                target.extend_from_slice(&raw);
+                for with_query in [false, true] {
+                    if with_query {
+                        target.push(b'?');
+                        target.extend_from_slice(&query);
+                    }
+                    let t = split_target(&target).unwrap();
+                    prop_assert_eq!(t.normal, normal(t.raw_path));
                 }
             }
         }

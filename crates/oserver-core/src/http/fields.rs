@@ -79,19 +79,30 @@ impl<'b> Fields<'b> {
 }
 
 /// A reply's header fields, in a buffer reused from reply to reply (so a
-/// reply costs no allocation once the buffers have grown).
+/// reply costs no allocation once the buffers have grown); fields that live
+/// for the whole program (a handler's literals) are not copied at all.
 #[derive(Debug, Default)]
 pub(crate) struct FieldList {
     bytes: Vec<u8>,
-    /// Per field: where its name ends and its value ends in `bytes` (the
-    /// value starts where the name ends; the next name where the value ends).
-    ends: Vec<(u32, u32)>,
+    /// Per field, in order: where it is.
+    entries: Vec<Entry>,
+}
+
+/// Where a field of a [`FieldList`] is.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    /// In `bytes`: where its name ends and where its value ends (the value
+    /// starts where the name ends; the next field in `bytes` where the
+    /// value ends).
+    Held(u32, u32),
+    /// Where it always is.
+    Static(&'static str, &'static [u8]),
 }
 
 impl FieldList {
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
-        self.ends.clear();
+        self.entries.clear();
     }
 
     /// Add a field; the caller has checked name and value.
@@ -99,7 +110,13 @@ impl FieldList {
         self.bytes.extend_from_slice(name.as_bytes());
         let n = self.bytes.len() as u32;
         self.bytes.extend_from_slice(value);
-        self.ends.push((n, self.bytes.len() as u32));
+        self.entries.push(Entry::Held(n, self.bytes.len() as u32));
+    }
+
+    /// Add a field that lives for the whole program, without a copy; the
+    /// caller has checked name and value.
+    pub(crate) fn push_static(&mut self, name: &'static str, value: &'static [u8]) {
+        self.entries.push(Entry::Static(name, value));
     }
 
     /// Add a field whose value is formatted in place, without a String.
@@ -107,17 +124,20 @@ impl FieldList {
         self.bytes.extend_from_slice(name.as_bytes());
         let n = self.bytes.len() as u32;
         let _ = write!(ByteWriter(&mut self.bytes), "{value}");
-        self.ends.push((n, self.bytes.len() as u32));
+        self.entries.push(Entry::Held(n, self.bytes.len() as u32));
     }
 
     /// Every field in order, as (name, value).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         let mut start = 0usize;
-        self.ends.iter().map(move |&(n, v)| {
-            let (n, v) = (n as usize, v as usize);
-            let field = (&self.bytes[start..n], &self.bytes[n..v]);
-            start = v;
-            field
+        self.entries.iter().map(move |&e| match e {
+            Entry::Held(n, v) => {
+                let (n, v) = (n as usize, v as usize);
+                let field = (&self.bytes[start..n], &self.bytes[n..v]);
+                start = v;
+                field
+            }
+            Entry::Static(n, v) => (n.as_bytes(), v),
         })
     }
 
@@ -201,16 +221,21 @@ mod tests {
         let mut l = FieldList::default();
         l.push("ETag", b"\"1-2\"");
         l.push_display("Cache-Control", format_args!("max-age={}", 60));
+        l.push_static("Content-Type", b"text/plain");
         l.push("X-Empty", b"");
+        l.push_static("X-Last", b"1");
         let all: Vec<_> = l.iter().collect();
         assert_eq!(
             all,
             vec![
                 (&b"ETag"[..], &b"\"1-2\""[..]),
                 (&b"Cache-Control"[..], &b"max-age=60"[..]),
-                (&b"X-Empty"[..], &b""[..])
+                (&b"Content-Type"[..], &b"text/plain"[..]),
+                (&b"X-Empty"[..], &b""[..]),
+                (&b"X-Last"[..], &b"1"[..]),
             ]
         );
+        assert_eq!(l.get("content-type"), Some(&b"text/plain"[..]));
         assert_eq!(l.get("etag"), Some(&b"\"1-2\""[..]));
         l.clear();
         assert_eq!(l.iter().count(), 0);

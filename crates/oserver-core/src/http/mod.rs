@@ -28,6 +28,7 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
 }
 
 /// `n` in decimal, written at the end of `buf` (20 digits hold any u64).
+#[inline]
 pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {

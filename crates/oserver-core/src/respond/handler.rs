@@ -205,6 +205,17 @@ impl Headers {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Field> + '_ {
         self.inline.iter().take(self.len).chain(&self.more)
     }
+
+    /// Drop them, without a call to the drop glue when they own nothing:
+    /// literal fields, none past the inline ones (the usual response's).
+    /// An unused inline slot is an empty `String`, which owns nothing.
+    pub(crate) fn discard(self) {
+        let owned = |c: &Cow<'static, str>| matches!(c, Cow::Owned(s) if s.capacity() != 0);
+        let owns = self.more.capacity() != 0 || self.inline.iter().any(|(n, v)| owned(n) || owned(v));
+        if !owns {
+            std::mem::forget(self);
+        }
+    }
 }
 
 /// A response body.
@@ -355,7 +366,12 @@ impl Response {
 
     /// Set the body.
     pub fn body(mut self, body: impl Into<Body>) -> Response {
-        self.body = body.into();
+        let old = std::mem::replace(&mut self.body, body.into());
+        // Nearly always the empty body of `new`, which owns nothing: no
+        // call to the drop glue for it.
+        if matches!(old, Body::Empty) {
+            std::mem::forget(old);
+        }
         self
     }
 

@@ -118,6 +118,18 @@ pub(crate) enum Payload {
     Later(Awaited),
 }
 
+impl Payload {
+    /// Drop it, without a call to the drop glue for the payloads that have
+    /// nothing to drop (Empty, Buffered, Static): most of them, and a reply
+    /// drops one or two.
+    #[inline(always)]
+    pub(crate) fn discard(self) {
+        if matches!(self, Payload::Empty | Payload::Buffered | Payload::Static(_)) {
+            std::mem::forget(self);
+        }
+    }
+}
+
 /// The responder's answer. One per loop, reused: `start` keeps the buffers.
 #[derive(Debug, Default)]
 pub(crate) struct Reply {
@@ -139,10 +151,16 @@ impl Reply {
     pub(crate) fn start(&mut self, status: u16) {
         self.status = status;
         self.fields.clear();
-        self.payload = Payload::Empty;
+        self.set_payload(Payload::Empty);
         self.content_length = 0;
         self.close = false;
         self.bytes.clear();
+    }
+
+    /// Replace the payload (see [`Payload::discard`]).
+    #[inline(always)]
+    pub(crate) fn set_payload(&mut self, payload: Payload) {
+        std::mem::replace(&mut self.payload, payload).discard();
     }
 
     /// Whether the reply has a Content-Length field. RFC 9110 8.6: never in
@@ -212,7 +230,7 @@ impl Reply {
         }
         error_page(status, &mut self.bytes);
         self.content_length = self.bytes.len() as u64;
-        self.payload = Payload::Buffered;
+        self.set_payload(Payload::Buffered);
     }
 
     /// An error page for a malformed request: the connection closes after it.

@@ -17,6 +17,7 @@ mod site;
 mod statics;
 pub(crate) mod stream;
 
+use std::borrow::Cow;
 use std::fs::File;
 #[cfg(panic = "unwind")]
 use std::panic::{self, AssertUnwindSafe};
@@ -44,11 +45,18 @@ pub(crate) struct Responder {
     path: Vec<u8>,
     /// The same path as a decoded URL path, for handlers.
     url: String,
+    checked: Checked,
 }
 
 impl Responder {
     pub(crate) fn new(site: Arc<Site>) -> Responder {
-        Responder { site, cache: FileCache::default(), path: Vec::new(), url: String::new() }
+        Responder {
+            site,
+            cache: FileCache::default(),
+            path: Vec::new(),
+            url: String::new(),
+            checked: Checked::default(),
+        }
     }
 
     pub(crate) fn settings(&self) -> &Settings {
@@ -72,7 +80,7 @@ impl Responder {
     /// `req` (its head; the body was the handler's already).
     pub(crate) fn finish(&mut self, req: &Request<'_>, answer: Answer, reply: &mut Reply) {
         match answer {
-            Answer::Response(resp) => from_handler(req, resp, reply),
+            Answer::Response(resp) => from_handler(req, resp, reply, &mut self.checked),
             Answer::Error(status) => reply.error(status),
         }
         self.hsts(req, reply);
@@ -80,6 +88,7 @@ impl Responder {
 
     /// `--hsts`: the header on every answer over HTTPS (but a reply still
     /// to come).
+    #[inline]
     fn hsts(&self, req: &Request<'_>, reply: &mut Reply) {
         if let (true, Some(secs)) = (req.secure, self.site.settings.hsts) {
             if !matches!(reply.payload, Payload::Later(_)) {
@@ -88,25 +97,18 @@ impl Responder {
         }
     }
 
-    /// Where the URL path handlers see for `raw_path` is. A normal path is
+    /// Where the URL path handlers see for `target` is. A normal path is
     /// its own (and no file path is worked out: only the static files need
     /// one); any other is decoded and resolved, the file path into
     /// `self.path` and the URL path into `self.url`.
-    fn handler_path<'t>(&mut self, raw_path: &'t [u8]) -> Result<HandlerPath<'t>, path::PathError> {
-        if let Some(url) = path::normal(raw_path) {
+    #[inline]
+    fn handler_path<'t>(&mut self, target: &path::Target<'t>) -> Result<HandlerPath<'t>, path::PathError> {
+        if let Some(url) = target.normal {
             return Ok(HandlerPath::Normal(url));
         }
-        let resolved = path::resolve(raw_path, &mut self.path)?;
+        let resolved = path::resolve(target.raw_path, &mut self.path)?;
         path::decoded_url(&self.path, resolved.trailing_slash, &mut self.url);
         Ok(HandlerPath::Resolved(resolved))
-    }
-
-    /// The URL path of `at` (from [`Responder::handler_path`]).
-    fn url<'a>(&'a self, at: &HandlerPath<'a>) -> &'a str {
-        match at {
-            HandlerPath::Normal(url) => url,
-            HandlerPath::Resolved(_) => &self.url,
-        }
     }
 
     /// Whether a handler route takes this method and target, and if so the
@@ -118,8 +120,8 @@ impl Responder {
             return None;
         }
         let t = path::split_target(target).ok()?;
-        let at = self.handler_path(t.raw_path).ok()?;
-        let url = self.url(&at);
+        let at = self.handler_path(&t).ok()?;
+        let url = at.url(&self.url);
         let route = self.site.routes.iter().find(|r| r.matches(url) && r.allows(method))?;
         Some(route.max_body.unwrap_or(self.site.settings.max_body_bytes))
     }
@@ -139,7 +141,7 @@ impl Responder {
         // need it in any case.
         let mut resolved = None;
         if !self.site.routes.is_empty() {
-            let at = match self.handler_path(target.raw_path) {
+            let at = match self.handler_path(&target) {
                 Ok(at) => at,
                 Err(e) => {
                     log::debug!("{}: {e}", req.peer);
@@ -149,7 +151,7 @@ impl Responder {
             if let HandlerPath::Resolved(r) = at {
                 resolved = Some(r);
             }
-            let url = self.url(&at);
+            let url = at.url(&self.url);
             let hreq = handler::Request { req, path: url, query: target.query };
             // Methods of the routes whose path matched but not the method:
             // if none answers, the request gets 405 with these in Allow.
@@ -173,7 +175,7 @@ impl Responder {
                     return self.to_pool(route, &hreq, reply);
                 }
                 match run_handler(route, &hreq) {
-                    Ok(Some(resp)) => return from_handler(req, resp, reply),
+                    Ok(Some(resp)) => return from_handler(req, resp, reply, &mut self.checked),
                     Ok(None) => {}
                     Err(Panicked) => {
                         log::error!("{}: handler for {} panicked on {url}", req.peer, route.prefix);
@@ -251,6 +253,16 @@ enum HandlerPath<'t> {
     Resolved(path::Resolved),
 }
 
+impl<'a> HandlerPath<'a> {
+    /// The URL path; `resolved` is the responder's `url`.
+    fn url(&self, resolved: &'a str) -> &'a str {
+        match self {
+            HandlerPath::Normal(url) => url,
+            HandlerPath::Resolved(_) => resolved,
+        }
+    }
+}
+
 /// `--redirect-https`: `308` to the same path and query over HTTPS. The host
 /// comes from the Host header, and only when it is a valid host (a name,
 /// IPv4 or bracketed IPv6, with an optional port, which is dropped): nothing
@@ -315,12 +327,65 @@ fn host_without_port(v: &[u8]) -> Option<&[u8]> {
 const FRAMING: [&str; 7] =
     ["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "date", "server"];
 
+/// Whether a handler's field may be sent: not a framing field (see
+/// [`FRAMING`]), a valid name and a valid value. A field that may not is
+/// logged.
+fn field_allowed(name: &str, value: &str) -> bool {
+    if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        log::warn!("handler set {name}, which the server writes itself: dropped");
+        return false;
+    }
+    if !fields::valid_name(name.as_bytes()) || !fields::valid_value(value.as_bytes()) {
+        log::warn!("handler header {name:?}: {value:?} is not a valid field: dropped");
+        return false;
+    }
+    true
+}
+
+/// Where a literal field is, as addresses and lengths: name, value.
+type Place = [usize; 4];
+
+/// Handlers' literal fields that [`field_allowed`] took, by where they
+/// are: a `&'static str` is never changed nor freed, so a field made of two
+/// that passed once passes every time, and a handler sets the same few
+/// literals on every response. A fixed table, a slot per place's hash: a
+/// field whose slot another took is checked again (and takes it back).
+#[derive(Default)]
+pub(crate) struct Checked {
+    /// Zero where empty: no str is at address 0. 16 slots (512 bytes a
+    /// loop) hold the few literal fields a site's handlers set, with room
+    /// for collisions; a miss costs only the check it would have cost.
+    slots: [Place; 16],
+}
+
+impl Checked {
+    /// [`field_allowed`], once per literal field.
+    fn allows(&mut self, field: &handler::Field) -> bool {
+        let (Cow::Borrowed(n), Cow::Borrowed(v)) = field else {
+            let (name, value) = field;
+            return field_allowed(name, value);
+        };
+        let place = [n.as_ptr() as usize, n.len(), v.as_ptr() as usize, v.len()];
+        // Fibonacci hashing: the top 4 bits of the product pick one of 16.
+        let key = place[0] as u64 ^ (place[2] as u64).rotate_left(32);
+        let slot = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60) as usize;
+        if self.slots[slot] == place {
+            return true;
+        }
+        let ok = field_allowed(n, v);
+        if ok {
+            self.slots[slot] = place;
+        }
+        ok
+    }
+}
+
 /// Turn a handler's [`handler::Response`] into a reply: a status that is not
 /// a final one (1xx, or not three digits) is a 500; framing headers and
 /// invalid fields are dropped (and logged); the body's length is known here.
 /// A file answering a GET or HEAD with 200 gets what a static file gets (see
 /// [`file_reply`]).
-fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
+fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply, checked: &mut Checked) {
     let handler::Response { status, headers, body, later } = resp;
     if let Some(awaited) = later {
         reply.start(200);
@@ -331,24 +396,12 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
         log::error!("handler answered with status {status}, not a final status (200-599): 500 instead");
         return reply.error(500);
     }
-    // Checked once, on the way into the reply (a file reply's list is kept
-    // whole: it is consulted for validators).
-    let checked = || {
-        headers.iter().filter(|(name, value)| {
-            if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
-                log::warn!("handler set {name}, which the server writes itself: dropped");
-                return false;
-            }
-            if !fields::valid_name(name.as_bytes()) || !fields::valid_value(value.as_bytes()) {
-                log::warn!("handler header {name:?}: {value:?} is not a valid field: dropped");
-                return false;
-            }
-            true
-        })
-    };
     let (payload, len) = match body {
         Body::File(f) if status == 200 && (req.method == b"GET" || req.method == b"HEAD") => {
-            let fields: Vec<(&str, &str)> = checked().map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
+            // Checked on the way into the reply (a file reply's list is
+            // kept whole: it is consulted for validators).
+            let fields: Vec<(&str, &str)> =
+                headers.iter().filter(|f| checked.allows(f)).map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
             return file_reply(req, f, &fields, reply);
         }
         Body::Empty => (Payload::Empty, 0),
@@ -370,14 +423,21 @@ fn from_handler(req: &Request<'_>, resp: handler::Response, reply: &mut Reply) {
         },
     };
     reply.start(status);
-    for (name, value) in checked() {
-        reply.fields.push(name, value.as_bytes());
+    if !status::is_bodiless(status) {
+        reply.set_payload(payload);
+        reply.content_length = len;
     }
-    if status::is_bodiless(status) {
-        return;
+    for field in headers.iter() {
+        if !checked.allows(field) {
+            continue;
+        }
+        match field {
+            // Literals, nearly always: not copied.
+            (Cow::Borrowed(n), Cow::Borrowed(v)) => reply.fields.push_static(n, v.as_bytes()),
+            (name, value) => reply.fields.push(name, value.as_bytes()),
+        }
     }
-    reply.payload = payload;
-    reply.content_length = len;
+    headers.discard();
 }
 
 /// A handler's 200 file reply to GET or HEAD, answered as a static file is
@@ -491,7 +551,7 @@ mod tests {
             .header("bad name", "x")
             .header("X-Ok", "yes")
             .body("hello");
-        from_handler(&get().req(), resp, &mut reply);
+        from_handler(&get().req(), resp, &mut reply, &mut Checked::default());
         assert_eq!(reply.status, 200);
         let names: Vec<_> = reply.fields.iter().map(|(n, _)| n.to_vec()).collect();
         assert_eq!(names, vec![b"X-Ok".to_vec()]);
@@ -500,14 +560,49 @@ mod tests {
     }
 
     #[test]
+    fn literal_fields_are_checked_once_and_bad_ones_every_time() {
+        let mut checked = Checked::default();
+        // More literals than the table has slots: some take others' slots.
+        let names: Vec<&'static str> = (0..40).map(|i| &*format!("X-{i}").leak()).collect();
+        for _ in 0..3 {
+            let mut resp = handler::Response::new(200)
+                .header("X-Ok", "yes")
+                .header("Connection", "close")
+                .header("X-Bad", "a\r\nb")
+                .header(String::from("X-Owned"), String::from("1"))
+                .header(String::from("X-Split"), String::from("a\nb"));
+            for &n in &names {
+                resp = resp.header(n, "v");
+            }
+            let mut reply = Reply::default();
+            from_handler(&get().req(), resp, &mut reply, &mut checked);
+            let got: Vec<_> =
+                reply.fields.iter().map(|(n, _)| String::from_utf8(n.to_vec()).unwrap()).collect();
+            let mut want = vec!["X-Ok".to_string(), "X-Owned".to_string()];
+            want.extend(names.iter().map(|n| n.to_string()));
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
     fn handler_statuses_that_are_not_final_become_500() {
         for s in [100, 101, 199, 600, 1000, 0] {
             let mut reply = Reply::default();
-            from_handler(&get().req(), handler::Response::new(s).body("x"), &mut reply);
+            from_handler(
+                &get().req(),
+                handler::Response::new(s).body("x"),
+                &mut reply,
+                &mut Checked::default(),
+            );
             assert_eq!(reply.status, 500, "{s}");
         }
         let mut reply = Reply::default();
-        from_handler(&get().req(), handler::Response::new(204).body("ignored"), &mut reply);
+        from_handler(
+            &get().req(),
+            handler::Response::new(204).body("ignored"),
+            &mut reply,
+            &mut Checked::default(),
+        );
         assert_eq!((reply.status, reply.content_length), (204, 0));
         assert!(matches!(reply.payload, Payload::Empty));
     }
@@ -539,7 +634,7 @@ mod tests {
     /// Answer `method` with `fields` by a handler's 200 file reply, plus `extra` handler fields.
     fn file_reply_to(method: &'static str, fields: &[(&str, &str)], resp: handler::Response) -> Reply {
         let mut reply = Reply::default();
-        from_handler(&TestRequest::new(method, fields).req(), resp, &mut reply);
+        from_handler(&TestRequest::new(method, fields).req(), resp, &mut reply, &mut Checked::default());
         reply
     }
 

@@ -14,6 +14,11 @@ use super::pool::Pool;
 pub(crate) struct Route {
     pub(crate) prefix: String,
     pub(crate) methods: Option<Vec<String>>,
+    /// `methods` as keys (see [`method_key`]), compared with each request's
+    /// method instead of the strings.
+    keys: Vec<Option<u64>>,
+    /// `methods` has GET, so the route takes HEAD.
+    gets: bool,
     /// The most request-body bytes it takes, if not the server's
     /// `Settings::max_body_bytes`.
     pub(crate) max_body: Option<u64>,
@@ -24,19 +29,31 @@ pub(crate) struct Route {
 
 impl Route {
     pub(crate) fn new(prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { prefix, methods: None, max_body: None, blocking: false, handler: Arc::from(handler) }
+        Route {
+            prefix,
+            methods: None,
+            keys: Vec::new(),
+            gets: false,
+            max_body: None,
+            blocking: false,
+            handler: Arc::from(handler),
+        }
     }
 
     pub(crate) fn for_methods(methods: Vec<String>, prefix: String, handler: Box<dyn Handler>) -> Route {
-        Route { methods: Some(methods), ..Route::new(prefix, handler) }
+        let keys = methods.iter().map(|m| method_key(m.as_bytes())).collect();
+        let gets = methods.iter().any(|m| m == "GET");
+        Route { methods: Some(methods), keys, gets, ..Route::new(prefix, handler) }
     }
 
     /// Whether it takes `method` (case-sensitive, as methods are; a route
     /// for GET takes HEAD too, whose answer the server sends without body).
     pub(crate) fn allows(&self, method: &[u8]) -> bool {
-        match &self.methods {
-            None => true,
-            Some(list) => list.iter().any(|m| m.as_bytes() == method || (method == b"HEAD" && m == "GET")),
+        let Some(list) = &self.methods else { return true };
+        match method_key(method) {
+            Some(k) => self.keys.contains(&Some(k)) || (self.gets && k == HEAD),
+            // Longer than a key: as bytes.
+            None => list.iter().any(|m| m.as_bytes() == method),
         }
     }
 
@@ -50,6 +67,22 @@ impl Route {
         }
     }
 }
+
+/// A method of at most 7 bytes as a number: its bytes, and its length above
+/// them, so two methods are the same exactly when their keys are (whatever
+/// bytes they hold). A route compares one word per method, not a call to
+/// memcmp. None for a longer method, compared as bytes.
+#[inline]
+fn method_key(m: &[u8]) -> Option<u64> {
+    if m.len() > 7 {
+        return None;
+    }
+    let key = m.iter().enumerate().fold(0, |k, (i, &b)| k | u64::from(b) << (8 * i));
+    Some(key | (m.len() as u64) << 56)
+}
+
+/// `HEAD`'s key.
+const HEAD: u64 = u64::from_le_bytes(*b"HEAD\0\0\0\x04");
 
 /// What every loop's responder reads: the settings, the root, the routes,
 /// and the pool the blocking routes run on (when there are any).
@@ -100,5 +133,17 @@ mod tests {
         assert!(!r.allows(b"POST") && !r.allows(b"put"));
         let post = Route::for_methods(vec!["POST".into()], "/f".into(), Box::new(|_: &Request<'_>| None));
         assert!(!post.allows(b"HEAD"));
+        // Keys tell apart what bytes tell apart; long methods are compared
+        // as bytes.
+        let dav = Route::for_methods(
+            vec!["PROPFIND".into(), "GET".into()],
+            "/d".into(),
+            Box::new(|_: &Request<'_>| None),
+        );
+        assert!(dav.allows(b"PROPFIND") && dav.allows(b"GET") && dav.allows(b"HEAD"));
+        for other in [&b"PROPFINDX"[..], b"PROPFIN", b"GET\0", b"GE", b"", b"\0GET", b"get"] {
+            assert!(!dav.allows(other), "{other:?}");
+        }
+        assert_eq!(method_key(b"HEAD"), Some(HEAD));
     }
 }

@@ -600,6 +600,9 @@ impl Conn {
             match self.state {
                 State::Idle { .. } | State::Reading { .. } => {
                     match self.read_request(bufs, cx, draining, now, &mut turn)? {
+                        // Idle again: a response held for the batch (see
+                        // `start_reply`), done.
+                        Got::Answered if matches!(self.state, State::Idle { .. }) => turn.responses += 1,
                         Got::Answered => {}
                         Got::Wait => return Ok(Step::Wait),
                         Got::Yield => return Ok(Step::Yield),
@@ -610,6 +613,10 @@ impl Conn {
                     if !self.await_reply(cx, draining, now)? {
                         // A client that hung up will not read the reply.
                         return Ok(if self.io.hup() { Step::Close } else { Step::Wait });
+                    }
+                    // As after `read_request`.
+                    if matches!(self.state, State::Idle { .. }) {
+                        turn.responses += 1;
                     }
                 }
                 State::Writing { .. } => match self.write(now, cx, &mut bufs.inbuf)? {
@@ -719,6 +726,7 @@ impl Conn {
     /// (prior knowledge), or anything after a TLS handshake that chose `h2`.
     /// The preface's first line may still be arriving (`Maybe`): HTTP/1's
     /// parser would refuse `PRI *` before the line is whole.
+    #[inline]
     fn speaks_http2(&self, data: &[u8], s: &Settings) -> Http2Start {
         if !s.http2
             || self.responses != 0
@@ -1253,12 +1261,10 @@ impl Conn {
         let Exchange { out, reply, clock, .. } = cx;
         encode::head(out, clock, reply, connection, chunked);
         let mut rest = Rest::Nothing;
+        // Every arm takes the payload, so none leaves it to the drop glue.
         match reply.take_payload() {
-            _ if bodiless => {}
-            Payload::Empty => {}
-            Payload::Buffered => out.extend_from_slice(&reply.bytes),
+            p if bodiless => p.discard(),
             Payload::Bytes(b) => out.extend_from_slice(&b),
-            Payload::Static(b) => out.extend_from_slice(b),
             // Small cached files leave with their head in one write.
             Payload::File(f) => match f.in_memory() {
                 Some(bytes) => out.extend_from_slice(bytes),
@@ -1267,13 +1273,36 @@ impl Conn {
             Payload::Stream(body) => {
                 rest = Rest::Stream(Box::new(Outgoing { body, chunked, waiting: false, ended: false }))
             }
-            // The connection answers only once the reply came.
-            Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
+            p => {
+                match p {
+                    Payload::Buffered => out.extend_from_slice(&reply.bytes),
+                    Payload::Static(b) => out.extend_from_slice(b),
+                    // The connection answers only once the reply came.
+                    Payload::Later(_) => debug_assert!(false, "a later reply is awaited, not framed"),
+                    _ => {}
+                }
+                p.discard();
+            }
         }
         if more && matches!(rest, Rest::Nothing) && out.len() < BATCH {
-            // Held for the batch: the response is done as far as the
-            // state machine goes (Writing with nothing left).
-            self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
+            // Held for the batch: the response is done as far as the state
+            // machine goes. `more` means the connection stays open: on to
+            // the next request (`run` counts the response), unless the
+            // transport holds records, which go first (see `write`).
+            if self.io.wants_write() {
+                self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
+            } else {
+                self.responses = self.responses.saturating_add(1);
+                // Idle already, nearly always (the request was pipelined
+                // behind the last): set in place, without dropping a state.
+                match &mut self.state {
+                    State::Idle { fresh } => *fresh = false,
+                    state => *state = State::Idle { fresh: false },
+                }
+                self.arm(now, cx.settings());
+                // Rest::Nothing owns nothing: no call to the drop glue.
+                std::mem::forget(rest);
+            }
             return Ok(());
         }
         // MSG_MORE when a file follows, and when this is the whole answer of
