@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::files::fs::{OpenError, Root};
-use crate::http::conditional::ETag;
+use crate::http::conditional::{ETag, LastModified};
 
 /// How long a lookup is trusted without asking the file system again.
 const FRESH: Duration = Duration::from_secs(1);
@@ -37,6 +37,8 @@ pub(crate) struct OpenFile {
     pub len: u64,
     pub mtime: SystemTime,
     pub etag: ETag,
+    /// Its `Last-Modified` value, none for a time that is not an HTTP-date.
+    pub last_modified: Option<LastModified>,
     /// The whole content, for small files.
     pub small: Option<Box<[u8]>>,
 }
@@ -125,7 +127,8 @@ fn open(root: &Root, rel: &[u8]) -> Result<Lookup, OpenError> {
     } else {
         None
     };
-    Ok(Lookup::File(Rc::new(OpenFile { file, len, mtime, etag, small })))
+    let last_modified = LastModified::new(mtime);
+    Ok(Lookup::File(Rc::new(OpenFile { file, len, mtime, etag, last_modified, small })))
 }
 
 /// A regular file's length, modification time and entity-tag, from its

@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use crate::files::cache::{self, FileCache};
 use crate::files::path;
+use crate::http::conditional::LastModified;
 use crate::http::{fields, status};
 use crate::settings::Settings;
 
@@ -483,7 +484,7 @@ fn file_reply(req: &Request<'_>, file: File, fields: &[(&str, &str)], reply: &mu
         statics::push_validators(
             reply,
             own_etag.is_none().then_some(file_etag.as_bytes()),
-            own_date.is_none().then_some(file_mtime),
+            own_date.is_none().then(|| LastModified::new(file_mtime)).flatten().as_ref(),
         );
     });
 }

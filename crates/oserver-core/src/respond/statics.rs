@@ -7,13 +7,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
-use httpdate::HttpDate;
-
 use crate::files::autoindex;
 use crate::files::cache::{FileCache, Lookup, OpenFile};
 use crate::files::fs::OpenError;
 use crate::files::path::{self, Resolved};
-use crate::http::conditional::{self, Precondition};
+use crate::http::conditional::{self, LastModified, Precondition};
 use crate::http::range::{self, RangeRequest};
 use crate::http::{encoding, mime};
 
@@ -126,7 +124,7 @@ fn serve_file(cx: &mut Cx<'_>, req: &Request<'_>, file: Rc<OpenFile>, reply: &mu
             name.truncate(base);
         }
     }
-    let (len, mtime, etag) = (file.len, file.mtime, file.etag);
+    let (len, mtime, etag, last_modified) = (file.len, file.mtime, file.etag, file.last_modified);
     let answer = FileAnswer { file: FileRef::Cached(file), len, etag: etag.as_bytes(), mtime };
     answer_file(req, answer, reply, |reply, part| {
         if part == FilePart::Unsatisfiable {
@@ -135,7 +133,7 @@ fn serve_file(cx: &mut Cx<'_>, req: &Request<'_>, file: Rc<OpenFile>, reply: &mu
         if part == FilePart::Content {
             reply.fields.push("Content-Type", ctype.as_bytes());
         }
-        push_validators(reply, Some(etag.as_bytes()), Some(mtime));
+        push_validators(reply, Some(etag.as_bytes()), last_modified.as_ref());
         if let Some(secs) = settings.max_age {
             reply.fields.push_display("Cache-Control", format_args!("max-age={secs}"));
         }
@@ -231,11 +229,10 @@ pub(super) fn answer_file(
     reply.payload = Payload::File(FileBody { file, offset: start, end });
 }
 
-/// Add `Last-Modified` for `mtime` (none when it cannot be written as an
-/// HTTP-date) and `ETag`, each when given.
-pub(super) fn push_validators(reply: &mut Reply, etag: Option<&[u8]>, mtime: Option<SystemTime>) {
-    if let Some(t) = mtime.and_then(conditional::last_modified) {
-        reply.fields.push_display("Last-Modified", HttpDate::from(t));
+/// Add `Last-Modified` and `ETag`, each when given.
+pub(super) fn push_validators(reply: &mut Reply, etag: Option<&[u8]>, last_modified: Option<&LastModified>) {
+    if let Some(date) = last_modified {
+        reply.fields.push("Last-Modified", date.as_bytes());
     }
     if let Some(etag) = etag {
         reply.fields.push("ETag", etag);
@@ -371,14 +368,14 @@ mod tests {
     #[test]
     fn validators_are_sent_as_an_http_date_and_the_tag() {
         let mut reply = Reply::default();
-        push_validators(&mut reply, Some(b"\"x\""), Some(at(T) + Duration::from_millis(500)));
+        let date = LastModified::new(at(T) + Duration::from_millis(500));
+        push_validators(&mut reply, Some(b"\"x\""), date.as_ref());
         let got: Vec<_> = reply.fields.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
         let want =
             [(b"Last-Modified".to_vec(), FIX.as_bytes().to_vec()), (b"ETag".to_vec(), b"\"x\"".to_vec())];
         assert_eq!(got, want);
-        // Before 1970 there is no HTTP-date to send.
         let mut reply = Reply::default();
-        push_validators(&mut reply, None, Some(SystemTime::UNIX_EPOCH - Duration::from_secs(1)));
+        push_validators(&mut reply, None, None);
         assert_eq!(reply.fields.iter().count(), 0);
     }
 
