@@ -72,8 +72,10 @@
 //! A request flows one way, and each layer imports only the ones below it:
 //!
 //! - **runtime** (private): the mio event loop per thread, accept, the
-//!   waker, the timing wheel, the [`Handoff`] between loops. It sees a
-//!   connection only as a protocol session.
+//!   waker, the timing wheel, the [`Handoff`] between loops, and
+//!   [`placement`] (pinning, `SCHED_BATCH`, steering connections by CPU;
+//!   public for the `oserver` command). It sees a connection only as a
+//!   protocol session.
 //! - **protocol** (private): HTTP/1.1 ([`parse`] is its request-head
 //!   parser, public only for the benchmark and the fuzz target, not a
 //!   stable API) and HTTP/2 (frames, HPACK), each a connection state
@@ -105,10 +107,11 @@ pub use respond::handler::Later;
 pub use respond::handler::{Body, Handler, Request, Response};
 pub use respond::stream::{BodySender, BodyStream, Gone, CHANNEL_BYTES};
 pub use runtime::handoff::Handoff;
+pub use runtime::placement;
 pub use runtime::Stats;
 /// The rustls this crate is built with, for [`ServerBuilder::https`].
 pub use rustls;
-pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
+pub use server::{bind_listener, bind_listeners, Error, Server, ServerBuilder, ShutdownHandle};
 pub use settings::{
     AccessLog, Limits, Settings, SettingsError, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_TIMEOUT,
     MIN_HEADER_BYTES,
