@@ -57,7 +57,8 @@
 //!   from another thread through its [`ShutdownHandle`].
 //! - `cargo run --release -p oserver-core --example techempower -- 127.0.0.1:8080 2`:
 //!   TechEmpower's `/plaintext` and `/json` on 2 threads, with no document
-//!   root.
+//!   root, the loops placed on CPUs ([`ServerBuilder::cpu_placement`]) and
+//!   under `SCHED_BATCH` ([`ServerBuilder::sched_batch`]).
 //! - `cargo run --release -p oserver-core --example api -- 127.0.0.1:8080 ./public`:
 //!   an API beside static files: every method, request bodies, a slow
 //!   handler on the blocking pool, streamed bodies, files a handler serves
