@@ -6,6 +6,7 @@
 
 mod api;
 mod later;
+mod placement;
 #[path = "../support/net.rs"]
 mod support;
 mod tls;

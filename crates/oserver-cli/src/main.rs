@@ -135,7 +135,7 @@ fn run(args: Args) -> Result<u8, StartError> {
         }
     }
     let mailboxes = match &cfg.affinity {
-        Some(plan) if plan.steer => Some(sched::Mailboxes::new(plan).map_err(StartError::Handoff)?),
+        Some(plan) if plan.steer => Some(sched::Mailboxes::new(&plan.cpus).map_err(StartError::Handoff)?),
         _ => None,
     };
     let pid_file = match &cfg.pid_file {
@@ -191,24 +191,10 @@ fn init_logger(level: log::LevelFilter) {
 
 /// One SO_REUSEPORT socket per worker, all on one port. The kernel spreads
 /// new connections over them evenly, and since the master holds them all,
-/// a dead worker's queued connections wait for its replacement.
+/// a dead worker's queued connections wait for its replacement. A port
+/// another server holds is refused (see `oserver_core::bind_listeners`).
 fn bind_listeners(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartError> {
-    if addr.port() != 0 {
-        // SO_REUSEPORT lets any socket of the same user join the port, so a
-        // second server started on it by mistake would bind fine and take
-        // half the traffic. A plain bind (SO_REUSEADDR only) fails against
-        // any listener there; it is closed again at once.
-        TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
-    }
-    let first = oserver_core::bind_listener(addr, true).map_err(|e| StartError::Bind(addr, e))?;
-    // With `-p 0` the kernel picked the port; the others join that one.
-    let addr = first.local_addr().map_err(|e| StartError::Bind(addr, e))?;
-    let mut listeners = vec![first];
-    for _ in 1..workers {
-        let l = oserver_core::bind_listener(addr, true).map_err(|e| StartError::Bind(addr, e))?;
-        listeners.push(l);
-    }
-    Ok(listeners)
+    oserver_core::bind_listeners(addr, workers).map_err(|e| StartError::Bind(addr, e))
 }
 
 /// CPU placement (`--cpu-affinity`, on or decided so for the reason `why`):

@@ -57,7 +57,8 @@
 //!   from another thread through its [`ShutdownHandle`].
 //! - `cargo run --release -p oserver-core --example techempower -- 127.0.0.1:8080 2`:
 //!   TechEmpower's `/plaintext` and `/json` on 2 threads, with no document
-//!   root.
+//!   root, the loops placed on CPUs ([`ServerBuilder::cpu_placement`]) and
+//!   under `SCHED_BATCH` ([`ServerBuilder::sched_batch`]).
 //! - `cargo run --release -p oserver-core --example api -- 127.0.0.1:8080 ./public`:
 //!   an API beside static files: every method, request bodies, a slow
 //!   handler on the blocking pool, streamed bodies, files a handler serves
@@ -72,8 +73,10 @@
 //! A request flows one way, and each layer imports only the ones below it:
 //!
 //! - **runtime** (private): the mio event loop per thread, accept, the
-//!   waker, the timing wheel, the [`Handoff`] between loops. It sees a
-//!   connection only as a protocol session.
+//!   waker, the timing wheel, the [`Handoff`] between loops, and
+//!   [`placement`] (pinning, `SCHED_BATCH`, steering connections by CPU;
+//!   public for the `oserver` command). It sees a connection only as a
+//!   protocol session.
 //! - **protocol** (private): HTTP/1.1 ([`parse`] is its request-head
 //!   parser, public only for the benchmark and the fuzz target, not a
 //!   stable API) and HTTP/2 (frames, HPACK), each a connection state
@@ -105,10 +108,11 @@ pub use respond::handler::Later;
 pub use respond::handler::{Body, Handler, Request, Response};
 pub use respond::stream::{BodySender, BodyStream, Gone, CHANNEL_BYTES};
 pub use runtime::handoff::Handoff;
+pub use runtime::placement;
 pub use runtime::Stats;
 /// The rustls this crate is built with, for [`ServerBuilder::https`].
 pub use rustls;
-pub use server::{bind_listener, Error, Server, ServerBuilder, ShutdownHandle};
+pub use server::{bind_listener, bind_listeners, Error, Server, ServerBuilder, ShutdownHandle};
 pub use settings::{
     AccessLog, Limits, Settings, SettingsError, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_TIMEOUT,
     MIN_HEADER_BYTES,

@@ -17,6 +17,7 @@ use crate::respond::pool::Pool;
 use crate::respond::{Route, Site};
 use crate::runtime::event_loop::{EventLoop, Listener, WAKER};
 use crate::runtime::handoff::Handoff;
+use crate::runtime::placement::{self, Mailboxes, Plan};
 use crate::runtime::{Control, Stats};
 use crate::settings::{AccessLog, Settings, SettingsError};
 use crate::wake::Mailbox;
@@ -36,7 +37,8 @@ pub enum Error {
     /// A setting is out of range (see [`Settings::validate`]).
     Settings(SettingsError),
     /// The builder was used wrongly: no listener, zero threads, a handoff
-    /// with several threads.
+    /// with several threads (or with [`ServerBuilder::cpu_placement`],
+    /// which makes the loops' handoffs itself).
     Config(&'static str),
 }
 
@@ -101,6 +103,31 @@ pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListen
     Ok(sock.into())
 }
 
+/// `n` SO_REUSEPORT listeners on one port (see [`bind_listener`]), bound in
+/// order, so that the `i`-th is index `i` of the reuseport group (what
+/// [`placement::steer`] relies on). With port 0 the first gets a port from
+/// the kernel and the others join it. With a fixed port, a plain bind is
+/// tried first and closed again: SO_REUSEPORT lets any socket of the same
+/// user join a port, so a second server started on it by mistake would
+/// otherwise bind fine and take part of the traffic.
+///
+/// # Errors
+///
+/// The port is taken, or any failure of [`bind_listener`].
+pub fn bind_listeners(addr: SocketAddr, n: usize) -> io::Result<Vec<TcpListener>> {
+    if addr.port() != 0 {
+        drop(TcpListener::bind(addr)?);
+    }
+    let first = bind_listener(addr, true)?;
+    let addr = first.local_addr()?;
+    let mut listeners = Vec::with_capacity(n);
+    listeners.push(first);
+    for _ in 1..n {
+        listeners.push(bind_listener(addr, true)?);
+    }
+    Ok(listeners)
+}
+
 enum Listen {
     Addr(SocketAddr),
     Listener(TcpListener),
@@ -133,6 +160,8 @@ pub struct ServerBuilder {
     handoff: Option<Handoff>,
     /// Threads of the blocking pool (started only if a route needs it).
     blocking_threads: usize,
+    cpu_placement: bool,
+    sched_batch: bool,
 }
 
 /// Blocking-pool threads by default: enough that a few slow handlers at once
@@ -160,6 +189,8 @@ impl ServerBuilder {
             routes: Vec::new(),
             handoff: None,
             blocking_threads: BLOCKING_THREADS,
+            cpu_placement: false,
+            sched_batch: false,
         }
     }
     /// Listen on this address (bound at `build`, backlog 1024).
@@ -270,6 +301,54 @@ impl ServerBuilder {
     /// Number of event-loop threads [`Server::run`] uses (default 1).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n;
+        self
+    }
+    /// Place the event loops on CPUs (off by default), as the `oserver`
+    /// command's `--cpu-affinity` places its workers (README, "CPU
+    /// placement"; the mechanism is in [`placement`]):
+    ///
+    /// - With no more [`threads`](Self::threads) than CPUs this process may
+    ///   use: loop `i` pins itself to the `i`-th allowed CPU. Each address
+    ///   given by [`bind`](Self::bind) or [`https`](Self::https) gets one
+    ///   SO_REUSEPORT listener per loop (see [`bind_listeners`]), and the
+    ///   group a program that hands each new connection to the loop on the
+    ///   CPU that processed its SYN. The loops pass idle keep-alive
+    ///   connections whose client moved to another CPU to the loop there
+    ///   (a [`Handoff`] each, made here). A listener of the caller's
+    ///   ([`listener`](Self::listener), [`https_listener`](Self::https_listener))
+    ///   is shared by the loops as without placement and not steered; the
+    ///   handoffs still apply.
+    /// - With more threads than CPUs: the loops are pinned round-robin,
+    ///   connections are neither steered nor handed off, and a warning says
+    ///   so.
+    /// - With one thread and a [`handoff`](Self::handoff) of the caller's,
+    ///   the loop is pinned to the handoff's CPU. A handoff of the caller's
+    ///   with several threads is an [`Error::Config`].
+    ///
+    /// With placement or [`sched_batch`](Self::sched_batch) on,
+    /// [`Server::run`] runs every loop on a thread of its own, so the
+    /// calling thread keeps its CPUs and policy. The blocking pool is
+    /// started at `build`, unpinned.
+    ///
+    /// The risk: steering follows the CPU that processed the SYN. Behind a
+    /// single-queue NIC without RPS one CPU processes every packet, and
+    /// every connection would pile onto one loop: leave this off there.
+    /// Loopback is safe (packets are processed on the client's CPU), as is a
+    /// NIC with several receive queues or RPS.
+    pub fn cpu_placement(mut self, on: bool) -> Self {
+        self.cpu_placement = on;
+        self
+    }
+    /// Run each event loop under `SCHED_BATCH` (off by default; see
+    /// [`placement::batch`]): a loop woken by a request does not preempt
+    /// the task on its CPU, and answers several requests from one wakeup
+    /// when it runs. More throughput where CPUs are shared (with a load
+    /// generator, other services); the first answer of a loop sharing a
+    /// busy CPU comes a little later. Usually goes with
+    /// [`cpu_placement`](Self::cpu_placement), as `--sched-batch` does in
+    /// the `oserver` command (README, "CPU placement").
+    pub fn sched_batch(mut self, on: bool) -> Self {
+        self.sched_batch = on;
         self
     }
     /// Route requests whose decoded path is `prefix` or lies below it, on a
@@ -409,19 +488,37 @@ impl ServerBuilder {
         if self.blocking_threads == 0 {
             return Err(Error::Config("blocking_threads must be at least 1"));
         }
+        if self.cpu_placement && self.handoff.is_some() && self.threads != 1 {
+            return Err(Error::Config(
+                "cpu_placement makes the loops' handoffs itself: a handoff of your own needs one thread",
+            ));
+        }
         if self.handoff.is_some() && self.threads != 1 {
             return Err(Error::Config("a handoff needs exactly one thread"));
         }
-        let open = |listen: Listen| -> Result<(TcpListener, SocketAddr), Error> {
-            let l = match listen {
-                Listen::Addr(a) => bind_listener(a, false).map_err(|e| Error::Bind(a, e))?,
-                Listen::Listener(l) => l,
-            };
-            let addr = l.local_addr().map_err(Error::Io)?;
-            l.set_nonblocking(true).map_err(|e| Error::Bind(addr, e))?;
-            Ok((l, addr))
+        let plan = match self.cpu_placement {
+            false => None,
+            true => Some(placement_plan(self.threads, self.handoff.as_ref())?),
         };
-        let (listener, addr) = open(self.listen.ok_or(Error::Config("no address or listener given"))?)?;
+        // Each address gets a listener per loop when the loops are steered.
+        let grouped = plan.as_ref().is_some_and(|p| p.steer) && self.threads > 1;
+        let threads = self.threads;
+        let open = |listen: Listen| -> Result<(Vec<TcpListener>, SocketAddr, bool), Error> {
+            let (ls, steered) = match listen {
+                Listen::Addr(a) if grouped => {
+                    (bind_listeners(a, threads).map_err(|e| Error::Bind(a, e))?, true)
+                }
+                Listen::Addr(a) => (vec![bind_listener(a, false).map_err(|e| Error::Bind(a, e))?], false),
+                Listen::Listener(l) => (vec![l], false),
+            };
+            let addr = ls[0].local_addr().map_err(Error::Io)?;
+            for l in &ls {
+                l.set_nonblocking(true).map_err(|e| Error::Bind(addr, e))?;
+            }
+            Ok((ls, addr, steered))
+        };
+        let (listeners, addr, steered) =
+            open(self.listen.ok_or(Error::Config("no address or listener given"))?)?;
         let https = match self.https {
             None => None,
             Some((listen, config)) => Some((open(listen)?, config)),
@@ -439,35 +536,111 @@ impl ServerBuilder {
                 .open(p)
                 .map_err(|e| Error::AccessLog(p.clone(), e))?;
         }
-        // Each loop gets a descriptor of each listening socket.
-        let mut loops = Vec::with_capacity(self.threads);
-        let mut wakers = Vec::with_capacity(self.threads);
-        for _ in 0..self.threads {
+        if let Some(plan) = &plan {
+            let groups: Vec<&TcpListener> = std::iter::once((&listeners, steered))
+                .chain(https.as_ref().map(|((l, _, s), _)| (l, *s)))
+                .filter(|(_, s)| *s)
+                .map(|(l, _)| &l[0])
+                .collect();
+            log_placement(plan, threads, &groups);
+        }
+        // The loops' handoffs: the caller's for its one loop, or one each
+        // when every loop has a CPU of its own.
+        let mut handoffs: Vec<Option<Handoff>> = (0..threads).map(|_| None).collect();
+        match (self.handoff, &plan) {
+            (Some(h), _) => handoffs[0] = Some(h),
+            (None, Some(plan)) if plan.steer && threads > 1 => {
+                let mail = Mailboxes::new(&plan.cpus).map_err(Error::Io)?;
+                for (i, h) in handoffs.iter_mut().enumerate() {
+                    *h = Some(mail.handoff(i).map_err(Error::Io)?);
+                }
+            }
+            _ => {}
+        }
+        // Each loop gets its own listener of a steered group, or a
+        // descriptor of the one shared socket.
+        let per_loop = |ls: &[TcpListener], i: usize| -> Result<mio::net::TcpListener, Error> {
+            let l = ls.get(i).unwrap_or(&ls[0]);
+            Ok(mio::net::TcpListener::from_std(l.try_clone().map_err(Error::Io)?))
+        };
+        let mut loops = Vec::with_capacity(threads);
+        let mut wakers = Vec::with_capacity(threads);
+        for (i, handoff) in handoffs.into_iter().enumerate() {
             let poll = Poll::new().map_err(Error::Io)?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(Error::Io)?);
             let mailbox = Mailbox::new(Arc::clone(&waker));
             wakers.push(waker);
-            let mut listeners = vec![Listener {
-                sock: mio::net::TcpListener::from_std(listener.try_clone().map_err(Error::Io)?),
-                tls: None,
-            }];
-            if let Some(((l, _), config)) = &https {
-                listeners.push(Listener {
-                    sock: mio::net::TcpListener::from_std(l.try_clone().map_err(Error::Io)?),
-                    tls: Some(Arc::clone(config)),
-                });
+            let mut ls = vec![Listener { sock: per_loop(&listeners, i)?, tls: None }];
+            if let Some(((l, _, _), config)) = &https {
+                ls.push(Listener { sock: per_loop(l, i)?, tls: Some(Arc::clone(config)) });
             }
-            loops.push((poll, listeners, mailbox));
+            let cpu = plan.as_ref().and_then(|p| p.cpu(i));
+            loops.push(Part { poll, listeners: ls, mailbox, handoff, cpu });
         }
-        let https_addr = https.map(|((_, a), _)| a);
+        let https_addr = https.map(|((_, a, _), _)| a);
         let pool = match self.routes.iter().any(|r| r.blocking) {
             true => Some(Pool::new(self.blocking_threads).map_err(Error::Io)?),
             false => None,
         };
         let site = Arc::new(Site { settings: self.settings, root, routes: self.routes, pool });
         let control = Arc::new(Control::new(wakers));
-        Ok(Server { addr, https_addr, loops, site, control, handoff: self.handoff })
+        let own_threads = plan.is_some() || self.sched_batch;
+        Ok(Server { addr, https_addr, loops, site, control, batch: self.sched_batch, own_threads })
     }
+}
+
+/// Where the loops run with [`ServerBuilder::cpu_placement`]: one allowed
+/// CPU each, round-robin beyond; a caller's handoff names its loop's CPU.
+fn placement_plan(threads: usize, handoff: Option<&Handoff>) -> Result<Plan, Error> {
+    if let Some(h) = handoff {
+        return Ok(Plan { cpus: vec![h.cpu()], steer: false });
+    }
+    let allowed = placement::allowed_cpus().map_err(Error::Io)?;
+    Ok(Plan::new(threads, &allowed))
+}
+
+/// Attach the steering program to each group in `groups` (one socket of
+/// each), and say in one line where the loops run. A group that cannot be
+/// steered is still served, by hash, so that is a warning only.
+fn log_placement(plan: &Plan, threads: usize, groups: &[&TcpListener]) {
+    if threads == 1 {
+        log::info!("cpu_placement: the event loop pinned to CPU {:?}", plan.cpus);
+        return;
+    }
+    if !plan.steer {
+        log::warn!(
+            "cpu_placement: {threads} event loops on fewer CPUs: pinned round-robin to CPUs {:?}; \
+             connections spread by hash, not by CPU, and not handed off",
+            plan.cpus
+        );
+        return;
+    }
+    match groups.iter().try_for_each(|l| placement::steer(l, &plan.cpus)) {
+        Err(e) => log::warn!(
+            "cpu_placement: event loops pinned to CPUs {:?}; cannot steer connections by CPU ({e}), \
+             the kernel's hash spreads them",
+            plan.cpus
+        ),
+        Ok(()) if groups.is_empty() => log::info!(
+            "cpu_placement: event loops pinned to CPUs {:?}; connections not steered (the listener is the \
+             caller's), idle ones handed to the loop on their CPU",
+            plan.cpus
+        ),
+        Ok(()) => log::info!(
+            "cpu_placement: event loops pinned to CPUs {:?}; connections steered to the loop on their CPU",
+            plan.cpus
+        ),
+    }
+}
+
+/// One event loop's parts, made at `build` and started by `run`.
+struct Part {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    mailbox: Arc<Mailbox>,
+    handoff: Option<Handoff>,
+    /// The CPU the loop's thread pins itself to (`cpu_placement`).
+    cpu: Option<usize>,
 }
 
 /// A configured server, ready to run.
@@ -503,11 +676,14 @@ impl ServerBuilder {
 pub struct Server {
     addr: SocketAddr,
     https_addr: Option<SocketAddr>,
-    loops: Vec<(Poll, Vec<Listener>, Arc<Mailbox>)>,
+    loops: Vec<Part>,
     site: Arc<Site>,
     control: Arc<Control>,
-    /// For the one event loop (checked at build).
-    handoff: Option<Handoff>,
+    /// Each loop's thread switches to SCHED_BATCH.
+    batch: bool,
+    /// Every loop on a thread of its own (placement or SCHED_BATCH change
+    /// the thread, and the caller's is left as it was).
+    own_threads: bool,
 }
 
 impl Server {
@@ -528,34 +704,56 @@ impl Server {
 
     /// Run the event loop(s) until shut down: the first on this thread, the
     /// others (see [`ServerBuilder::threads`]) on threads of their own.
+    /// With [`ServerBuilder::cpu_placement`] or
+    /// [`ServerBuilder::sched_batch`] every loop runs on a thread of its own
+    /// (which pins itself, or switches its policy, before it serves) and
+    /// this thread waits for them.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if polling itself fails (never for a client's fault) or
     /// the access log cannot be opened.
     pub fn run(self) -> Result<Stats, Error> {
+        let batch = self.batch;
         // Each loop is built on its own thread: its open-file cache is not Send.
-        let start = |(poll, l, mailbox): (Poll, Vec<Listener>, Arc<Mailbox>),
-                     site: Arc<Site>,
-                     ctl: Arc<Control>,
-                     handoff: Option<Handoff>| {
-            let cx = Ctx::new(site, mailbox)?;
-            EventLoop::new(poll, l, cx, ctl, handoff).and_then(EventLoop::run)
+        let start = move |p: Part, site: Arc<Site>, ctl: Arc<Control>| {
+            if let Some(cpu) = p.cpu {
+                if let Err(e) = placement::pin(cpu) {
+                    log::warn!("cpu_placement: cannot pin an event loop to CPU {cpu}: {e}");
+                }
+            }
+            if batch {
+                if let Err(e) = placement::batch() {
+                    log::warn!("sched_batch: cannot switch an event loop to SCHED_BATCH: {e}");
+                }
+            }
+            let cx = Ctx::new(site, p.mailbox)?;
+            EventLoop::new(p.poll, p.listeners, cx, ctl, p.handoff).and_then(EventLoop::run)
         };
         let mut parts = self.loops.into_iter();
-        let first = parts.next().ok_or(Error::Config("no event loop"))?;
+        let first = match self.own_threads {
+            true => None,
+            false => Some(parts.next().ok_or(Error::Config("no event loop"))?),
+        };
+        let skip = usize::from(first.is_some());
         let threads: Vec<_> = parts
             .enumerate()
             .map(|(i, p)| {
                 let (site, ctl) = (Arc::clone(&self.site), Arc::clone(&self.control));
                 thread::Builder::new()
-                    .name(format!("oserver-loop-{}", i + 1))
-                    .spawn(move || start(p, site, ctl, None))
+                    .name(format!("oserver-loop-{}", i + skip))
+                    .spawn(move || start(p, site, ctl))
             })
             .collect::<Result<_, _>>()
-            .map_err(Error::Io)?;
-        let mut total =
-            start(first, Arc::clone(&self.site), Arc::clone(&self.control), self.handoff).map_err(Error::Io);
+            .map_err(|e| {
+                // Stop the loops already started.
+                self.control.stop();
+                Error::Io(e)
+            })?;
+        let mut total = match first {
+            Some(p) => start(p, Arc::clone(&self.site), Arc::clone(&self.control)).map_err(Error::Io),
+            None => Ok(Stats::default()),
+        };
         if total.is_err() {
             // One loop failed: stop the others rather than leave them running.
             self.control.stop();
@@ -564,7 +762,11 @@ impl Server {
             let r = t.join().unwrap_or_else(|_| Err(io::Error::other("event loop panicked")));
             match (&mut total, r) {
                 (Ok(s), Ok(r)) => s.add(&r),
-                (Ok(_), Err(e)) => total = Err(Error::Io(e)),
+                (Ok(_), Err(e)) => {
+                    // On their own threads, a failed loop stops the others here.
+                    self.control.stop();
+                    total = Err(Error::Io(e));
+                }
                 _ => {}
             }
         }
@@ -615,5 +817,110 @@ impl ShutdownHandle {
 impl fmt::Debug for ShutdownHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The socket (its inode) behind each loop's listener `which`.
+    fn sockets(s: &Server, which: usize) -> Vec<u64> {
+        s.loops
+            .iter()
+            .map(|p| {
+                // SAFETY: fstat writes only into `st`.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                assert_eq!(unsafe { libc::fstat(p.listeners[which].sock.as_raw_fd(), &mut st) }, 0);
+                st.st_ino
+            })
+            .collect()
+    }
+
+    fn local() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[test]
+    fn without_placement_the_loops_share_one_listener_and_the_callers_thread() {
+        let s = ServerBuilder::new().bind(local()).threads(3).build().unwrap();
+        let ino = sockets(&s, 0);
+        assert!(ino.iter().all(|&i| i == ino[0]), "{ino:?}");
+        assert!(s.loops.iter().all(|p| p.cpu.is_none() && p.handoff.is_none()));
+        assert!(!s.own_threads);
+    }
+
+    #[test]
+    fn placement_binds_a_listener_per_loop_on_one_port_each_with_a_cpu_and_a_handoff() {
+        let allowed = placement::allowed_cpus().unwrap();
+        if allowed.len() < 2 {
+            eprintln!("skipped: {} allowed CPU(s), placement needs 2", allowed.len());
+            return;
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let tls =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], der)
+                .unwrap();
+        let tls = Arc::new(tls);
+        let s = ServerBuilder::new()
+            .bind(local())
+            .https(local(), tls)
+            .threads(2)
+            .cpu_placement(true)
+            .build()
+            .unwrap();
+        for which in [0, 1] {
+            let ino = sockets(&s, which);
+            assert_ne!(ino[0], ino[1], "listener {which}: a socket each");
+            let ports: Vec<u16> =
+                s.loops.iter().map(|p| p.listeners[which].sock.local_addr().unwrap().port()).collect();
+            assert_eq!(ports[0], ports[1]);
+        }
+        assert_eq!(
+            s.loops.iter().map(|p| p.cpu).collect::<Vec<_>>(),
+            vec![Some(allowed[0]), Some(allowed[1])]
+        );
+        assert!(s.loops.iter().all(|p| p.handoff.is_some()));
+        assert!(s.own_threads);
+    }
+
+    #[test]
+    fn placement_with_a_callers_listener_shares_it_and_more_loops_than_cpus_wrap() {
+        let allowed = placement::allowed_cpus().unwrap();
+        let l = bind_listener(local(), false).unwrap();
+        let s = ServerBuilder::new().listener(l).threads(allowed.len()).cpu_placement(true).build().unwrap();
+        let ino = sockets(&s, 0);
+        assert!(ino.iter().all(|&i| i == ino[0]), "{ino:?}");
+        assert_eq!(s.loops.iter().map(|p| p.cpu.unwrap()).collect::<Vec<_>>(), allowed);
+        assert_eq!(s.loops.iter().all(|p| p.handoff.is_some()), allowed.len() > 1);
+
+        let n = allowed.len() + 1;
+        let s = ServerBuilder::new().bind(local()).threads(n).cpu_placement(true).build().unwrap();
+        let ino = sockets(&s, 0);
+        assert!(ino.iter().all(|&i| i == ino[0]), "{ino:?}");
+        assert_eq!(s.loops[n - 1].cpu, Some(allowed[0]));
+        assert!(s.loops.iter().all(|p| p.handoff.is_none()));
+    }
+
+    #[test]
+    fn a_handoff_of_ones_own_with_placement_needs_one_thread() {
+        let (inbox, _tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let h = Handoff::new(7, inbox, Vec::new()).unwrap();
+        let built = ServerBuilder::new().bind(local()).threads(2).cpu_placement(true).handoff(h).build();
+        match built {
+            Err(Error::Config(why)) => assert!(why.contains("cpu_placement"), "{why}"),
+            other => panic!("{:?}", other.err()),
+        }
+        let (inbox, _tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let h = Handoff::new(7, inbox, Vec::new()).unwrap();
+        let s = ServerBuilder::new().bind(local()).cpu_placement(true).handoff(h).build().unwrap();
+        assert_eq!(s.loops[0].cpu, Some(7), "pinned where the handoff says");
     }
 }

@@ -63,6 +63,11 @@ impl Handoff {
         Ok(Handoff { cpu, inbox, peers })
     }
 
+    /// The CPU the loop runs on.
+    pub(crate) fn cpu(&self) -> usize {
+        self.cpu
+    }
+
     pub(crate) fn inbox(&self) -> &UnixDatagram {
         &self.inbox
     }

@@ -1,10 +1,11 @@
 //! The runtime: one mio event loop per thread (poll, accept, the waker, the
-//! timing wheel, the handoff between loops). It moves readiness and time
+//! timing wheel, the handoff between loops, where the loops run). It moves readiness and time
 //! into connections and knows nothing of HTTP: a connection is a
 //! [`Session`](crate::protocol::Session) to it.
 
 pub(crate) mod event_loop;
 pub(crate) mod handoff;
+pub mod placement;
 pub(crate) mod timer;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
