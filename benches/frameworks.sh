@@ -2,10 +2,13 @@
 # TechEmpower's plaintext and json tests: oserver's example
 # (crates/oserver-core/examples/techempower.rs) against hyper 1.x on tokio,
 # actix-web 4 and may_minihttp (benches/frameworks/, a cargo workspace of its
-# own), every server with 2 threads, on this machine.
+# own), every server with 2 threads, on this machine. oserver runs twice:
+# `oserver` as the example is (its event loops placed on CPUs: cpu_placement
+# and sched_batch), and `oserver-unplaced`, the same binary with
+# TECHEMPOWER_PLACEMENT=off, to show in the same run what the placement buys.
 #
 #   bash benches/frameworks.sh [--rounds N] [--duration SECS] [--warmup SECS]
-#                              [--only oserver,hyper,actix-web,may_minihttp]
+#                              [--only oserver,oserver-unplaced,hyper,actix-web,may_minihttp]
 #                              [--out PATH]
 #
 # Builds the four (release: fat LTO, one codegen unit), starts each once on
@@ -20,14 +23,14 @@
 #   json:      wrk -t2 -c256, one request at a time per connection.
 # Both send the headers TechEmpower's client sends (Accept, Connection).
 # Prints the medians over the rounds per case and server (req/s, with
-# oserver's ratio to the best of the others; and each server's CPU time per
+# each oserver column's ratio to the best of the others; and each server's CPU time per
 # request) as Markdown, with the machine, date and command on top, and
 # writes them to --out (default
 # benches/frameworks-results.md). Exits non-zero if any run had a socket error
 # or a non-2xx answer (the table is still written, the run marked).
 #
 # Defaults: 3 rounds of 5 s after 2 s of warm-up per server and case: about
-# 2.5 minutes once built (building both from nothing takes ~10 minutes
+# 3 minutes once built (building both from nothing takes ~10 minutes
 # on 2 cores). Client and servers share the machine: every wrk run is bounded
 # by `timeout`, and only 127.0.0.1 is loaded.
 #
@@ -48,7 +51,7 @@ THREADS=2         # every server's threads (workers), as the task sets them
 CONNS=256         # wrk -c, both cases (TechEmpower's plaintext uses 256 and up)
 DEPTH=16          # requests per write in the plaintext case
 OUT=""
-ALL_SERVERS=(oserver hyper actix-web may_minihttp) # column order
+ALL_SERVERS=(oserver oserver-unplaced hyper actix-web may_minihttp) # column order
 ONLY=$(IFS=,; echo "${ALL_SERVERS[*]}")
 CASES=(plaintext json)
 # What TechEmpower's client sends besides Host.
@@ -107,10 +110,11 @@ build() {
     # puts both in one place.
     fw_target=${CARGO_TARGET_DIR:+$target}
     fw_target=${fw_target:-$FW/target}
-    if has oserver; then
+    if has oserver || has oserver-unplaced; then
         log "cargo build --release -p oserver-core --example techempower"
         (cd "$REPO" && cargo build --release -p oserver-core --example techempower) || die "cargo build failed"
         BIN[oserver]="$target/release/examples/techempower"
+        BIN[oserver-unplaced]="$target/release/examples/techempower"
     fi
     if has hyper || has actix-web || has may_minihttp; then
         log "cargo build --release --locked (benches/frameworks)"
@@ -160,7 +164,10 @@ start_server() {
     port=$(free_port)
     mkdir -p "$TMP/$name"
     # Its own process group, so stop_server takes every thread and child.
-    setsid "${BIN[$name]}" "127.0.0.1:$port" "$THREADS" >"$TMP/$name/stderr.log" 2>&1 &
+    # oserver-unplaced: the same example without its CPU placement.
+    local placement=on
+    [[ $name == oserver-unplaced ]] && placement=off
+    TECHEMPOWER_PLACEMENT=$placement setsid "${BIN[$name]}" "127.0.0.1:$port" "$THREADS" >"$TMP/$name/stderr.log" 2>&1 &
     PID[$name]=$!
     PORT[$name]=$port
     for ((i = 0; i < 100; i++)); do
@@ -307,8 +314,9 @@ print("## oserver against hyper, actix-web and may_minihttp (TechEmpower plainte
 for line in open(machine):
     print("- " + line.rstrip("\n"))
 print("\nMedian req/s over the rounds (higher is better); `*` marks a median that includes a run with socket errors or non-2xx answers.\n")
-others = [s for s in servers if s != "oserver"]
-header = ["case"] + servers + (["oserver vs best"] if "oserver" in servers and others else [])
+others = [s for s in servers if not s.startswith("oserver")]
+ours = [s for s in servers if s.startswith("oserver")] if others else []
+header = ["case"] + servers + [f"{s} vs best" for s in ours]
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
 labels = {"plaintext": "plaintext (16-deep pipelining)", "json": "json"}
@@ -317,9 +325,9 @@ for case in cases:
     row = [labels.get(case, case)]
     for s in servers:
         row.append(f"{med[s]:,.0f}" + ("*" if (case, s) in marked else "") if s in med else "failed")
-    if len(header) > len(servers) + 1:
-        best = max((s for s in others if s in med), key=lambda s: med[s], default=None)
-        row.append(f"{med['oserver'] / med[best]:.2f}x ({best})" if best and "oserver" in med else "-")
+    best = max((s for s in others if s in med), key=lambda s: med[s], default=None)
+    for s in ours:
+        row.append(f"{med[s] / med[best]:.2f}x ({best})" if best and s in med else "-")
     print("| " + " | ".join(row) + " |")
 print("\nServer CPU time per request, microseconds (user + system, all its threads; median over the rounds, lower is better).")
 print("Less noisy than req/s when other work shares the CPUs: the client and the server compete for them, so a server that")

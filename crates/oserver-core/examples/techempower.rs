@@ -13,6 +13,10 @@
 //! run). The library's default for `keep_alive_field` (off): a kept HTTP/1.1
 //! answer carries no `Connection` field, which the rules do not ask for and
 //! hyper, h2o and may_minihttp do not send.
+//!
+//! The event loops are placed on CPUs (`cpu_placement` and `sched_batch`:
+//! one thread per CPU, each connection served on its client's CPU);
+//! `TECHEMPOWER_PLACEMENT=off` in the environment runs them unplaced.
 
 use std::process::ExitCode;
 
@@ -81,6 +85,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // TECHEMPOWER_PLACEMENT=off runs without the placement below, so that
+    // benches/frameworks.sh can show what it buys in the same run.
+    let placed = !matches!(std::env::var("TECHEMPOWER_PLACEMENT").as_deref(), Ok("off"));
     let built = ServerBuilder::new()
         .bind(addr)
         .threads(threads)
@@ -90,8 +97,8 @@ fn main() -> ExitCode {
         // servers commonly do (pinning), one line for an embedder. Safe on
         // loopback and multi-queue NICs; not behind a single-queue NIC
         // without RPS (see ServerBuilder::cpu_placement).
-        .cpu_placement(true)
-        .sched_batch(true)
+        .cpu_placement(placed)
+        .sched_batch(placed)
         .route(&["GET"], "/plaintext", plaintext)
         .route(&["GET"], "/json", json)
         .build();
