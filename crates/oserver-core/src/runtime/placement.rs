@@ -12,7 +12,7 @@
 //! classic BPF program on the reuseport group (`SO_ATTACH_REUSEPORT_CBPF`)
 //! reads the CPU the SYN is processed on (`SKF_AD_CPU`: the CPU the NIC's
 //! receive queue interrupts, or on loopback the client's own) and answers the
-//! index of the socket whose loop is pinned there ([`program`], [`steer`]).
+//! index of the socket whose loop is pinned there ([`steer`]).
 //! Sockets join the group in the order they are bound, so index = slot, as
 //! long as every socket stays open. A CPU with no loop gets an out-of-range
 //! index, and the kernel then falls back to its hash. Later, idle
@@ -111,7 +111,7 @@ fn jump_eq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
 /// ...
 /// return u32::MAX            (no loop here: the kernel hashes)
 /// ```
-pub fn program(cpus: &[usize]) -> Vec<libc::sock_filter> {
+fn program(cpus: &[usize]) -> Vec<libc::sock_filter> {
     let mut code = Vec::with_capacity(2 + 2 * cpus.len());
     code.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, (libc::SKF_AD_OFF + libc::SKF_AD_CPU) as u32));
     for (slot, &cpu) in cpus.iter().enumerate() {
