@@ -500,7 +500,8 @@ impl ServerBuilder {
             false => None,
             true => Some(placement_plan(self.threads, self.handoff.as_ref())?),
         };
-        // Each address gets a listener per loop when the loops are steered.
+        // Loops on CPUs of their own, several: each address gets a listener
+        // per loop, and each loop a handoff to the others.
         let grouped = plan.as_ref().is_some_and(|p| p.steer) && self.threads > 1;
         let threads = self.threads;
         let open = |listen: Listen| -> Result<(Vec<TcpListener>, SocketAddr, bool), Error> {
@@ -549,7 +550,7 @@ impl ServerBuilder {
         let mut handoffs: Vec<Option<Handoff>> = (0..threads).map(|_| None).collect();
         match (self.handoff, &plan) {
             (Some(h), _) => handoffs[0] = Some(h),
-            (None, Some(plan)) if plan.steer && threads > 1 => {
+            (None, Some(plan)) if grouped => {
                 let mail = Mailboxes::new(&plan.cpus).map_err(Error::Io)?;
                 for (i, h) in handoffs.iter_mut().enumerate() {
                     *h = Some(mail.handoff(i).map_err(Error::Io)?);
