@@ -156,6 +156,7 @@ pub fn steer(listener: &TcpListener, cpus: &[usize]) -> io::Result<()> {
 
 /// Where each slot (an event loop, or a worker process with one) runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Plan {
     /// The CPU of slot `i` is `cpus[i]`.
     pub cpus: Vec<usize>,
