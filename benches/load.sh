@@ -40,7 +40,10 @@
 #       resumes no session),
 # running the servers one after the other per case, in an order that rotates each
 # round so no server always goes first. Prints medians and oserver's ratio to the
-# best of the others, writes them to benches/load-results.md, and exits non-zero
+# best of the others, each round's ratio (to that round's best other) for the
+# cases with a target, and each server's CPU time per request in the wrk cases
+# (two views the shared machine's noise moves less than req/s medians),
+# writes them to benches/load-results.md, and exits non-zero
 # if any run had a socket error, a non-2xx response or a failed idle connection.
 #
 # --h2 adds the HTTP/2 cases, run with h2load (Debian's nghttp2-client) for
@@ -864,8 +867,23 @@ cpu_seconds() {
     }'
 }
 
-# Append "round case server req/s MiB/s socket_errors non2xx" for one wrk run.
-# A case named tls_* goes to the server's HTTPS port.
+# The server's CPU time between two cpu_ticks outputs (master and workers
+# together), in microseconds per request, for "requests" requests: "-" if
+# there were none.
+cpu_us_per_request() {
+    local hz
+    hz=$(getconf CLK_TCK)
+    awk -v hz="$hz" -v before="$1" -v after="$2" -v n="$3" 'BEGIN {
+        k = split(before, b, " "); for (i = 1; i <= k; i++) { split(b[i], kv, ":"); t0[kv[1]] = kv[2] }
+        k = split(after, a, " ")
+        for (i = 1; i <= k; i++) { split(a[i], kv, ":"); sum += kv[2] - t0[kv[1]] }
+        if (n + 0 > 0) printf "%.2f", sum / hz * 1e6 / n; else print "-"
+    }'
+}
+
+# Append "round case server req/s MiB/s socket_errors non2xx cpu_us_per_req"
+# for one wrk run (the last: the server's CPU, master and workers, per
+# request wrk completed). A case named tls_* goes to the server's HTTPS port.
 run_wrk() {
     local round=$1 case=$2 name=$3 path=$4
     shift 4 # the rest goes to wrk (the Connection: close header)
@@ -883,12 +901,13 @@ run_wrk() {
             return n
         }
         /^Requests\/sec:/ { rps = $2 }
+        / requests in / { n = $1 }
         /^Transfer\/sec:/ { mibs = mib($2) }
         /Socket errors:/ { gsub(",", ""); c = $4; r = $6; w = $8; t = $10 }
         /Non-2xx or 3xx responses:/ { bad = $5 }
         END {
             if (rps == "") { print "FAILED"; exit }
-            printf "%s %.2f %d %d %d %d %d %d\n", rps, mibs, c + r + w + t, bad + 0, c, r, w, t
+            printf "%s %.2f %d %d %d %d %d %d %d\n", rps, mibs, c + r + w + t, bad + 0, c, r, w, t, n
         }' "$out")
     if [[ $parsed == FAILED ]]; then
         cat "$out" >&2
@@ -896,15 +915,16 @@ run_wrk() {
         ERRORS=$((ERRORS + 1))
         return 0
     fi
-    local rps mibs errs bad c r w t
-    read -r rps mibs errs bad c r w t <<<"$parsed"
+    local rps mibs errs bad c r w t n
+    read -r rps mibs errs bad c r w t n <<<"$parsed"
     printf '    %-13s %-12s %12s req/s %10s MiB/s  errors %s  non-2xx %s  cpu s (master workers) %s\n' \
         "$name" "$case" "$rps" "$mibs" "$errs" "$bad" "$(cpu_seconds "$cpu0" "$cpu1")"
     ((errs == 0)) || warn "$name $case round $round: socket errors connect $c, read $r, write $w, timeout $t"
     ((bad == 0)) || warn "$name $case round $round: $bad non-2xx/3xx responses"
     ((errs == 0 && bad == 0)) || ERRORS=$((ERRORS + 1))
     kill -0 "${PID[$name]}" 2>/dev/null || { server_logs "$name"; die "$name died during $case"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" >>"$TMP/results.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" \
+        "$(cpu_us_per_request "$cpu0" "$cpu1" "$n")" >>"$TMP/results.tsv"
 }
 
 # Append "round case server req/s MiB/s failed non2xx" for one h2load run:

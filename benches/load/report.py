@@ -2,14 +2,25 @@
 """Summary table for benches/load.sh: medians per case and server, as Markdown.
 
 Reads the tab-separated results the script appends (one line per run):
-    round  case  server  value  value2  errors  non2xx
+    round  case  server  value  value2  errors  non2xx  [cpu_us]
 where for the wrk and h2load cases value is req/s and value2 MiB/s, and for
 the idle cases value is KiB per connection and errors the connections that
 failed. For the h2load cases (HTTP/2) errors counts failed, errored and
 timed-out requests, and value "-" marks an invalid run (wrong protocol, a
 failed request, a non-2xx, a failed h2 check). A server that could not take
-part in a case (no HTTPS, no h2c) has value "skip".
+part in a case (no HTTPS, no h2c) has value "skip". The wrk cases add
+cpu_us, the server's CPU time (master and workers) per completed request in
+microseconds.
 Only the cases that ran get a row. Writes the Markdown to --out and prints it.
+
+Besides the medians, two views that the machine's noise moves less:
+- each round's ratio, oserver against the best other server of that round
+  (the servers of a round run minutes apart at most, the rounds of a run up
+  to half an hour: a slow spell of a shared host then shifts one round, not
+  one server's median), and the median of those ratios;
+- the server's CPU per request: with client and servers on the same CPUs,
+  req/s also measures what a server leaves to wrk, CPU per request only the
+  server.
 """
 
 import argparse
@@ -93,6 +104,50 @@ def baseline_ratio(ours, base, higher):
     return f"{r:.3f}x ({verdict})"
 
 
+def round_ratios(runs, servers, ours, ran):
+    """Lines of Markdown: per target case and oserver configuration, each
+    round's ratio to the best other server of that round, and their median."""
+    out = []
+    for case, col, label, _ in ROWS:
+        if case not in ran or case not in TARGETS or col != 3:
+            continue
+        for o in ours:
+            ratios = []
+            for rnd in sorted({r[0] for r in runs}, key=int):
+                got = {r[2]: r[3] for r in runs if r[0] == rnd and r[1] == case}
+                others = [float(v) for s, v in got.items() if not s.startswith("oserver") and s in servers and v not in ("-", "skip")]
+                if got.get(o, "-") in ("-", "skip") or not others or max(others) <= 0:
+                    continue
+                ratios.append(float(got[o]) / max(others))
+            if ratios:
+                if not out:
+                    out.append("| Case, per-round ratio to that round's best other | rounds | median | target |")
+                    out.append("|---|---|---:|---:|")
+                name = label.split(":")[0] + ("" if o == "oserver" else f" ({o})")
+                each = " ".join(f"{r:.2f}" for r in ratios)
+                out.append(f"| {name} | {each} | {statistics.median(ratios):.2f}x | {TARGETS[case]:.2f}x |")
+    return out + [""] if out else []
+
+
+def cpu_table(runs, servers, ran):
+    """Lines of Markdown: the median server CPU per request in each wrk case."""
+    rows = []
+    for case, col, label, _ in ROWS:
+        if case not in ran or case not in WRK_CASES or col != 3:
+            continue
+        cells = []
+        for s in servers:
+            v = [float(r[7]) for r in runs if r[1] == case and r[2] == s and len(r) > 7 and r[7] not in ("-", "")]
+            cells.append(f"{statistics.median(v):.2f}" if v else "n/a")
+        if any(c != "n/a" for c in cells):
+            rows.append(f"| {label.split(':')[0]} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    head = ["| Server CPU per request, µs (master and workers, median; lower is better) | " + " | ".join(servers) + " |",
+            "|---|" + "---:|" * len(servers)]
+    return head + rows + [""]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", required=True)
@@ -164,6 +219,8 @@ def main():
             ratios.append(baseline_ratio(meds["oserver"], meds[BASELINE], higher))
         out.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     out.append("")
+    out += round_ratios(runs, servers, ours, ran)
+    out += cpu_table(runs, servers, ran)
     if vs_base:
         out.append(
             f"oserver / {BASELINE}: the current build against the baseline binary, "
