@@ -1,0 +1,84 @@
+"""Tests of report.py's paired ratios and CPU table: python3 -m unittest discover -s benches/load"""
+
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402
+
+SERVERS = ["oserver", "nginx", "h2o"]
+
+
+def run(round_, case, server, rps, cpu="-"):
+    return [str(round_), case, server, str(rps), "1.00", "0", "0", cpu]
+
+
+class RoundRatios(unittest.TestCase):
+    def test_each_round_is_against_that_round_s_best_other(self):
+        runs = [
+            run(1, "small_ka", "oserver", 150), run(1, "small_ka", "nginx", 50), run(1, "small_ka", "h2o", 100),
+            run(2, "small_ka", "oserver", 90), run(2, "small_ka", "nginx", 120), run(2, "small_ka", "h2o", 60),
+            run(3, "small_ka", "oserver", 200), run(3, "small_ka", "nginx", 10), run(3, "small_ka", "h2o", 125),
+        ]
+        lines = report.round_ratios(runs, SERVERS, ["oserver"], {"small_ka"})
+        row = [l for l in lines if l.startswith("| (a)")]
+        self.assertEqual(len(row), 1)
+        # 150/100, 90/120, 200/125; median 1.50
+        self.assertIn("| 1.50 0.75 1.60 | 1.50x | 1.30x |", row[0])
+
+    def test_a_round_without_oserver_or_others_is_left_out(self):
+        runs = [
+            run(1, "small_c5000", "oserver", 120), run(1, "small_c5000", "h2o", 100),
+            run(2, "small_c5000", "oserver", "-"), run(2, "small_c5000", "h2o", 100),
+            run(3, "small_c5000", "oserver", 130),
+        ]
+        lines = report.round_ratios(runs, SERVERS, ["oserver"], {"small_c5000"})
+        self.assertIn("| 1.20 | 1.20x | 1.15x |", "\n".join(lines))
+
+    def test_cases_without_a_target_get_no_row(self):
+        runs = [run(1, "small_c1000", "oserver", 120), run(1, "small_c1000", "h2o", 100)]
+        self.assertEqual(report.round_ratios(runs, SERVERS, ["oserver"], {"small_c1000"}), [])
+
+
+class CpuTable(unittest.TestCase):
+    def test_medians_per_server_and_n_a_without_figures(self):
+        runs = [
+            run(1, "small_ka", "oserver", 1, "5.00"), run(2, "small_ka", "oserver", 1, "7.00"),
+            run(3, "small_ka", "oserver", 1, "6.00"), run(1, "small_ka", "h2o", 1, "9.50"),
+            run(1, "small_ka", "nginx", 1, "-"),
+        ]
+        lines = report.cpu_table(runs, SERVERS, {"small_ka"})
+        self.assertIn("| (a) ~100 B file, keep-alive | 6.00 | n/a | 9.50 |", lines)
+
+    def test_results_without_the_cpu_column_give_no_table(self):
+        runs = [r[:7] for r in [run(1, "small_ka", "oserver", 1, "5.00")]]
+        self.assertEqual(report.cpu_table(runs, SERVERS, {"small_ka"}), [])
+
+
+class WholeReport(unittest.TestCase):
+    def test_the_report_has_both_new_tables(self):
+        with tempfile.TemporaryDirectory() as d:
+            res, mach, out = (os.path.join(d, n) for n in ("r.tsv", "m.txt", "o.md"))
+            with open(res, "w") as f:
+                for r in [run(1, "small_close", "oserver", 40, "9.00"), run(1, "small_close", "nginx", 20, "27.00")]:
+                    f.write("\t".join(r) + "\n")
+            with open(mach, "w") as f:
+                f.write("date: today\n")
+            sys.argv = ["report.py", "--results", res, "--machine", mach, "--servers", "oserver,nginx",
+                        "--command", "x", "--out", out]
+            stdout = sys.stdout
+            sys.stdout = open(os.devnull, "w")
+            try:
+                report.main()
+            finally:
+                sys.stdout.close()
+                sys.stdout = stdout
+            text = open(out).read()
+        self.assertIn("| (c) ~100 B file, `Connection: close` | 2.00 | 2.00x | 1.30x |", text)
+        self.assertIn("| (c) ~100 B file, `Connection: close` | 9.00 | 27.00 |", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
