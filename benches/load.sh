@@ -867,17 +867,12 @@ cpu_seconds() {
     }'
 }
 
-# The server's CPU time between two cpu_ticks outputs (master and workers
-# together), in microseconds per request, for "requests" requests: "-" if
-# there were none.
+# Microseconds of CPU per request from cpu_seconds' output (the master's and
+# workers' seconds, summed) and a request count: "-" if there were none.
 cpu_us_per_request() {
-    local hz
-    hz=$(getconf CLK_TCK)
-    awk -v hz="$hz" -v before="$1" -v after="$2" -v n="$3" 'BEGIN {
-        k = split(before, b, " "); for (i = 1; i <= k; i++) { split(b[i], kv, ":"); t0[kv[1]] = kv[2] }
-        k = split(after, a, " ")
-        for (i = 1; i <= k; i++) { split(a[i], kv, ":"); sum += kv[2] - t0[kv[1]] }
-        if (n + 0 > 0) printf "%.2f", sum / hz * 1e6 / n; else print "-"
+    awk -v secs="$1" -v n="$2" 'BEGIN {
+        k = split(secs, s, " "); for (i = 1; i <= k; i++) sum += s[i]
+        if (n + 0 > 0) printf "%.2f", sum * 1e6 / n; else print "-"
     }'
 }
 
@@ -915,16 +910,17 @@ run_wrk() {
         ERRORS=$((ERRORS + 1))
         return 0
     fi
-    local rps mibs errs bad c r w t n
+    local rps mibs errs bad c r w t n secs
     read -r rps mibs errs bad c r w t n <<<"$parsed"
+    secs=$(cpu_seconds "$cpu0" "$cpu1")
     printf '    %-13s %-12s %12s req/s %10s MiB/s  errors %s  non-2xx %s  cpu s (master workers) %s\n' \
-        "$name" "$case" "$rps" "$mibs" "$errs" "$bad" "$(cpu_seconds "$cpu0" "$cpu1")"
+        "$name" "$case" "$rps" "$mibs" "$errs" "$bad" "$secs"
     ((errs == 0)) || warn "$name $case round $round: socket errors connect $c, read $r, write $w, timeout $t"
     ((bad == 0)) || warn "$name $case round $round: $bad non-2xx/3xx responses"
     ((errs == 0 && bad == 0)) || ERRORS=$((ERRORS + 1))
     kill -0 "${PID[$name]}" 2>/dev/null || { server_logs "$name"; die "$name died during $case"; }
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" \
-        "$(cpu_us_per_request "$cpu0" "$cpu1" "$n")" >>"$TMP/results.tsv"
+        "$(cpu_us_per_request "$secs" "$n")" >>"$TMP/results.tsv"
 }
 
 # Append "round case server req/s MiB/s failed non2xx" for one h2load run:

@@ -104,6 +104,11 @@ def baseline_ratio(ours, base, higher):
     return f"{r:.3f}x ({verdict})"
 
 
+def case_name(label):
+    """A row's label without what it measures: "(c) ... `Connection: close`"."""
+    return label.rsplit(":", 1)[0]
+
+
 def round_ratios(runs, servers, ours, ran):
     """Lines of Markdown: per target case and oserver configuration, each
     round's ratio to the best other server of that round, and their median."""
@@ -123,7 +128,7 @@ def round_ratios(runs, servers, ours, ran):
                 if not out:
                     out.append("| Case, per-round ratio to that round's best other | rounds | median | target |")
                     out.append("|---|---|---:|---:|")
-                name = label.rsplit(":", 1)[0] + ("" if o == "oserver" else f" ({o})")
+                name = case_name(label) + ("" if o == "oserver" else f" ({o})")
                 each = " ".join(f"{r:.2f}" for r in ratios)
                 out.append(f"| {name} | {each} | {statistics.median(ratios):.2f}x | {TARGETS[case]:.2f}x |")
     return out + [""] if out else []
@@ -140,7 +145,7 @@ def cpu_table(runs, servers, ran):
             v = [float(r[7]) for r in runs if r[1] == case and r[2] == s and len(r) > 7 and r[7] not in ("-", "")]
             cells.append(f"{statistics.median(v):.2f}" if v else "n/a")
         if any(c != "n/a" for c in cells):
-            rows.append(f"| {label.rsplit(':', 1)[0]} | " + " | ".join(cells) + " |")
+            rows.append(f"| {case_name(label)} | " + " | ".join(cells) + " |")
     if not rows:
         return []
     head = ["| Server CPU per request, µs (master and workers, median; lower is better) | " + " | ".join(servers) + " |",
