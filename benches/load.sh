@@ -42,7 +42,9 @@
 # round so no server always goes first. Prints medians and oserver's ratio to the
 # best of the others, each round's ratio (to that round's best other) for the
 # cases with a target, and each server's CPU time per request in the wrk cases
-# (two views the shared machine's noise moves less than req/s medians),
+# (two views the shared machine's noise moves less than req/s medians) with
+# wrk's own beside it (server and client share the CPUs: the two sums show
+# how much of the machine a server leaves to the client),
 # writes them to benches/load-results.md, and exits non-zero
 # if any run had a socket error, a non-2xx response or a failed idle connection.
 #
@@ -876,16 +878,33 @@ cpu_us_per_request() {
     }'
 }
 
-# Append "round case server req/s MiB/s socket_errors non2xx cpu_us_per_req"
-# for one wrk run (the last: the server's CPU, master and workers, per
-# request wrk completed). A case named tls_* goes to the server's HTTPS port.
+# Seconds of CPU (user + system) used by the children of the shell it runs
+# in, from bash's `times` (its second line, "0m1.234s 0m5.678s"). Run as
+# `{ cmd; times; } | children_seconds` in a subshell whose only child is cmd.
+children_seconds() {
+    awk 'NR == 2 {
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); sum += p[1] * 60 + p[2] }
+        printf "%.2f", sum
+    }'
+}
+
+# Append "round case server req/s MiB/s socket_errors non2xx cpu_us_per_req
+# wrk_cpu_us_per_req" for one wrk run (the server's CPU, master and workers,
+# and wrk's own, per request wrk completed: with client and servers on the
+# same CPUs the two together show how near a run is to what the machine can
+# do). A case named tls_* goes to the server's HTTPS port.
 run_wrk() {
     local round=$1 case=$2 name=$3 path=$4
     shift 4 # the rest goes to wrk (the Connection: close header)
-    local out="$TMP/wrk-$round-$case-$name.txt" cpu0 cpu1 url="http://127.0.0.1:${PORT[$name]}$path"
+    local out="$TMP/wrk-$round-$case-$name.txt" cpu0 cpu1 wrk_secs url="http://127.0.0.1:${PORT[$name]}$path"
     if [[ $case == tls_* ]]; then url="https://127.0.0.1:${TPORT[$name]}$path"; fi
     cpu0=$(cpu_ticks "${PID[$name]}")
-    wrk -t2 -c"${WRK_CONNS[$case]:-100}" -d"${DURATION}s" "$@" "$url" >"$out" 2>&1 || true
+    wrk_secs=$(
+        {
+            wrk -t2 -c"${WRK_CONNS[$case]:-100}" -d"${DURATION}s" "$@" "$url" >"$out" 2>&1 || true
+            times
+        } | children_seconds
+    )
     cpu1=$(cpu_ticks "${PID[$name]}")
     local parsed
     parsed=$(awk '
@@ -919,8 +938,8 @@ run_wrk() {
     ((bad == 0)) || warn "$name $case round $round: $bad non-2xx/3xx responses"
     ((errs == 0 && bad == 0)) || ERRORS=$((ERRORS + 1))
     kill -0 "${PID[$name]}" 2>/dev/null || { server_logs "$name"; die "$name died during $case"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" \
-        "$(cpu_us_per_request "$secs" "$n")" >>"$TMP/results.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$name" "$rps" "$mibs" "$errs" "$bad" \
+        "$(cpu_us_per_request "$secs" "$n")" "$(cpu_us_per_request "$wrk_secs" "$n")" >>"$TMP/results.tsv"
 }
 
 # Append "round case server req/s MiB/s failed non2xx" for one h2load run:

@@ -2,7 +2,7 @@
 """Summary table for benches/load.sh: medians per case and server, as Markdown.
 
 Reads the tab-separated results the script appends (one line per run):
-    round  case  server  value  value2  errors  non2xx  [cpu_us]
+    round  case  server  value  value2  errors  non2xx  [cpu_us  [wrk_cpu_us]]
 where for the wrk and h2load cases value is req/s and value2 MiB/s, and for
 the idle cases value is KiB per connection and errors the connections that
 failed. For the h2load cases (HTTP/2) errors counts failed, errored and
@@ -10,7 +10,7 @@ timed-out requests, and value "-" marks an invalid run (wrong protocol, a
 failed request, a non-2xx, a failed h2 check). A server that could not take
 part in a case (no HTTPS, no h2c) has value "skip". The wrk cases add
 cpu_us, the server's CPU time (master and workers) per completed request in
-microseconds.
+microseconds, and then wrk_cpu_us, wrk's own per request.
 Only the cases that ran get a row. Writes the Markdown to --out and prints it.
 
 Besides the medians, two views that the machine's noise moves less:
@@ -20,7 +20,9 @@ Besides the medians, two views that the machine's noise moves less:
   one server's median), and the median of those ratios;
 - the server's CPU per request: with client and servers on the same CPUs,
   req/s also measures what a server leaves to wrk, CPU per request only the
-  server.
+  server. wrk's CPU per request beside it shows what the client costs
+  against each server; the two together, against the machine's CPUs, show
+  how close a run came to what the machine can do.
 """
 
 import argparse
@@ -134,22 +136,27 @@ def round_ratios(runs, servers, ours, ran):
     return out + [""] if out else []
 
 
-def cpu_table(runs, servers, ran):
-    """Lines of Markdown: the median server CPU per request in each wrk case."""
+SERVER_CPU = (7, "Server CPU per request, µs (master and workers, median; lower is better)")
+WRK_CPU = (8, "wrk's CPU per request, µs (the client, against each server; median)")
+
+
+def cpu_table(runs, servers, ran, which=SERVER_CPU):
+    """Lines of Markdown: the median CPU per request in each wrk case, the
+    server's (SERVER_CPU) or wrk's (WRK_CPU)."""
+    col, title = which
     rows = []
-    for case, col, label, _ in ROWS:
-        if case not in ran or case not in WRK_CASES or col != 3:
+    for case, value_col, label, _ in ROWS:
+        if case not in ran or case not in WRK_CASES or value_col != 3:
             continue
         cells = []
         for s in servers:
-            v = [float(r[7]) for r in runs if r[1] == case and r[2] == s and len(r) > 7 and r[7] not in ("-", "")]
+            v = [float(r[col]) for r in runs if r[1] == case and r[2] == s and len(r) > col and r[col] not in ("-", "")]
             cells.append(f"{statistics.median(v):.2f}" if v else "n/a")
         if any(c != "n/a" for c in cells):
             rows.append(f"| {case_name(label)} | " + " | ".join(cells) + " |")
     if not rows:
         return []
-    head = ["| Server CPU per request, µs (master and workers, median; lower is better) | " + " | ".join(servers) + " |",
-            "|---|" + "---:|" * len(servers)]
+    head = [f"| {title} | " + " | ".join(servers) + " |", "|---|" + "---:|" * len(servers)]
     return head + rows + [""]
 
 
@@ -226,6 +233,7 @@ def main():
     out.append("")
     out += round_ratios(runs, servers, ours, ran)
     out += cpu_table(runs, servers, ran)
+    out += cpu_table(runs, servers, ran, WRK_CPU)
     if vs_base:
         out.append(
             f"oserver / {BASELINE}: the current build against the baseline binary, "

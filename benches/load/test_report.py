@@ -11,8 +11,8 @@ import report  # noqa: E402
 SERVERS = ["oserver", "nginx", "h2o"]
 
 
-def run(round_, case, server, rps, cpu="-"):
-    return [str(round_), case, server, str(rps), "1.00", "0", "0", cpu]
+def run(round_, case, server, rps, cpu="-", wrk_cpu="-"):
+    return [str(round_), case, server, str(rps), "1.00", "0", "0", cpu, wrk_cpu]
 
 
 class RoundRatios(unittest.TestCase):
@@ -56,13 +56,29 @@ class CpuTable(unittest.TestCase):
         runs = [r[:7] for r in [run(1, "small_ka", "oserver", 1, "5.00")]]
         self.assertEqual(report.cpu_table(runs, SERVERS, {"small_ka"}), [])
 
+    def test_wrk_s_cpu_comes_from_its_own_column(self):
+        runs = [
+            run(1, "small_c5000", "oserver", 1, "8.00", "15.00"), run(2, "small_c5000", "oserver", 1, "9.00", "17.00"),
+            run(1, "small_c5000", "h2o", 1, "12.00", "16.50"),
+        ]
+        lines = report.cpu_table(runs, SERVERS, {"small_c5000"}, report.WRK_CPU)
+        self.assertTrue(lines[0].startswith("| wrk's CPU per request"), lines[0])
+        self.assertIn("| (n) ~100 B file, keep-alive, 5,000 connections | 16.00 | n/a | 16.50 |", lines)
+        server = report.cpu_table(runs, SERVERS, {"small_c5000"})
+        self.assertIn("| (n) ~100 B file, keep-alive, 5,000 connections | 8.50 | n/a | 12.00 |", server)
+
+    def test_results_from_before_the_wrk_column_give_no_wrk_table(self):
+        runs = [r[:8] for r in [run(1, "small_ka", "oserver", 1, "5.00", "7.00")]]
+        self.assertEqual(report.cpu_table(runs, SERVERS, {"small_ka"}, report.WRK_CPU), [])
+
 
 class WholeReport(unittest.TestCase):
-    def test_the_report_has_both_new_tables(self):
+    def test_the_report_has_the_paired_ratios_and_both_cpu_tables(self):
         with tempfile.TemporaryDirectory() as d:
             res, mach, out = (os.path.join(d, n) for n in ("r.tsv", "m.txt", "o.md"))
             with open(res, "w") as f:
-                for r in [run(1, "small_close", "oserver", 40, "9.00"), run(1, "small_close", "nginx", 20, "27.00")]:
+                for r in [run(1, "small_close", "oserver", 40, "9.00", "30.00"),
+                          run(1, "small_close", "nginx", 20, "27.00", "31.00")]:
                     f.write("\t".join(r) + "\n")
             with open(mach, "w") as f:
                 f.write("date: today\n")
@@ -78,6 +94,7 @@ class WholeReport(unittest.TestCase):
             text = open(out).read()
         self.assertIn("| (c) ~100 B file, `Connection: close` | 2.00 | 2.00x | 1.30x |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 9.00 | 27.00 |", text)
+        self.assertIn("| (c) ~100 B file, `Connection: close` | 30.00 | 31.00 |", text)
 
 
 if __name__ == "__main__":
