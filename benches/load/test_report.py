@@ -91,7 +91,8 @@ class WholeReport(unittest.TestCase):
             finally:
                 sys.stdout.close()
                 sys.stdout = stdout
-            text = open(out).read()
+            with open(out) as f:
+                text = f.read()
         self.assertIn("| (c) ~100 B file, `Connection: close` | 2.00 | 2.00x | 1.30x |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 9.00 | 27.00 |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 30.00 | 31.00 |", text)
