@@ -1,9 +1,12 @@
 """Tests of report.py's paired ratios and CPU table: python3 -m unittest discover -s benches/load"""
 
+import contextlib
+import io
 import os
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402
@@ -82,15 +85,10 @@ class WholeReport(unittest.TestCase):
                     f.write("\t".join(r) + "\n")
             with open(mach, "w") as f:
                 f.write("date: today\n")
-            sys.argv = ["report.py", "--results", res, "--machine", mach, "--servers", "oserver,nginx",
-                        "--command", "x", "--out", out]
-            stdout = sys.stdout
-            sys.stdout = open(os.devnull, "w")
-            try:
+            argv = ["report.py", "--results", res, "--machine", mach, "--servers", "oserver,nginx",
+                    "--command", "x", "--out", out]
+            with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(io.StringIO()):
                 report.main()
-            finally:
-                sys.stdout.close()
-                sys.stdout = stdout
             with open(out) as f:
                 text = f.read()
         self.assertIn("| (c) ~100 B file, `Connection: close` | 2.00 | 2.00x | 1.30x |", text)
