@@ -3,7 +3,8 @@
 # machine.
 #
 #   bash benches/load.sh [--rounds N] [--duration SECS] [--baseline PATH] [--ab]
-#                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd,h2o,caddy]
+#                        [--only oserver,oserver-base,oserver-tuned,nginx,lighttpd,h2o,caddy,
+#                                floor-epoll,floor-uring]
 #                        [--tls] [--h2] [--cases a,b,c,...,n] [--out PATH]
 #
 # oserver runs twice: `oserver` with its defaults, and `oserver-tuned` with
@@ -96,6 +97,17 @@
 # (or a baseline) whose --help lists no --https-port, lighttpd without
 # mod_openssl (`lighttpd -V` and a config test with it loaded).
 #
+# floor-epoll and floor-uring (with --only, and only in the keep-alive
+# small-file cases (a), (m) and (n)) are not servers but measuring sticks:
+# the smallest programs that answer wrk there, built with gcc from
+# benches/load/floor/ (liburing-dev for floor-uring, installed with apt when
+# missing). Each thread, one per CPU, pinned and SCHED_BATCH as oserver's
+# defaults on 127.0.0.1, accepts on its own SO_REUSEPORT listener with
+# SO_INCOMING_CPU, reads a request with one recv and sends one fixed
+# response of oserver's size; floor-uring does the same through io_uring.
+# Their CPU per request is what the kernel charges for the case below any
+# real server, with epoll and with io_uring. They are never "the best other".
+#
 # --ab adds ApacheBench, a second client, against oserver (or the first server
 # --only leaves): 50,000 requests for the 1 MB page, a new connection each
 # (`ab -n 50000 -c 100 -r`). Off by default: it takes 30-40 s on 2 cores.
@@ -114,7 +126,8 @@ ROUNDS=2
 DURATION=10
 ONLY="" # empty: the default servers below
 DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd,h2o,caddy"
-ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd h2o caddy) # column order
+ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd h2o caddy floor-epoll floor-uring) # column order
+FLOOR_CASES="a,m,n" # the cases the floor servers answer (keep-alive, the small file)
 CASES="a,b,c,d,m,n" # --cases; --tls adds e,f,g,h; --h2 adds i,j,k,l
 ALL_CASES=(a b c d m n e f g h i j k l)
 # The case letters of the README and the report, and the names in results.tsv.
@@ -191,12 +204,19 @@ parse_args() {
     SERVERS=()
     local s
     for s in ${ONLY//,/ }; do
-        [[ $s =~ ^(oserver|oserver-base|oserver-tuned|nginx|lighttpd|h2o|caddy)$ ]] || die "--only: unknown server '$s'"
+        [[ $s =~ ^(oserver|oserver-base|oserver-tuned|nginx|lighttpd|h2o|caddy|floor-epoll|floor-uring)$ ]] ||
+            die "--only: unknown server '$s'"
     done
     for s in "${ALL_SERVERS[@]}"; do # fixed column order whatever --only says
         if [[ ",$ONLY," == *",$s,"* ]]; then SERVERS+=("$s"); fi
     done
     ((${#SERVERS[@]})) || die "--only selected no server"
+    if has floor-epoll || has floor-uring; then
+        for c in ${CASES//,/ }; do
+            [[ ",$FLOOR_CASES," == *",$c,"* ]] ||
+                die "--cases: the floor servers answer only the cases $FLOOR_CASES, not '$c'"
+        done
+    fi
     if has oserver-base; then
         [[ -n $BASE_BIN ]] || die "oserver-base needs a baseline binary: --baseline PATH or OSERVER_BASE_BIN=PATH"
         [[ -f $BASE_BIN && -x $BASE_BIN ]] || die "baseline $BASE_BIN is not an executable file"
@@ -227,6 +247,7 @@ install_tools() {
     if has lighttpd; then pkg_of[lighttpd]=lighttpd; fi
     if has h2o; then pkg_of[h2o]=h2o; fi
     if has caddy; then pkg_of[caddy]=caddy; fi
+    if has floor-epoll || has floor-uring; then pkg_of[gcc]=gcc; fi
     if any_tls_case; then pkg_of[openssl]=openssl; fi
     if any_h2_case; then pkg_of[h2load]=nghttp2-client; fi
     if ((RUN_AB)); then pkg_of[ab]=apache2-utils; fi
@@ -234,6 +255,7 @@ install_tools() {
     for cmd in "${!pkg_of[@]}"; do
         command -v "$cmd" >/dev/null || missing+=("${pkg_of[$cmd]}")
     done
+    if has floor-uring && [[ ! -e /usr/include/liburing.h ]]; then missing+=(liburing-dev); fi
     # Debian ships lighttpd's TLS module apart. Optional: without it lighttpd
     # only sits out the HTTPS cases (lighttpd_tls says why).
     if has lighttpd && any_tls_case && [[ ! -e $LIGHTTPD_MODULES/mod_openssl.so ]]; then
@@ -265,6 +287,17 @@ build_oserver() {
     [[ $target == /* ]] || target="$REPO/$target"
     OSERVER_BIN="$target/release/oserver"
     [[ -x $OSERVER_BIN ]] || die "no binary at $OSERVER_BIN after the build"
+}
+
+# The floor servers, compiled into the run's temp dir.
+build_floors() {
+    local name
+    for name in floor-epoll floor-uring; do
+        has "$name" || continue
+        local src="$HERE/floor/${name/-/_}.c" libs=(-lpthread)
+        [[ $name == floor-uring ]] && libs+=(-luring)
+        gcc -O2 -Wall -Wextra -Werror -o "$TMP/bin-$name" "$src" "${libs[@]}" || die "gcc could not build $src"
+    done
 }
 
 # The flags every oserver run gets besides -r and -p, one flag (and its value)
@@ -421,6 +454,9 @@ machine_info() {
         echo "settings: 2 workers each, sendfile, no access log, keep-alive timeout 65 s, no per-connection request cap (lighttpd: 65535); client and servers share the machine"
         if has h2o || has caddy; then
             echo "threaded servers: h2o num-threads 2 (neverbleed on, its default); caddy GOMAXPROCS=2, HTTP/3 off"
+        fi
+        if has floor-epoll || has floor-uring; then
+            echo "floor servers (not servers: the kernel's cost of the case, benches/load/floor): one pinned SCHED_BATCH thread per CPU, one recv and one send of a fixed response per request; $(gcc --version | head -1)$(has floor-uring && echo ", liburing $(dpkg-query -W -f '${Version}' liburing-dev 2>/dev/null)")"
         fi
         if any_tls_case; then
             echo "https: one ECDSA P-256 certificate (private CA, leaf for localhost/127.0.0.1) for all; TLS settings each server's defaults; wrk makes a full handshake per connection (no resumption)"
@@ -674,6 +710,9 @@ start_server() {
         write_h2o_conf "$dir" "$port" "$tport"
         setsid h2o -c "$dir/h2o.conf" >"$dir/stderr.log" 2>&1 &
         ;;
+    floor-epoll | floor-uring)
+        setsid "$TMP/bin-$name" "$port" "$REPO$SMALL" >"$dir/stderr.log" 2>&1 &
+        ;;
     caddy)
         write_caddyfile "$dir" "$port" "$tport"
         # Caddy keeps state (autosaved config, certificate storage) under XDG dirs.
@@ -721,6 +760,10 @@ wait_ready() {
         sleep 0.1
     done
     [[ $code == 200 ]] || { server_logs "$name"; die "$name: GET $SMALL gave '$code', not 200, after 10 s"; }
+    if [[ $name == floor-* ]]; then # one thread per CPU, and only the small file
+        log "$name ready: pid ${PID[$name]}, $(awk '/^Threads:/ { print $2 }' "/proc/${PID[$name]}/status") threads, port ${PORT[$name]}"
+        return 0
+    fi
     local got want
     got=$(curl -s -o /dev/null -w '%{size_download}' --max-time 10 "$url$LARGE")
     want=$(stat -c %s "$REPO$LARGE")
@@ -1141,6 +1184,7 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     : >"$TMP/results.tsv"
+    build_floors
     if any_tls_case; then make_certs; fi
     machine_info
 

@@ -83,6 +83,16 @@ TARGETS = {
 BASELINE = "oserver-base"
 SAME_WITHIN = 0.03
 
+# load.sh's floor servers (floor-epoll, floor-uring) are measuring sticks, not
+# servers: the least a program can spend on the case. oserver gets a column
+# against each, and they are never the best other.
+FLOOR_PREFIX = "floor-"
+
+
+def is_other(server):
+    """Whether oserver is compared with this server: not an oserver build, not a floor."""
+    return not server.startswith("oserver") and not server.startswith(FLOOR_PREFIX)
+
 
 def fmt(x):
     if x is None:
@@ -122,7 +132,7 @@ def round_ratios(runs, servers, ours, ran):
             ratios = []
             for rnd in sorted({r[0] for r in runs}, key=int):
                 got = {r[2]: r[3] for r in runs if r[0] == rnd and r[1] == case}
-                others = [float(v) for s, v in got.items() if not s.startswith("oserver") and s in servers and v not in ("-", "skip")]
+                others = [float(v) for s, v in got.items() if is_other(s) and s in servers and v not in ("-", "skip")]
                 if got.get(o, "-") in ("-", "skip") or not others or max(others) <= 0:
                     continue
                 ratios.append(float(got[o]) / max(others))
@@ -201,7 +211,9 @@ def main():
     # column, oserver / oserver-base, when both ran).
     ours = [s for s in servers if s.startswith("oserver") and s != BASELINE]
     vs_base = "oserver" in servers and BASELINE in servers
+    floors = [s for s in servers if s.startswith(FLOOR_PREFIX)] if "oserver" in servers else []
     extra = [f"{o} vs best other" for o in ours] + ([f"oserver / {BASELINE}"] if vs_base else [])
+    extra += [f"oserver / {f}" for f in floors]
     out.append("| Case | " + " | ".join(servers + extra) + " |")
     out.append("|---|" + "---:|" * len(servers) + "---|" * len(extra))
     ran = {r[1] for r in runs}
@@ -210,7 +222,7 @@ def main():
             continue
         meds = {s: median(case, col, s) for s in servers}
         cells = ["skipped" if skipped(case, s) else fmt(meds[s]) for s in servers]
-        others = [meds[s] for s in servers if not s.startswith("oserver") and meds[s] is not None]
+        others = [meds[s] for s in servers if is_other(s) and meds[s] is not None]
         ratios = []
         for o in ours:
             ratio = "n/a"
@@ -232,11 +244,22 @@ def main():
             ratios.append(ratio)
         if vs_base:
             ratios.append(baseline_ratio(meds["oserver"], meds[BASELINE], higher))
+        for f in floors:
+            ok = meds["oserver"] is not None and meds[f]
+            ratios.append(f"{meds['oserver'] / meds[f]:.2f}x" if ok else "n/a")
         out.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     out.append("")
     out += round_ratios(runs, servers, ours, ran)
     out += cpu_table(runs, servers, ran)
     out += cpu_table(runs, servers, ran, WRK_CPU)
+    if floors:
+        out.append(
+            f"{', '.join(floors)}: not servers but the least a program spends on the case "
+            "(benches/load/floor: one recv and one send of a fixed response per request, "
+            "placed as oserver's defaults), with epoll and with io_uring; never the best other. "
+            "oserver / floor is oserver's share of what the floor reaches."
+        )
+        out.append("")
     if vs_base:
         out.append(
             f"oserver / {BASELINE}: the current build against the baseline binary, "

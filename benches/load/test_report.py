@@ -40,6 +40,12 @@ class RoundRatios(unittest.TestCase):
         lines = report.round_ratios(runs, SERVERS, ["oserver"], {"small_c5000"})
         self.assertIn("| 1.20 | 1.20x | 1.15x |", "\n".join(lines))
 
+    def test_a_floor_is_never_the_best_other(self):
+        runs = [run(1, "small_ka", "oserver", 150), run(1, "small_ka", "h2o", 100),
+                run(1, "small_ka", "floor-epoll", 160)]
+        lines = report.round_ratios(runs, SERVERS + ["floor-epoll"], ["oserver"], {"small_ka"})
+        self.assertIn("| 1.50 | 1.50x | 1.30x |", "\n".join(lines))
+
     def test_cases_without_a_target_get_no_row(self):
         runs = [run(1, "small_c1000", "oserver", 120), run(1, "small_c1000", "h2o", 100)]
         self.assertEqual(report.round_ratios(runs, SERVERS, ["oserver"], {"small_c1000"}), [])
@@ -94,6 +100,29 @@ class WholeReport(unittest.TestCase):
         self.assertIn("| (c) ~100 B file, `Connection: close` | 2.00 | 2.00x | 1.30x |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 9.00 | 27.00 |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 30.00 | 31.00 |", text)
+
+
+    def test_floors_get_a_column_each_and_stay_out_of_the_best_other(self):
+        with tempfile.TemporaryDirectory() as d:
+            res, mach, out = (os.path.join(d, n) for n in ("r.tsv", "m.txt", "o.md"))
+            with open(res, "w") as f:
+                for r in [run(1, "small_ka", "oserver", 150, "6.00", "7.00"),
+                          run(1, "small_ka", "h2o", 120, "7.50", "7.50"),
+                          run(1, "small_ka", "floor-epoll", 160, "5.40", "7.00"),
+                          run(1, "small_ka", "floor-uring", 200, "4.40", "6.90")]:
+                    f.write("\t".join(r) + "\n")
+            with open(mach, "w") as f:
+                f.write("date: today\n")
+            argv = ["report.py", "--results", res, "--machine", mach,
+                    "--servers", "oserver,h2o,floor-epoll,floor-uring", "--command", "x", "--out", out]
+            with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(io.StringIO()):
+                report.main()
+            with open(out) as f:
+                text = f.read()
+        self.assertIn("| oserver vs best other | oserver / floor-epoll | oserver / floor-uring |", text)
+        # 150 / 120 (h2o, not the floors), 150 / 160, 150 / 200
+        self.assertIn("| 150 | 120 | 160 | 200 | 1.25x (target >= 1.30x: FAIL) | 0.94x | 0.75x |", text)
+        self.assertIn("| (a) ~100 B file, keep-alive | 6.00 | 7.50 | 5.40 | 4.40 |", text)
 
 
 if __name__ == "__main__":
