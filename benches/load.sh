@@ -97,16 +97,17 @@
 # (or a baseline) whose --help lists no --https-port, lighttpd without
 # mod_openssl (`lighttpd -V` and a config test with it loaded).
 #
-# floor-epoll and floor-uring (with --only, and only in the keep-alive
-# small-file cases (a), (m) and (n)) are not servers but measuring sticks:
-# the smallest programs that answer wrk there, built with gcc from
-# benches/load/floor/ (liburing-dev for floor-uring, installed with apt when
-# missing). Each thread, one per CPU, pinned and SCHED_BATCH as oserver's
-# defaults on 127.0.0.1, accepts on its own SO_REUSEPORT listener with
-# SO_INCOMING_CPU, reads a request with one recv and sends one fixed
-# response of oserver's size; floor-uring does the same through io_uring.
-# Their CPU per request is what the kernel charges for the case below any
-# real server, with epoll and with io_uring. They are never "the best other".
+# floor-epoll and floor-uring (with --only) are not servers but measuring
+# sticks: the smallest programs that answer wrk in the keep-alive cases,
+# built with gcc from benches/load/floor/ (liburing-dev for floor-uring,
+# installed with apt when missing). One process per CPU, pinned and
+# SCHED_BATCH as oserver's defaults on 127.0.0.1, each with its own
+# SO_REUSEPORT listener with SO_INCOMING_CPU; one recv per request and the
+# response oserver would send, the small file from memory, the large one by
+# sendfile in oserver's turns. floor-epoll answers (a), (b), (m) and (n),
+# floor-uring (io_uring, registered files) (a), (m) and (n); they sit out
+# the other cases. Their CPU per request is what the kernel charges for a
+# case below any real server. They are never "the best other".
 #
 # --ab adds ApacheBench, a second client, against oserver (or the first server
 # --only leaves): 50,000 requests for the 1 MB page, a new connection each
@@ -127,7 +128,8 @@ DURATION=10
 ONLY="" # empty: the default servers below
 DEFAULT_SERVERS="oserver,oserver-tuned,nginx,lighttpd,h2o,caddy"
 ALL_SERVERS=(oserver oserver-base oserver-tuned nginx lighttpd h2o caddy floor-epoll floor-uring) # column order
-FLOOR_CASES="a,m,n" # the cases the floor servers answer (keep-alive, the small file)
+# The cases each floor server answers; it sits out the others.
+declare -A FLOOR_CASES=([floor-epoll]=a,b,m,n [floor-uring]=a,m,n)
 CASES="a,b,c,d,m,n" # --cases; --tls adds e,f,g,h; --h2 adds i,j,k,l
 ALL_CASES=(a b c d m n e f g h i j k l)
 # The case letters of the README and the report, and the names in results.tsv.
@@ -211,12 +213,12 @@ parse_args() {
         if [[ ",$ONLY," == *",$s,"* ]]; then SERVERS+=("$s"); fi
     done
     ((${#SERVERS[@]})) || die "--only selected no server"
-    if has floor-epoll || has floor-uring; then
-        for c in ${CASES//,/ }; do
-            [[ ",$FLOOR_CASES," == *",$c,"* ]] ||
-                die "--cases: the floor servers answer only the cases $FLOOR_CASES, not '$c'"
-        done
-    fi
+    for s in floor-epoll floor-uring; do
+        has "$s" || continue
+        local any=""
+        for c in ${CASES//,/ }; do answers "$s" "$c" && any=1; done
+        [[ -n $any ]] || warn "$s answers only the cases ${FLOOR_CASES[$s]}: it sits out this run"
+    done
     if has oserver-base; then
         [[ -n $BASE_BIN ]] || die "oserver-base needs a baseline binary: --baseline PATH or OSERVER_BASE_BIN=PATH"
         [[ -f $BASE_BIN && -x $BASE_BIN ]] || die "baseline $BASE_BIN is not an executable file"
@@ -236,6 +238,9 @@ any_h2_case() { has_case i || has_case j || has_case k || has_case l; }
 any_h2c_case() { has_case k || has_case l; }
 # Whether server $1 takes part in the HTTPS cases of this run.
 serves_tls() { any_tls_case && [[ -z ${NO_TLS[$1]:-} ]]; }
+# Whether server $1 takes part in case $2 (a letter): every server does but a
+# floor, which answers its own few.
+answers() { [[ $1 != floor-* || ",${FLOOR_CASES[$1]}," == *",$2,"* ]]; }
 # Whether server $1 takes part in the h2c cases (k), (l) of this run.
 serves_h2c() { any_h2c_case && [[ " $H2C_SERVERS " == *" $1 "* ]]; }
 
@@ -294,7 +299,7 @@ build_floors() {
     local name
     for name in floor-epoll floor-uring; do
         has "$name" || continue
-        local src="$HERE/floor/${name/-/_}.c" libs=(-lpthread)
+        local src="$HERE/floor/${name/-/_}.c" libs=()
         [[ $name == floor-uring ]] && libs+=(-luring)
         gcc -O2 -Wall -Wextra -Werror -o "$TMP/bin-$name" "$src" "${libs[@]}" || die "gcc could not build $src"
     done
@@ -354,6 +359,7 @@ check_tls_support() {
             ;;
         lighttpd) lighttpd_tls ;;
         h2o | caddy) ;; # both always have TLS
+        floor-*) NO_TLS[$name]="a floor answers plain HTTP only" ;;
         esac
         if [[ -n ${NO_TLS[$name]:-} ]]; then
             warn "$name sits out the HTTPS cases: ${NO_TLS[$name]}"
@@ -456,7 +462,7 @@ machine_info() {
             echo "threaded servers: h2o num-threads 2 (neverbleed on, its default); caddy GOMAXPROCS=2, HTTP/3 off"
         fi
         if has floor-epoll || has floor-uring; then
-            echo "floor servers (not servers: the kernel's cost of the case, benches/load/floor): one pinned SCHED_BATCH thread per CPU, one recv and one send of a fixed response per request; $(gcc --version | head -1)$(has floor-uring && echo ", liburing $(dpkg-query -W -f '${Version}' liburing-dev 2>/dev/null)")"
+            echo "floor servers (not servers: the kernel's cost of the case, benches/load/floor): one pinned SCHED_BATCH process per CPU, one recv per request, oserver's response (the small file from memory, the large one by sendfile); $(gcc --version | head -1)$(has floor-uring && echo ", liburing $(dpkg-query -W -f '${Version}' liburing-dev 2>/dev/null)")"
         fi
         if any_tls_case; then
             echo "https: one ECDSA P-256 certificate (private CA, leaf for localhost/127.0.0.1) for all; TLS settings each server's defaults; wrk makes a full handshake per connection (no resumption)"
@@ -710,8 +716,11 @@ start_server() {
         write_h2o_conf "$dir" "$port" "$tport"
         setsid h2o -c "$dir/h2o.conf" >"$dir/stderr.log" 2>&1 &
         ;;
-    floor-epoll | floor-uring)
-        setsid "$TMP/bin-$name" "$port" "$REPO$SMALL" >"$dir/stderr.log" 2>&1 &
+    floor-epoll)
+        setsid "$TMP/bin-$name" "$port" "$SMALL" "$REPO$SMALL" "$LARGE" "$REPO$LARGE" >"$dir/stderr.log" 2>&1 &
+        ;;
+    floor-uring)
+        setsid "$TMP/bin-$name" "$port" "$SMALL" "$REPO$SMALL" >"$dir/stderr.log" 2>&1 &
         ;;
     caddy)
         write_caddyfile "$dir" "$port" "$tport"
@@ -760,8 +769,8 @@ wait_ready() {
         sleep 0.1
     done
     [[ $code == 200 ]] || { server_logs "$name"; die "$name: GET $SMALL gave '$code', not 200, after 10 s"; }
-    if [[ $name == floor-* ]]; then # one thread per CPU, and only the small file
-        log "$name ready: pid ${PID[$name]}, $(awk '/^Threads:/ { print $2 }' "/proc/${PID[$name]}/status") threads, port ${PORT[$name]}"
+    if [[ $name == floor-uring ]]; then # only the small file
+        log "$name ready: pid ${PID[$name]}, $((1 + $(pgrep -c -P "${PID[$name]}" || true))) processes, port ${PORT[$name]}"
         return 0
     fi
     local got want
@@ -774,6 +783,10 @@ wait_ready() {
     local procs https=""
     [[ -z ${TPORT[$name]:-} ]] || https=", https port ${TPORT[$name]}"
     case "$name" in
+    floor-epoll)
+        log "$name ready: pid ${PID[$name]}, $((1 + $(pgrep -c -P "${PID[$name]}" || true))) processes, port ${PORT[$name]}"
+        return 0
+        ;;
     h2o | caddy)
         # Threads, not worker processes (h2o also forks helpers: neverbleed
         # for the private key, a crash handler).
@@ -1076,6 +1089,27 @@ run_idle() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t0\n' "$round" "$case" "$name" "$kib" "${f[open_secs]}" "$failed" >>"$TMP/results.tsv"
 }
 
+# A row in the report that says server $3 sat out case $2 (a letter) in round $1.
+sit_out() {
+    printf '%s\t%s\t%s\tskip\tskip\t0\t0\n' "$1" "${CASE_NAME[$2]}" "$3" >>"$TMP/results.tsv"
+}
+
+# Plain wrk case $2 (a letter) of round $1 on path $3, for the servers that
+# follow, one after the other; (c) sends `Connection: close`.
+run_plain() {
+    local round=$1 letter=$2 path=$3 name args=()
+    shift 3
+    has_case "$letter" || return 0
+    if [[ $letter == c ]]; then args=(-H "Connection: close"); fi
+    for name in "$@"; do
+        if answers "$name" "$letter"; then
+            run_wrk "$round" "${CASE_NAME[$letter]}" "$name" "$path" "${args[@]}"
+        else
+            sit_out "$round" "$letter" "$name"
+        fi
+    done
+}
+
 # One round: fresh servers (so the idle test sees a server that has not yet
 # grown its buffers or heap), then every selected case with the servers in turn.
 # The TLS idle test (h) gets servers started afresh after the plain one (d),
@@ -1089,7 +1123,7 @@ run_round() {
         elif any_tls_case; then
             for c in e f g h i j; do # a row in the report that says so
                 if has_case "$c"; then
-                    printf '%s\t%s\t%s\tskip\tskip\t0\t0\n' "$round" "${CASE_NAME[$c]}" "$name" >>"$TMP/results.tsv"
+                    sit_out "$round" "$c" "$name"
                 fi
             done
         fi
@@ -1098,7 +1132,7 @@ run_round() {
         elif any_h2c_case; then
             for c in k l; do
                 if has_case "$c"; then
-                    printf '%s\t%s\t%s\tskip\tskip\t0\t0\n' "$round" "${CASE_NAME[$c]}" "$name" >>"$TMP/results.tsv"
+                    sit_out "$round" "$c" "$name"
                 fi
             done
         fi
@@ -1112,7 +1146,9 @@ run_round() {
     fi
     for name in "${up[@]}"; do start_server "$name"; done
     if has_case d; then
-        for name in "${order[@]}"; do run_idle "$round" idle "$name"; done
+        for name in "${order[@]}"; do
+            if answers "$name" d; then run_idle "$round" idle "$name"; else sit_out "$round" d "$name"; fi
+        done
     fi
     if has_case h && ((${#tls[@]})); then
         if has_case d; then
@@ -1124,13 +1160,11 @@ run_round() {
         fi
         for name in "${tls[@]}"; do run_idle "$round" tls_idle "$name"; done
     fi
-    if has_case a; then for name in "${order[@]}"; do run_wrk "$round" small_ka "$name" "$SMALL"; done; fi
-    if has_case b; then for name in "${order[@]}"; do run_wrk "$round" large_ka "$name" "$LARGE"; done; fi
-    if has_case c; then
-        for name in "${order[@]}"; do run_wrk "$round" small_close "$name" "$SMALL" -H "Connection: close"; done
-    fi
-    if has_case m; then for name in "${order[@]}"; do run_wrk "$round" small_c1000 "$name" "$SMALL"; done; fi
-    if has_case n; then for name in "${order[@]}"; do run_wrk "$round" small_c5000 "$name" "$SMALL"; done; fi
+    run_plain "$round" a "$SMALL" "${order[@]}"
+    run_plain "$round" b "$LARGE" "${order[@]}"
+    run_plain "$round" c "$SMALL" "${order[@]}"
+    run_plain "$round" m "$SMALL" "${order[@]}"
+    run_plain "$round" n "$SMALL" "${order[@]}"
     if has_case e; then for name in "${tls[@]}"; do run_wrk "$round" tls_small_ka "$name" "$SMALL"; done; fi
     if has_case f; then for name in "${tls[@]}"; do run_wrk "$round" tls_large_ka "$name" "$LARGE"; done; fi
     if has_case g; then

@@ -254,10 +254,10 @@ def main():
     out += cpu_table(runs, servers, ran, WRK_CPU)
     if floors:
         out.append(
-            f"{', '.join(floors)}: not servers but the least a program spends on the case "
-            "(benches/load/floor: one recv and one send of a fixed response per request, "
-            "placed as oserver's defaults), with epoll and with io_uring; never the best other. "
-            "oserver / floor is oserver's share of what the floor reaches."
+            f"{', '.join(floors)}: not servers but the least a program spends on a keep-alive case "
+            "(benches/load/floor: one recv per request and the response oserver sends, the large "
+            "file by sendfile, placed as oserver's defaults; floor-uring through io_uring); "
+            "never the best other. oserver / floor is oserver's share of what the floor reaches."
         )
         out.append("")
     if vs_base:
