@@ -122,8 +122,9 @@ def case_name(label):
 
 
 def round_ratios(runs, servers, ours, ran):
-    """Lines of Markdown: per target case and oserver configuration, each
-    round's ratio to the best other server of that round, and their median."""
+    """Lines of Markdown: per target case and server in `ours` (oserver's
+    configurations, and any floor), each round's ratio to the best other
+    server of that round, and their median."""
     out = []
     for case, col, label, _ in ROWS:
         if case not in ran or case not in TARGETS or col != 3:
@@ -249,7 +250,9 @@ def main():
             ratios.append(f"{meds['oserver'] / meds[f]:.2f}x" if ok else "n/a")
         out.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     out.append("")
-    out += round_ratios(runs, servers, ours, ran)
+    # A floor's own ratios show what the best possible program reaches
+    # against the same others, round by round.
+    out += round_ratios(runs, servers, ours + [f for f in servers if f.startswith(FLOOR_PREFIX)], ran)
     out += cpu_table(runs, servers, ran)
     out += cpu_table(runs, servers, ran, WRK_CPU)
     if floors:

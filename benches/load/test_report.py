@@ -123,6 +123,8 @@ class WholeReport(unittest.TestCase):
         # 150 / 120 (h2o, not the floors), 150 / 160, 150 / 200
         self.assertIn("| 150 | 120 | 160 | 200 | 1.25x (target >= 1.30x: FAIL) | 0.94x | 0.75x |", text)
         self.assertIn("| (a) ~100 B file, keep-alive | 6.00 | 7.50 | 5.40 | 4.40 |", text)
+        # and each floor's own per-round ratio to the same best other
+        self.assertIn("| (a) ~100 B file, keep-alive (floor-uring) | 1.67 | 1.67x | 1.30x |", text)
 
 
 if __name__ == "__main__":
