@@ -81,44 +81,36 @@ class CpuTable(unittest.TestCase):
         self.assertEqual(report.cpu_table(runs, SERVERS, {"small_ka"}, report.WRK_CPU), [])
 
 
+def whole_report(runs, servers):
+    """The report report.main writes for these results, as text."""
+    with tempfile.TemporaryDirectory() as d:
+        res, mach, out = (os.path.join(d, n) for n in ("r.tsv", "m.txt", "o.md"))
+        with open(res, "w") as f:
+            f.writelines("\t".join(r) + "\n" for r in runs)
+        with open(mach, "w") as f:
+            f.write("date: today\n")
+        argv = ["report.py", "--results", res, "--machine", mach, "--servers", ",".join(servers),
+                "--command", "x", "--out", out]
+        with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(io.StringIO()):
+            report.main()
+        with open(out) as f:
+            return f.read()
+
+
 class WholeReport(unittest.TestCase):
     def test_the_report_has_the_paired_ratios_and_both_cpu_tables(self):
-        with tempfile.TemporaryDirectory() as d:
-            res, mach, out = (os.path.join(d, n) for n in ("r.tsv", "m.txt", "o.md"))
-            with open(res, "w") as f:
-                for r in [run(1, "small_close", "oserver", 40, "9.00", "30.00"),
-                          run(1, "small_close", "nginx", 20, "27.00", "31.00")]:
-                    f.write("\t".join(r) + "\n")
-            with open(mach, "w") as f:
-                f.write("date: today\n")
-            argv = ["report.py", "--results", res, "--machine", mach, "--servers", "oserver,nginx",
-                    "--command", "x", "--out", out]
-            with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(io.StringIO()):
-                report.main()
-            with open(out) as f:
-                text = f.read()
+        text = whole_report([run(1, "small_close", "oserver", 40, "9.00", "30.00"),
+                             run(1, "small_close", "nginx", 20, "27.00", "31.00")], ["oserver", "nginx"])
         self.assertIn("| (c) ~100 B file, `Connection: close` | 2.00 | 2.00x | 1.30x |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 9.00 | 27.00 |", text)
         self.assertIn("| (c) ~100 B file, `Connection: close` | 30.00 | 31.00 |", text)
 
-
     def test_floors_get_a_column_each_and_stay_out_of_the_best_other(self):
-        with tempfile.TemporaryDirectory() as d:
-            res, mach, out = (os.path.join(d, n) for n in ("r.tsv", "m.txt", "o.md"))
-            with open(res, "w") as f:
-                for r in [run(1, "small_ka", "oserver", 150, "6.00", "7.00"),
-                          run(1, "small_ka", "h2o", 120, "7.50", "7.50"),
-                          run(1, "small_ka", "floor-epoll", 160, "5.40", "7.00"),
-                          run(1, "small_ka", "floor-uring", 200, "4.40", "6.90")]:
-                    f.write("\t".join(r) + "\n")
-            with open(mach, "w") as f:
-                f.write("date: today\n")
-            argv = ["report.py", "--results", res, "--machine", mach,
-                    "--servers", "oserver,h2o,floor-epoll,floor-uring", "--command", "x", "--out", out]
-            with mock.patch.object(sys, "argv", argv), contextlib.redirect_stdout(io.StringIO()):
-                report.main()
-            with open(out) as f:
-                text = f.read()
+        text = whole_report([run(1, "small_ka", "oserver", 150, "6.00", "7.00"),
+                             run(1, "small_ka", "h2o", 120, "7.50", "7.50"),
+                             run(1, "small_ka", "floor-epoll", 160, "5.40", "7.00"),
+                             run(1, "small_ka", "floor-uring", 200, "4.40", "6.90")],
+                            ["oserver", "h2o", "floor-epoll", "floor-uring"])
         self.assertIn("| oserver vs best other | oserver / floor-epoll | oserver / floor-uring |", text)
         # 150 / 120 (h2o, not the floors), 150 / 160, 150 / 200
         self.assertIn("| 150 | 120 | 160 | 200 | 1.25x (target >= 1.30x: FAIL) | 0.94x | 0.75x |", text)
