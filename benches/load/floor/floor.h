@@ -118,9 +118,10 @@ static int floor_listener(int port, int cpu, int nonblocking) {
     return fd;
 }
 
-// One process per CPU (processes, as oserver's workers: each has its own
-// file table), pinned to it and SCHED_BATCH; the caller's process serves
-// CPU 0. A child dies with its parent.
+// One process per CPU, as oserver's workers are processes (each floor
+// process has one thread, so no other thread shares its file table), pinned
+// to it and SCHED_BATCH; the caller's process serves CPU 0. A child dies
+// with its parent.
 static void floor_run(const struct floor_args *a, void (*serve)(const struct floor_args *, int cpu)) {
     signal(SIGPIPE, SIG_IGN);
     int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN), cpu = 0;
