@@ -212,7 +212,8 @@ def main():
     # column, oserver / oserver-base, when both ran).
     ours = [s for s in servers if s.startswith("oserver") and s != BASELINE]
     vs_base = "oserver" in servers and BASELINE in servers
-    floors = [s for s in servers if s.startswith(FLOOR_PREFIX)] if "oserver" in servers else []
+    all_floors = [s for s in servers if s.startswith(FLOOR_PREFIX)]
+    floors = all_floors if "oserver" in servers else []  # the floors oserver gets a column against
     extra = [f"{o} vs best other" for o in ours] + ([f"oserver / {BASELINE}"] if vs_base else [])
     extra += [f"oserver / {f}" for f in floors]
     out.append("| Case | " + " | ".join(servers + extra) + " |")
@@ -252,7 +253,7 @@ def main():
     out.append("")
     # A floor's own ratios show what the best possible program reaches
     # against the same others, round by round.
-    out += round_ratios(runs, servers, ours + [f for f in servers if f.startswith(FLOOR_PREFIX)], ran)
+    out += round_ratios(runs, servers, ours + all_floors, ran)
     out += cpu_table(runs, servers, ran)
     out += cpu_table(runs, servers, ran, WRK_CPU)
     if floors:
