@@ -620,6 +620,35 @@ fn master_stays_single_threaded() {
 }
 
 #[test]
+fn workers_are_single_threaded_and_take_signals_in_their_loop() {
+    // A second thread in a worker would share its file table, and every
+    // socket call would then take and drop a reference on its file. The
+    // worker's event loop reads its signals from a signalfd instead.
+    let srv = Oserver::start(&["-w", "2", "--cpu-affinity=off"]);
+    let workers = srv.wait_workers(2, WORKERS_TIMEOUT);
+    for pid in &workers {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+        assert_eq!(tasks, 1, "worker {pid} runs {tasks} threads");
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(fds.iter().any(|l| l == "anon_inode:[signalfd]"), "worker {pid}: {fds:?}");
+    }
+    // And the loop acts on them: SIGTERM to one worker drains it (the
+    // master logs the exit as asked for and replaces it).
+    signal(workers[0], libc::SIGTERM);
+    assert!(
+        wait_until(WORKERS_TIMEOUT, || !srv.worker_pids().contains(&workers[0])),
+        "worker {} still running after SIGTERM; stderr:\n{}",
+        workers[0],
+        srv.stderr_text()
+    );
+    assert!(try_get(srv.addr(), "/httptest/dir2/page.html").is_ok_and(|r| r.status == 200));
+}
+
+#[test]
 fn startup_errors_exit_2_with_one_line() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port().to_string();

@@ -1,9 +1,11 @@
 //! Signals handled synchronously: they stay blocked and are taken with
-//! `sigtimedwait`/`sigwaitinfo`, so no code runs in a signal handler and
-//! nothing has to be async-signal-safe.
+//! `sigtimedwait` (the master) or read from a `signalfd` (a
+//! worker's event loop), so no code runs in a signal handler and nothing
+//! has to be async-signal-safe.
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use libc::c_int;
@@ -12,7 +14,7 @@ use libc::c_int;
 pub const MASTER: [c_int; 6] =
     [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1];
 
-/// What a worker's signal thread waits for (a worker has no children).
+/// What a worker takes through its signalfd (a worker has no children).
 pub const WORKER: [c_int; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1];
 
 /// A set of signals.
@@ -55,21 +57,6 @@ impl SigSet {
         }
     }
 
-    /// Wait for one of these (blocked) signals.
-    pub fn wait(&self) -> io::Result<c_int> {
-        loop {
-            // SAFETY: valid set; the siginfo is not wanted.
-            let sig = unsafe { libc::sigwaitinfo(&self.0, std::ptr::null_mut()) };
-            if sig >= 0 {
-                return Ok(sig);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-
     /// Wait at most `timeout` for one of these (blocked) signals; `None`
     /// when the time ran out or a stray signal interrupted the wait.
     pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<c_int>> {
@@ -88,6 +75,55 @@ impl SigSet {
             Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
             _ => Err(e),
         }
+    }
+}
+
+/// A non-blocking `signalfd` for a set of signals, which must stay blocked
+/// in every thread: the signals wait in it until read, and it is readable
+/// while one does.
+pub struct SignalFd(OwnedFd);
+
+impl SignalFd {
+    /// A descriptor that takes `set`'s signals (close-on-exec).
+    pub fn new(set: &SigSet) -> io::Result<SignalFd> {
+        // SAFETY: valid set; -1 asks for a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, &set.0, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nothing else owns.
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The next pending signal, or `None` when there is none left.
+    pub fn take(&self) -> io::Result<Option<c_int>> {
+        let mut info = MaybeUninit::<libc::signalfd_siginfo>::uninit();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        loop {
+            // SAFETY: reads at most `size` bytes into `info`.
+            let n = unsafe { libc::read(self.0.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+            if n == size as isize {
+                // SAFETY: the kernel filled the whole record.
+                let signo = unsafe { info.assume_init_ref() }.ssi_signo;
+                return Ok(Some(signo as c_int));
+            }
+            if n >= 0 {
+                // signalfd reads whole records only.
+                return Err(io::Error::other(format!("signalfd read {n} bytes")));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(None),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+    }
+}
+
+impl AsRawFd for SignalFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
 }
 
@@ -156,8 +192,24 @@ mod tests {
             // SAFETY: raise targets this thread, where SIGUSR2 is blocked.
             unsafe { libc::raise(libc::SIGUSR2) };
             assert_eq!(set.wait_timeout(Duration::from_secs(5)).unwrap(), Some(libc::SIGUSR2));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn signalfd_holds_blocked_signals_until_taken() {
+        // Own thread and SIGUSR2, as above; raise targets the thread, and
+        // a signalfd reads the signals pending for the thread that reads.
+        std::thread::spawn(|| {
+            let set = SigSet::of(&[libc::SIGUSR2]);
+            set.block().unwrap();
+            let fd = SignalFd::new(&set).unwrap();
+            assert_eq!(fd.take().unwrap(), None, "nothing pending yet");
+            // SAFETY: raise targets this thread, where SIGUSR2 is blocked.
             unsafe { libc::raise(libc::SIGUSR2) };
-            assert_eq!(set.wait().unwrap(), libc::SIGUSR2);
+            assert_eq!(fd.take().unwrap(), Some(libc::SIGUSR2));
+            assert_eq!(fd.take().unwrap(), None, "taken once");
         })
         .join()
         .unwrap();

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::{fmt, io, thread};
 
-use mio::{Poll, Waker};
+use mio::unix::SourceFd;
+use mio::{Interest, Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::files::fs::Root;
@@ -15,10 +16,10 @@ use crate::protocol::Ctx;
 use crate::respond::handler::Handler;
 use crate::respond::pool::Pool;
 use crate::respond::{Route, Site};
-use crate::runtime::event_loop::{EventLoop, Listener, WAKER};
+use crate::runtime::event_loop::{EventLoop, Listener, WAKER, WATCH};
 use crate::runtime::handoff::Handoff;
 use crate::runtime::placement::{self, Mailboxes, Plan};
-use crate::runtime::{Control, Stats};
+use crate::runtime::{Control, Stats, Watch};
 use crate::settings::{AccessLog, Settings, SettingsError};
 use crate::wake::Mailbox;
 
@@ -576,7 +577,7 @@ impl ServerBuilder {
                 ls.push(Listener { sock: per_loop(l, i)?, tls: Some(Arc::clone(config)) });
             }
             let cpu = plan.as_ref().and_then(|p| p.cpu(i));
-            loops.push(Part { poll, listeners: ls, mailbox, handoff, cpu });
+            loops.push(Part { poll, listeners: ls, mailbox, handoff, cpu, watch: None });
         }
         let https_addr = https.map(|((_, a, _), _)| a);
         let pool = match self.routes.iter().any(|r| r.blocking) {
@@ -642,6 +643,8 @@ struct Part {
     handoff: Option<Handoff>,
     /// The CPU the loop's thread pins itself to (`cpu_placement`).
     cpu: Option<usize>,
+    /// The first loop's only: see [`Server::watch`].
+    watch: Option<Watch>,
 }
 
 /// A configured server, ready to run.
@@ -703,6 +706,68 @@ impl Server {
         ShutdownHandle { control: Arc::clone(&self.control) }
     }
 
+    /// Watch a descriptor of yours in the first event loop: each time
+    /// `source` becomes readable, `on_ready` runs on that loop's thread
+    /// with it, until [`Server::run`] returns. The loop is edge-triggered,
+    /// so `on_ready` must read until the read would block, and `source`
+    /// must be non-blocking. The server owns `source` from now on and
+    /// closes it when it stops.
+    ///
+    /// For events that must reach the server without a thread of their
+    /// own: the `oserver` command's workers take their signals from a
+    /// `signalfd` this way and stay single-threaded, because a second
+    /// thread shares the file table and makes every socket call take and
+    /// drop a reference to its file. `on_ready` runs between connections'
+    /// turns: what it does, the connections wait for.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if the server already watches a descriptor,
+    /// [`Error::Io`] if the loop cannot watch this one.
+    ///
+    /// # Example
+    ///
+    /// Stop the server when a byte arrives on a socket:
+    ///
+    /// ```
+    /// use oserver_core::ServerBuilder;
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let mut server = ServerBuilder::new().bind("127.0.0.1:0".parse().unwrap()).build()?;
+    /// let (mut tx, rx) = UnixStream::pair()?;
+    /// rx.set_nonblocking(true)?;
+    /// let handle = server.handle();
+    /// server.watch(rx, move |rx| {
+    ///     let mut buf = [0u8; 64];
+    ///     while let Ok(n @ 1..) = rx.read(&mut buf) {
+    ///         if buf[..n].contains(&b'q') {
+    ///             handle.shutdown();
+    ///         }
+    ///     }
+    /// })?;
+    /// tx.write_all(b"q")?;
+    /// server.run()?; // returns once the byte has been read
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn watch<S>(
+        &mut self,
+        mut source: S,
+        mut on_ready: impl FnMut(&mut S) + Send + 'static,
+    ) -> Result<(), Error>
+    where
+        S: AsRawFd + Send + 'static,
+    {
+        let first = self.loops.first_mut().ok_or(Error::Config("no event loop"))?;
+        if first.watch.is_some() {
+            return Err(Error::Config("a server watches one descriptor of yours"));
+        }
+        let fd = source.as_raw_fd();
+        first.poll.registry().register(&mut SourceFd(&fd), WATCH, Interest::READABLE).map_err(Error::Io)?;
+        first.watch = Some(Box::new(move || on_ready(&mut source)));
+        Ok(())
+    }
+
     /// Run the event loop(s) until shut down: the first on this thread, the
     /// others (see [`ServerBuilder::threads`]) on threads of their own.
     /// With [`ServerBuilder::cpu_placement`] or
@@ -729,7 +794,7 @@ impl Server {
                 }
             }
             let cx = Ctx::new(site, p.mailbox)?;
-            EventLoop::new(p.poll, p.listeners, cx, ctl, p.handoff).and_then(EventLoop::run)
+            EventLoop::new(p.poll, p.listeners, cx, ctl, p.handoff, p.watch).and_then(EventLoop::run)
         };
         let mut parts = self.loops.into_iter();
         let first = match self.own_threads {
@@ -840,6 +905,41 @@ mod tests {
 
     fn local() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[test]
+    fn a_watched_descriptor_runs_its_closure_on_the_loop_until_the_server_stops() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let mut s = ServerBuilder::new().bind(local()).threads(2).build().unwrap();
+        let (mut tx, rx) = UnixStream::pair().unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let (handle, seen) = (s.handle(), Arc::new(AtomicUsize::new(0)));
+        let counted = Arc::clone(&seen);
+        s.watch(rx, move |rx| {
+            let mut buf = [0u8; 4];
+            // Reads until it would block, as an edge-triggered loop needs:
+            // all five bytes arrive in one event or more, never lost.
+            while let Ok(n @ 1..) = rx.read(&mut buf) {
+                counted.fetch_add(n, Ordering::SeqCst);
+                if buf[..n].contains(&b'q') {
+                    handle.shutdown();
+                }
+            }
+        })
+        .unwrap();
+        let (extra, _) = UnixStream::pair().unwrap();
+        match s.watch(extra, |_| {}) {
+            Err(Error::Config(why)) => assert!(why.contains("one descriptor"), "{why}"),
+            other => panic!("a second watch: {:?}", other.err()),
+        }
+        let running = thread::spawn(move || s.run());
+        tx.write_all(b"abcd").unwrap();
+        tx.write_all(b"q").unwrap();
+        running.join().unwrap().unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 5);
     }
 
     #[test]

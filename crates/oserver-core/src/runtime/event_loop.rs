@@ -21,10 +21,12 @@ use slab::Slab;
 
 use super::handoff::{self, Carried, Handoff};
 use super::timer::{Timer, Timers, Wheel};
-use super::{Control, Stats};
+use super::{Control, Stats, Watch};
 use crate::protocol::{Ctx, Origin, Session, Step};
 use crate::transport::{Moving, Transport};
 
+/// The embedder's descriptor (see `Server::watch`), registered by the server.
+pub(crate) const WATCH: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX - 2);
 const HANDOFF: Token = Token(usize::MAX - 3);
 /// Listener `i` has token `FIRST_LISTENER - i`; connections have their slab
@@ -102,6 +104,8 @@ pub(crate) struct EventLoop {
     stats: Stats,
     /// Passing idle connections to the loop on their CPU (see `handoff.rs`).
     handoff: Option<Handoff>,
+    /// The embedder's descriptor, already registered under `WATCH`.
+    watch: Option<Watch>,
 }
 
 impl EventLoop {
@@ -111,6 +115,7 @@ impl EventLoop {
         cx: Ctx,
         ctl: Arc<Control>,
         handoff: Option<Handoff>,
+        watch: Option<Watch>,
     ) -> io::Result<EventLoop> {
         if listeners.len() > MAX_LISTENERS {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many listeners"));
@@ -142,6 +147,7 @@ impl EventLoop {
             draining: None,
             stats: Stats::default(),
             handoff,
+            watch,
         })
     }
 
@@ -164,6 +170,14 @@ impl EventLoop {
                         self.drive_woken();
                     }
                     HANDOFF => self.take_handed(),
+                    WATCH => {
+                        if let Some(on_ready) = &mut self.watch {
+                            on_ready();
+                        }
+                        // What it asked of the handle, now rather than at
+                        // the waker's event.
+                        self.control();
+                    }
                     Token(t) if t <= FIRST_LISTENER && t > FIRST_LISTENER - MAX_LISTENERS => {
                         self.accept(FIRST_LISTENER - t)
                     }

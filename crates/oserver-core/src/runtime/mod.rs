@@ -37,6 +37,12 @@ impl Stats {
     }
 }
 
+/// What the first event loop runs when a descriptor of the embedder's
+/// becomes readable (see [`Server::watch`](crate::Server::watch)). The
+/// closure owns the descriptor; dropping it closes the descriptor, which
+/// also takes it out of the loop's epoll set.
+pub(crate) type Watch = Box<dyn FnMut() + Send>;
+
 /// Flags a handle sets and the loops read when woken.
 pub(crate) struct Control {
     pub shutdown: AtomicBool,
