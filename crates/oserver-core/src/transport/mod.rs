@@ -138,6 +138,19 @@ impl Transport {
         }
     }
 
+    /// Bytes the socket would take now (see [`sys::send_room`]), less
+    /// what TLS may still hold for it (at most one file step of records):
+    /// for a protocol choosing how much to prepare for one write, so that
+    /// what a client does not read waits in the kernel's buffer rather than
+    /// the connection's.
+    pub(crate) fn send_room(&self) -> io::Result<usize> {
+        let room = sys::send_room(self.fd())?;
+        Ok(match self {
+            Transport::Tls(t) if t.wants_write() => room.saturating_sub(tls::FILE_STEP),
+            _ => room,
+        })
+    }
+
     /// Send up to `max` bytes of a file range, advancing `offset`; `scratch`
     /// is where TLS reads the file to encrypt it (plain TCP uses sendfile).
     pub(crate) fn send_file(

@@ -414,3 +414,87 @@ fn an_idle_connection_keeps_no_buffer() {
         size_of::<Stream>()
     );
 }
+
+/// Set the server socket's send buffer (the kernel doubles it, and caps it
+/// at `net.core.wmem_max`), so the room a test sees does not hang on
+/// autotuning.
+fn set_sndbuf(h: &Harness, bytes: libc::c_int) {
+    // SAFETY: the option reads one int through the pointer.
+    let rc = unsafe {
+        libc::setsockopt(
+            h.conn.fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+/// Open the connection's window and stream `id`'s wide, and ask for the
+/// 8 MiB file on it.
+fn get_big_wide_open(h: &mut Harness, id: u32) {
+    let mut req = settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, 1 << 30)]);
+    frame::put_window_update(&mut req, 0, 1 << 30);
+    req.extend_from_slice(&get(id, "/big.bin"));
+    h.send(&req);
+}
+
+#[test]
+fn a_large_body_is_prepared_in_a_batch_as_large_as_the_socket_takes() {
+    let mut h = harness();
+    // Small answers never ask the socket: one batch.
+    assert!(h.conn.streams.is_empty());
+    assert_eq!(h.conn.batch(), OUT_BATCH);
+    set_sndbuf(&h, 200_000);
+    let room = h.conn.io.send_room().unwrap();
+    assert!(room > OUT_BATCH, "the socket has room for more than a batch: {room}");
+    // A stream with 300 KiB to send and the windows open: as much as the
+    // socket takes, up to the most.
+    let mut req = settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, 1 << 30)]);
+    frame::put_window_update(&mut req, 0, 1 << 30);
+    h.send(&req);
+    h.drive_out();
+    h.frames();
+    h.conn.streams.push(Stream {
+        id: 1,
+        window: 1 << 30,
+        recv_window: 0,
+        remote_done: true,
+        body: Some(Body::Static { bytes: &[0u8; 300 * 1024], pos: 0 }),
+        expect: None,
+        received: 0,
+        held: None,
+        waiting: None,
+    });
+    let batch = h.conn.batch();
+    assert!(batch > OUT_BATCH && batch <= OUT_BATCH_MAX, "{batch}");
+    assert!(batch <= 300 * 1024, "no more than the streams have: {batch}");
+    // A window that allows a batch only: one batch.
+    h.conn.send_window = OUT_BATCH as i64;
+    assert_eq!(h.conn.batch(), OUT_BATCH);
+}
+
+#[test]
+fn a_client_that_stops_reading_leaves_at_most_one_small_batch_in_the_connection() {
+    let mut h = harness();
+    set_sndbuf(&h, 200_000);
+    get_big_wide_open(&mut h, 1);
+    // The client reads nothing: the turns fill the socket until it blocks.
+    assert_eq!(h.drive_out(), Step::Wait);
+    let held = h.conn.unsent();
+    assert!(held > 0, "the socket filled before 8 MiB went out");
+    assert!(held <= OUT_BATCH + MAX_PIECES * frame::HEAD_LEN, "{held} bytes wait in the connection");
+    // And everything arrives once the client reads.
+    let mut got = 0;
+    for _ in 0..10_000 {
+        got += data_on(&h.frames(), 1);
+        if got == 8 << 20 {
+            break;
+        }
+        h.conn.ready(false, false);
+        h.drive_out();
+    }
+    assert_eq!(got, 8 << 20);
+}
