@@ -623,8 +623,9 @@ fn master_stays_single_threaded() {
 fn workers_are_single_threaded_and_take_signals_in_their_loop() {
     // A second thread in a worker would share its file table, and every
     // socket call would then take and drop a reference on its file. The
-    // worker's event loop reads its signals from a signalfd instead.
-    let srv = Oserver::start(&["-w", "2", "--cpu-affinity=off"]);
+    // worker's event loop reads its signals from a signalfd instead. The
+    // defaults: on 127.0.0.1 with a worker per CPU, placed and SCHED_BATCH.
+    let srv = Oserver::start(&["-w", "2"]);
     let workers = srv.wait_workers(2, WORKERS_TIMEOUT);
     for pid in &workers {
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
