@@ -138,6 +138,15 @@ enum Phase {
     Closing,
 }
 
+/// One stream's DATA in a large batch: `n` body bytes, framed at
+/// `out[at..end]`.
+struct Produced {
+    id: u32,
+    at: usize,
+    end: usize,
+    n: usize,
+}
+
 /// A response body still to send.
 enum Body {
     Bytes { bytes: Vec<u8>, pos: usize },
@@ -199,6 +208,15 @@ impl Body {
             Piece::Wait => {}
             Piece::End => st.end = Some(true),
             Piece::Abort => st.end = Some(false),
+        }
+    }
+
+    /// Step back `n` bytes: they were framed but will be framed again.
+    fn unsend(&mut self, n: usize) {
+        match self {
+            Body::Bytes { pos, .. } | Body::Static { pos, .. } => *pos -= n,
+            Body::File(f) => f.offset -= n as u64,
+            Body::Stream(st) => st.pos -= n,
         }
     }
 
@@ -372,6 +390,9 @@ pub(crate) struct Conn {
     /// Frames to write, from `out_pos`.
     out: Vec<u8>,
     out_pos: usize,
+    /// The DATA a large batch put at the end of `out`, in order, while it
+    /// may still be taken back (see `take_back`).
+    produced: Vec<Produced>,
     streams: Vec<Stream>,
     /// The highest stream id the client has opened.
     last_stream: u32,
@@ -432,6 +453,7 @@ impl Conn {
             input: start.to_vec(),
             out,
             out_pos: 0,
+            produced: Vec::new(),
             streams: Vec::new(),
             last_stream: 0,
             closed: [(0, false); CLOSED_MEMORY],
@@ -619,6 +641,22 @@ impl Conn {
             // so an idle connection holds none and a busy one does not grow
             // a fresh one every turn.
             bufs.spare = std::mem::take(&mut self.out);
+            self.produced = Vec::new();
+        } else if self.out.capacity() > OUT_LIMIT {
+            // The socket is full and the buffer is a large batch's: take
+            // back what is beyond one small batch, keep only what is
+            // unsent, and the large buffer goes back to the loop. A client
+            // that stops reading then holds at most OUT_BATCH here, as with
+            // small batches (1,000 stalled downloads held 279 - 314 KiB
+            // each in the workers without this: under the kernel's TCP
+            // memory pressure a socket takes less than its room).
+            self.take_back();
+            self.produced = Vec::new();
+            let unsent = self.out[self.out_pos..].to_vec();
+            let mut large = std::mem::replace(&mut self.out, unsent);
+            self.out_pos = 0;
+            large.clear();
+            bufs.spare = large;
         }
         let done = self.streams.is_empty() && self.unsent() == 0 && !self.io.wants_write();
         if self.phase == Phase::GoingAway && done {
@@ -651,6 +689,7 @@ impl Conn {
         } else {
             self.out.clear();
         }
+        self.produced.clear();
         if self.streams.is_empty() && self.streams.capacity() > 0 {
             // Nothing waits: an idle connection keeps no stream list.
             self.streams = Vec::new();
@@ -705,6 +744,11 @@ impl Conn {
     fn produce(&mut self) -> bool {
         let max_frame = self.peer_max_frame as usize;
         let batch = self.batch();
+        // In a large batch a stream's last piece may only come first (when
+        // it ends its stream it cannot be taken back, see `take_back`); met
+        // later, it ends the batch and goes first in the next.
+        let large = batch > OUT_BATCH;
+        self.produced.clear();
         let mut any = false;
         while self.unsent() < batch && self.send_window > 0 {
             let Some(i) =
@@ -729,6 +773,11 @@ impl Conn {
             let room = (batch - self.unsent()).min(OUT_BATCH) as i64;
             let n = (left as i64).min(s.window).min(self.send_window).min(room) as usize;
             let last = body.ends_with(n as u64);
+            if large && last && any {
+                self.streams.push(s);
+                break;
+            }
+            let at = self.out.len();
             if let Err(e) = put_data(&mut self.out, body, s.id, n, max_frame, last) {
                 log::debug!("{}: stream {}: {e}", self.peer, s.id);
                 frame::put_rst(&mut self.out, s.id, ErrorCode::Internal);
@@ -737,6 +786,9 @@ impl Conn {
             }
             s.window -= n as i64;
             self.send_window -= n as i64;
+            if large && !last {
+                self.produced.push(Produced { id: s.id, at, end: self.out.len(), n });
+            }
             any = true;
             if last {
                 s.body = None;
@@ -750,6 +802,27 @@ impl Conn {
             self.streams.push(s);
         }
         any
+    }
+
+    /// The socket took only part of a large batch: take back its DATA
+    /// from the end while more than OUT_BATCH is unsent, each piece to its
+    /// stream (the body's position and both windows), to be framed again
+    /// when the socket has room. Stops at anything else at the end of
+    /// `out`, and at a piece the socket has begun to take.
+    fn take_back(&mut self) {
+        while self.unsent() > OUT_BATCH {
+            let Some(p) = self.produced.last() else { break };
+            if p.end != self.out.len() || p.at < self.out_pos {
+                break;
+            }
+            let Some(s) = self.streams.iter_mut().find(|s| s.id == p.id) else { break };
+            let Some(body) = s.body.as_mut() else { break };
+            body.unsend(p.n);
+            s.window += p.n as i64;
+            self.send_window += p.n as i64;
+            self.out.truncate(p.at);
+            self.produced.pop();
+        }
     }
 
     /// Forget stream `i` (closed), remembering its id.

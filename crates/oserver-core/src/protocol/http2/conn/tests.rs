@@ -486,6 +486,8 @@ fn a_client_that_stops_reading_leaves_at_most_one_small_batch_in_the_connection(
     let held = h.conn.unsent();
     assert!(held > 0, "the socket filled before 8 MiB went out");
     assert!(held <= OUT_BATCH + MAX_PIECES * frame::HEAD_LEN, "{held} bytes wait in the connection");
+    // And no more memory than that: not a large batch's buffer.
+    assert!(h.conn.out.capacity() <= OUT_BATCH + MAX_PIECES * frame::HEAD_LEN, "{}", h.conn.out.capacity());
     // And everything arrives once the client reads.
     let mut got = 0;
     for _ in 0..10_000 {
@@ -497,4 +499,47 @@ fn a_client_that_stops_reading_leaves_at_most_one_small_batch_in_the_connection(
         h.drive_out();
     }
     assert_eq!(got, 8 << 20);
+}
+
+#[test]
+fn a_large_batch_the_socket_takes_only_part_of_is_taken_back_and_sent_again_intact() {
+    let mut h = harness();
+    // A file whose bytes say where they are, so a piece sent twice, lost
+    // or out of order shows.
+    let body: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(h.dir.join("pattern.bin"), &body).unwrap();
+    // The windows closed: the answer's HEADERS go out, no DATA yet.
+    h.send(&[settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, 0)]), get(1, "/pattern.bin")].concat());
+    assert_eq!(h.drive_out(), Step::Wait);
+    assert!(h.frames().iter().any(|f| f.head.kind == frame::HEADERS));
+    // Open them (as WINDOW_UPDATEs would) and prepare a batch while the
+    // socket has room for a large one...
+    set_sndbuf(&h, 200_000);
+    h.conn.send_window = 1 << 30;
+    h.conn.streams[0].window = 1 << 30;
+    assert!(h.conn.produce());
+    let prepared = h.conn.unsent();
+    assert!(prepared > OUT_BATCH, "a large batch: {prepared}");
+    // ...then the socket takes far less than its room said (as under the
+    // kernel's memory pressure).
+    set_sndbuf(&h, 4096);
+    assert_eq!(h.drive(), Step::Wait);
+    let held = h.conn.unsent();
+    assert!(held <= OUT_BATCH + MAX_PIECES * frame::HEAD_LEN, "{held} of {prepared} bytes held");
+    assert!(h.conn.out.capacity() <= OUT_BATCH + MAX_PIECES * frame::HEAD_LEN);
+    // Everything arrives, once, in order.
+    set_sndbuf(&h, 200_000);
+    let (mut got, mut idle) = (Vec::new(), 0);
+    while got.len() < body.len() && idle < 50 {
+        let before = got.len();
+        for f in h.frames() {
+            if f.head.kind == frame::DATA && f.head.stream == 1 {
+                got.extend_from_slice(&f.payload);
+            }
+        }
+        idle = if got.len() == before { idle + 1 } else { 0 };
+        h.conn.ready(false, false);
+        h.drive_out();
+    }
+    assert!(got == body, "{} bytes arrived, {} sent; the same: {}", got.len(), body.len(), got == body);
 }
