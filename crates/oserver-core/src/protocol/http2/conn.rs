@@ -63,11 +63,12 @@ const OUT_BATCH: usize = 64 * 1024;
 /// 64. Each write hands the client data to wake up for, and a client that
 /// wakes eight times per 512 KiB costs itself and the server more than one
 /// that wakes once: h2load against a 1 MB file over h2c on loopback, the
-/// server's CPU a response went from 276 - 284 µs to 212 - 225, the
-/// client's from 250 - 258 to 212 - 218 (2026-12-01, alternating runs).
-/// The socket's room bounds it, so a client that stops reading leaves at
-/// most [`OUT_BATCH`] here, as before. As much as one turn sends
-/// (SEND_TURN).
+/// server's CPU a response went from 276 - 284 µs to 231 - 236, the
+/// client's from 250 - 258 to 220 - 231 (2026-12-01, alternating runs).
+/// The socket's room bounds it, and what the socket still does not take
+/// beyond [`OUT_BATCH`] is taken back (`Conn::take_back`), so a client
+/// that stops reading leaves at most OUT_BATCH here, as before. As much as
+/// one turn sends (SEND_TURN).
 const OUT_BATCH_MAX: usize = SEND_TURN;
 
 /// Output waiting to be written past which the connection stops reading:
