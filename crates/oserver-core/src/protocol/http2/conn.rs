@@ -643,21 +643,25 @@ impl Conn {
             // a fresh one every turn.
             bufs.spare = std::mem::take(&mut self.out);
             self.produced = Vec::new();
-        } else if self.out.capacity() > OUT_LIMIT {
-            // The socket is full and the buffer is a large batch's: take
-            // back what is beyond one small batch, keep only what is
-            // unsent, and the large buffer goes back to the loop. A client
-            // that stops reading then holds at most OUT_BATCH here, as with
-            // small batches (1,000 stalled downloads held 279 - 314 KiB
-            // each in the workers without this: under the kernel's TCP
-            // memory pressure a socket takes less than its room).
-            self.take_back();
-            self.produced = Vec::new();
-            let unsent = self.out[self.out_pos..].to_vec();
-            let mut large = std::mem::replace(&mut self.out, unsent);
-            self.out_pos = 0;
-            large.clear();
-            bufs.spare = large;
+        } else {
+            // The socket did not take a large batch: take back what is
+            // beyond one small batch (1,000 stalled downloads held 279 -
+            // 314 KiB each in the workers without this: under the kernel's
+            // TCP memory pressure a socket takes less than its room).
+            if !self.produced.is_empty() {
+                self.take_back();
+                self.produced = Vec::new();
+            }
+            if self.out.capacity() > OUT_LIMIT {
+                // Keep only what is unsent, and the large buffer goes
+                // back to the loop: a client that stops reading holds what
+                // it did not take, not the batch's whole buffer.
+                let unsent = self.out[self.out_pos..].to_vec();
+                let mut large = std::mem::replace(&mut self.out, unsent);
+                self.out_pos = 0;
+                large.clear();
+                bufs.spare = large;
+            }
         }
         let done = self.streams.is_empty() && self.unsent() == 0 && !self.io.wants_write();
         if self.phase == Phase::GoingAway && done {
@@ -809,7 +813,8 @@ impl Conn {
     /// from the end while more than OUT_BATCH is unsent, each piece to its
     /// stream (the body's position and both windows), to be framed again
     /// when the socket has room. Stops at anything else at the end of
-    /// `out`, and at a piece the socket has begun to take.
+    /// `out` (frames added after the batch, which OUT_LIMIT bounds), and at
+    /// a piece the socket has begun to take.
     fn take_back(&mut self) {
         while self.unsent() > OUT_BATCH {
             let Some(p) = self.produced.last() else { break };
