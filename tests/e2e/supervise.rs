@@ -627,15 +627,20 @@ fn workers_are_single_threaded_and_take_signals_in_their_loop() {
     // defaults: on 127.0.0.1 with a worker per CPU, placed and SCHED_BATCH.
     let srv = Oserver::start(&["-w", "2"]);
     let workers = srv.wait_workers(2, WORKERS_TIMEOUT);
-    for pid in &workers {
+    let fds = |pid: u32| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    for &pid in &workers {
+        // A worker just forked may not have built its server yet.
+        let ready = wait_until(WORKERS_TIMEOUT, || fds(pid).iter().any(|l| l == "anon_inode:[signalfd]"));
+        assert!(ready, "worker {pid} has no signalfd: {:?}", fds(pid));
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
         assert_eq!(tasks, 1, "worker {pid} runs {tasks} threads");
-        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        assert!(fds.iter().any(|l| l == "anon_inode:[signalfd]"), "worker {pid}: {fds:?}");
     }
     // And the loop acts on them: SIGTERM to one worker drains it (the
     // master logs the exit as asked for and replaces it).
