@@ -642,16 +642,12 @@ impl Conn {
             // so an idle connection holds none and a busy one does not grow
             // a fresh one every turn.
             bufs.spare = std::mem::take(&mut self.out);
-            self.produced = Vec::new();
         } else {
             // The socket did not take a large batch: take back what is
             // beyond one small batch (1,000 stalled downloads held 279 -
             // 314 KiB each in the workers without this: under the kernel's
             // TCP memory pressure a socket takes less than its room).
-            if !self.produced.is_empty() {
-                self.take_back();
-                self.produced = Vec::new();
-            }
+            self.take_back();
             if self.out.capacity() > OUT_LIMIT {
                 // Keep only what is unsent, and the large buffer goes
                 // back to the loop: a client that stops reading holds what
@@ -663,6 +659,8 @@ impl Conn {
                 bufs.spare = large;
             }
         }
+        // A batch can be taken back only within the turn that made it.
+        self.produced = Vec::new();
         let done = self.streams.is_empty() && self.unsent() == 0 && !self.io.wants_write();
         if self.phase == Phase::GoingAway && done {
             self.linger(now);
