@@ -810,13 +810,14 @@ impl Conn {
     /// The socket took only part of a large batch: take back its DATA
     /// from the end while more than OUT_BATCH is unsent, each piece to its
     /// stream (the body's position and both windows), to be framed again
-    /// when the socket has room. Stops at anything else at the end of
-    /// `out` (frames added after the batch, which OUT_LIMIT bounds), and at
-    /// a piece the socket has begun to take.
+    /// when the socket has room. Frames queued after the batch (answers'
+    /// HEADERS, acknowledgements) stay, moved up: none of them belongs to a
+    /// stream whose DATA they pass (a stream's last piece, and its reset,
+    /// are never taken back). Stops at a piece the socket has begun to take.
     fn take_back(&mut self) {
         while self.unsent() > OUT_BATCH {
             let Some(p) = self.produced.last() else { break };
-            if p.end != self.out.len() || p.at < self.out_pos {
+            if p.at < self.out_pos {
                 break;
             }
             let Some(s) = self.streams.iter_mut().find(|s| s.id == p.id) else { break };
@@ -824,7 +825,7 @@ impl Conn {
             body.unsend(p.n);
             s.window += p.n as i64;
             self.send_window += p.n as i64;
-            self.out.truncate(p.at);
+            self.out.drain(p.at..p.end);
             self.produced.pop();
         }
     }
