@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use super::*;
-use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all, set_buffer, xorshift};
 use crate::protocol::Ctx;
 use crate::settings::AccessLog;
 use crate::transport::wait_readable;
@@ -526,4 +526,180 @@ fn a_whole_answer_before_a_close_leaves_with_the_fin_in_one_segment() {
     wait_readable(std::os::fd::AsRawFd::as_raw_fd(&h.client));
     assert_eq!(h.responses().len(), 1);
     assert_eq!(segs_out(h.conn.fd()) - before, 1);
+}
+
+/// One request of a generated conversation, and what answers it.
+#[derive(Debug, Clone)]
+enum Ask {
+    Get(usize),
+    Head(usize),
+    /// Bytes from..=to of file `usize` (clamped to the file).
+    Range(usize, u64, u64),
+    Missing,
+    /// A POST with a body of this many bytes: 405, the body skipped.
+    Post(usize),
+}
+
+/// What an answer must carry besides its status.
+enum Answer {
+    /// Exactly these bytes.
+    Body(Vec<u8>),
+    /// No body, and this Content-Length (HEAD).
+    Head(usize),
+    /// An error page: any body.
+    Page,
+}
+
+/// A conversation over one connection: pipelined requests (GET, HEAD,
+/// ranges, a missing file, a POST with a body) that reach the server in
+/// pieces cut anywhere, a send buffer that changes between turns, and a
+/// client that reads late and sometimes not at all; the last request may
+/// ask to close. Every answer comes back in order, whole, with its body
+/// (or range of it) byte for byte, and the connection closes exactly when
+/// asked to.
+fn conversation_case(sizes: &[u64], asks: &[Ask], close: bool, seed: u64) {
+    let mut h = harness();
+    let mut rng = seed | 1;
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| ((j as usize * 7 + i * 13) % 251) as u8).collect())
+        .collect();
+    for (i, b) in bodies.iter().enumerate() {
+        std::fs::write(h.dir.join(format!("p{i}.bin")), b).unwrap();
+    }
+    let mut wire = Vec::new();
+    let mut want: Vec<(u16, Answer)> = Vec::new();
+    for (k, ask) in asks.iter().enumerate() {
+        let last = if close && k + 1 == asks.len() { "Connection: close\r\n" } else { "" };
+        let line = |method: &str, path: &str, extra: &str| {
+            format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}{last}\r\n").into_bytes()
+        };
+        match *ask {
+            Ask::Get(f) => {
+                wire.extend(line("GET", &format!("/p{f}.bin"), ""));
+                want.push((200, Answer::Body(bodies[f].clone())));
+            }
+            Ask::Head(f) => {
+                wire.extend(line("HEAD", &format!("/p{f}.bin"), ""));
+                want.push((200, Answer::Head(bodies[f].len())));
+            }
+            Ask::Range(f, from, to) => {
+                let size = bodies[f].len() as u64;
+                let (from, to) = (from % size, (to % size).max(from % size));
+                wire.extend(line("GET", &format!("/p{f}.bin"), &format!("Range: bytes={from}-{to}\r\n")));
+                want.push((206, Answer::Body(bodies[f][from as usize..=to as usize].to_vec())));
+            }
+            Ask::Missing => {
+                wire.extend(line("GET", "/not-here.bin", ""));
+                want.push((404, Answer::Page));
+            }
+            Ask::Post(n) => {
+                wire.extend(line("POST", "/p0.bin", &format!("Content-Length: {n}\r\n")));
+                wire.extend((0..n).map(|i| b"GET / HTTP/1.1\r\n"[i % 16]));
+                want.push((405, Answer::Page));
+            }
+        }
+    }
+    let (mut sent, mut got, mut closed) = (0, Vec::new(), false);
+    let rooms = [4096, 16_384, 100_000, 1 << 20];
+    let mut quiet = Instant::now();
+    while got.len() < want.len() {
+        assert!(
+            quiet.elapsed() < Duration::from_secs(5),
+            "stalled after {} answers of {}",
+            got.len(),
+            want.len()
+        );
+        if sent < wire.len() && xorshift(&mut rng) % 2 == 0 {
+            let piece = (1 + xorshift(&mut rng) % 400) as usize;
+            let end = (sent + piece).min(wire.len());
+            h.send(&wire[sent..end]);
+            sent = end;
+        }
+        set_buffer(h.conn.fd(), libc::SO_SNDBUF, rooms[(xorshift(&mut rng) % 4) as usize]);
+        if !closed && drive_to_wait(&mut h) == Step::Close {
+            assert!(close && sent == wire.len(), "closed after {} answers; close asked: {close}", got.len());
+            closed = true;
+        }
+        if xorshift(&mut rng) % 4 == 0 {
+            continue; // the client reads nothing this turn
+        }
+        let heads: Vec<usize> = (got.len()..want.len())
+            .filter(|&i| matches!(want[i].1, Answer::Head(_)))
+            .map(|i| i - got.len())
+            .collect();
+        let new = h.responses_to(&heads);
+        if !new.is_empty() {
+            quiet = Instant::now();
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        got.extend(new);
+    }
+    assert_eq!(got.len(), want.len(), "answers: {:?}", got.iter().map(|r| r.status).collect::<Vec<_>>());
+    for (i, (r, (status, answer))) in got.iter().zip(&want).enumerate() {
+        assert_eq!(r.status, *status, "answer {i} to {:?}", asks[i]);
+        match answer {
+            Answer::Body(b) => assert!(r.body == *b, "answer {i} to {:?}: body differs", asks[i]),
+            Answer::Head(len) => {
+                assert!(r.body.is_empty());
+                assert_eq!(r.header("content-length"), Some(len.to_string().as_str()), "HEAD {i}");
+            }
+            Answer::Page => {}
+        }
+        let says_close = r.header("connection") == Some("close");
+        assert_eq!(says_close, close && i + 1 == want.len(), "answer {i}: Connection: close");
+    }
+    if close {
+        // The server ends its side after the last answer: the client reads
+        // the end of the stream (the connection then drains what the
+        // client still sends, or is gone).
+        if !closed {
+            drive_to_wait(&mut h);
+            assert_eq!(h.state_name(), "closing");
+        }
+        h.client.set_nonblocking(false).unwrap();
+        h.client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(h.client.read(&mut [0u8; 64]).unwrap(), 0, "bytes after the last answer");
+    } else {
+        assert!(matches!(h.conn.state, State::Idle { .. }), "{}", h.state_name());
+    }
+}
+
+/// Drive until the connection waits or closes.
+fn drive_to_wait(h: &mut Harness) -> Step {
+    loop {
+        match h.drive() {
+            Step::Yield => continue,
+            s => return s,
+        }
+    }
+}
+
+fn ask() -> impl proptest::strategy::Strategy<Value = Ask> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..3usize).prop_map(Ask::Get),
+        2 => (0..3usize).prop_map(Ask::Head),
+        2 => (0..3usize, any::<u64>(), any::<u64>()).prop_map(|(f, a, b)| Ask::Range(f, a, b)),
+        1 => Just(Ask::Missing),
+        1 => (0..2000usize).prop_map(Ask::Post),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+    #[test]
+    fn any_pipelined_conversation_in_any_pieces_is_answered_in_order_and_whole(
+        sizes in proptest::collection::vec(
+            proptest::prop_oneof![1..100u64, 60_000..140_000u64, 400_000..1_500_000u64],
+            3,
+        ),
+        asks in proptest::collection::vec(ask(), 1..12),
+        close: bool,
+        seed: u64,
+    ) {
+        conversation_case(&sizes, &asks, close, seed);
+    }
 }

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use super::*;
-use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all, set_buffer, xorshift};
 use crate::protocol::Ctx;
 use crate::transport::wait_readable;
 
@@ -429,21 +429,6 @@ fn set_sndbuf(h: &Harness, bytes: libc::c_int) {
     set_buffer(h.conn.fd(), libc::SO_SNDBUF, bytes);
 }
 
-/// Set a socket's SO_SNDBUF or SO_RCVBUF.
-fn set_buffer(fd: RawFd, which: libc::c_int, bytes: libc::c_int) {
-    // SAFETY: the option reads one int through the pointer.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            which,
-            (&bytes as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-}
-
 /// Open the connection's window and stream `id`'s wide, and ask for the
 /// 8 MiB file on it.
 fn get_big_wide_open(h: &mut Harness, id: u32) {
@@ -614,14 +599,6 @@ fn queued(h: &Harness) -> usize {
     n as usize
 }
 
-/// A small deterministic generator, so a case proptest finds replays.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 /// Several streams, windows that open late and little by little, frame
 /// sizes, a stream the client resets, and a socket whose room changes
 /// between turns (so large batches are made, partly taken and taken back):
@@ -655,7 +632,7 @@ fn mixed_streams_case(
         // The first request at once, the others in later turns (in the
         // order of their ids), so some answers' HEADERS meet a batch the
         // socket has not taken.
-        let asked = streams.last().map_or(0, |s: &Expect| s.asked + next(&mut rng) % 10);
+        let asked = streams.last().map_or(0, |s: &Expect| s.asked + xorshift(&mut rng) % 10);
         if asked == 0 {
             hello.extend_from_slice(&get(id, &format!("/f{i}.bin")));
         }
@@ -684,8 +661,8 @@ fn mixed_streams_case(
         if streams.iter().all(|s| s.ended || s.reset) {
             break;
         }
-        let room = rooms[(next(&mut rng) % rooms.len() as u64) as usize];
-        if h.conn.unsent() == 0 && next(&mut rng) % 2 == 0 {
+        let room = rooms[(xorshift(&mut rng) % rooms.len() as u64) as usize];
+        if h.conn.unsent() == 0 && xorshift(&mut rng) % 2 == 0 {
             // The client's WINDOW_UPDATEs taken in, then a batch made while
             // the socket has room, which then takes less than that, as
             // under the kernel's memory pressure.
@@ -711,7 +688,7 @@ fn mixed_streams_case(
         // then it has sent all that the windows allow.
         let idle = step == Step::Wait && h.conn.unsent() == 0 && queued(&h) == 0;
         // Now and then the client reads nothing for a turn.
-        let read = next(&mut rng) % 4 != 0;
+        let read = xorshift(&mut rng) % 4 != 0;
         let got = if read { h.frames_now() } else { Vec::new() };
         if !got.is_empty() {
             quiet = Instant::now();
@@ -793,17 +770,17 @@ fn mixed_streams_case(
             }
             // What it read, now and then more (up to 1 MiB), so windows
             // both shrink to nothing and grow past a batch.
-            let more = if next(&mut rng) % 4 == 0 { next(&mut rng) % (1 << 20) } else { 0 } as u32;
+            let more = if xorshift(&mut rng) % 4 == 0 { xorshift(&mut rng) % (1 << 20) } else { 0 } as u32;
             let grant = (s.owed + more).min((frame::MAX_WINDOW - s.window) as u32);
-            if !s.ended && grant > 0 && (next(&mut rng) % 3 == 0 || s.window <= 0) {
+            if !s.ended && grant > 0 && (xorshift(&mut rng) % 3 == 0 || s.window <= 0) {
                 frame::put_window_update(&mut out, s.id, grant);
                 s.window += i64::from(grant);
                 s.owed = 0;
             }
         }
-        let more = if next(&mut rng) % 4 == 0 { next(&mut rng) % (1 << 20) } else { 0 } as u32;
+        let more = if xorshift(&mut rng) % 4 == 0 { xorshift(&mut rng) % (1 << 20) } else { 0 } as u32;
         let grant = (conn_owed + more).min((frame::MAX_WINDOW - conn_window) as u32);
-        if grant > 0 && (next(&mut rng) % 3 == 0 || conn_window <= 0) {
+        if grant > 0 && (xorshift(&mut rng) % 3 == 0 || conn_window <= 0) {
             frame::put_window_update(&mut out, 0, grant);
             conn_window += i64::from(grant);
             conn_owed = 0;
