@@ -100,6 +100,8 @@ mod respond;
 mod runtime;
 mod server;
 mod settings;
+#[cfg(test)]
+mod testing;
 mod transport;
 mod wake;
 

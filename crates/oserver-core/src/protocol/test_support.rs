@@ -71,27 +71,3 @@ pub(crate) fn send_all(client: &mut std::net::TcpStream, fd: RawFd, bytes: &[u8]
         std::thread::yield_now();
     }
 }
-
-/// Set a socket's SO_SNDBUF or SO_RCVBUF (the kernel doubles the value).
-pub(crate) fn set_buffer(fd: RawFd, which: libc::c_int, bytes: libc::c_int) {
-    // SAFETY: the option reads one int through the pointer.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            which,
-            (&bytes as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-}
-
-/// A small deterministic generator for what a property test's case does
-/// turn by turn: seeded from the case, so a failing case replays.
-pub(crate) fn xorshift(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}

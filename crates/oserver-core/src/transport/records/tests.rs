@@ -16,6 +16,7 @@ use rustls::{
 };
 
 use super::*;
+use crate::testing::xorshift;
 use crate::transport::plain::wait_readable;
 use crate::transport::tls::Tls;
 
@@ -98,6 +99,16 @@ fn moved<T: Send + 'static>(
     suite: SupportedCipherSuite,
     rest: impl FnOnce(&mut Client) -> T + Send + 'static,
 ) -> (Tls, thread::JoinHandle<T>) {
+    connected(suite, true, rest)
+}
+
+/// As [`moved`], or, unless `carry`, the rustls session itself after the
+/// same first exchange.
+fn connected<T: Send + 'static>(
+    suite: SupportedCipherSuite,
+    carry: bool,
+    rest: impl FnOnce(&mut Client) -> T + Send + 'static,
+) -> (Tls, thread::JoinHandle<T>) {
     let (server, ca) = server_config();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -119,6 +130,9 @@ fn moved<T: Send + 'static>(
     // Drain: the next read finds nothing, so rustls holds nothing unread.
     assert_eq!(tls.recv(&mut [0u8; 16]).unwrap(), Recv::Blocked);
     assert!(tls.movable(), "idle after the handshake: movable");
+    if !carry {
+        return (tls, t);
+    }
     let (raw, keys) = tls.into_keys().expect("the keys");
     let mut bytes = [0u8; Keys::LEN];
     keys.encode(&mut bytes);
@@ -273,4 +287,156 @@ fn keys_decode_only_what_encode_makes() {
     let mut bad = bytes;
     bad[1] = 0;
     assert!(Keys::decode(&bad).is_none(), "unknown suite");
+}
+
+/// What the server sends in one step of a generated exchange.
+#[derive(Debug, Clone)]
+enum Out {
+    /// This many bytes through `send` (`more`: a file follows).
+    Bytes(usize, bool),
+    /// This many bytes of the file, from this offset, through `send_file`.
+    File(u64, u64),
+}
+
+/// Both directions at once over a session that stayed with rustls or
+/// moved to `Records`, in any suite: the server sends byte pieces and file
+/// ranges while its socket's send buffer changes between steps, and reads
+/// into buffers of any size; the client writes in pieces and reads late.
+/// Every byte arrives once and in order each way, and the stream ends
+/// cleanly with close_notify.
+fn exchange_case(suite: usize, carry: bool, outs: &[Out], up: usize, seed: u64) {
+    let path = std::env::temp_dir().join(format!("oserver-records-prop-{}-{seed}", std::process::id()));
+    let file: Vec<u8> = (0..FILE_LEN as u32).map(|i| (i * 11 % 241) as u8).collect();
+    std::fs::write(&path, &file).unwrap();
+    let mut down = Vec::new();
+    for out in outs {
+        match *out {
+            Out::Bytes(n, _) => {
+                let from = down.len();
+                down.extend((from..from + n).map(|i| (i % 239) as u8));
+            }
+            Out::File(at, n) => down.extend_from_slice(&file[at as usize..(at + n) as usize]),
+        }
+    }
+    let upward: Vec<u8> = (0..up).map(|i| (i * 5 % 233) as u8).collect();
+    let (expected, sent) = (down.clone(), upward.clone());
+    let (mut tls, client) = connected(all_suites()[suite], carry, move |c| {
+        let mut rng = seed | 1;
+        c.sock.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+        let (mut at, mut got) = (0, Vec::new());
+        let mut buf = vec![0u8; 70_000];
+        loop {
+            if at < sent.len() {
+                let n = (1 + xorshift(&mut rng) % 20_000) as usize;
+                let end = (at + n).min(sent.len());
+                c.write_all(&sent[at..end]).unwrap();
+                at = end;
+            }
+            if xorshift(&mut rng) % 3 == 0 {
+                thread::sleep(Duration::from_millis(1)); // reads late
+                continue;
+            }
+            let want = 1 + (xorshift(&mut rng) % buf.len() as u64) as usize;
+            match c.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) => panic!("client read after {} bytes: {e}", got.len()),
+            }
+        }
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "the bytes the client read differ");
+    });
+    let f = std::fs::File::open(&path).unwrap();
+    let mut rng = seed.rotate_left(17) | 1;
+    let (mut step, mut pos, mut got, mut scratch) = (0, 0u64, Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 40_000];
+    let mut quiet = std::time::Instant::now();
+    while step < outs.len() || got.len() < up || !tls.flush().unwrap() {
+        assert!(
+            quiet.elapsed() < Duration::from_secs(10),
+            "stalled at step {step}, {} bytes read",
+            got.len()
+        );
+        let rooms = [4096, 16_384, 100_000, 1 << 20];
+        crate::testing::set_buffer(tls.raw().fd(), libc::SO_SNDBUF, rooms[(xorshift(&mut rng) % 4) as usize]);
+        let mut moved_on = false;
+        if let Some(out) = outs.get(step) {
+            let (done, n) = match *out {
+                Out::Bytes(n, more) => {
+                    let at = down_at(outs, step) + pos as usize;
+                    let k = tls.send(&down[at..at + n - pos as usize], more).unwrap();
+                    pos += k as u64;
+                    (pos == n as u64, k as u64)
+                }
+                Out::File(at, n) => {
+                    let mut off = at + pos;
+                    let max = 1 + xorshift(&mut rng) % (1 << 20);
+                    let k = tls.send_file(f.as_raw_fd(), &mut off, at + n, max, &mut scratch).unwrap();
+                    pos += k;
+                    (pos == n, k)
+                }
+            };
+            moved_on = n > 0;
+            if done {
+                (step, pos) = (step + 1, 0);
+            }
+        }
+        tls.raw_mut().ready(true, false);
+        let want = 1 + (xorshift(&mut rng) % buf.len() as u64) as usize;
+        if let Recv::Data(n) = tls.recv(&mut buf[..want]).unwrap() {
+            got.extend_from_slice(&buf[..n]);
+            moved_on = true;
+        }
+        if moved_on {
+            quiet = std::time::Instant::now();
+        } else {
+            thread::sleep(Duration::from_micros(300));
+        }
+    }
+    assert!(got == upward, "the bytes the server read differ ({} of {up})", got.len());
+    // close_notify waits with the records for the socket, as they do.
+    tls.close_notify();
+    while !tls.flush().unwrap() {
+        thread::sleep(Duration::from_millis(1));
+    }
+    tls.raw_mut().shutdown_write();
+    client.join().unwrap_or_else(|_| panic!("client failed: suite {suite}, carried {carry}"));
+    let _ = std::fs::remove_file(&path);
+}
+
+/// The size of the file `exchange_case` sends ranges of.
+const FILE_LEN: u64 = 300_000;
+
+/// Where step `step`'s bytes start in what the server sends.
+fn down_at(outs: &[Out], step: usize) -> usize {
+    outs[..step]
+        .iter()
+        .map(|o| match *o {
+            Out::Bytes(n, _) => n,
+            Out::File(_, n) => n as usize,
+        })
+        .sum()
+}
+
+fn out() -> impl proptest::strategy::Strategy<Value = Out> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (1..70_000usize, any::<bool>()).prop_map(|(n, more)| Out::Bytes(n, more)),
+        (0..FILE_LEN, 1..FILE_LEN).prop_map(|(at, n)| Out::File(at, n.min(FILE_LEN - at).max(1))),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #[test]
+    fn any_mix_of_sends_files_and_reads_arrives_whole_each_way(
+        suite in 0..6usize,
+        carry: bool,
+        outs in proptest::collection::vec(out(), 1..8),
+        up in 0..200_000usize,
+        seed: u64,
+    ) {
+        exchange_case(suite, carry, &outs, up, seed);
+    }
 }

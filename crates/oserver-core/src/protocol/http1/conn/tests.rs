@@ -6,9 +6,10 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use super::*;
-use crate::protocol::test_support::{context, fixture_dir, loopback, send_all, set_buffer, xorshift};
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
 use crate::protocol::Ctx;
 use crate::settings::AccessLog;
+use crate::testing::{set_buffer, xorshift};
 use crate::transport::wait_readable;
 
 struct Harness {
