@@ -63,12 +63,13 @@ def descendants(root_pid):
     return sorted(found)
 
 
-def rss_kib(pid):
-    """VmRSS of one process in KiB, 0 if it has gone."""
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS (or another of /proc/PID/status's KiB fields, such as
+    RssAnon) of one process in KiB, 0 if it has gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass

@@ -9,7 +9,11 @@
 //! simply put into the slot of its new deadline. Only a deadline that moves
 //! *earlier* than the slot it sits in costs an insertion. A busy keep-alive
 //! connection is thus looked at about once per timeout period, not once per
-//! request, and nothing is allocated once the slots have grown.
+//! request, and nothing is allocated once the slots have grown. A slot's
+//! buffer goes back to a small pool when its second has passed and a slot
+//! that starts filling takes one from there, so only the slots of the next
+//! few seconds hold buffers (not all 64), each no bigger than twice what it
+//! last held.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +41,15 @@ impl Timer {
 /// timeout in one lap.
 const SLOTS: usize = 64;
 
+/// Entries a slot keeps room for however few it held (4 KiB): below this,
+/// letting go of a buffer would only mean growing it again.
+const SLOT_FLOOR: usize = 256;
+
+/// Emptied buffers the pool keeps. A slot comes up and one starts filling
+/// each second, so one or two are in use at a time; more only after a
+/// deadline moved earlier than the slots in between.
+const SPARE_BUFFERS: usize = 4;
+
 /// An entry: connection key, its generation (slab keys are reused), and the
 /// tick it was filed for (a connection filed again earlier leaves its old
 /// entry behind; the tick tells them apart).
@@ -50,6 +63,8 @@ pub(crate) trait Timers {
 
 pub(crate) struct Wheel {
     slots: Vec<Vec<Entry>>,
+    /// Emptied slots' buffers, for the next slots to fill.
+    spare: Vec<Vec<Entry>>,
     origin: Instant,
     /// The last tick whose slot was processed.
     done: u32,
@@ -57,7 +72,7 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     pub(crate) fn new(now: Instant) -> Wheel {
-        Wheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), origin: now, done: 0 }
+        Wheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), spare: Vec::new(), origin: now, done: 0 }
     }
 
     /// The first tick at or after `t` (ticks are whole seconds from origin).
@@ -80,7 +95,13 @@ impl Wheel {
             return;
         }
         t.tick = tick;
-        self.slots[tick as usize % SLOTS].push((k, t.generation, tick));
+        let slot = &mut self.slots[tick as usize % SLOTS];
+        if slot.capacity() == 0 {
+            if let Some(buffer) = self.spare.pop() {
+                *slot = buffer;
+            }
+        }
+        slot.push((k, t.generation, tick));
     }
 
     /// When the next slot is due (the poll timeout is at most this far away).
@@ -98,6 +119,7 @@ impl Wheel {
             let tick = self.done;
             let slot = tick as usize % SLOTS;
             let mut entries = std::mem::take(&mut self.slots[slot]);
+            let held = entries.len();
             for (k, generation, filed) in entries.drain(..) {
                 if filed != tick {
                     // A later lap's entry: keep it for then.
@@ -115,9 +137,18 @@ impl Wheel {
                     self.arm(k, t, deadline);
                 }
             }
-            // Give the (now empty) buffer back so the slot keeps its capacity.
-            if self.slots[slot].is_empty() {
-                self.slots[slot] = entries;
+            // The (now empty) buffer goes to the pool, no bigger than twice
+            // what it held this lap. A slot holds every connection filed in
+            // its second, closed or not: 40,000 short connections a second
+            // make it hundreds of KiB, and 64 slots that each kept their
+            // largest second held tens of MiB for good (6 rounds of
+            // benches/load/soak.py grew the workers by 7.2 MiB).
+            if self.slots[slot].is_empty() && self.spare.len() < SPARE_BUFFERS {
+                let keep = held.max(SLOT_FLOOR);
+                if entries.capacity() > 2 * keep {
+                    entries.shrink_to(keep);
+                }
+                self.spare.push(entries);
             }
         }
     }
@@ -207,6 +238,58 @@ mod tests {
         arm(&mut w, &mut timers, 0, t0 + secs(5.0));
         assert_eq!(run(&mut w, &mut timers, t0, 1.5), Vec::<usize>::new());
         assert_eq!(run(&mut w, &mut timers, t0, 5.0), vec![0]);
+    }
+
+    /// Entries the wheel has room for, in its slots and its pool.
+    fn room(w: &Wheel) -> usize {
+        w.slots.iter().chain(&w.spare).map(Vec::capacity).sum()
+    }
+
+    #[test]
+    fn a_burst_is_let_go_once_it_has_passed() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0);
+        // 10,000 connections filed in one second, closed before it comes up.
+        let mut timers: Conns = (0..10_000).map(|g| fresh(g, t0)).collect();
+        for k in 0..10_000 {
+            arm(&mut w, &mut timers, k, t0 + secs(1.0));
+        }
+        timers.iter_mut().for_each(|t| *t = None);
+        assert_eq!(run(&mut w, &mut timers, t0, 1.0), Vec::<usize>::new());
+        // It held 10,000 this lap: the pool keeps room for them.
+        assert!(room(&w) >= 10_000);
+        // Then a quiet second: down to the floor.
+        timers.push(fresh(1, t0));
+        arm(&mut w, &mut timers, 10_000, t0 + secs(30.0));
+        assert_eq!(run(&mut w, &mut timers, t0, 30.0), vec![10_000]);
+        assert!(room(&w) <= 2 * SLOT_FLOOR, "{}", room(&w));
+    }
+
+    #[test]
+    fn a_steady_stream_of_connections_fills_the_next_seconds_slots_only() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0);
+        let mut timers: Conns = Vec::new();
+        // 500 short connections a second, each filed 10 s ahead and closed
+        // at once.
+        let mut seconds = |from: u32, to: u32, w: &mut Wheel| {
+            for second in from..to {
+                for _ in 0..500 {
+                    timers.push(fresh(second, t0));
+                    let k = timers.len() - 1;
+                    arm(w, &mut timers, k, t0 + secs(f64::from(second) + 10.0));
+                    timers[k] = None;
+                }
+                run(w, &mut timers, t0, f64::from(second));
+            }
+        };
+        // Three laps: eleven slots in use and a spare or two, not all 64.
+        seconds(0, 200, &mut w);
+        assert!(room(&w) <= 16 * 512, "room for {} entries", room(&w));
+        // A second's worth is not allocated again every second either.
+        let before = room(&w);
+        seconds(200, 210, &mut w);
+        assert_eq!(room(&w), before);
     }
 
     #[test]
