@@ -23,12 +23,12 @@ and 2 s timeouts so connections end soon after a round. Each round runs, for
     a head left unfinished until the round ends, an idle keep-alive
     connection held until the round ends, and a range and a HEAD read whole.
 
-Then it waits for the workers to close every connection (their descriptor
-count back to what it was after the warm-up) and samples each worker's
+Then it waits for the workers to close every connection (their count of
+sockets back to what it was after the warm-up) and samples each worker's
 anonymous resident memory (heap and stacks: what a leak grows; the
-binary's own pages are left out) and descriptors. It prints one line per
+binary's own pages are left out) and sockets. It prints one line per
 round and a verdict, and exits 1 if a worker died or was replaced, kept
-descriptors after a round, a load tool or a bad client met an error that
+sockets after a round, a load tool or a bad client met an error that
 means the server is stuck (a refused or timed-out connection, a wrong
 status), or the workers' anonymous memory grew by more than
 --max-growth-kib (default 4096) between the first round and the last (the
@@ -110,25 +110,34 @@ def workers(master):
     return [p for p in idle.descendants(master) if p != master]
 
 
-def fd_count(pid):
+def sockets(pid):
+    """The sockets a process holds: its listeners and handoff sockets at
+    rest, plus one per open connection. (Its other descriptors include the
+    open-file cache's files, which come and go with what was served.)"""
+    n = 0
     try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass  # closed meanwhile
     except OSError:
         return -1
+    return n
 
 
 def sample(master):
     """Per worker: anonymous resident memory (its heap and stacks: what a
     leak grows; VmRSS also counts the binary's pages, which grow as code
-    runs for the first time), descriptors, and VmRSS, in KiB."""
-    return {pid: (idle.rss_kib(pid, "RssAnon"), fd_count(pid), idle.rss_kib(pid)) for pid in workers(master)}
+    runs for the first time), sockets, and VmRSS, in KiB."""
+    return {pid: (idle.rss_kib(pid, "RssAnon"), sockets(pid), idle.rss_kib(pid)) for pid in workers(master)}
 
 
 def settle(master, baseline_fds):
-    """Wait until every worker is back at its descriptor count; True if so."""
+    """Wait until every worker is back at its count of sockets; True if so."""
     deadline = time.time() + SETTLE_SECS
     while time.time() < deadline:
-        now = {pid: fd_count(pid) for pid in workers(master)}
+        now = {pid: sockets(pid) for pid in workers(master)}
         if now.keys() == baseline_fds.keys() and all(now[p] <= baseline_fds[p] for p in now):
             return True
         time.sleep(0.2)
@@ -384,7 +393,7 @@ def main():
         base_fds = {pid: fds for pid, (_, fds, _) in base.items()}
         print(f"soak: {args.binary}, ports {port} and {https}, workers {sorted(base)}, "
               f"{args.rounds} rounds of {args.duration} s", flush=True)
-        print("after warm-up: " + ", ".join(f"{p}: {a} KiB anonymous ({r} resident), {f} fds"
+        print("after warm-up: " + ", ".join(f"{p}: {a} KiB anonymous ({r} resident), {f} sockets"
                                            for p, (a, f, r) in sorted(base.items())))
         rss = []
         for rnd in range(1, args.rounds + 1):
@@ -406,13 +415,13 @@ def main():
             kinds = sum(sum(b.counts.values()) for b in bad)
             bad_errors = [e for b in bad for e in b.errors]
             print(f"round {rnd}: {done} responses to the load tools ({errors} errors), {kinds} bad clients "
-                  f"({len(bad_errors)} stuck), workers {total} KiB anonymous ({resident} resident), fds "
+                  f"({len(bad_errors)} stuck), workers {total} KiB anonymous ({resident} resident), sockets "
                   + " ".join(f"{p}:{f}" for p, (_, f, _) in sorted(now.items())), flush=True)
             if now.keys() != base.keys():
                 failures.append(f"round {rnd}: workers {sorted(base)} became {sorted(now)}")
                 break
             if not settled:
-                failures.append(f"round {rnd}: descriptors {base_fds} became "
+                failures.append(f"round {rnd}: sockets {base_fds} became "
                                 f"{ {p: f for p, (_, f, _) in now.items()} } {SETTLE_SECS} s after the round")
             if bad_errors:
                 failures.append(f"round {rnd}: " + "; ".join(bad_errors[:5]))
@@ -431,7 +440,7 @@ def main():
     if failures:
         print("FAIL: " + "\n      ".join(failures))
         sys.exit(1)
-    print("PASS: no worker died, every round's descriptors were released, memory stayed flat")
+    print("PASS: no worker died, every round's sockets were closed, memory stayed flat")
 
 
 if __name__ == "__main__":
