@@ -16,7 +16,7 @@ use rustls::{
 };
 
 use super::*;
-use crate::testing::xorshift;
+use crate::testing::{set_buffer, xorshift};
 use crate::transport::plain::wait_readable;
 use crate::transport::tls::Tls;
 
@@ -349,7 +349,10 @@ fn exchange_case(suite: usize, carry: bool, outs: &[Out], up: usize, seed: u64) 
     });
     let f = std::fs::File::open(&path).unwrap();
     let mut rng = seed.rotate_left(17) | 1;
-    let (mut step, mut pos, mut got, mut scratch) = (0, 0u64, Vec::new(), Vec::new());
+    // Step `step` of `outs`, `pos` bytes into it, which begin at `start`
+    // in what the server sends.
+    let (mut step, mut pos, mut start) = (0, 0u64, 0usize);
+    let (mut got, mut scratch) = (Vec::new(), Vec::new());
     let mut buf = vec![0u8; 40_000];
     let mut quiet = std::time::Instant::now();
     while step < outs.len() || got.len() < up || !tls.flush().unwrap() {
@@ -359,13 +362,13 @@ fn exchange_case(suite: usize, carry: bool, outs: &[Out], up: usize, seed: u64) 
             got.len()
         );
         let rooms = [4096, 16_384, 100_000, 1 << 20];
-        crate::testing::set_buffer(tls.raw().fd(), libc::SO_SNDBUF, rooms[(xorshift(&mut rng) % 4) as usize]);
+        set_buffer(tls.raw().fd(), libc::SO_SNDBUF, rooms[(xorshift(&mut rng) % 4) as usize]);
         let mut moved_on = false;
         if let Some(out) = outs.get(step) {
             let (done, n) = match *out {
                 Out::Bytes(n, more) => {
-                    let at = down_at(outs, step) + pos as usize;
-                    let k = tls.send(&down[at..at + n - pos as usize], more).unwrap();
+                    let at = start + pos as usize;
+                    let k = tls.send(&down[at..start + n], more).unwrap();
                     pos += k as u64;
                     (pos == n as u64, k as u64)
                 }
@@ -379,7 +382,7 @@ fn exchange_case(suite: usize, carry: bool, outs: &[Out], up: usize, seed: u64) 
             };
             moved_on = n > 0;
             if done {
-                (step, pos) = (step + 1, 0);
+                (step, start, pos) = (step + 1, start + pos as usize, 0);
             }
         }
         tls.raw_mut().ready(true, false);
@@ -407,17 +410,6 @@ fn exchange_case(suite: usize, carry: bool, outs: &[Out], up: usize, seed: u64) 
 
 /// The size of the file `exchange_case` sends ranges of.
 const FILE_LEN: u64 = 300_000;
-
-/// Where step `step`'s bytes start in what the server sends.
-fn down_at(outs: &[Out], step: usize) -> usize {
-    outs[..step]
-        .iter()
-        .map(|o| match *o {
-            Out::Bytes(n, _) => n,
-            Out::File(_, n) => n as usize,
-        })
-        .sum()
-}
 
 fn out() -> impl proptest::strategy::Strategy<Value = Out> {
     use proptest::prelude::*;
