@@ -751,7 +751,6 @@ impl Conn {
         // it ends its stream it cannot be taken back, see `take_back`); met
         // later, it ends the batch and goes first in the next.
         let large = batch > OUT_BATCH;
-        self.produced.clear();
         let mut any = false;
         while self.unsent() < batch && self.send_window > 0 {
             let Some(i) =
