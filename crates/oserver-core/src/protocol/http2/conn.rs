@@ -397,6 +397,10 @@ pub(crate) struct Conn {
     streams: Vec<Stream>,
     /// The highest stream id the client has opened.
     last_stream: u32,
+    /// After our GOAWAY: the highest stream the client opened anyway, not
+    /// having read it yet. Such streams are ignored with all their frames
+    /// (RFC 9113 6.8); only a stream above this one is idle.
+    ignored_to: u32,
     /// Recently closed streams, and whether this server reset them.
     closed: [(u32, bool); CLOSED_MEMORY],
     closed_next: usize,
@@ -457,6 +461,7 @@ impl Conn {
             produced: Vec::new(),
             streams: Vec::new(),
             last_stream: 0,
+            ignored_to: 0,
             closed: [(0, false); CLOSED_MEMORY],
             closed_next: 0,
             send_window: frame::DEFAULT_WINDOW,
@@ -845,6 +850,11 @@ impl Conn {
         self.closed.iter().find(|(c, _)| *c == id && id != 0).map(|(_, r)| *r)
     }
 
+    /// The highest stream id the client has used: streams above it are idle.
+    fn highest_seen(&self) -> u32 {
+        self.last_stream.max(self.ignored_to)
+    }
+
     fn stream(&mut self, id: u32) -> Option<usize> {
         self.streams.iter().position(|s| s.id == id)
     }
@@ -1110,9 +1120,13 @@ impl Conn {
 
     /// A frame that needs an open stream came for one that is not open.
     fn on_closed_stream(&mut self, id: u32, what: &'static str) -> Result<(), ConnError> {
-        if id > self.last_stream {
+        if id > self.highest_seen() {
             log::debug!("{}: {what} on idle stream {id}", self.peer);
             return Err(ConnError::new(ErrorCode::Protocol, "frame on an idle stream"));
+        }
+        if id > self.last_stream {
+            // A stream opened after our GOAWAY: ignored.
+            return Ok(());
         }
         match self.was_closed(id) {
             // Frames the client sent before it saw our RST_STREAM.
@@ -1228,7 +1242,7 @@ impl Conn {
             }
             return Ok(());
         }
-        if id <= self.last_stream {
+        if id <= self.highest_seen() {
             return Err(match self.was_closed(id) {
                 Some(_) => ConnError::new(ErrorCode::StreamClosed, "HEADERS on a closed stream"),
                 None => ConnError::new(ErrorCode::Protocol, "stream id not above the last one"),
@@ -1236,6 +1250,7 @@ impl Conn {
         }
         if self.phase != Phase::Open {
             // After GOAWAY, new streams are ignored (RFC 9113 6.8).
+            self.ignored_to = id;
             return Ok(());
         }
         self.last_stream = id;
@@ -1510,7 +1525,7 @@ impl Conn {
         if payload.len() != 4 {
             return Err(ConnError::new(ErrorCode::FrameSize, "RST_STREAM not 4 bytes"));
         }
-        if head.stream == 0 || head.stream > self.last_stream {
+        if head.stream == 0 || head.stream > self.highest_seen() {
             return Err(ConnError::new(ErrorCode::Protocol, "RST_STREAM on stream 0 or an idle stream"));
         }
         if let Some(i) = self.stream(head.stream) {
@@ -1614,7 +1629,7 @@ impl Conn {
             }
             return Ok(());
         }
-        if head.stream > self.last_stream {
+        if head.stream > self.highest_seen() {
             return Err(ConnError::new(ErrorCode::Protocol, "WINDOW_UPDATE on an idle stream"));
         }
         let Some(i) = self.stream(head.stream) else { return Ok(()) };

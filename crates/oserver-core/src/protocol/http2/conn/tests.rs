@@ -335,6 +335,58 @@ fn a_drain_sends_goaway_and_lets_the_stream_finish() {
     assert_eq!(h.drive(), Step::Close);
 }
 
+/// A client that opened a stream before it read our GOAWAY goes on with
+/// it: its body, a window for it, then a reset. The stream is above the
+/// GOAWAY's last one, so all of it is ignored (RFC 9113 6.8), not taken for
+/// frames on an idle stream, which would end the connection and cut the
+/// stream still under way.
+#[test]
+fn frames_on_a_stream_opened_after_goaway_are_ignored_and_the_stream_under_way_finishes() {
+    let mut h = harness();
+    h.send(&settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, 100)]));
+    h.send(&get(1, "/big.bin"));
+    h.drive_out();
+    assert!(!h.conn.drain(h.now), "stream 1 is still sending");
+    let mut f = h.frames();
+    let mut late = get(5, "/a.txt");
+    late[4] = frame::END_HEADERS; // a body follows
+    frame::put_head(&mut late, 3, frame::DATA, 0, 5);
+    late.extend_from_slice(b"abc");
+    frame::put_window_update(&mut late, 5, 1000);
+    frame::put_head(&mut late, 4, frame::RST_STREAM, 0, 5);
+    late.extend_from_slice(&8u32.to_be_bytes()); // CANCEL
+    frame::put_window_update(&mut late, 0, 1 << 30);
+    frame::put_window_update(&mut late, 1, 1 << 30);
+    h.send(&late);
+    let mut got = 0;
+    for _ in 0..1000 {
+        got += data_on(&f, 1);
+        assert!(f.iter().all(|x| x.head.stream != 5), "nothing on stream 5");
+        let goaways: Vec<_> = f.iter().filter(|x| x.head.kind == frame::GOAWAY).collect();
+        assert!(goaways.iter().all(|g| g.payload[..8] == [0, 0, 0, 1, 0, 0, 0, 0]), "one graceful GOAWAY");
+        if got == 8 << 20 {
+            break;
+        }
+        h.drive();
+        f = h.frames_now();
+    }
+    assert_eq!(got, 8 << 20, "stream 1 finished");
+    // A stream above any the client used is still idle: a frame on it is
+    // an error, which ends the connection at once.
+    let mut h = harness();
+    h.send(&get(1, "/big.bin"));
+    h.drive_out();
+    h.conn.drain(h.now);
+    h.send(&get(5, "/a.txt"));
+    h.drive_out();
+    assert_eq!(h.conn.phase, Phase::GoingAway);
+    let mut idle = Vec::new();
+    frame::put_window_update(&mut idle, 7, 1);
+    h.send(&idle);
+    h.drive_out();
+    assert_eq!(h.conn.phase, Phase::Closing);
+}
+
 #[test]
 fn protocol_errors_close_with_their_code() {
     let cases: Vec<(Vec<u8>, ErrorCode)> = vec![
