@@ -14,7 +14,9 @@ puts the kernel under TCP memory pressure with 1,000 connections, where a
 socket takes less than its send buffer's room.
 
 With --check FILE it then reads two of the connections to the end and says
-whether their DATA is FILE byte for byte.
+whether their DATA is FILE byte for byte. --max-frame N also sets
+SETTINGS_MAX_FRAME_SIZE (up to 2^24-1): a client may allow frames as large
+as a file, and the server must still not read a whole file into one.
 """
 
 import argparse
@@ -33,10 +35,16 @@ from h2_idle import DATA, END_HEADERS, END_STREAM, HEADERS, SETTINGS, WINDOW_UPD
 MAX_WINDOW = 2**31 - 1
 
 
-def request(path):
+SETTINGS_MAX_FRAME_SIZE = 0x5
+
+
+def request(path, max_frame=None):
+    settings = struct.pack(">HI", h2_idle.SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW)
+    if max_frame:
+        settings += struct.pack(">HI", SETTINGS_MAX_FRAME_SIZE, max_frame)
     return (
         h2_idle.PREFACE
-        + frame(SETTINGS, 0, 0, struct.pack(">HI", h2_idle.SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW))
+        + frame(SETTINGS, 0, 0, settings)
         + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", MAX_WINDOW - 65535))  # the connection's
         + frame(HEADERS, END_STREAM | END_HEADERS, 1, h2_idle.request_block(path, tls=False))
     )
@@ -68,8 +76,9 @@ def main():
     ap.add_argument("pid", type=int, help="the server (the master): its tree is summed")
     ap.add_argument("--path", default="/httptest/large.html")
     ap.add_argument("--check", help="the served file, to compare two downloads with")
+    ap.add_argument("--max-frame", type=int, help="SETTINGS_MAX_FRAME_SIZE to send")
     a = ap.parse_args()
-    req = request(a.path)
+    req = request(a.path, a.max_frame)
     before = sum(idle.tree_rss(a.pid).values())
     socks = []
     for _ in range(a.n):

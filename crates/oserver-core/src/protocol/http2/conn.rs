@@ -1477,7 +1477,10 @@ impl Conn {
             return;
         };
         let len = body.remaining();
-        let fits = len as i64 <= window.min(self.send_window).min(self.peer_max_frame as i64);
+        // One frame of at most OUT_BATCH: a peer's frame size may be 16
+        // MiB, and a whole large file must not be read into one frame.
+        let fits =
+            len as i64 <= window.min(self.send_window).min(self.peer_max_frame as i64).min(OUT_BATCH as i64);
         let streamed = matches!(body, Body::Stream(_));
         if fits && remote_done && !streamed && self.unsent() < OUT_BATCH {
             // The common case: the whole body in one frame, right now.

@@ -12,6 +12,8 @@ use crate::protocol::Ctx;
 use crate::testing::{set_buffer, xorshift};
 use crate::transport::wait_readable;
 
+mod any_frames;
+
 struct Harness {
     cx: Ctx,
     conn: Conn,
@@ -36,7 +38,13 @@ struct Got {
 }
 
 fn harness() -> Harness {
-    let dir = fixture_dir("h2conn", 8 << 20);
+    harness_with(8 << 20)
+}
+
+/// A connection past its preface and SETTINGS, serving a fixture whose
+/// large file has `big` bytes.
+fn harness_with(big: u64) -> Harness {
+    let dir = fixture_dir("h2conn", big);
     let settings = Settings::default();
     let cx = context(&dir, &settings);
     let (sock, peer, client) = loopback();
@@ -333,6 +341,40 @@ fn a_drain_sends_goaway_and_lets_the_stream_finish() {
     wait_readable(h.conn.fd());
     h.conn.ready(true, true);
     assert_eq!(h.drive(), Step::Close);
+}
+
+/// A client may allow frames of up to 16 MiB and open every window: the
+/// answer still goes out in batches, not as one frame holding the whole
+/// file, which a client that does not read would keep in the connection.
+#[test]
+fn a_large_frame_size_and_open_windows_do_not_put_a_whole_file_in_one_frame() {
+    let mut h = harness();
+    set_sndbuf(&h, 65_536);
+    let max = frame::MAX_WINDOW as u32;
+    let mut ask = settings(&[
+        (frame::SETTINGS_MAX_FRAME_SIZE, frame::MAX_FRAME_LIMIT),
+        (frame::SETTINGS_INITIAL_WINDOW_SIZE, max),
+    ]);
+    frame::put_window_update(&mut ask, 0, max - 65_535);
+    ask.extend_from_slice(&get(1, "/big.bin"));
+    h.send(&ask);
+    h.drive_out();
+    assert!(h.conn.out.capacity() <= OUT_LIMIT, "{} bytes held", h.conn.out.capacity());
+    let mut got = 0;
+    for _ in 0..10_000 {
+        h.conn.ready(false, false);
+        h.drive_out();
+        for f in h.frames() {
+            if f.head.kind == frame::DATA {
+                assert!(f.payload.len() <= OUT_BATCH, "a DATA frame of {}", f.payload.len());
+                got += f.payload.len();
+            }
+        }
+        if got == 8 << 20 {
+            break;
+        }
+    }
+    assert_eq!(got, 8 << 20);
 }
 
 /// A client that opened a stream before it read our GOAWAY goes on with

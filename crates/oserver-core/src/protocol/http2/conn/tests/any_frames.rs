@@ -1,0 +1,680 @@
+//! Any sequence of client frames, in any pieces. Every kind of frame with
+//! its fields anywhere in their range (streams 0, even, idle, closed and
+//! the largest; windows of 0 and past 2^31 - 1; settings in and out of
+//! range; padding longer than the frame; header blocks of any bytes or cut
+//! into CONTINUATION frames), and frames of unknown kinds. A sequence sends
+//! some of its frames as they are and the rest made well-formed, so it
+//! reaches into a connection before its first bad frame.
+//!
+//! Whatever arrives, the connection never fails or panics, keeps its
+//! buffers within their limits, writes only well-formed frames on streams
+//! the client named, within the client's frame size, with header blocks
+//! another HPACK decoder reads, and nothing after a GOAWAY with an error;
+//! it closes only after a GOAWAY. Unless it sent GOAWAY it still serves: a
+//! request after the sequence is answered in full. And the sequence made
+//! wholly well-formed (stream ids in order, values in range, DATA within
+//! the windows, no frame on an idle stream) draws no GOAWAY and no
+//! RST_STREAM, every request is answered, and once the client gives the
+//! windows it counts are needed, every body arrives whole.
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// The sparse file's size: large enough that a stream waits on its window,
+/// small enough that a test reads every byte sent.
+const BIG: u64 = 300_000;
+
+/// Paths the requests ask for: a file, the large file, a missing one and a
+/// directory without an index.
+const PATHS: [&str; 4] = ["/a.txt", "/big.bin", "/missing", "/d/"];
+
+/// One thing the client sends.
+#[derive(Debug, Clone)]
+enum Sent {
+    /// A GET for `PATHS[path]`, its block cut into `pieces` (HEADERS then
+    /// CONTINUATION), maybe padded, maybe with a priority.
+    Request {
+        id: u32,
+        path: usize,
+        end_stream: bool,
+        pieces: usize,
+        pad: Option<u8>,
+        parent: Option<u32>,
+    },
+    /// A header block of any bytes.
+    Block {
+        id: u32,
+        flags: u8,
+        bytes: Vec<u8>,
+    },
+    Data {
+        id: u32,
+        len: usize,
+        end_stream: bool,
+        pad: Option<u8>,
+    },
+    Priority {
+        id: u32,
+        parent: u32,
+        len: usize,
+    },
+    Rst {
+        id: u32,
+        code: u32,
+    },
+    Settings(Vec<(u16, u32)>),
+    SettingsAck,
+    Ping {
+        ack: bool,
+    },
+    WindowUpdate {
+        id: u32,
+        inc: u32,
+    },
+    GoAway {
+        last: u32,
+        code: u32,
+    },
+    /// A frame of any kind, flags and payload.
+    Other {
+        kind: u8,
+        flags: u8,
+        id: u32,
+        payload: Vec<u8>,
+    },
+}
+
+/// A request sent in well-formed mode, and the window the client has given
+/// its answer so far: the initial window when it was opened, moved by later
+/// SETTINGS, plus its WINDOW_UPDATEs.
+struct Req {
+    id: u32,
+    path: usize,
+    window: i64,
+    reset: bool,
+}
+
+/// The bytes a sequence puts on the wire, and what the client knows of
+/// them: values the connection takes as they are, when it takes the frame
+/// at all (it does, while it sends no GOAWAY).
+#[derive(Default)]
+struct Wire {
+    bytes: Vec<u8>,
+    /// Well-formed mode: the streams whose body may follow (id, window
+    /// bytes used), the DATA sent on the connection, the resets sent.
+    open: Vec<(u32, usize)>,
+    conn_data: usize,
+    resets: u32,
+    /// The highest stream a HEADERS frame named, the highest any frame
+    /// named.
+    last_id: u32,
+    named: u32,
+    /// The requests sent in well-formed mode.
+    requests: Vec<Req>,
+    /// SETTINGS_INITIAL_WINDOW_SIZE as last set, the largest
+    /// SETTINGS_MAX_FRAME_SIZE set, the connection window given.
+    initial: Option<u32>,
+    max_frame: u32,
+    conn_given: i64,
+    /// A header block is still open (its last frame had no END_HEADERS).
+    block_open: bool,
+    goaway: bool,
+}
+
+impl Wire {
+    fn frame(&mut self, kind: u8, flags: u8, id: u32, payload: &[u8]) {
+        frame::put_head(&mut self.bytes, payload.len(), kind, flags, id);
+        self.bytes.extend_from_slice(payload);
+        self.named = self.named.max(id & 0x7fff_ffff);
+        match kind {
+            frame::HEADERS => {
+                if id % 2 == 1 {
+                    self.last_id = self.last_id.max(id);
+                }
+                self.block_open = flags & frame::END_HEADERS == 0;
+            }
+            frame::CONTINUATION => self.block_open = flags & frame::END_HEADERS == 0,
+            frame::SETTINGS if flags & frame::ACK == 0 && id == 0 && payload.len() % 6 == 0 => {
+                for s in payload.chunks_exact(6) {
+                    let value = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
+                    match u16::from_be_bytes([s[0], s[1]]) {
+                        frame::SETTINGS_INITIAL_WINDOW_SIZE => {
+                            let delta = i64::from(value) - i64::from(self.initial.unwrap_or(65_535));
+                            for r in &mut self.requests {
+                                r.window += delta;
+                            }
+                            self.initial = Some(value);
+                        }
+                        frame::SETTINGS_MAX_FRAME_SIZE => self.max_frame = self.max_frame.max(value),
+                        _ => {}
+                    }
+                }
+            }
+            frame::WINDOW_UPDATE if payload.len() == 4 => {
+                let inc = i64::from(u32::from_be_bytes(payload.try_into().unwrap()) & 0x7fff_ffff);
+                if id == 0 {
+                    self.conn_given += inc;
+                }
+                for r in self.requests.iter_mut().filter(|r| r.id == id) {
+                    r.window += inc;
+                }
+            }
+            frame::RST_STREAM => {
+                for r in self.requests.iter_mut().filter(|r| r.id == id) {
+                    r.reset = true;
+                }
+            }
+            frame::GOAWAY => self.goaway = true,
+            _ => {}
+        }
+    }
+
+    /// A padded payload: the pad length, `content`, then `pad` zeros.
+    fn padded(content: &[u8], pad: Option<u8>) -> (u8, Vec<u8>) {
+        match pad {
+            None => (0, content.to_vec()),
+            Some(p) => {
+                let mut v = vec![p];
+                v.extend_from_slice(content);
+                v.resize(v.len() + usize::from(p), 0);
+                (frame::PADDED, v)
+            }
+        }
+    }
+
+    /// Add `s` as it is, or, in well-formed mode, made well-formed (or
+    /// left out when it cannot be).
+    fn add(&mut self, s: &Sent, valid: bool) {
+        match s {
+            Sent::Request { id, path, end_stream, pieces, pad, parent } => {
+                if valid && self.goaway {
+                    return;
+                }
+                let id = if valid { self.next_request() } else { *id };
+                let mut block = vec![0x82, 0x86, 0x04, PATHS[*path].len() as u8];
+                block.extend_from_slice(PATHS[*path].as_bytes());
+                let mut first = Vec::new();
+                let mut flags = if *end_stream { frame::END_STREAM } else { 0 };
+                if let Some(p) = parent {
+                    flags |= frame::PRIORITY_FLAG;
+                    let p = if valid && *p == id { 0 } else { *p };
+                    first.extend_from_slice(&p.to_be_bytes());
+                    first.push(15);
+                }
+                let cut = block.len().div_ceil((*pieces).max(1));
+                let mut parts = block.chunks(cut);
+                first.extend_from_slice(parts.next().unwrap());
+                let rest: Vec<&[u8]> = parts.collect();
+                if rest.is_empty() {
+                    flags |= frame::END_HEADERS;
+                }
+                if valid {
+                    let window = i64::from(self.initial.unwrap_or(65_535));
+                    self.requests.push(Req { id, path: *path, window, reset: false });
+                }
+                let (pflag, payload) = Wire::padded(&first, *pad);
+                self.frame(frame::HEADERS, flags | pflag, id, &payload);
+                for (i, part) in rest.iter().enumerate() {
+                    let end = if i + 1 == rest.len() { frame::END_HEADERS } else { 0 };
+                    self.frame(frame::CONTINUATION, end, id, part);
+                }
+                if valid && !end_stream {
+                    self.open.push((id, 0));
+                }
+            }
+            Sent::Block { id, flags, bytes } => {
+                if !valid {
+                    self.frame(frame::HEADERS, *flags, *id, bytes);
+                }
+            }
+            Sent::Data { id, len, end_stream, pad } => {
+                let flags = if *end_stream { frame::END_STREAM } else { 0 };
+                if !valid {
+                    let (pflag, payload) = Wire::padded(&vec![b'x'; *len], *pad);
+                    self.frame(frame::DATA, flags | pflag, *id, &payload);
+                    return;
+                }
+                if self.open.is_empty() {
+                    return;
+                }
+                let i = *id as usize % self.open.len();
+                // Within both receive windows, which start at 65,535
+                // bytes: the connection gives them back, but a client
+                // cannot count on when.
+                let pad = pad.filter(|&p| usize::from(p) < 200);
+                let cost = |n: usize| n + pad.map_or(0, |p| 1 + usize::from(p));
+                let room = 60_000 - self.conn_data.max(self.open[i].1);
+                if cost(0) > room {
+                    return;
+                }
+                // Within the server's frame size too.
+                let n = (*len).min(room.min(frame::DEFAULT_MAX_FRAME as usize) - cost(0));
+                let (pflag, payload) = Wire::padded(&vec![b'x'; n], pad);
+                let stream = self.open[i].0;
+                self.frame(frame::DATA, flags | pflag, stream, &payload);
+                self.conn_data += payload.len();
+                self.open[i].1 += payload.len();
+                if *end_stream {
+                    self.open.swap_remove(i);
+                }
+            }
+            Sent::Priority { id, parent, len } => {
+                let mut p = parent.to_be_bytes().to_vec();
+                p.push(15);
+                if valid {
+                    let id = id | 1;
+                    let parent = if *parent == id { 0 } else { *parent };
+                    p[..4].copy_from_slice(&parent.to_be_bytes());
+                    self.frame(frame::PRIORITY, 0, id, &p);
+                } else {
+                    p.resize(*len, 0);
+                    self.frame(frame::PRIORITY, 0, *id, &p);
+                }
+            }
+            Sent::Rst { id, code } => {
+                // Well-formed: on a stream the client opened, and fewer
+                // than the rapid-reset rule allows.
+                let id = if valid { (*id % (self.last_id + 1)) | 1 } else { *id };
+                if valid && (self.last_id == 0 || id > self.last_id || self.resets >= 50) {
+                    return;
+                }
+                self.resets += 1;
+                self.open.retain(|(s, _)| *s != id);
+                self.frame(frame::RST_STREAM, 0, id, &code.to_be_bytes());
+            }
+            Sent::Settings(pairs) => {
+                let mut b = Vec::new();
+                for &(k, v) in pairs {
+                    let v = if !valid {
+                        v
+                    } else {
+                        match k {
+                            frame::SETTINGS_ENABLE_PUSH => v % 2,
+                            // Small enough that no stream window a
+                            // WINDOW_UPDATE grew passes 2^31 - 1.
+                            frame::SETTINGS_INITIAL_WINDOW_SIZE => v % (1 << 20),
+                            frame::SETTINGS_MAX_FRAME_SIZE => 16_384 + v % (frame::MAX_FRAME_LIMIT - 16_383),
+                            _ => v,
+                        }
+                    };
+                    b.extend_from_slice(&k.to_be_bytes());
+                    b.extend_from_slice(&v.to_be_bytes());
+                }
+                self.frame(frame::SETTINGS, 0, 0, &b);
+            }
+            Sent::SettingsAck => self.frame(frame::SETTINGS, frame::ACK, 0, &[]),
+            Sent::Ping { ack } => self.frame(frame::PING, if *ack { frame::ACK } else { 0 }, 0, b"12345678"),
+            Sent::WindowUpdate { id, inc } => {
+                if valid {
+                    let id = if *id == 0 { 0 } else { (*id % (self.last_id + 1)) | 1 };
+                    if id > self.last_id && id != 0 {
+                        return;
+                    }
+                    let inc = 1 + inc % (1 << 20);
+                    self.frame(frame::WINDOW_UPDATE, 0, id, &inc.to_be_bytes());
+                } else {
+                    self.frame(frame::WINDOW_UPDATE, 0, *id, &inc.to_be_bytes());
+                }
+            }
+            Sent::GoAway { last, code } => {
+                let mut b = last.to_be_bytes().to_vec();
+                b.extend_from_slice(&code.to_be_bytes());
+                self.frame(frame::GOAWAY, 0, 0, &b);
+            }
+            Sent::Other { kind, flags, id, payload } => {
+                if !valid {
+                    self.frame(*kind, *flags, *id, payload);
+                } else if *kind > frame::CONTINUATION {
+                    // Unknown kinds are ignored (RFC 9113 4.1).
+                    self.frame(*kind, *flags, *id, payload);
+                }
+            }
+        }
+    }
+
+    /// The stream after the highest one opened.
+    fn next_request(&self) -> u32 {
+        if self.last_id == 0 {
+            1
+        } else {
+            self.last_id + 2
+        }
+    }
+}
+
+/// What the client read from the connection, checked frame by frame.
+struct View {
+    got: Vec<u8>,
+    decoder: loona_hpack::Decoder<'static>,
+    /// The server's header block being read: its stream and bytes.
+    block: Option<(u32, Vec<u8>)>,
+    /// Each stream's status, and its DATA (bytes, ended).
+    status: Vec<(u32, u16)>,
+    data: Vec<(u32, usize, bool)>,
+    data_total: i64,
+    resets: Vec<(u32, u32)>,
+    goaway: Option<u32>,
+    closed: bool,
+}
+
+impl View {
+    fn new() -> View {
+        View {
+            got: Vec::new(),
+            decoder: loona_hpack::Decoder::new(),
+            block: None,
+            status: Vec::new(),
+            data: Vec::new(),
+            data_total: 0,
+            resets: Vec::new(),
+            goaway: None,
+            closed: false,
+        }
+    }
+
+    fn error(&self) -> Option<u32> {
+        self.goaway.filter(|&c| c != ErrorCode::NoError as u32)
+    }
+
+    /// Read what the connection wrote and check each frame. True when
+    /// anything arrived.
+    fn read(&mut self, h: &mut Harness, wire: &Wire) -> bool {
+        let before = self.got.len();
+        let mut buf = [0u8; 65536];
+        let mut any = false;
+        loop {
+            match h.client.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    any = true;
+                    self.got.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("client read: {e}"),
+            }
+        }
+        debug_assert!(self.got.len() >= before);
+        while self.got.len() >= frame::HEAD_LEN {
+            let head = Head::parse(&self.got);
+            let end = frame::HEAD_LEN + head.len as usize;
+            if self.got.len() < end {
+                break;
+            }
+            let payload = self.got[frame::HEAD_LEN..end].to_vec();
+            self.got.drain(..end);
+            self.check(head, &payload, wire);
+        }
+        any
+    }
+
+    fn check(&mut self, head: Head, payload: &[u8], wire: &Wire) {
+        assert!(self.error().is_none(), "a frame after GOAWAY {:?}: {head:?}", self.error());
+        let max_frame = wire.max_frame.clamp(frame::DEFAULT_MAX_FRAME, frame::MAX_FRAME_LIMIT);
+        assert!(head.len <= max_frame, "{head:?} larger than the client's frame size");
+        if let Some((id, _)) = &self.block {
+            assert!(head.kind == frame::CONTINUATION && head.stream == *id, "{head:?} inside a header block");
+        }
+        let on_stream = |what: &str| {
+            assert!(head.stream != 0 && head.stream <= wire.named, "{what} on stream {}", head.stream);
+        };
+        match head.kind {
+            frame::DATA => {
+                on_stream("DATA");
+                assert!(head.stream % 2 == 1 && head.stream <= wire.last_id, "DATA on {}", head.stream);
+                self.data_total += i64::from(head.len);
+                let ended = head.has(frame::END_STREAM);
+                match self.data.iter_mut().find(|d| d.0 == head.stream) {
+                    Some(d) => {
+                        assert!(!d.2, "DATA after the end of stream {}", head.stream);
+                        d.1 += payload.len();
+                        d.2 = ended;
+                    }
+                    None => self.data.push((head.stream, payload.len(), ended)),
+                }
+            }
+            frame::HEADERS | frame::CONTINUATION => {
+                on_stream("HEADERS");
+                let mut block = match self.block.take() {
+                    Some((_, b)) => b,
+                    None => {
+                        assert_eq!(head.kind, frame::HEADERS, "CONTINUATION with no block open");
+                        assert!(
+                            head.stream % 2 == 1 && head.stream <= wire.last_id,
+                            "HEADERS on {}",
+                            head.stream
+                        );
+                        if head.has(frame::END_STREAM) {
+                            self.data.push((head.stream, 0, true));
+                        }
+                        Vec::new()
+                    }
+                };
+                block.extend_from_slice(payload);
+                if !head.has(frame::END_HEADERS) {
+                    self.block = Some((head.stream, block));
+                    return;
+                }
+                let fields = self.decoder.decode(&block).expect("a header block another decoder reads");
+                let status = fields.iter().find(|(n, _)| n == b":status").expect(":status");
+                let status: u16 = std::str::from_utf8(&status.1).unwrap().parse().unwrap();
+                assert!((200..600).contains(&status));
+                self.status.push((head.stream, status));
+            }
+            frame::RST_STREAM => {
+                on_stream("RST_STREAM");
+                assert_eq!(head.len, 4);
+                self.resets.push((head.stream, u32::from_be_bytes(payload.try_into().unwrap())));
+            }
+            frame::SETTINGS | frame::PING | frame::WINDOW_UPDATE => {}
+            frame::GOAWAY => {
+                assert_eq!(head.stream, 0);
+                let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+                assert!([0, 1, 2, 3, 5, 6, 7, 9, 0xb].contains(&code), "GOAWAY code {code}");
+                // A graceful GOAWAY may come before an error's.
+                self.goaway = Some(code);
+            }
+            k => panic!("the server sent a frame of kind {k}"),
+        }
+    }
+}
+
+/// Drive the connection until it waits with nothing more to read, closes,
+/// or a bounded number of turns pass; check its buffers after each turn.
+fn settle(h: &mut Harness, view: &mut View, wire: &Wire) {
+    let input_limit = READ_PIECE + h.cx.h1.inbuf.len() + frame::HEAD_LEN + frame::DEFAULT_MAX_FRAME as usize;
+    let block_limit = h.settings.limits.max_header_bytes * BLOCK_FACTOR + frame::DEFAULT_MAX_FRAME as usize;
+    for _ in 0..500 {
+        let step = h.drive();
+        let c = &h.conn;
+        assert!(c.input.capacity() <= input_limit, "input {} > {input_limit}", c.input.capacity());
+        assert!(c.out.capacity() <= 2 * OUT_LIMIT, "output {}", c.out.capacity());
+        assert!(c.streams.len() <= MAX_STREAMS);
+        assert!(!c.block.as_ref().is_some_and(|b| b.bytes.len() > block_limit));
+        let read = view.read(h, wire);
+        match step {
+            Step::Close => {
+                view.closed = true;
+                return;
+            }
+            Step::Wait if !read => return,
+            _ => {}
+        }
+    }
+    panic!("the connection never settled");
+}
+
+/// Send `items` cut as `cuts` says and check what comes back. `valid`:
+/// every item made well-formed; otherwise an item whose byte is below
+/// `raw_below` goes as it is and the others are made well-formed, so a
+/// sequence can reach far into a connection before a bad frame comes.
+fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: bool) {
+    let mut h = harness_with(BIG);
+    let mut wire = Wire { max_frame: frame::DEFAULT_MAX_FRAME, ..Wire::default() };
+    for (s, b) in items {
+        wire.add(s, valid || *b >= raw_below);
+    }
+    let mut view = View::new();
+    let (mut at, mut cut) = (0, 0);
+    while at < wire.bytes.len() && !view.closed && view.error().is_none() {
+        let n = cuts[cut % cuts.len()].clamp(1, wire.bytes.len() - at);
+        cut += 1;
+        h.send(&wire.bytes[at..at + n]);
+        at += n;
+        settle(&mut h, &mut view, &wire);
+    }
+    if view.closed {
+        assert!(view.goaway.is_some(), "closed without a GOAWAY");
+    }
+    if valid {
+        assert_eq!(view.goaway, None, "GOAWAY to a well-formed client");
+        assert_eq!(view.resets, vec![], "RST_STREAM to a well-formed client");
+        for r in &wire.requests {
+            assert!(view.status.iter().any(|(s, _)| *s == r.id), "request {} not answered", r.id);
+        }
+        every_body_arrives_whole(&mut h, &mut view, &mut wire);
+    }
+    if view.goaway.is_some() || view.closed || wire.goaway || wire.block_open || wire.last_id > 0x7fff_0000 {
+        return;
+    }
+    // Still serving: one more request, with the windows it needs.
+    let (id, start) = (wire.next_request(), wire.bytes.len());
+    let block = &get(id, "/a.txt")[frame::HEAD_LEN..];
+    wire.frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, id, block);
+    let mut probe = wire.bytes[start..].to_vec();
+    if wire.initial.unwrap_or(65_535) < 5 {
+        frame::put_window_update(&mut probe, id, 65_535);
+    }
+    let conn_window = 65_535 + wire.conn_given - view.data_total;
+    assert!(conn_window >= 0, "the server sent more DATA than the connection window");
+    if conn_window < 5 {
+        frame::put_window_update(&mut probe, 0, (frame::MAX_WINDOW - conn_window) as u32);
+    }
+    h.send(&probe);
+    for _ in 0..100 {
+        settle(&mut h, &mut view, &wire);
+        if view.data.iter().any(|d| d.0 == id && d.2) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(view.error(), None, "GOAWAY to the request after the sequence");
+    assert!(view.status.contains(&(id, 200)), "the request after the sequence: {:?}", view.status);
+    assert!(view.data.contains(&(id, 5, true)), "its body: {:?}", view.data.iter().find(|d| d.0 == id));
+}
+
+/// Well-formed mode, at the end: the client gives each answer still under
+/// way the window it needs, as it counts them, and every body arrives
+/// whole. A window the connection counted differently leaves a stream
+/// waiting, or sends DATA past the window (a test above counts that).
+fn every_body_arrives_whole(h: &mut Harness, view: &mut View, wire: &mut Wire) {
+    let sizes = [Some(5), Some(BIG as i64), None, None];
+    let (start, mut need_all) = (wire.bytes.len(), 0);
+    let waiting: Vec<(u32, usize)> =
+        wire.requests.iter().filter(|r| !r.reset).map(|r| (r.id, r.path)).collect();
+    for &(id, path) in &waiting {
+        let (got, ended) = view.data.iter().find(|d| d.0 == id).map_or((0, false), |d| (d.1 as i64, d.2));
+        if ended {
+            continue;
+        }
+        // An error page is small: this much is room enough.
+        let need = sizes[path].unwrap_or(4096) - got;
+        let window = wire.requests.iter().find(|r| r.id == id).unwrap().window - got;
+        if window < need {
+            wire.frame(frame::WINDOW_UPDATE, 0, id, &((need - window) as u32).to_be_bytes());
+        }
+        need_all += need;
+    }
+    let conn_window = 65_535 + wire.conn_given - view.data_total;
+    if conn_window < need_all {
+        wire.frame(frame::WINDOW_UPDATE, 0, 0, &((need_all - conn_window) as u32).to_be_bytes());
+    }
+    let more = wire.bytes[start..].to_vec();
+    if !more.is_empty() {
+        h.send(&more);
+    }
+    let done = |view: &View| waiting.iter().all(|(id, _)| view.data.iter().any(|d| d.0 == *id && d.2));
+    for _ in 0..200 {
+        settle(h, view, wire);
+        if done(view) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for &(id, path) in &waiting {
+        let d = view.data.iter().find(|d| d.0 == id);
+        assert!(d.is_some_and(|d| d.2), "stream {id} ({}) not ended: {d:?}", PATHS[path]);
+        if let (Some(size), Some(d)) = (sizes[path], d) {
+            assert_eq!(d.1 as i64, size, "stream {id}: the body of {}", PATHS[path]);
+        }
+    }
+}
+
+fn stream_id() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        6 => (0u32..8).prop_map(|i| 2 * i + 1),
+        1 => Just(0u32),
+        1 => (1u32..5).prop_map(|i| 2 * i),
+        1 => Just(0x7fff_ffffu32),
+        1 => any::<u32>(),
+    ]
+}
+
+fn setting() -> impl Strategy<Value = (u16, u32)> {
+    (
+        prop_oneof![8 => 1u16..7, 1 => any::<u16>()],
+        prop_oneof![
+            Just(0u32),
+            1u32..10,
+            16_380u32..70_000,
+            Just(frame::MAX_WINDOW as u32),
+            Just(frame::MAX_WINDOW as u32 + 1),
+            Just(frame::MAX_FRAME_LIMIT),
+            any::<u32>(),
+        ],
+    )
+}
+
+fn sent() -> impl Strategy<Value = Sent> {
+    let pad = proptest::option::weighted(0.2, any::<u8>());
+    prop_oneof![
+        24 => (stream_id(), 0..PATHS.len(), proptest::bool::weighted(0.7), 1usize..4, pad.clone(), proptest::option::weighted(0.2, any::<u32>()))
+            .prop_map(|(id, path, end_stream, pieces, pad, parent)| Sent::Request { id, path, end_stream, pieces, pad, parent }),
+        4 => (stream_id(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..40))
+            .prop_map(|(id, flags, bytes)| Sent::Block { id, flags, bytes }),
+        12 => (stream_id(), prop_oneof![0usize..100, 1_000usize..20_000], any::<bool>(), pad)
+            .prop_map(|(id, len, end_stream, pad)| Sent::Data { id, len, end_stream, pad }),
+        4 => (stream_id(), prop_oneof![stream_id(), any::<u32>()], prop_oneof![4 => Just(5usize), 1 => 0usize..8])
+            .prop_map(|(id, parent, len)| Sent::Priority { id, parent, len }),
+        8 => (stream_id(), 0u32..14).prop_map(|(id, code)| Sent::Rst { id, code }),
+        8 => proptest::collection::vec(setting(), 0..4).prop_map(Sent::Settings),
+        4 => Just(Sent::SettingsAck),
+        4 => any::<bool>().prop_map(|ack| Sent::Ping { ack }),
+        12 => (prop_oneof![Just(0u32), stream_id()], prop_oneof![1u32..100_000, Just(0u32), any::<u32>(), Just(frame::MAX_WINDOW as u32)])
+            .prop_map(|(id, inc)| Sent::WindowUpdate { id, inc }),
+        // Rare: a client's GOAWAY ends what the sequence can show.
+        1 => (stream_id(), 0u32..14).prop_map(|(last, code)| Sent::GoAway { last, code }),
+        4 => (0u8..16, any::<u8>(), stream_id(), proptest::collection::vec(any::<u8>(), 0..20))
+            .prop_map(|(kind, flags, id, payload)| Sent::Other { kind, flags, id, payload }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+    #[test]
+    fn any_frames_in_any_pieces_get_well_formed_answers_bounded_buffers_and_service_or_goaway(
+        items in proptest::collection::vec((sent(), any::<u8>()), 1..30),
+        raw_below in prop_oneof![Just(16u8), Just(64), Just(255)],
+        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..2_000, Just(usize::MAX)], 1..8),
+    ) {
+        any_frames_case(&items, raw_below, &cuts, false);
+    }
+
+    #[test]
+    fn the_same_frames_made_well_formed_draw_no_error_and_every_request_is_answered(
+        items in proptest::collection::vec((sent(), any::<u8>()), 1..30),
+        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..2_000, Just(usize::MAX)], 1..8),
+    ) {
+        any_frames_case(&items, 0, &cuts, true);
+    }
+}
