@@ -681,6 +681,48 @@ fn peak_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
 }
 
+/// Clients that allow frames of up to 16 MiB, open every window and read
+/// nothing: the worker still frames their answers in batches, so each holds
+/// at most one batch of it, not the whole file in one frame (as it did: a
+/// small answer "fit in one frame" up to the client's frame size).
+#[test]
+fn clients_allowing_huge_frames_that_read_nothing_do_not_hold_whole_files_in_the_worker() {
+    const CLIENTS: u64 = 4;
+    const SIZE: u64 = 12 << 20;
+    let (root, _cleanup) = scratch_dir("hugeframes");
+    // Larger than what the kernel's socket buffers take off the worker.
+    fs::File::create(root.join("big.bin")).unwrap().set_len(SIZE).unwrap();
+    let srv = Oserver::start_in(&root, &[]);
+    let worker = srv.wait_workers(1, WAIT)[0];
+    let mut warm = H2::start(srv.addr(), &[]);
+    assert_eq!(warm.get("/missing").status, 404);
+    let before = peak_kib(worker);
+    let max = (1u32 << 31) - 1;
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut c = H2::start(
+            srv.addr(),
+            &[(setting::MAX_FRAME_SIZE, (1 << 24) - 1), (setting::INITIAL_WINDOW_SIZE, max)],
+        );
+        c.auto_window = false;
+        c.send(&window_update(0, max - 65_535));
+        let id = c.request("GET", "/big.bin", &[]);
+        clients.push((c, id));
+    }
+    // Served in order: once a new connection is answered, so are they.
+    let mut last = H2::start(srv.addr(), &[]);
+    assert_eq!(last.get("/missing").status, 404);
+    let grown = peak_kib(worker).saturating_sub(before);
+    assert!(
+        grown < SIZE / 1024,
+        "the worker's peak memory grew {grown} KiB with {CLIENTS} unread downloads of {} KiB",
+        SIZE / 1024
+    );
+    // And the downloads are under way: one of them reads on.
+    let (c, id) = &mut clients[0];
+    c.wait_data(*id, 4 << 20);
+}
+
 /// One ~4000-byte field put in the dynamic table, then referenced 12000
 /// times in the same block: 16 KB on the wire, 48 MB decoded. The server
 /// answers without holding the decoded list (its peak memory stays far
