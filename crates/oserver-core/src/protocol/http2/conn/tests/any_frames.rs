@@ -2,9 +2,10 @@
 //! its fields anywhere in their range (streams 0, even, idle, closed and
 //! the largest; windows of 0 and past 2^31 - 1; settings in and out of
 //! range; padding longer than the frame; header blocks of any bytes or cut
-//! into CONTINUATION frames), and frames of unknown kinds. A sequence sends
-//! some of its frames as they are and the rest made well-formed, so it
-//! reaches into a connection before its first bad frame.
+//! into CONTINUATION frames), and frames of unknown kinds; and the server
+//! beginning a graceful stop anywhere among them. A sequence sends some of
+//! its frames as they are and the rest made well-formed, so it reaches into
+//! a connection before its first bad frame.
 //!
 //! Whatever arrives, the connection never fails or panics, keeps its
 //! buffers within their limits, writes only well-formed frames on streams
@@ -13,9 +14,11 @@
 //! it closes only after a GOAWAY. Unless it sent GOAWAY it still serves: a
 //! request after the sequence is answered in full. And the sequence made
 //! wholly well-formed (stream ids in order, values in range, DATA within
-//! the windows, no frame on an idle stream) draws no GOAWAY and no
-//! RST_STREAM, every request is answered, and once the client gives the
-//! windows it counts are needed, every body arrives whole.
+//! the windows, no frame on an idle stream) draws no GOAWAY but a graceful
+//! stop's and no RST_STREAM, every request is answered (after a graceful
+//! stop, every one up to its GOAWAY's last stream, and none after), and
+//! once the client gives the windows it counts are needed, every body
+//! arrives whole.
 
 use proptest::prelude::*;
 
@@ -76,6 +79,9 @@ enum Sent {
         last: u32,
         code: u32,
     },
+    /// Not a frame: the server begins a graceful stop here (GOAWAY with
+    /// NO_ERROR; the streams under way finish, later ones are ignored).
+    Drain,
     /// A frame of any kind, flags and payload.
     Other {
         kind: u8,
@@ -120,6 +126,8 @@ struct Wire {
     /// A header block is still open (its last frame had no END_HEADERS).
     block_open: bool,
     goaway: bool,
+    /// Where in `bytes` the server begins a graceful stop.
+    drain_at: Option<usize>,
 }
 
 impl Wire {
@@ -322,6 +330,9 @@ impl Wire {
                 b.extend_from_slice(&code.to_be_bytes());
                 self.frame(frame::GOAWAY, 0, 0, &b);
             }
+            Sent::Drain => {
+                self.drain_at.get_or_insert(self.bytes.len());
+            }
             Sent::Other { kind, flags, id, payload } => {
                 if !valid {
                     self.frame(*kind, *flags, *id, payload);
@@ -354,7 +365,9 @@ struct View {
     data: Vec<(u32, usize, bool)>,
     data_total: i64,
     resets: Vec<(u32, u32)>,
+    /// The GOAWAY's code and last stream.
     goaway: Option<u32>,
+    goaway_last: u32,
     closed: bool,
 }
 
@@ -369,6 +382,7 @@ impl View {
             data_total: 0,
             resets: Vec::new(),
             goaway: None,
+            goaway_last: 0,
             closed: false,
         }
     }
@@ -471,8 +485,8 @@ impl View {
                 assert_eq!(head.stream, 0);
                 let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
                 assert!([0, 1, 2, 3, 5, 6, 7, 9, 0xb].contains(&code), "GOAWAY code {code}");
-                // A graceful GOAWAY may come before an error's.
                 self.goaway = Some(code);
+                self.goaway_last = u32::from_be_bytes(payload[..4].try_into().unwrap()) & 0x7fff_ffff;
             }
             k => panic!("the server sent a frame of kind {k}"),
         }
@@ -516,9 +530,19 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
     }
     let mut view = View::new();
     let (mut at, mut cut) = (0, 0);
-    while at < wire.bytes.len() && !view.closed && view.error().is_none() {
-        let n = cuts[cut % cuts.len()].clamp(1, wire.bytes.len() - at);
+    loop {
+        if wire.drain_at == Some(at) {
+            assert!(!h.conn.drain(h.now), "past the preface, a drain goes through GOAWAY");
+            settle(&mut h, &mut view, &wire);
+        }
+        if at == wire.bytes.len() || view.closed || view.error().is_some() {
+            break;
+        }
+        let mut n = cuts[cut % cuts.len()].clamp(1, wire.bytes.len() - at);
         cut += 1;
+        if let Some(d) = wire.drain_at.filter(|&d| d > at) {
+            n = n.min(d - at);
+        }
         h.send(&wire.bytes[at..at + n]);
         at += n;
         settle(&mut h, &mut view, &wire);
@@ -527,11 +551,18 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
         assert!(view.goaway.is_some(), "closed without a GOAWAY");
     }
     if valid {
-        assert_eq!(view.goaway, None, "GOAWAY to a well-formed client");
+        let drained = wire.drain_at.is_some();
+        let want = drained.then_some(ErrorCode::NoError as u32);
+        assert_eq!(view.goaway, want, "a well-formed client, drained: {drained}");
         assert_eq!(view.resets, vec![], "RST_STREAM to a well-formed client");
+        // A graceful stop answers the streams up to its GOAWAY's last one,
+        // and ignores the rest.
+        let last = if drained { view.goaway_last } else { u32::MAX };
         for r in &wire.requests {
-            assert!(view.status.iter().any(|(s, _)| *s == r.id), "request {} not answered", r.id);
+            let answered = view.status.iter().any(|(s, _)| *s == r.id);
+            assert_eq!(answered, r.id <= last, "request {} (GOAWAY's last stream {last})", r.id);
         }
+        wire.requests.retain(|r| r.id <= last);
         every_body_arrives_whole(&mut h, &mut view, &mut wire);
     }
     if view.goaway.is_some() || view.closed || wire.goaway || wire.block_open || wire.last_id > 0x7fff_0000 {
@@ -654,6 +685,7 @@ fn sent() -> impl Strategy<Value = Sent> {
             .prop_map(|(id, inc)| Sent::WindowUpdate { id, inc }),
         // Rare: a client's GOAWAY ends what the sequence can show.
         1 => (stream_id(), 0u32..14).prop_map(|(last, code)| Sent::GoAway { last, code }),
+        2 => Just(Sent::Drain),
         4 => (0u8..16, any::<u8>(), stream_id(), proptest::collection::vec(any::<u8>(), 0..20))
             .prop_map(|(kind, flags, id, payload)| Sent::Other { kind, flags, id, payload }),
     ]
