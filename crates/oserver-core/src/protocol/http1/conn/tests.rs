@@ -12,6 +12,8 @@ use crate::settings::AccessLog;
 use crate::testing::{set_buffer, xorshift};
 use crate::transport::wait_readable;
 
+mod any_requests;
+
 struct Harness {
     cx: Ctx,
     conn: Conn,

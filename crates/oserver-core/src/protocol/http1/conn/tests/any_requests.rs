@@ -1,0 +1,432 @@
+//! Any sequence of requests, in any pieces: GET, HEAD, absolute-form,
+//! `OPTIONS *`, HTTP/1.0 with and without keep-alive, bodies by
+//! Content-Length and chunked (with extensions and trailers), `Expect:
+//! 100-continue`, heads over the limit and lines of any bytes. A sequence
+//! sends some of its messages corrupted (a byte changed, bytes cut or put
+//! in) and the rest as they are.
+//!
+//! Whatever arrives, the connection never panics, keeps its buffers within
+//! their limits, and writes only whole HTTP/1.1 responses, each framed by
+//! its Content-Length; after one that says `Connection: close` nothing
+//! more, and the end of the stream. It ends the connection only after such
+//! a response, or when a request body it is dropping turns out malformed.
+//! Unless it ended, it still serves: a request after the sequence is
+//! answered. And the sequence uncorrupted is answered request by request
+//! in order, each with the status and body it asks for, and the connection
+//! ends exactly after the first request that asks for it (or that a server
+//! must end it after).
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// One message the client sends.
+#[derive(Debug, Clone)]
+enum Msg {
+    /// GET `PATHS[path]`; HTTP/1.0 when `v10` (kept alive if `keep`);
+    /// `Connection: close` when `close`.
+    Get {
+        path: usize,
+        v10: bool,
+        keep: bool,
+        close: bool,
+    },
+    Head,
+    Absolute,
+    OptionsStar,
+    /// A POST with a body of this many bytes by Content-Length.
+    Post(usize),
+    /// A POST with a chunked body of these chunk sizes, an extension on
+    /// each chunk when `ext`, and a trailer field when `trailer`.
+    Chunked {
+        sizes: Vec<usize>,
+        ext: bool,
+        trailer: bool,
+    },
+    /// A GET with a body by Content-Length.
+    GetBody(usize),
+    /// A POST with `Expect: 100-continue` and its body.
+    Expect(usize),
+    /// A header line longer than the head limit.
+    LongHead,
+    /// A line of any bytes.
+    Line(Vec<u8>),
+}
+
+/// Paths a GET asks for, and the status each gets.
+const PATHS: [(&str, u16); 3] = [("/a.txt", 200), ("/missing", 404), ("/d", 301)];
+
+/// What a message must get when nothing corrupted it: a status, the body
+/// when it is known, and whether the connection must end after it (None:
+/// it may, or may not).
+struct Want {
+    status: u16,
+    body: Option<&'static [u8]>,
+    close: Option<bool>,
+}
+
+impl Msg {
+    fn bytes(&self) -> Vec<u8> {
+        let body = |n: usize| (0..n).map(|i| b"GET /a.txt HTTP/1.1\r\n"[i % 21]).collect::<Vec<u8>>();
+        match self {
+            Msg::Get { path, v10, keep, close } => {
+                let mut m =
+                    format!("GET {} HTTP/1.{}\r\nHost: x\r\n", PATHS[*path].0, if *v10 { 0 } else { 1 });
+                if *v10 && *keep {
+                    m.push_str("Connection: keep-alive\r\n");
+                }
+                if *close {
+                    m.push_str("Connection: close\r\n");
+                }
+                m.push_str("\r\n");
+                m.into_bytes()
+            }
+            Msg::Head => b"HEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Msg::Absolute => b"GET http://x/a.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Msg::OptionsStar => b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Msg::Post(n) | Msg::GetBody(n) | Msg::Expect(n) => {
+                let method = if matches!(self, Msg::GetBody(_)) { "GET" } else { "POST" };
+                let expect = if matches!(self, Msg::Expect(_)) { "Expect: 100-continue\r\n" } else { "" };
+                let mut m =
+                    format!("{method} /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: {n}\r\n{expect}\r\n")
+                        .into_bytes();
+                m.extend(body(*n));
+                m
+            }
+            Msg::Chunked { sizes, ext, trailer } => {
+                let mut m = b"POST /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                for &n in sizes.iter().filter(|&&n| n > 0) {
+                    m.extend(format!("{n:x}{}\r\n", if *ext { ";a=b" } else { "" }).into_bytes());
+                    m.extend(body(n));
+                    m.extend(b"\r\n");
+                }
+                m.extend(b"0\r\n");
+                if *trailer {
+                    m.extend(b"X-Trailer: t\r\n");
+                }
+                m.extend(b"\r\n");
+                m
+            }
+            Msg::LongHead => {
+                let mut m = b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec();
+                m.extend(std::iter::repeat_n(b'l', 20_000));
+                m.extend(b"\r\n\r\n");
+                m
+            }
+            Msg::Line(b) => {
+                let mut m = b.clone();
+                m.extend(b"\r\n");
+                m
+            }
+        }
+    }
+
+    /// What an uncorrupted message gets; None for a line of any bytes,
+    /// which may be a request, empty lines before one, or an error.
+    fn want(&self) -> Option<Want> {
+        let w = |status, body, close| Some(Want { status, body, close: Some(close) });
+        match self {
+            Msg::Get { path, v10, keep, close } => {
+                let body = (*path == 0).then_some(&b"hello"[..]);
+                w(PATHS[*path].1, body, *close || (*v10 && !*keep))
+            }
+            Msg::Head => w(200, Some(b""), false),
+            Msg::Absolute | Msg::GetBody(_) => w(200, Some(b"hello"), false),
+            Msg::OptionsStar | Msg::Post(_) | Msg::Chunked { .. } => w(405, None, false),
+            // A body not read with the head is not read at all: the next
+            // bytes may be it or a request, so the connection ends. One
+            // that came with the head is dropped, and it goes on.
+            Msg::Expect(_) => Some(Want { status: 405, body: None, close: None }),
+            Msg::LongHead => w(431, None, true),
+            Msg::Line(_) => None,
+        }
+    }
+}
+
+/// A corruption: at a position (a share of the message's length), change
+/// a byte, cut bytes out, or put bytes in.
+#[derive(Debug, Clone)]
+enum Hurt {
+    Change(u16, u8),
+    Cut(u16, u16),
+    Put(u16, Vec<u8>),
+}
+
+impl Hurt {
+    fn apply(&self, m: &mut Vec<u8>) {
+        let at = |share: u16, len: usize| share as usize * len / (u16::MAX as usize + 1);
+        match self {
+            Hurt::Change(p, b) => {
+                let i = at(*p, m.len());
+                m[i] = *b;
+            }
+            Hurt::Cut(p, n) => {
+                let i = at(*p, m.len());
+                let end = (i + 1 + *n as usize % 8).min(m.len());
+                m.drain(i..end);
+            }
+            Hurt::Put(p, b) => {
+                let i = at(*p, m.len());
+                m.splice(i..i, b.iter().copied());
+            }
+        }
+    }
+}
+
+/// A response the client read.
+#[derive(Debug)]
+struct Got {
+    status: u16,
+    close: bool,
+    body: Vec<u8>,
+}
+
+/// Split `buf` into whole responses, checking their framing: a status
+/// line, fields, and Content-Length bytes of body (none for 1xx, 204, 304,
+/// or a HEAD's answer: the answers `head` names, or one followed at once
+/// by the next response).
+fn split_responses(buf: &mut Vec<u8>, out: &mut Vec<Got>, head: &dyn Fn(usize) -> bool) {
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        let mut r = httparse::Response::new(&mut fields);
+        let head_len = match r.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return,
+            Err(e) => {
+                panic!("not a response ({e}): {:?}", String::from_utf8_lossy(&buf[..buf.len().min(200)]))
+            }
+        };
+        assert_eq!(r.version, Some(1), "an HTTP/1.1 status line");
+        let status = r.code.unwrap();
+        let field = |name: &str| {
+            r.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.to_vec())
+        };
+        assert!(field("transfer-encoding").is_none(), "a static answer is never chunked");
+        let close = field("connection").is_some_and(|v| v.eq_ignore_ascii_case(b"close"));
+        let len = match field("content-length") {
+            Some(v) => std::str::from_utf8(&v).unwrap().parse::<usize>().unwrap(),
+            None => {
+                assert!(status < 200 || status == 204 || status == 304, "{status} without Content-Length");
+                0
+            }
+        };
+        let after = &buf[head_len..];
+        if after.len() < 7 && b"HTTP/1.".starts_with(after) && !after.is_empty() {
+            return; // the next response, or a body: more will tell
+        }
+        let bodiless = status < 200
+            || status == 204
+            || status == 304
+            || head(out.len())
+            || after.starts_with(b"HTTP/1.");
+        let body_len = if bodiless { 0 } else { len };
+        if buf.len() < head_len + body_len {
+            return;
+        }
+        let body = buf[head_len..head_len + body_len].to_vec();
+        buf.drain(..head_len + body_len);
+        if status >= 200 {
+            out.push(Got { status, close, body });
+        }
+    }
+}
+
+/// How a conversation ended, as the event loop would see it.
+#[derive(Debug, PartialEq)]
+enum End {
+    Open,
+    /// The connection asked to be closed, or failed (a malformed body
+    /// being dropped).
+    Closed,
+}
+
+/// Drive until the connection waits or ends, checking its buffers; read
+/// what it wrote.
+fn turn(
+    h: &mut Harness,
+    got: &mut Vec<Got>,
+    raw: &mut Vec<u8>,
+    eof: &mut bool,
+    head: &dyn Fn(usize) -> bool,
+) -> End {
+    let limit = 4 * READ_CHUNK + h.settings.limits.max_header_bytes;
+    let mut end = End::Open;
+    for _ in 0..1000 {
+        let step = h.try_drive();
+        if let Some(p) = &h.conn.pending {
+            assert!(p.buf.capacity() <= limit, "{} bytes pending", p.buf.capacity());
+        }
+        match step {
+            Ok(Step::Yield) => continue,
+            Ok(Step::Wait) => break,
+            // The preface of HTTP/2 (a line of any bytes can be it): the
+            // connection is HTTP/2's from here.
+            Ok(Step::Upgrade) => {
+                end = End::Closed;
+                break;
+            }
+            Ok(Step::Close) | Err(_) => {
+                if let Err(e) = &step {
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+                }
+                h.conn.io.shutdown_write();
+                end = End::Closed;
+                break;
+            }
+        }
+    }
+    let mut buf = [0u8; 65536];
+    loop {
+        match h.client.read(&mut buf) {
+            Ok(0) => {
+                *eof = true;
+                break;
+            }
+            Ok(n) => {
+                assert!(!*eof);
+                raw.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("client read: {e}"),
+        }
+    }
+    let before = got.len();
+    split_responses(raw, got, head);
+    if let Some(i) = got.iter().position(|g| g.close) {
+        assert!(got.len() == i + 1 && raw.is_empty(), "bytes after Connection: close");
+    }
+    assert!(got.len() >= before);
+    end
+}
+
+fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool) {
+    let mut h = harness();
+    let mut wire = Vec::new();
+    let mut hurt = false;
+    for (m, damage) in msgs {
+        let mut b = m.bytes();
+        if let (false, Some(d)) = (valid, damage) {
+            d.apply(&mut b);
+            hurt = true;
+        }
+        wire.extend(b);
+    }
+    let (mut got, mut raw, mut eof) = (Vec::new(), Vec::new(), false);
+    // Which answers are to HEAD requests, when each message gets one:
+    // nothing corrupted, no line of any bytes.
+    let known = !hurt && msgs.iter().all(|(m, _)| !matches!(m, Msg::Line(_)));
+    let heads: Vec<bool> = msgs.iter().map(|(m, _)| matches!(m, Msg::Head)).collect();
+    let head = |i: usize| known && heads.get(i) == Some(&true);
+    let (mut at, mut cut, mut end) = (0, 0, End::Open);
+    while at < wire.len() && end == End::Open && !eof {
+        let n = cuts[cut % cuts.len()].clamp(1, wire.len() - at);
+        cut += 1;
+        h.send(&wire[at..at + n]);
+        at += n;
+        end = turn(&mut h, &mut got, &mut raw, &mut eof, &head);
+    }
+    // What is left: the answers the socket still holds, and the close.
+    for _ in 0..200 {
+        if turn(&mut h, &mut got, &mut raw, &mut eof, &head) == End::Closed {
+            end = End::Closed;
+        }
+        if eof || (end == End::Open && raw.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let asked_close = got.iter().any(|g| g.close);
+    if asked_close {
+        assert!(eof, "the stream does not end after Connection: close");
+    }
+    if eof {
+        // Ended, or closing: our side shut, what the client still sends
+        // drained for a while.
+        let closing = h.state_name() == "closing";
+        assert!(end == End::Closed || closing, "the client read the end of a connection still open");
+        end = End::Closed;
+    }
+    if !hurt && msgs.iter().all(|(m, _)| m.want().is_some()) {
+        // Each answered in order; the first that must end the connection
+        // is the last answered.
+        let wants: Vec<Want> = msgs.iter().map(|(m, _)| m.want().unwrap()).collect();
+        let ends = |i: usize, w: &Want| w.close.unwrap_or_else(|| got.get(i).is_some_and(|g| g.close));
+        let last = wants.iter().enumerate().position(|(i, w)| ends(i, w)).unwrap_or(wants.len() - 1);
+        assert_eq!(got.len(), last + 1, "answers {:?}", got.iter().map(|g| g.status).collect::<Vec<_>>());
+        for (i, (g, w)) in got.iter().zip(&wants).enumerate() {
+            assert_eq!(g.status, w.status, "answer {i} to {:?}", msgs[i].0);
+            if let Some(b) = w.body {
+                assert_eq!(g.body, b, "answer {i} to {:?}", msgs[i].0);
+            }
+            if let Some(close) = w.close {
+                assert_eq!(g.close, close, "answer {i} to {:?}: Connection: close", msgs[i].0);
+            }
+        }
+        assert_eq!(end == End::Closed, ends(last, &wants[last]), "ended");
+    }
+    if end == End::Closed || eof {
+        return;
+    }
+    // Still serving, unless a request is still arriving (a corrupted one
+    // that waits for more head or body): send one more request after an
+    // empty line; a head still open ends there, and whatever it was gets
+    // its answer, the probe too unless that one ends the connection.
+    let probe = b"\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    if valid || !hurt {
+        let before = got.len();
+        h.send(probe);
+        for _ in 0..200 {
+            turn(&mut h, &mut got, &mut raw, &mut eof, &head);
+            if got.len() > before {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let g = got.last().filter(|_| got.len() > before).expect("the request after the sequence");
+        assert_eq!((g.status, &g.body[..]), (200, &b"hello"[..]));
+    }
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    prop_oneof![
+        6 => (0..PATHS.len(), proptest::bool::weighted(0.15), any::<bool>(), proptest::bool::weighted(0.05))
+            .prop_map(|(path, v10, keep, close)| Msg::Get { path, v10, keep, close }),
+        2 => Just(Msg::Head),
+        1 => Just(Msg::Absolute),
+        1 => Just(Msg::OptionsStar),
+        2 => (0usize..3000).prop_map(Msg::Post),
+        2 => (proptest::collection::vec(0usize..2000, 0..4), any::<bool>(), any::<bool>())
+            .prop_map(|(sizes, ext, trailer)| Msg::Chunked { sizes, ext, trailer }),
+        1 => (0usize..100).prop_map(Msg::GetBody),
+        1 => (1usize..100).prop_map(Msg::Expect),
+        1 => Just(Msg::LongHead),
+        1 => proptest::collection::vec(any::<u8>(), 0..30).prop_map(Msg::Line),
+    ]
+}
+
+fn hurt() -> impl Strategy<Value = Hurt> {
+    prop_oneof![
+        (any::<u16>(), any::<u8>()).prop_map(|(p, b)| Hurt::Change(p, b)),
+        (any::<u16>(), any::<u16>()).prop_map(|(p, n)| Hurt::Cut(p, n)),
+        (any::<u16>(), proptest::collection::vec(any::<u8>(), 1..6)).prop_map(|(p, b)| Hurt::Put(p, b)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+    #[test]
+    fn any_requests_in_any_pieces_get_whole_responses_bounded_buffers_and_a_clean_end(
+        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
+        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+    ) {
+        any_requests_case(&msgs, &cuts, false);
+    }
+
+    #[test]
+    fn the_same_requests_uncorrupted_are_answered_in_order_and_end_exactly_when_asked(
+        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
+        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+    ) {
+        any_requests_case(&msgs, &cuts, true);
+    }
+}
