@@ -32,8 +32,17 @@ pub(crate) fn fixture_dir(tag: &str, big: u64) -> PathBuf {
 
 /// A loop context serving `dir` with `settings`.
 pub(crate) fn context(dir: &std::path::Path, settings: &Settings) -> Ctx {
+    context_with_routes(dir, settings, Vec::new())
+}
+
+/// As [`context`], with handler routes before the files.
+pub(crate) fn context_with_routes(
+    dir: &std::path::Path,
+    settings: &Settings,
+    routes: Vec<crate::respond::Route>,
+) -> Ctx {
     let root = Root::new(dir, false).unwrap();
-    let site = Site { settings: settings.clone(), root: Some(root), routes: Vec::new(), pool: None };
+    let site = Site { settings: settings.clone(), root: Some(root), routes, pool: None };
     Ctx::new(Arc::new(site), crate::wake::Mailbox::detached()).unwrap()
 }
 

@@ -297,6 +297,9 @@ struct Asked<'a> {
     f: &'a Fields,
     body: &'a [u8],
     refuse: Option<u16>,
+    /// The stream's send window: the peer's initial one for a new
+    /// stream; for a held one, as the client moved it meanwhile.
+    window: i64,
 }
 
 /// The most DATA frames one `put_data` writes: OUT_BATCH over the smallest
@@ -1114,7 +1117,9 @@ impl Conn {
     ) {
         let s = self.streams.swap_remove(i);
         let Some(held) = s.held else { return };
-        let asked = Asked { f: &held.fields, body: &held.body, refuse };
+        // The stream's window as the client has moved it while the body
+        // came (WINDOW_UPDATE, SETTINGS), not the initial one.
+        let asked = Asked { f: &held.fields, body: &held.body, refuse, window: s.window };
         self.respond(s.id, refuse.is_none(), asked, block, cx, now);
     }
 
@@ -1310,7 +1315,8 @@ impl Conn {
                 }
             }
         }
-        self.respond(id, b.end_stream, Asked { f, body: &[], refuse }, block, cx, now);
+        let asked = Asked { f, body: &[], refuse, window: self.peer_window };
+        self.respond(id, b.end_stream, asked, block, cx, now);
         Ok(())
     }
 
@@ -1324,7 +1330,7 @@ impl Conn {
         cx: &mut Exchange,
         now: Instant,
     ) {
-        let f = asked.f;
+        let (f, window) = (asked.f, asked.window);
         if let Some(status) = asked.refuse {
             cx.reply.error(status);
         } else if f.too_large {
@@ -1338,7 +1344,7 @@ impl Conn {
                 let waiting = Waiting { answer, fields: f.clone() };
                 self.streams.push(Stream {
                     id,
-                    window: self.peer_window,
+                    window,
                     recv_window: frame::DEFAULT_WINDOW,
                     remote_done,
                     body: None,
@@ -1351,7 +1357,6 @@ impl Conn {
                 return;
             }
         }
-        let window = self.peer_window;
         self.send_reply(id, remote_done, window, f, block, cx);
     }
 

@@ -62,6 +62,17 @@ fn harness_with(big: u64) -> Harness {
     h
 }
 
+/// As [`harness_with`], with a handler at `/echo` (GET) that answers with
+/// the request's body: a request that does not end with its HEADERS is
+/// held until its body is in.
+fn echo_harness(big: u64) -> Harness {
+    let mut h = harness_with(big);
+    let echo = |req: &crate::Request<'_>| Some(crate::Response::new(200).body(req.body().to_vec()));
+    let route = crate::respond::Route::for_methods(vec!["GET".into()], "/echo".into(), Box::new(echo));
+    h.cx = crate::protocol::test_support::context_with_routes(&h.dir, &h.settings, vec![route]);
+    h
+}
+
 /// A GET for `path` on stream `id`: :method GET, :scheme http, :path.
 fn get(id: u32, path: &str) -> Vec<u8> {
     let mut block = vec![0x82, 0x86, 0x04];
@@ -341,6 +352,31 @@ fn a_drain_sends_goaway_and_lets_the_stream_finish() {
     wait_readable(h.conn.fd());
     h.conn.ready(true, true);
     assert_eq!(h.drive(), Step::Close);
+}
+
+/// A request held for its body keeps the send window the client gives its
+/// stream meanwhile: here the initial window is 0 and a WINDOW_UPDATE
+/// opens the stream before the body ends. The answer goes out at once
+/// (it waited for a window it had been given, for good, before).
+#[test]
+fn a_held_request_is_answered_within_the_window_its_stream_was_given_meanwhile() {
+    let mut h = echo_harness(1);
+    let mut ask = settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, 0)]);
+    let mut head = get(1, "/echo");
+    head[4] = frame::END_HEADERS; // the body follows
+    ask.extend_from_slice(&head);
+    frame::put_window_update(&mut ask, 1, 10);
+    frame::put_head(&mut ask, 5, frame::DATA, frame::END_STREAM, 1);
+    ask.extend_from_slice(b"hello");
+    h.send(&ask);
+    h.drive_out();
+    let f = h.frames();
+    let body: Vec<u8> = f
+        .iter()
+        .filter(|f| f.head.kind == frame::DATA && f.head.stream == 1)
+        .flat_map(|f| f.payload.clone())
+        .collect();
+    assert_eq!(body, b"hello");
 }
 
 /// A client may allow frames of up to 16 MiB and open every window: the

@@ -109,7 +109,7 @@ impl Msg {
             }
             Msg::LongHead => {
                 let mut m = b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec();
-                m.extend(std::iter::repeat_n(b'l', 20_000));
+                m.extend(vec![b'l'; 20_000]);
                 m.extend(b"\r\n\r\n");
                 m
             }

@@ -28,9 +28,11 @@ use super::*;
 /// small enough that a test reads every byte sent.
 const BIG: u64 = 300_000;
 
-/// Paths the requests ask for: a file, the large file, a missing one and a
-/// directory without an index.
-const PATHS: [&str; 4] = ["/a.txt", "/big.bin", "/missing", "/d/"];
+/// Paths the requests ask for: a file, the large file, a missing one, a
+/// directory without an index, and a handler that answers with the body it
+/// was sent (held until the stream's END_STREAM).
+const PATHS: [&str; 5] = ["/a.txt", "/big.bin", "/missing", "/d/", ECHO];
+const ECHO: &str = "/echo";
 
 /// One thing the client sends.
 #[derive(Debug, Clone)]
@@ -99,6 +101,12 @@ struct Req {
     path: usize,
     window: i64,
     reset: bool,
+    /// The body sent (DATA contents, without padding), and whether
+    /// END_STREAM was.
+    body: Vec<u8>,
+    ended: bool,
+    /// Reset before its END_STREAM: a held request is then never answered.
+    cut: bool,
 }
 
 /// The bytes a sequence puts on the wire, and what the client knows of
@@ -171,6 +179,7 @@ impl Wire {
             frame::RST_STREAM => {
                 for r in self.requests.iter_mut().filter(|r| r.id == id) {
                     r.reset = true;
+                    r.cut |= !r.ended;
                 }
             }
             frame::GOAWAY => self.goaway = true,
@@ -219,7 +228,17 @@ impl Wire {
                 }
                 if valid {
                     let window = i64::from(self.initial.unwrap_or(65_535));
-                    self.requests.push(Req { id, path: *path, window, reset: false });
+                    let ended = *end_stream;
+                    let body = Vec::new();
+                    self.requests.push(Req {
+                        id,
+                        path: *path,
+                        window,
+                        reset: false,
+                        body,
+                        ended,
+                        cut: false,
+                    });
                 }
                 let (pflag, payload) = Wire::padded(&first, *pad);
                 self.frame(frame::HEADERS, flags | pflag, id, &payload);
@@ -258,8 +277,14 @@ impl Wire {
                 }
                 // Within the server's frame size too.
                 let n = (*len).min(room.min(frame::DEFAULT_MAX_FRAME as usize) - cost(0));
-                let (pflag, payload) = Wire::padded(&vec![b'x'; n], pad);
                 let stream = self.open[i].0;
+                let r = self.requests.iter_mut().find(|r| r.id == stream).unwrap();
+                // Bytes that tell their place in the body.
+                let content: Vec<u8> =
+                    (r.body.len()..r.body.len() + n).map(|k| b'a' + (k % 26) as u8).collect();
+                r.body.extend_from_slice(&content);
+                r.ended |= *end_stream;
+                let (pflag, payload) = Wire::padded(&content, pad);
                 self.frame(frame::DATA, flags | pflag, stream, &payload);
                 self.conn_data += payload.len();
                 self.open[i].1 += payload.len();
@@ -363,6 +388,8 @@ struct View {
     /// Each stream's status, and its DATA (bytes, ended).
     status: Vec<(u32, u16)>,
     data: Vec<(u32, usize, bool)>,
+    /// Each stream's DATA bytes.
+    bodies: std::collections::HashMap<u32, Vec<u8>>,
     data_total: i64,
     resets: Vec<(u32, u32)>,
     /// The GOAWAY's code and last stream.
@@ -379,6 +406,7 @@ impl View {
             block: None,
             status: Vec::new(),
             data: Vec::new(),
+            bodies: std::collections::HashMap::new(),
             data_total: 0,
             resets: Vec::new(),
             goaway: None,
@@ -437,6 +465,7 @@ impl View {
                 on_stream("DATA");
                 assert!(head.stream % 2 == 1 && head.stream <= wire.last_id, "DATA on {}", head.stream);
                 self.data_total += i64::from(head.len);
+                self.bodies.entry(head.stream).or_default().extend_from_slice(payload);
                 let ended = head.has(frame::END_STREAM);
                 match self.data.iter_mut().find(|d| d.0 == head.stream) {
                     Some(d) => {
@@ -523,7 +552,7 @@ fn settle(h: &mut Harness, view: &mut View, wire: &Wire) {
 /// `raw_below` goes as it is and the others are made well-formed, so a
 /// sequence can reach far into a connection before a bad frame comes.
 fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: bool) {
-    let mut h = harness_with(BIG);
+    let mut h = echo_harness(BIG);
     let mut wire = Wire { max_frame: frame::DEFAULT_MAX_FRAME, ..Wire::default() };
     for (s, b) in items {
         wire.add(s, valid || *b >= raw_below);
@@ -550,6 +579,21 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
     if view.closed {
         assert!(view.goaway.is_some(), "closed without a GOAWAY");
     }
+    if valid && !view.closed {
+        // Held bodies the sequence left open end now: their answers come
+        // once the whole body is in.
+        let start = wire.bytes.len();
+        let open: Vec<u32> = wire.requests.iter().filter(|r| !r.ended && !r.reset).map(|r| r.id).collect();
+        for id in open {
+            wire.frame(frame::DATA, frame::END_STREAM, id, &[]);
+            wire.requests.iter_mut().find(|r| r.id == id).unwrap().ended = true;
+        }
+        let more = wire.bytes[start..].to_vec();
+        if !more.is_empty() {
+            h.send(&more);
+            settle(&mut h, &mut view, &wire);
+        }
+    }
     if valid {
         let drained = wire.drain_at.is_some();
         let want = drained.then_some(ErrorCode::NoError as u32);
@@ -560,7 +604,9 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
         let last = if drained { view.goaway_last } else { u32::MAX };
         for r in &wire.requests {
             let answered = view.status.iter().any(|(s, _)| *s == r.id);
-            assert_eq!(answered, r.id <= last, "request {} (GOAWAY's last stream {last})", r.id);
+            let held_and_cut = PATHS[r.path] == ECHO && r.cut;
+            let want = r.id <= last && !held_and_cut;
+            assert_eq!(answered, want, "request {} to {} (GOAWAY's last stream {last})", r.id, PATHS[r.path]);
         }
         wire.requests.retain(|r| r.id <= last);
         every_body_arrives_whole(&mut h, &mut view, &mut wire);
@@ -599,7 +645,7 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
 /// whole. A window the connection counted differently leaves a stream
 /// waiting, or sends DATA past the window (a test above counts that).
 fn every_body_arrives_whole(h: &mut Harness, view: &mut View, wire: &mut Wire) {
-    let sizes = [Some(5), Some(BIG as i64), None, None];
+    let sizes = [Some(5), Some(BIG as i64), None, None, None];
     let (start, mut need_all) = (wire.bytes.len(), 0);
     let waiting: Vec<(u32, usize)> =
         wire.requests.iter().filter(|r| !r.reset).map(|r| (r.id, r.path)).collect();
@@ -609,7 +655,8 @@ fn every_body_arrives_whole(h: &mut Harness, view: &mut View, wire: &mut Wire) {
             continue;
         }
         // An error page is small: this much is room enough.
-        let need = sizes[path].unwrap_or(4096) - got;
+        let echo = wire.requests.iter().find(|r| r.id == id).map_or(0, |r| r.body.len() as i64);
+        let need = sizes[path].unwrap_or(if path == 4 { echo } else { 4096 }) - got;
         let window = wire.requests.iter().find(|r| r.id == id).unwrap().window - got;
         if window < need {
             wire.frame(frame::WINDOW_UPDATE, 0, id, &((need - window) as u32).to_be_bytes());
@@ -637,6 +684,11 @@ fn every_body_arrives_whole(h: &mut Harness, view: &mut View, wire: &mut Wire) {
         assert!(d.is_some_and(|d| d.2), "stream {id} ({}) not ended: {d:?}", PATHS[path]);
         if let (Some(size), Some(d)) = (sizes[path], d) {
             assert_eq!(d.1 as i64, size, "stream {id}: the body of {}", PATHS[path]);
+        }
+        if PATHS[path] == ECHO {
+            let sent = &wire.requests.iter().find(|r| r.id == id).unwrap().body;
+            let back = view.bodies.get(&id).map_or(&[][..], |b| &b[..]);
+            assert!(back == &sent[..], "stream {id}: {} bytes echoed of {} sent", back.len(), sent.len());
         }
     }
 }
