@@ -5,6 +5,7 @@
 //! helpers the end-to-end suite uses too.
 
 mod api;
+mod bodies;
 mod later;
 mod placement;
 #[path = "../support/net.rs"]
