@@ -273,6 +273,16 @@ impl Stream {
     fn waits_on_app(&self) -> bool {
         self.waiting.is_some() || self.body.as_ref().is_some_and(|b| !b.ready())
     }
+
+    /// `produce` can do something for it now: DATA within its window and
+    /// the connection's (`conn_window`), or the end of a streamed body
+    /// (an empty DATA frame with END_STREAM, or a reset for a producer that
+    /// failed), which no window holds back (RFC 9113 6.9.1).
+    fn can_send(&self, conn_window: i64) -> bool {
+        self.body
+            .as_ref()
+            .is_some_and(|b| b.ready() && (b.remaining() == 0 || (self.window > 0 && conn_window > 0)))
+    }
 }
 
 /// A request whose reply comes later, and its header list, to frame the
@@ -713,9 +723,6 @@ impl Conn {
     /// piece is all sent take their next one first: only now, when the
     /// socket has taken everything, so no producer runs ahead of the client.
     fn sendable(&mut self, cx: &Exchange) -> bool {
-        if self.send_window <= 0 {
-            return false;
-        }
         if self.streams.iter().any(|s| matches!(s.body, Some(Body::Stream(_)))) {
             let wake = cx.wakeup();
             for s in &mut self.streams {
@@ -724,7 +731,8 @@ impl Conn {
                 }
             }
         }
-        self.streams.iter().any(|s| s.body.as_ref().is_some_and(Body::ready) && s.window > 0)
+        let conn_window = self.send_window;
+        self.streams.iter().any(|s| s.can_send(conn_window))
     }
 
     /// How much DATA to produce for the next write: OUT_BATCH, or up to
@@ -760,10 +768,9 @@ impl Conn {
         // later, it ends the batch and goes first in the next.
         let large = batch > OUT_BATCH;
         let mut any = false;
-        while self.unsent() < batch && self.send_window > 0 {
-            let Some(i) =
-                self.streams.iter().position(|s| s.body.as_ref().is_some_and(Body::ready) && s.window > 0)
-            else {
+        while self.unsent() < batch {
+            let conn_window = self.send_window;
+            let Some(i) = self.streams.iter().position(|s| s.can_send(conn_window)) else {
                 break;
             };
             let mut s = self.streams.remove(i);
@@ -781,7 +788,9 @@ impl Conn {
             }
             let left = body.remaining();
             let room = (batch - self.unsent()).min(OUT_BATCH) as i64;
-            let n = (left as i64).min(s.window).min(self.send_window).min(room) as usize;
+            // None when only the body's end is left (or the windows are
+            // shut, which then holds back nothing but that end).
+            let n = (left as i64).min(s.window).min(self.send_window).min(room).max(0) as usize;
             let last = body.ends_with(n as u64);
             if large && last && any {
                 self.streams.push(s);

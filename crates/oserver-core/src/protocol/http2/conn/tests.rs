@@ -62,14 +62,39 @@ fn harness_with(big: u64) -> Harness {
     h
 }
 
-/// As [`harness_with`], with a handler at `/echo` (GET) that answers with
-/// the request's body: a request that does not end with its HEADERS is
-/// held until its body is in.
+/// The body `/stream` sends: 40 pieces of 997 bytes, from an iterator.
+fn streamed_body() -> Vec<u8> {
+    (0..40u8).flat_map(|i| vec![b'A' + i % 26; 997]).collect()
+}
+
+/// As [`harness_with`], with handlers (GET): `/echo` answers with the
+/// request's body, `/later` answers "late" from another thread a moment
+/// later, `/stream` streams [`streamed_body`]. A request to them that does
+/// not end with its HEADERS is held until its body is in.
 fn echo_harness(big: u64) -> Harness {
+    use crate::respond::Route;
+    use crate::{BodyStream, Request, Response};
     let mut h = harness_with(big);
-    let echo = |req: &crate::Request<'_>| Some(crate::Response::new(200).body(req.body().to_vec()));
-    let route = crate::respond::Route::for_methods(vec!["GET".into()], "/echo".into(), Box::new(echo));
-    h.cx = crate::protocol::test_support::context_with_routes(&h.dir, &h.settings, vec![route]);
+    let get = || vec!["GET".to_string()];
+    let echo = |req: &Request<'_>| Some(Response::new(200).body(req.body().to_vec()));
+    let later = |_: &Request<'_>| {
+        let (placeholder, later) = Response::later();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1));
+            later.send(Response::new(200).body("late"));
+        });
+        Some(placeholder)
+    };
+    let stream = |_: &Request<'_>| {
+        let pieces = (0..40u8).map(|i| vec![b'A' + i % 26; 997]);
+        Some(Response::new(200).body(BodyStream::iter(pieces)))
+    };
+    let routes = vec![
+        Route::for_methods(get(), "/echo".into(), Box::new(echo)),
+        Route::for_methods(get(), "/later".into(), Box::new(later)),
+        Route::for_methods(get(), "/stream".into(), Box::new(stream)),
+    ];
+    h.cx = crate::protocol::test_support::context_with_routes(&h.dir, &h.settings, routes);
     h
 }
 
@@ -377,6 +402,36 @@ fn a_held_request_is_answered_within_the_window_its_stream_was_given_meanwhile()
         .flat_map(|f| f.payload.clone())
         .collect();
     assert_eq!(body, b"hello");
+}
+
+/// A streamed body's length is not known ahead: when its last piece uses
+/// the whole window, its end (an empty DATA frame with END_STREAM, which
+/// no window limits) still goes out. It waited for a window the client had
+/// no reason to give before.
+#[test]
+fn a_streamed_body_ends_when_its_last_piece_used_the_whole_window() {
+    let mut h = echo_harness(1);
+    let body = streamed_body();
+    h.send(&settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, body.len() as u32)]));
+    let mut ask = Vec::new();
+    frame::put_window_update(&mut ask, 0, body.len() as u32);
+    ask.extend_from_slice(&get(1, "/stream"));
+    h.send(&ask);
+    let (mut got, mut ended) = (Vec::new(), false);
+    for _ in 0..100 {
+        h.drive_out();
+        for f in h.frames() {
+            if f.head.kind == frame::DATA && f.head.stream == 1 {
+                got.extend_from_slice(&f.payload);
+                ended |= f.head.has(frame::END_STREAM);
+            }
+        }
+        if ended {
+            break;
+        }
+    }
+    assert!(got == body, "{} bytes of {}", got.len(), body.len());
+    assert!(ended, "the body's end");
 }
 
 /// A client may allow frames of up to 16 MiB and open every window: the
