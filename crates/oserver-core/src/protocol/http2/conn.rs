@@ -1256,6 +1256,10 @@ impl Conn {
             }
             return Ok(());
         }
+        if id > self.last_stream && id <= self.ignored_to {
+            // Trailers of a stream opened after our GOAWAY: ignored too.
+            return Ok(());
+        }
         if id <= self.highest_seen() {
             return Err(match self.was_closed(id) {
                 Some(_) => ConnError::new(ErrorCode::StreamClosed, "HEADERS on a closed stream"),

@@ -67,10 +67,16 @@ fn streamed_body() -> Vec<u8> {
     (0..40u8).flat_map(|i| vec![b'A' + i % 26; 997]).collect()
 }
 
+/// The body `/chan` sends: 8 pieces of 1,500 bytes, from another thread.
+fn channel_body() -> Vec<u8> {
+    (0..8u8).flat_map(|i| vec![b'a' + i; 1500]).collect()
+}
+
 /// As [`harness_with`], with handlers (GET): `/echo` answers with the
 /// request's body, `/later` answers "late" from another thread a moment
-/// later, `/stream` streams [`streamed_body`]. A request to them that does
-/// not end with its HEADERS is held until its body is in.
+/// later, `/stream` streams [`streamed_body`] from an iterator and `/chan`
+/// [`channel_body`] from another thread. A request to them that does not
+/// end with its HEADERS is held until its body is in.
 fn echo_harness(big: u64) -> Harness {
     use crate::respond::Route;
     use crate::{BodyStream, Request, Response};
@@ -89,7 +95,20 @@ fn echo_harness(big: u64) -> Harness {
         let pieces = (0..40u8).map(|i| vec![b'A' + i % 26; 997]);
         Some(Response::new(200).body(BodyStream::iter(pieces)))
     };
+    let chan = |_: &Request<'_>| {
+        let (body, tx) = BodyStream::channel();
+        std::thread::spawn(move || {
+            for i in 0..8u8 {
+                if tx.send(vec![b'a' + i; 1500]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        });
+        Some(Response::new(200).body(body))
+    };
     let routes = vec![
+        Route::for_methods(get(), "/chan".into(), Box::new(chan)),
         Route::for_methods(get(), "/echo".into(), Box::new(echo)),
         Route::for_methods(get(), "/later".into(), Box::new(later)),
         Route::for_methods(get(), "/stream".into(), Box::new(stream)),
@@ -469,7 +488,7 @@ fn a_large_frame_size_and_open_windows_do_not_put_a_whole_file_in_one_frame() {
 }
 
 /// A client that opened a stream before it read our GOAWAY goes on with
-/// it: its body, a window for it, then a reset. The stream is above the
+/// it: its body, a window for it, trailers, then a reset. The stream is above the
 /// GOAWAY's last one, so all of it is ignored (RFC 9113 6.8), not taken for
 /// frames on an idle stream, which would end the connection and cut the
 /// stream still under way.
@@ -486,6 +505,9 @@ fn frames_on_a_stream_opened_after_goaway_are_ignored_and_the_stream_under_way_f
     frame::put_head(&mut late, 3, frame::DATA, 0, 5);
     late.extend_from_slice(b"abc");
     frame::put_window_update(&mut late, 5, 1000);
+    // Trailers: a field, and the end of its request.
+    frame::put_head(&mut late, 7, frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 5);
+    late.extend_from_slice(b"\x00\x03x-t\x011");
     frame::put_head(&mut late, 4, frame::RST_STREAM, 0, 5);
     late.extend_from_slice(&8u32.to_be_bytes()); // CANCEL
     frame::put_window_update(&mut late, 0, 1 << 30);

@@ -31,7 +31,7 @@ const BIG: u64 = 300_000;
 /// Paths the requests ask for: a file, the large file, a missing one, a
 /// directory without an index, and the handlers of [`echo_harness`] (a
 /// request to them is held until the stream's END_STREAM).
-const PATHS: [&str; 7] = ["/a.txt", "/big.bin", "/missing", "/d/", ECHO, LATER, "/stream"];
+const PATHS: [&str; 8] = ["/a.txt", "/big.bin", "/missing", "/d/", ECHO, LATER, "/stream", "/chan"];
 const ECHO: &str = "/echo";
 const LATER: &str = "/later";
 
@@ -43,15 +43,21 @@ fn handled(path: usize) -> bool {
 /// One thing the client sends.
 #[derive(Debug, Clone)]
 enum Sent {
-    /// A GET for `PATHS[path]`, its block cut into `pieces` (HEADERS then
-    /// CONTINUATION), maybe padded, maybe with a priority.
+    /// A GET (HEAD when `head`) for `PATHS[path]`, its block cut into
+    /// `pieces` (HEADERS then CONTINUATION), maybe padded, maybe with a
+    /// priority.
     Request {
         id: u32,
         path: usize,
+        head: bool,
         end_stream: bool,
         pieces: usize,
         pad: Option<u8>,
         parent: Option<u32>,
+    },
+    /// Trailers: HEADERS with END_STREAM after a request's body.
+    Trailers {
+        id: u32,
     },
     /// A header block of any bytes.
     Block {
@@ -113,6 +119,8 @@ struct Req {
     ended: bool,
     /// Reset before its END_STREAM: a held request is then never answered.
     cut: bool,
+    /// A HEAD request: its answer has no body.
+    head: bool,
 }
 
 /// The bytes a sequence puts on the wire, and what the client knows of
@@ -210,12 +218,14 @@ impl Wire {
     /// left out when it cannot be).
     fn add(&mut self, s: &Sent, valid: bool) {
         match s {
-            Sent::Request { id, path, end_stream, pieces, pad, parent } => {
+            Sent::Request { id, path, head, end_stream, pieces, pad, parent } => {
                 if valid && self.goaway {
                     return;
                 }
                 let id = if valid { self.next_request() } else { *id };
-                let mut block = vec![0x82, 0x86, 0x04, PATHS[*path].len() as u8];
+                // :method GET, or HEAD as a literal with an indexed name.
+                let mut block = if *head { b"\x02\x04HEAD".to_vec() } else { vec![0x82] };
+                block.extend_from_slice(&[0x86, 0x04, PATHS[*path].len() as u8]);
                 block.extend_from_slice(PATHS[*path].as_bytes());
                 let mut first = Vec::new();
                 let mut flags = if *end_stream { frame::END_STREAM } else { 0 };
@@ -244,6 +254,7 @@ impl Wire {
                         body,
                         ended,
                         cut: false,
+                        head: *head,
                     });
                 }
                 let (pflag, payload) = Wire::padded(&first, *pad);
@@ -255,6 +266,21 @@ impl Wire {
                 if valid && !end_stream {
                     self.open.push((id, 0));
                 }
+            }
+            Sent::Trailers { id } => {
+                // A field that is not a pseudo-field: x-t: 1.
+                let block = b"\x00\x03x-t\x011";
+                let flags = frame::END_HEADERS | frame::END_STREAM;
+                if !valid {
+                    self.frame(frame::HEADERS, flags, *id, block);
+                    return;
+                }
+                if self.open.is_empty() {
+                    return;
+                }
+                let (stream, _) = self.open.swap_remove(*id as usize % self.open.len());
+                self.requests.iter_mut().find(|r| r.id == stream).unwrap().ended = true;
+                self.frame(frame::HEADERS, flags, stream, block);
             }
             Sent::Block { id, flags, bytes } => {
                 if !valid {
@@ -666,12 +692,16 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
 /// The body the answer to `r` must have, when it is known; else (an error
 /// page) at most this many bytes.
 fn expected(r: &Req) -> Result<Vec<u8>, i64> {
+    if r.head {
+        return Ok(Vec::new());
+    }
     match r.path {
         0 => Ok(b"hello".to_vec()),
         1 => Ok(vec![0; BIG as usize]),
         4 => Ok(r.body.clone()),
         5 => Ok(b"late".to_vec()),
         6 => Ok(streamed_body()),
+        7 => Ok(channel_body()),
         _ => Err(4096),
     }
 }
@@ -751,8 +781,9 @@ fn setting() -> impl Strategy<Value = (u16, u32)> {
 fn sent() -> impl Strategy<Value = Sent> {
     let pad = proptest::option::weighted(0.2, any::<u8>());
     prop_oneof![
-        24 => (stream_id(), 0..PATHS.len(), proptest::bool::weighted(0.7), 1usize..4, pad.clone(), proptest::option::weighted(0.2, any::<u32>()))
-            .prop_map(|(id, path, end_stream, pieces, pad, parent)| Sent::Request { id, path, end_stream, pieces, pad, parent }),
+        24 => (stream_id(), 0..PATHS.len(), proptest::bool::weighted(0.15), proptest::bool::weighted(0.7), 1usize..4, pad.clone(), proptest::option::weighted(0.2, any::<u32>()))
+            .prop_map(|(id, path, head, end_stream, pieces, pad, parent)| Sent::Request { id, path, head, end_stream, pieces, pad, parent }),
+        4 => stream_id().prop_map(|id| Sent::Trailers { id }),
         4 => (stream_id(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..40))
             .prop_map(|(id, flags, bytes)| Sent::Block { id, flags, bytes }),
         12 => (stream_id(), prop_oneof![0usize..100, 1_000usize..20_000], any::<bool>(), pad)
