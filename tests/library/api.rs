@@ -683,6 +683,10 @@ fn other_methods_are_405_with_allow() {
     assert_eq!((r.status, allowed(&r)), (405, vec!["DELETE", "GET", "HEAD", "PUT"]));
     let r = api.curl_h2("/api/echo", &[]);
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    // `OPTIONS *` names no path a route could take: 405 from the static
+    // files, as without handlers (it was a 400 once there were routes).
+    let r = api.ask(&plain("OPTIONS", "*", ""));
+    assert_eq!(r.status, 405);
 }
 
 /// `/apiary` and `/api2` are not under `/api`: static files from ROOT.

@@ -46,6 +46,57 @@ pub(crate) fn context_with_routes(
     Ctx::new(Arc::new(site), crate::wake::Mailbox::detached()).unwrap()
 }
 
+/// The body `/stream` sends: 40 pieces of 997 bytes, from an iterator.
+pub(crate) fn streamed_body() -> Vec<u8> {
+    (0..40u8).flat_map(|i| vec![b'A' + i % 26; 997]).collect()
+}
+
+/// The body `/chan` sends: 8 pieces of 1,500 bytes, from another thread.
+pub(crate) fn channel_body() -> Vec<u8> {
+    (0..8u8).flat_map(|i| vec![b'a' + i; 1500]).collect()
+}
+
+/// Handler routes for the connection tests (GET, and POST for `/echo`):
+/// `/echo` answers with the request's body, `/later` answers "late" from
+/// another thread a moment later, `/stream` streams [`streamed_body`] from
+/// an iterator and `/chan` [`channel_body`] from another thread.
+pub(crate) fn handler_routes() -> Vec<crate::respond::Route> {
+    use crate::respond::Route;
+    use crate::{BodyStream, Request, Response};
+    let get = || vec!["GET".to_string()];
+    let echo = |req: &Request<'_>| Some(Response::new(200).body(req.body().to_vec()));
+    let later = |_: &Request<'_>| {
+        let (placeholder, later) = Response::later();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1));
+            later.send(Response::new(200).body("late"));
+        });
+        Some(placeholder)
+    };
+    let stream = |_: &Request<'_>| {
+        let pieces = (0..40u8).map(|i| vec![b'A' + i % 26; 997]);
+        Some(Response::new(200).body(BodyStream::iter(pieces)))
+    };
+    let chan = |_: &Request<'_>| {
+        let (body, tx) = BodyStream::channel();
+        std::thread::spawn(move || {
+            for i in 0..8u8 {
+                if tx.send(vec![b'a' + i; 1500]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        });
+        Some(Response::new(200).body(body))
+    };
+    vec![
+        Route::for_methods(get(), "/chan".into(), Box::new(chan)),
+        Route::for_methods(vec!["GET".into(), "POST".into()], "/echo".into(), Box::new(echo)),
+        Route::for_methods(get(), "/later".into(), Box::new(later)),
+        Route::for_methods(get(), "/stream".into(), Box::new(stream)),
+    ]
+}
+
 /// A connected loopback pair: the server's non-blocking socket (with
 /// TCP_NODELAY, as accepted sockets inherit from the listener: without it
 /// Nagle holds a second small response until the first is acked), its

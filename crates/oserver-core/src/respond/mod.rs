@@ -130,8 +130,10 @@ impl Responder {
     /// The site's answer: method, path, handlers, static files.
     fn answer(&mut self, req: &Request<'_>, now: Instant, reply: &mut Reply) {
         let is_get_or_head = req.method == b"GET" || req.method == b"HEAD";
-        if !is_get_or_head && self.site.routes.is_empty() {
-            // Only handlers take other methods.
+        if !is_get_or_head && (self.site.routes.is_empty() || req.target == b"*") {
+            // Only handlers take other methods, and none a path can name
+            // takes `OPTIONS *` (the parser allows `*` only for OPTIONS):
+            // the static files refuse it, with or without handlers.
             return reply.error(405);
         }
         let target = match path::split_target(req.target) {

@@ -7,7 +7,10 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use super::*;
-use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
+use crate::protocol::test_support::{
+    channel_body, context, context_with_routes, fixture_dir, handler_routes, loopback, send_all,
+    streamed_body,
+};
 use crate::protocol::Ctx;
 use crate::testing::{set_buffer, xorshift};
 use crate::transport::wait_readable;
@@ -62,58 +65,13 @@ fn harness_with(big: u64) -> Harness {
     h
 }
 
-/// The body `/stream` sends: 40 pieces of 997 bytes, from an iterator.
-fn streamed_body() -> Vec<u8> {
-    (0..40u8).flat_map(|i| vec![b'A' + i % 26; 997]).collect()
-}
-
-/// The body `/chan` sends: 8 pieces of 1,500 bytes, from another thread.
-fn channel_body() -> Vec<u8> {
-    (0..8u8).flat_map(|i| vec![b'a' + i; 1500]).collect()
-}
-
-/// As [`harness_with`], with handlers (GET): `/echo` answers with the
-/// request's body, `/later` answers "late" from another thread a moment
-/// later, `/stream` streams [`streamed_body`] from an iterator and `/chan`
-/// [`channel_body`] from another thread. A request to them that does not
-/// end with its HEADERS is held until its body is in.
+/// As [`harness_with`], with the handler routes of
+/// [`handler_routes`](crate::protocol::test_support::handler_routes). A
+/// request to them that does not end with its HEADERS is held until its
+/// body is in.
 fn echo_harness(big: u64) -> Harness {
-    use crate::respond::Route;
-    use crate::{BodyStream, Request, Response};
     let mut h = harness_with(big);
-    let get = || vec!["GET".to_string()];
-    let echo = |req: &Request<'_>| Some(Response::new(200).body(req.body().to_vec()));
-    let later = |_: &Request<'_>| {
-        let (placeholder, later) = Response::later();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1));
-            later.send(Response::new(200).body("late"));
-        });
-        Some(placeholder)
-    };
-    let stream = |_: &Request<'_>| {
-        let pieces = (0..40u8).map(|i| vec![b'A' + i % 26; 997]);
-        Some(Response::new(200).body(BodyStream::iter(pieces)))
-    };
-    let chan = |_: &Request<'_>| {
-        let (body, tx) = BodyStream::channel();
-        std::thread::spawn(move || {
-            for i in 0..8u8 {
-                if tx.send(vec![b'a' + i; 1500]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_micros(300));
-            }
-        });
-        Some(Response::new(200).body(body))
-    };
-    let routes = vec![
-        Route::for_methods(get(), "/chan".into(), Box::new(chan)),
-        Route::for_methods(get(), "/echo".into(), Box::new(echo)),
-        Route::for_methods(get(), "/later".into(), Box::new(later)),
-        Route::for_methods(get(), "/stream".into(), Box::new(stream)),
-    ];
-    h.cx = crate::protocol::test_support::context_with_routes(&h.dir, &h.settings, routes);
+    h.cx = context_with_routes(&h.dir, &h.settings, handler_routes());
     h
 }
 
