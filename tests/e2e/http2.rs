@@ -1181,7 +1181,14 @@ fn download_across(srv: &Oserver, sig: i32, name: &str) {
     let signalled = Instant::now();
     h2.wait_for(WAIT, |f| f.is_goaway(code::NO_ERROR) && f.last_stream() == Some(id))
         .unwrap_or_else(|end| panic!("{name}: no GOAWAY NO_ERROR last={id} ({end:?}){}", h2.trace()));
-    let late = h2.request("GET", "/httptest/test.html", &[]);
+    // A stream the client opens before it has read the GOAWAY, and goes on
+    // with: its body, a window for it, trailers. All of it is ignored (its
+    // DATA or trailers were once a connection error that cut the download).
+    let late = h2.next_stream_id();
+    h2.send(&headers(late, hpack::request("POST", "http", "/httptest/test.html", &[]), false));
+    h2.send(&data(late, b"a body", false));
+    h2.send(&window_update(late, 1000));
+    h2.send(&headers(late, hpack::literal("x-trailer", b"1"), true));
     h2.auto_window = true;
     h2.send(&window_update(0, 1_000_000));
     h2.send(&window_update(id, 1_000_000));
