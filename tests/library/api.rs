@@ -32,21 +32,46 @@ const HELLO: &[u8] = b"hello";
 const MAX_BODY: usize = 8 << 20;
 const MAX_LINES: usize = 100_000;
 
-/// The `api` example binary, built once per run: `cargo test --test
-/// library` alone does not build examples, and one built earlier may
-/// predate a change to the core (cargo does nothing when it is current).
+/// The `api` example binary, built when it is missing or older than the
+/// core's sources or its own (`cargo test --test library` alone does not
+/// build examples, and one built before a change to the core would run
+/// the old code). Not built every time: a `cargo build` of the example
+/// resolves features apart from the test build and would rebuild the core.
 fn api_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("api");
-        let built = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "oserver-core", "--example", "api"])
-            .status()
-            .unwrap();
-        assert!(built.success() && bin.exists(), "{}", bin.display());
+        let core = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let newest = newest_file(&core.join("src")).max(newest_file(&core.join("examples")));
+        let stale = match built {
+            Some(b) => newest.is_some_and(|n| n > b),
+            None => true,
+        };
+        if stale {
+            let ok = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "oserver-core", "--example", "api"])
+                .status()
+                .unwrap();
+            assert!(ok.success() && bin.exists(), "{}", bin.display());
+        }
         bin
     })
+}
+
+/// When the newest file under `dir` was last changed.
+fn newest_file(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let t = if e.path().is_dir() {
+            newest_file(&e.path())
+        } else {
+            e.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 /// The example running on a free port over a scratch ROOT holding
