@@ -759,10 +759,7 @@ struct Expect {
 
 /// Bytes the server's socket holds that the client has not acknowledged.
 fn queued(h: &Harness) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: TIOCOUTQ writes one int through the pointer.
-    unsafe { libc::ioctl(h.conn.fd(), libc::TIOCOUTQ, &mut n) };
-    n as usize
+    crate::testing::unsent(h.conn.fd())
 }
 
 /// Several streams, windows that open late and little by little, frame

@@ -22,6 +22,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::test_support::{channel_body, context_with_routes, handler_routes, streamed_body};
+use crate::testing::{unread, unsent};
 
 /// One message the client sends.
 #[derive(Debug, Clone)]
@@ -321,22 +322,6 @@ fn split_responses(buf: &mut Vec<u8>, out: &mut Vec<Got>, head: &dyn Fn(usize) -
             out.push(Got { status, close, body });
         }
     }
-}
-
-/// Bytes socket `fd` has sent that the other end has not taken.
-fn unsent(fd: std::os::fd::RawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: TIOCOUTQ writes one int through the pointer.
-    unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
-    n.max(0) as usize
-}
-
-/// Bytes waiting in socket `fd`.
-pub(super) fn unread(fd: std::os::fd::RawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the pointer.
-    unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    n.max(0) as usize
 }
 
 /// How a conversation ended, as the event loop would see it.

@@ -563,10 +563,7 @@ fn settle(h: &mut Harness, view: &mut View, wire: &Wire) {
         // As epoll would: bytes that arrived late (loopback drops tiny
         // segments past the receive buffer's memory and sends them again)
         // make the socket readable again.
-        let mut unread: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through the pointer.
-        unsafe { libc::ioctl(h.conn.fd(), libc::FIONREAD, &mut unread) };
-        if unread > 0 {
+        if crate::testing::unread(h.conn.fd()) > 0 {
             h.conn.ready(true, false);
         }
         let step = h.drive();
