@@ -2,10 +2,12 @@
 //! its fields anywhere in their range (streams 0, even, idle, closed and
 //! the largest; windows of 0 and past 2^31 - 1; settings in and out of
 //! range; padding longer than the frame; header blocks of any bytes or cut
-//! into CONTINUATION frames), and frames of unknown kinds; and the server
-//! beginning a graceful stop anywhere among them. A sequence sends some of
-//! its frames as they are and the rest made well-formed, so it reaches into
-//! a connection before its first bad frame.
+//! into CONTINUATION frames), frames of unknown kinds, HEAD requests,
+//! trailers, and requests to handlers (an echo of the request's body, a
+//! reply from another thread, bodies streamed from an iterator and from
+//! another thread); and the server beginning a graceful stop anywhere among
+//! them. A sequence sends some of its frames as they are and the rest made
+//! well-formed, so it reaches into a connection before its first bad frame.
 //!
 //! Whatever arrives, the connection never fails or panics, keeps its
 //! buffers within their limits, writes only well-formed frames on streams
@@ -18,7 +20,7 @@
 //! stop's and no RST_STREAM, every request is answered (after a graceful
 //! stop, every one up to its GOAWAY's last stream, and none after), and
 //! once the client gives the windows it counts are needed, every body
-//! arrives whole.
+//! arrives whole, byte for byte.
 
 use proptest::prelude::*;
 
