@@ -668,10 +668,7 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
         // A held request reset before its body ended is never answered; a
         // late one reset at all may be, or not.
         let late_reset = |r: &Req| PATHS[r.path] == LATER && r.reset;
-        let must = |r: &Req| {
-            let held_and_cut = handled(r.path) && r.cut;
-            r.id <= last && !held_and_cut && !late_reset(r) && !r.refused
-        };
+        let must = |r: &Req| r.id <= last && !(handled(r.path) && r.cut) && !late_reset(r) && !r.refused;
         for _ in 0..500 {
             if wire.requests.iter().filter(|r| must(r)).all(|r| view.status.iter().any(|(s, _)| *s == r.id)) {
                 break;
