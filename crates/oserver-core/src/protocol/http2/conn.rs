@@ -93,15 +93,6 @@ const MAX_RESETS: u32 = 100;
 /// after them wait for the next turn.
 const TURN_STREAMS: u32 = 128;
 
-/// Request-body bytes one connection may hold for handlers at once: each
-/// stream held for its body counts its route's whole limit, and a request
-/// that would pass this is refused with REFUSED_STREAM, which clients
-/// retry (RFC 9113 8.7); one stream is always let in. Without it a client
-/// could hold a route's limit on each of its 100 streams (800 MiB on one
-/// connection for a route that takes 8 MiB), where HTTP/1 holds one body
-/// per connection. 4 MiB: four bodies at the default 1 MiB limit.
-const HELD_BUDGET: u64 = 4 << 20;
-
 /// Request-body bytes read and dropped on a stream already answered before
 /// it is reset with NO_ERROR: as HTTP/1's MAX_DISCARD, enough for a form
 /// posted by mistake.
@@ -1317,14 +1308,8 @@ impl Conn {
             let method = f.method();
             let path = f.path();
             if let Some(limit) = cx.responder.body_limit(method, path) {
-                let held: u64 = self.streams.iter().filter_map(|s| s.held.as_ref()).map(|h| h.limit).sum();
                 if f.content_length.is_some_and(|n| n > limit) {
                     refuse = Some(413);
-                } else if held > 0 && held + limit > HELD_BUDGET {
-                    log::debug!("{}: stream {id} refused: {held} bytes of bodies held", self.peer);
-                    frame::put_rst(&mut self.out, id, ErrorCode::RefusedStream);
-                    self.remember_closed(id, true);
-                    return Ok(());
                 } else {
                     // A handler takes the body: answer once it is whole.
                     let held = Held { fields: f.clone(), body: Vec::new(), limit };

@@ -356,51 +356,6 @@ fn a_drain_sends_goaway_and_lets_the_stream_finish() {
     assert_eq!(h.drive(), Step::Close);
 }
 
-/// Bodies held for handlers are bounded per connection: at the default
-/// 1 MiB limit four streams may wait for their bodies at once, a fifth is
-/// refused (REFUSED_STREAM: the client may send it again), and once one of
-/// the four is answered another is let in.
-#[test]
-fn bodies_held_for_handlers_are_bounded_per_connection() {
-    let mut h = echo_harness(1);
-    let held = |id: u32| {
-        let mut head = get(id, "/echo");
-        head[4] = frame::END_HEADERS; // a body follows
-        head
-    };
-    let mut ask = Vec::new();
-    for id in [1, 3, 5, 7, 9] {
-        ask.extend_from_slice(&held(id));
-    }
-    h.send(&ask);
-    h.drive_out();
-    let f = h.frames();
-    let resets: Vec<(u32, u32)> = f
-        .iter()
-        .filter(|f| f.head.kind == frame::RST_STREAM)
-        .map(|f| (f.head.stream, u32::from_be_bytes(f.payload[..4].try_into().unwrap())))
-        .collect();
-    assert_eq!(resets, [(9, ErrorCode::RefusedStream as u32)]);
-    // Stream 1's body ends: it is answered, and a new one fits again.
-    let mut more = Vec::new();
-    frame::put_head(&mut more, 2, frame::DATA, frame::END_STREAM, 1);
-    more.extend_from_slice(b"hi");
-    more.extend_from_slice(&held(11));
-    frame::put_head(&mut more, 3, frame::DATA, frame::END_STREAM, 11);
-    more.extend_from_slice(b"yes");
-    h.send(&more);
-    h.drive_out();
-    let f = h.frames();
-    let body = |id: u32| -> Vec<u8> {
-        f.iter()
-            .filter(|f| f.head.kind == frame::DATA && f.head.stream == id)
-            .flat_map(|f| f.payload.clone())
-            .collect()
-    };
-    assert_eq!((body(1), body(11)), (b"hi".to_vec(), b"yes".to_vec()));
-    assert!(f.iter().all(|f| f.head.kind != frame::RST_STREAM && f.head.kind != frame::GOAWAY));
-}
-
 /// A request held for its body keeps the send window the client gives its
 /// stream meanwhile: here the initial window is 0 and a WINDOW_UPDATE
 /// opens the stream before the body ends. The answer goes out at once

@@ -123,15 +123,6 @@ struct Req {
     cut: bool,
     /// A HEAD request: its answer has no body.
     head: bool,
-    /// Refused (REFUSED_STREAM) for the bodies already held.
-    refused: bool,
-}
-
-impl Req {
-    /// The server holds it for its body now.
-    fn holds(&self) -> bool {
-        handled(self.path) && !self.ended && !self.reset && !self.refused
-    }
 }
 
 /// The bytes a sequence puts on the wire, and what the client knows of
@@ -253,11 +244,6 @@ impl Wire {
                 if rest.is_empty() {
                     flags |= frame::END_HEADERS;
                 }
-                // A request held for its body while four are held (each
-                // counts the default 1 MiB limit against the connection's
-                // 4 MiB) is refused; after a graceful stop none is held.
-                let held = self.requests.iter().filter(|r| r.holds()).count();
-                let refused = valid && handled(*path) && !end_stream && self.drain_at.is_none() && held >= 4;
                 if valid {
                     let window = i64::from(self.initial.unwrap_or(65_535));
                     let ended = *end_stream;
@@ -271,7 +257,6 @@ impl Wire {
                         ended,
                         cut: false,
                         head: *head,
-                        refused,
                     });
                 }
                 let (pflag, payload) = Wire::padded(&first, *pad);
@@ -280,7 +265,7 @@ impl Wire {
                     let end = if i + 1 == rest.len() { frame::END_HEADERS } else { 0 };
                     self.frame(frame::CONTINUATION, end, id, part);
                 }
-                if valid && !end_stream && !refused {
+                if valid && !end_stream {
                     self.open.push((id, 0));
                 }
             }
@@ -638,8 +623,7 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
         // Held bodies the sequence left open end now: their answers come
         // once the whole body is in.
         let start = wire.bytes.len();
-        let open: Vec<u32> =
-            wire.requests.iter().filter(|r| !r.ended && !r.reset && !r.refused).map(|r| r.id).collect();
+        let open: Vec<u32> = wire.requests.iter().filter(|r| !r.ended && !r.reset).map(|r| r.id).collect();
         for id in open {
             wire.frame(frame::DATA, frame::END_STREAM, id, &[]);
             wire.requests.iter_mut().find(|r| r.id == id).unwrap().ended = true;
@@ -654,21 +638,14 @@ fn any_frames_case(items: &[(Sent, u8)], raw_below: u8, cuts: &[usize], valid: b
         let drained = wire.drain_at.is_some();
         let want = drained.then_some(ErrorCode::NoError as u32);
         assert_eq!(view.goaway, want, "a well-formed client, drained: {drained}");
-        // None but the refusals of requests held past the connection's budget.
-        let refused: Vec<(u32, u32)> = wire
-            .requests
-            .iter()
-            .filter(|r| r.refused)
-            .map(|r| (r.id, ErrorCode::RefusedStream as u32))
-            .collect();
-        assert_eq!(view.resets, refused, "RST_STREAM to a well-formed client");
+        assert_eq!(view.resets, vec![], "RST_STREAM to a well-formed client");
         // A graceful stop answers the streams up to its GOAWAY's last one,
         // and ignores the rest.
         let last = if drained { view.goaway_last } else { u32::MAX };
         // A held request reset before its body ended is never answered; a
         // late one reset at all may be, or not.
         let late_reset = |r: &Req| PATHS[r.path] == LATER && r.reset;
-        let must = |r: &Req| r.id <= last && !(handled(r.path) && r.cut) && !late_reset(r) && !r.refused;
+        let must = |r: &Req| r.id <= last && !(handled(r.path) && r.cut) && !late_reset(r);
         for _ in 0..500 {
             if wire.requests.iter().filter(|r| must(r)).all(|r| view.status.iter().any(|(s, _)| *s == r.id)) {
                 break;
@@ -744,7 +721,7 @@ fn expected(r: &Req) -> Result<Vec<u8>, i64> {
 fn every_body_arrives_whole(h: &mut Harness, view: &mut View, wire: &mut Wire) {
     let (start, mut need_all) = (wire.bytes.len(), 0);
     let waiting: Vec<(u32, usize)> =
-        wire.requests.iter().filter(|r| !r.reset && !r.refused).map(|r| (r.id, r.path)).collect();
+        wire.requests.iter().filter(|r| !r.reset).map(|r| (r.id, r.path)).collect();
     for &(id, _) in &waiting {
         let (got, ended) = view.data.iter().find(|d| d.0 == id).map_or((0, false), |d| (d.1 as i64, d.2));
         if ended {
