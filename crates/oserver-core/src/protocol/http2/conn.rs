@@ -93,6 +93,16 @@ const MAX_RESETS: u32 = 100;
 /// after them wait for the next turn.
 const TURN_STREAMS: u32 = 128;
 
+/// Request-body bytes one connection holds for handlers before it stops
+/// opening windows for more: past it only the oldest held stream gets its
+/// window back (so one body always completes and frees its bytes), and the
+/// others wait. Without it a client could hold a route's limit on each of
+/// its 100 streams (800 MiB on one connection for a route that takes
+/// 8 MiB), where HTTP/1 holds one body per connection. With it a
+/// connection holds at most this, plus a stream window (64 KiB) for each
+/// other held stream, plus the oldest's limit.
+const HELD_BUDGET: usize = 4 << 20;
+
 /// Request-body bytes read and dropped on a stream already answered before
 /// it is reset with NO_ERROR: as HTTP/1's MAX_DISCARD, enough for a form
 /// posted by mistake.
@@ -439,6 +449,9 @@ pub(crate) struct Conn {
     /// Streams waiting for a late reply, as of the last look (see
     /// `collect`); more only means a needless look.
     awaiting: usize,
+    /// A stream held for its body was not given its window back (see
+    /// HELD_BUDGET): look again once bodies leave.
+    held_starved: bool,
 }
 
 struct Block {
@@ -490,6 +503,7 @@ impl Conn {
             goaway_sent: false,
             shut: false,
             awaiting: 0,
+            held_starved: false,
         };
         c.arm(s);
         c
@@ -988,6 +1002,7 @@ impl Conn {
                 return data.len();
             }
         }
+        self.grant_held();
         pos
     }
 
@@ -1061,6 +1076,7 @@ impl Conn {
         let Some(i) = self.stream(head.stream) else {
             return self.on_closed_stream(head.stream, "DATA");
         };
+        let (held_bytes, oldest_held) = self.held();
         let s = &mut self.streams[i];
         if s.remote_done {
             frame::put_rst(&mut self.out, head.stream, ErrorCode::StreamClosed);
@@ -1106,11 +1122,62 @@ impl Conn {
             frame::put_rst(&mut self.out, head.stream, ErrorCode::NoError);
             self.close_stream(i, true);
         } else if s.recv_window < frame::DEFAULT_WINDOW / 2 {
-            let inc = frame::DEFAULT_WINDOW - s.recv_window;
-            s.recv_window = frame::DEFAULT_WINDOW;
-            frame::put_window_update(&mut self.out, head.stream, inc as u32);
+            let over = s.held.is_some()
+                && held_bytes + content.len() >= HELD_BUDGET
+                && oldest_held != Some(head.stream);
+            if over {
+                self.held_starved = true;
+            } else {
+                let inc = frame::DEFAULT_WINDOW - s.recv_window;
+                s.recv_window = frame::DEFAULT_WINDOW;
+                frame::put_window_update(&mut self.out, head.stream, inc as u32);
+            }
         }
         Ok(())
+    }
+
+    /// The request-body bytes held for handlers, and the oldest stream
+    /// holding some.
+    fn held(&self) -> (usize, Option<u32>) {
+        let mut bytes = 0;
+        let mut oldest = None;
+        for s in &self.streams {
+            if let Some(h) = &s.held {
+                bytes += h.body.len();
+                oldest = Some(oldest.map_or(s.id, |o: u32| o.min(s.id)));
+            }
+        }
+        (bytes, oldest)
+    }
+
+    /// Give the streams held for their bodies the windows they were denied
+    /// (see HELD_BUDGET), oldest first, while the bytes held stay under the
+    /// budget; the oldest always.
+    fn grant_held(&mut self) {
+        if !self.held_starved {
+            return;
+        }
+        self.held_starved = false;
+        let (mut bytes, oldest) = self.held();
+        let mut starved: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|s| s.held.is_some() && s.recv_window < frame::DEFAULT_WINDOW / 2)
+            .map(|s| s.id)
+            .collect();
+        starved.sort_unstable();
+        for id in starved {
+            if bytes >= HELD_BUDGET && Some(id) != oldest {
+                self.held_starved = true;
+                continue;
+            }
+            let Some(i) = self.stream(id) else { continue };
+            let s = &mut self.streams[i];
+            let inc = frame::DEFAULT_WINDOW - s.recv_window;
+            s.recv_window = frame::DEFAULT_WINDOW;
+            frame::put_window_update(&mut self.out, id, inc as u32);
+            bytes += inc as usize;
+        }
     }
 
     /// Stream `i` held its request for the body: answer it now, with the

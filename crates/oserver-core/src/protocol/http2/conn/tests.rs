@@ -356,6 +356,90 @@ fn a_drain_sends_goaway_and_lets_the_stream_finish() {
     assert_eq!(h.drive(), Step::Close);
 }
 
+/// Bodies held for handlers are bounded per connection: sixteen uploads
+/// of 1,000,000 bytes at once, each sent as fast as its windows allow. The
+/// connection stops giving windows back past HELD_BUDGET but for the
+/// oldest held stream, so it holds at most the budget, a window per other
+/// stream and one body (16 MB before), and every body is echoed whole.
+#[test]
+fn bodies_held_for_handlers_are_bounded_per_connection_and_all_complete() {
+    const STREAMS: u32 = 16;
+    const SIZE: usize = 1_000_000;
+    let mut h = echo_harness(1);
+    let max = frame::MAX_WINDOW as u32;
+    // Our windows wide open: the echoes flow as they are made.
+    let mut ask = settings(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, max)]);
+    frame::put_window_update(&mut ask, 0, max - 65_535);
+    let ids: Vec<u32> = (0..STREAMS).map(|k| 2 * k + 1).collect();
+    for &id in &ids {
+        let mut head = get(id, "/echo");
+        head[4] = frame::END_HEADERS; // a body follows
+        ask.extend_from_slice(&head);
+    }
+    h.send(&ask);
+    h.drive_out();
+    let body: Vec<u8> = (0..SIZE).map(|i| (i % 253) as u8).collect();
+    // The server's windows as the client counts them, what each stream has
+    // sent, and the echoes.
+    let (mut conn_window, mut windows) = (65_535i64, vec![65_535i64; STREAMS as usize]);
+    let mut sent = vec![0usize; STREAMS as usize];
+    let mut echoed: Vec<Vec<u8>> = vec![Vec::new(); STREAMS as usize];
+    let (mut most_held, mut starved) = (0usize, false);
+    let bound = HELD_BUDGET + STREAMS as usize * 65_535 + (1 << 20);
+    for turn in 0..20_000 {
+        // A frame per stream, starting one further each turn: the bodies
+        // grow evenly, the worst case for what is held.
+        let mut out = Vec::new();
+        for j in 0..ids.len() {
+            let k = (turn + j) % ids.len();
+            let id = ids[k];
+            let n = (SIZE - sent[k]).min(windows[k].min(conn_window).max(0) as usize).min(16_384);
+            if n == 0 {
+                continue;
+            }
+            let end = sent[k] + n == SIZE;
+            frame::put_head(&mut out, n, frame::DATA, if end { frame::END_STREAM } else { 0 }, id);
+            out.extend_from_slice(&body[sent[k]..sent[k] + n]);
+            sent[k] += n;
+            windows[k] -= n as i64;
+            conn_window -= n as i64;
+        }
+        if !out.is_empty() {
+            h.send(&out);
+        }
+        h.conn.ready(false, false);
+        h.drive_out();
+        most_held = most_held.max(h.conn.held().0);
+        starved |= h.conn.held_starved;
+        assert!(h.conn.held().0 <= bound, "{} bytes held", h.conn.held().0);
+        for f in h.frames_now() {
+            let k = (f.head.stream as usize).saturating_sub(1) / 2;
+            match f.head.kind {
+                frame::WINDOW_UPDATE if f.head.stream == 0 => {
+                    conn_window += i64::from(u32::from_be_bytes(f.payload[..4].try_into().unwrap()))
+                }
+                frame::WINDOW_UPDATE => {
+                    windows[k] += i64::from(u32::from_be_bytes(f.payload[..4].try_into().unwrap()))
+                }
+                frame::DATA => echoed[k].extend_from_slice(&f.payload),
+                frame::RST_STREAM | frame::GOAWAY => panic!("{:?}", f.head),
+                _ => {}
+            }
+        }
+        if echoed.iter().all(|e| e.len() == SIZE) {
+            break;
+        }
+        if out.is_empty() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    for (k, e) in echoed.iter().enumerate() {
+        assert!(*e == body, "stream {}: {} bytes echoed of {SIZE}", ids[k], e.len());
+    }
+    assert!(starved && most_held > HELD_BUDGET / 2, "the budget was reached: {most_held} bytes held at most");
+    eprintln!("{STREAMS} uploads of {SIZE} bytes: at most {most_held} bytes held");
+}
+
 /// A request held for its body keeps the send window the client gives its
 /// stream meanwhile: here the initial window is 0 and a WINDOW_UPDATE
 /// opens the stream before the body ends. The answer goes out at once
