@@ -1076,7 +1076,8 @@ impl Conn {
         let Some(i) = self.stream(head.stream) else {
             return self.on_closed_stream(head.stream, "DATA");
         };
-        let (held_bytes, oldest_held) = self.held();
+        // Only a stream held for its body needs the connection's count.
+        let (held_bytes, oldest_held) = if self.streams[i].held.is_some() { self.held() } else { (0, None) };
         let s = &mut self.streams[i];
         if s.remote_done {
             frame::put_rst(&mut self.out, head.stream, ErrorCode::StreamClosed);
