@@ -573,6 +573,8 @@ fn settle(h: &mut Harness, view: &mut View, wire: &Wire) {
         assert!(c.input.capacity() <= input_limit, "input {} > {input_limit}", c.input.capacity());
         assert!(c.out.capacity() <= 2 * OUT_LIMIT, "output {}", c.out.capacity());
         assert!(c.streams.len() <= MAX_STREAMS);
+        let held_limit = HELD_BUDGET + MAX_STREAMS * 65_535 + h.settings.max_body_bytes as usize;
+        assert!(c.held().0 <= held_limit, "{} bytes of bodies held", c.held().0);
         assert!(!c.block.as_ref().is_some_and(|b| b.bytes.len() > block_limit));
         let read = view.read(h, wire);
         match step {
