@@ -122,10 +122,7 @@ pub(crate) fn send_all(client: &mut std::net::TcpStream, fd: RawFd, bytes: &[u8]
     wait_readable(fd);
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let mut queued: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through the pointer.
-        unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
-        if queued as usize >= bytes.len() || Instant::now() > deadline {
+        if crate::testing::unread(fd) >= bytes.len() || Instant::now() > deadline {
             return;
         }
         std::thread::yield_now();

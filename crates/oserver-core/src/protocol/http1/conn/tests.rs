@@ -9,7 +9,7 @@ use super::*;
 use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
 use crate::protocol::Ctx;
 use crate::settings::AccessLog;
-use crate::testing::{set_buffer, xorshift};
+use crate::testing::{set_buffer, unread, xorshift};
 use crate::transport::wait_readable;
 
 mod any_requests;
@@ -368,14 +368,8 @@ fn a_closing_connection_drains_a_bounded_amount_per_turn() {
         let _ = writer.write_all(&junk);
     });
     let waited = Instant::now();
-    let queued = |fd: RawFd| {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int.
-        unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-        n as usize
-    };
-    while queued(h.conn.fd()) <= TURN_READ {
-        assert!(waited.elapsed() < Duration::from_secs(5), "only {} queued", queued(h.conn.fd()));
+    while unread(h.conn.fd()) <= TURN_READ {
+        assert!(waited.elapsed() < Duration::from_secs(5), "only {} queued", unread(h.conn.fd()));
         std::thread::sleep(Duration::from_millis(5));
     }
     h.conn.ready(true, false);

@@ -415,7 +415,6 @@ impl Wire {
 
 /// What the client read from the connection, checked frame by frame.
 struct View {
-    got: Vec<u8>,
     decoder: loona_hpack::Decoder<'static>,
     /// The server's header block being read: its stream and bytes.
     block: Option<(u32, Vec<u8>)>,
@@ -435,7 +434,6 @@ struct View {
 impl View {
     fn new() -> View {
         View {
-            got: Vec::new(),
             decoder: loona_hpack::Decoder::new(),
             block: None,
             status: Vec::new(),
@@ -456,30 +454,11 @@ impl View {
     /// Read what the connection wrote and check each frame. True when
     /// anything arrived.
     fn read(&mut self, h: &mut Harness, wire: &Wire) -> bool {
-        let before = self.got.len();
-        let mut buf = [0u8; 65536];
-        let mut any = false;
-        loop {
-            match h.client.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    any = true;
-                    self.got.extend_from_slice(&buf[..n]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("client read: {e}"),
-            }
-        }
-        debug_assert!(self.got.len() >= before);
-        while self.got.len() >= frame::HEAD_LEN {
-            let head = Head::parse(&self.got);
-            let end = frame::HEAD_LEN + head.len as usize;
-            if self.got.len() < end {
-                break;
-            }
-            let payload = self.got[frame::HEAD_LEN..end].to_vec();
-            self.got.drain(..end);
-            self.check(head, &payload, wire);
+        let before = h.got.len();
+        let frames = h.frames_now();
+        let any = !frames.is_empty() || h.got.len() != before;
+        for f in frames {
+            self.check(f.head, &f.payload, wire);
         }
         any
     }
