@@ -772,6 +772,30 @@ fn cpu_affinity_hands_tls_connections_to_the_worker_on_their_clients_new_cpu() {
                 for mut c in conns {
                     assert_eq!(holder(&c), vec![b], "followed its client to CPU {b}");
                     let version = c.conn.protocol_version();
+                    // Two requests in two records, written together: the
+                    // worker that took the connection reads both in one go,
+                    // and must answer the one its record layer still holds
+                    // when the socket has nothing more to say.
+                    let req = b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\n\r\n";
+                    c.conn.writer().write_all(req).unwrap();
+                    c.conn.writer().write_all(req).unwrap();
+                    while c.conn.wants_write() {
+                        c.conn.write_tls(&mut c.sock).unwrap();
+                    }
+                    let (mut buf, mut chunk) = (Vec::new(), [0u8; 16 * 1024]);
+                    for i in 0..2 {
+                        let (r, used) = loop {
+                            if let Some(got) = parse_one(&buf, false) {
+                                break got;
+                            }
+                            match c.read(&mut chunk) {
+                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                                r => panic!("{version:?}: answer {i} of two pipelined in two records: {r:?}"),
+                            }
+                        };
+                        assert_eq!((r.status, &r.body), (200, &fixture("test.html")), "{version:?}");
+                        buf.drain(..used);
+                    }
                     c.write_all(
                         b"GET /httptest/test.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
                     )

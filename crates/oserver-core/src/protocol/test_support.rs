@@ -2,7 +2,7 @@
 //! directory with its loop context, a real loopback TCP pair, and a client
 //! write that returns once the bytes have arrived.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -126,5 +126,112 @@ pub(crate) fn send_all(client: &mut std::net::TcpStream, fd: RawFd, bytes: &[u8]
             return;
         }
         std::thread::yield_now();
+    }
+}
+
+/// The server's TLS configuration in the connection tests: a self-signed
+/// ECDSA certificate for `localhost` (made once per test process), TLS 1.2
+/// and 1.3, ALPN `h2` and `http/1.1`, and the keys allowed out, so a
+/// connection can move to our own record layer as a handoff moves it.
+/// Also the certificate, for the client to trust.
+pub(crate) fn tls_server_config() -> (Arc<rustls::ServerConfig>, rustls::pki_types::CertificateDer<'static>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    static MADE: std::sync::OnceLock<(
+        Arc<rustls::ServerConfig>,
+        rustls::pki_types::CertificateDer<'static>,
+    )> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], der)
+            .unwrap();
+        config.enable_secret_extraction = true;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        (Arc::new(config), cert.der().clone())
+    })
+    .clone()
+}
+
+/// The client's end of TLS in the connection tests: rustls over the test's
+/// socket, which stays the harness's own (the bytes on it are records).
+pub(crate) struct TlsClient {
+    conn: rustls::ClientConnection,
+}
+
+impl TlsClient {
+    /// A client that trusts `ca`, offering ALPN `alpn`, and TLS 1.2 only
+    /// when `tls12` (1.3 otherwise).
+    pub(crate) fn new(
+        ca: &rustls::pki_types::CertificateDer<'static>,
+        tls12: bool,
+        alpn: &[u8],
+    ) -> TlsClient {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let version = if tls12 { &rustls::version::TLS12 } else { &rustls::version::TLS13 };
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        TlsClient { conn: rustls::ClientConnection::new(Arc::new(config), name).unwrap() }
+    }
+
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Seal `plain` (none: only what the handshake has to say) into the
+    /// records to write.
+    pub(crate) fn seal(&mut self, plain: &[u8]) -> Vec<u8> {
+        let (mut wire, mut at) = (Vec::new(), 0);
+        loop {
+            // rustls takes up to its buffer's limit at a time.
+            at += io::Write::write(&mut self.conn.writer(), &plain[at..]).unwrap();
+            while self.conn.wants_write() {
+                self.conn.write_tls(&mut wire).unwrap();
+            }
+            if at == plain.len() {
+                return wire;
+            }
+        }
+    }
+
+    /// Read what `sock` holds now, adding the plaintext to `out`. True once
+    /// the stream ended (close_notify, or the TCP end without one). A
+    /// record the server got wrong fails the test.
+    pub(crate) fn read(&mut self, sock: &mut std::net::TcpStream, out: &mut Vec<u8>) -> bool {
+        let mut buf = [0u8; 16384];
+        loop {
+            let tcp_end = match self.conn.read_tls(sock) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) => panic!("client read: {e}"),
+            };
+            self.conn.process_new_packets().expect("the server's records");
+            loop {
+                match io::Read::read(&mut self.conn.reader(), &mut buf) {
+                    Ok(0) => return true,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return true,
+                    Err(e) => panic!("client read: {e}"),
+                }
+            }
+            if tcp_end {
+                return true;
+            }
+        }
     }
 }

@@ -107,9 +107,16 @@ impl Transport {
         self.raw_mut().ready(readable, hup);
     }
 
-    /// The socket may have bytes (no read has drained it since the last event).
+    /// A recv may return something now: the socket may have bytes (no read
+    /// has drained it since the last event), or, for TLS, the record layer
+    /// holds plaintext or whole records it read earlier. The socket alone
+    /// would not do: a read that drained it can bring several records, and
+    /// no event comes for the ones still held.
     pub(crate) fn readable(&self) -> bool {
-        self.raw().readable()
+        match self {
+            Transport::Plain(p) => p.readable(),
+            Transport::Tls(t) => t.raw().readable() || t.buffered(),
+        }
     }
 
     /// The peer has shut down its side.

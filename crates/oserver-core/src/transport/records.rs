@@ -328,6 +328,21 @@ impl Records {
         (quiet && !self.closed).then_some(&self.keys)
     }
 
+    /// Plaintext opened and not handed out, a record read whole (or one
+    /// whose header already fails) not yet opened, or the peer's
+    /// close_notify: what a recv returns without reading the socket.
+    pub(crate) fn buffered(&self) -> bool {
+        if !self.plain.is_empty() || self.closed {
+            return true;
+        }
+        let avail = &self.input[self.start..self.end];
+        if avail.len() < HEADER {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([avail[3], avail[4]]));
+        avail.len() >= HEADER + len || avail[1..3] != VERSION || len > MAX_PLAIN + MAX_EXPANSION_12
+    }
+
     /// Plaintext into `buf`: what was opened and not handed out, else the
     /// next records the socket brings.
     pub(crate) fn recv(&mut self, raw: &mut Plain, buf: &mut [u8]) -> io::Result<Recv> {

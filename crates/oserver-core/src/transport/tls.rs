@@ -176,6 +176,17 @@ impl Tls {
         Some((self.raw, keys))
     }
 
+    /// Plaintext, or records to open, wait in the record layer: a recv
+    /// returns them without the socket. For rustls, after a read that
+    /// filled the caller's buffer (one that did not emptied it: rustls
+    /// opens every whole record it read before handing out plaintext).
+    pub(crate) fn buffered(&self) -> bool {
+        match &*self.session {
+            Session::Rustls(h) => !h.drained,
+            Session::Records(r) => r.buffered(),
+        }
+    }
+
     pub(crate) fn raw(&self) -> &Plain {
         &self.raw
     }

@@ -270,6 +270,51 @@ fn records_arriving_a_byte_at_a_time_are_read() {
     client.join().unwrap();
 }
 
+/// Records that arrive together are read from the socket together, and the
+/// socket then has no more to say (no new event comes): the transport must
+/// still say it is readable while the record layer holds their plaintext,
+/// or a protocol that reads only while it is would leave them unread
+/// until the client sent more. Whoever protects the records: rustls, or
+/// ours after a move.
+#[test]
+fn records_read_together_stay_readable_until_all_are_handed_out() {
+    use crate::testing::unread;
+    use crate::transport::Transport;
+    for carry in [false, true] {
+        let (tls, client) =
+            connected(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256, carry, |c| {
+                c.conn.writer().write_all(b"first").unwrap();
+                c.conn.writer().write_all(b"second").unwrap();
+                let mut sealed = Vec::new();
+                while c.conn.wants_write() {
+                    c.conn.write_tls(&mut sealed).unwrap();
+                }
+                c.sock.write_all(&sealed).unwrap();
+                sealed.len()
+            });
+        let sealed = client.join().unwrap();
+        let mut t = Transport::Tls(tls);
+        for _ in 0..2000 {
+            if unread(t.fd()) >= sealed {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        t.ready(true, false);
+        // As a protocol reads: while the transport says a read may bring
+        // something, into a buffer smaller than what came.
+        let (mut got, mut buf) = (Vec::new(), [0u8; 5]);
+        while t.readable() {
+            match t.recv(&mut buf).unwrap() {
+                Recv::Data(n) => got.extend_from_slice(&buf[..n]),
+                Recv::Blocked | Recv::Eof => break,
+            }
+        }
+        let by = if carry { "our record layer" } else { "rustls" };
+        assert_eq!(String::from_utf8_lossy(&got), "firstsecond", "records opened by {by}");
+    }
+}
+
 #[test]
 fn keys_decode_only_what_encode_makes() {
     let (tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384, |_| {});

@@ -3,10 +3,11 @@
 //! deadlines are checked exactly.
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use super::*;
-use crate::protocol::test_support::{context, fixture_dir, loopback, send_all};
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all, tls_server_config, TlsClient};
 use crate::protocol::Ctx;
 use crate::settings::AccessLog;
 use crate::testing::{set_buffer, unread, xorshift};
@@ -23,6 +24,9 @@ struct Harness {
     dir: PathBuf,
     /// Bytes the client has read and not yet split into responses.
     got: Vec<u8>,
+    /// The client's TLS, when the connection is over TLS: the socket then
+    /// carries records, and `send` and `read_client` seal and open them.
+    tls: Option<TlsClient>,
 }
 
 impl Drop for Harness {
@@ -58,7 +62,63 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
     let now = Instant::now();
     let io = Transport::new(sock, None).unwrap();
     let conn = Conn::new(io, peer, now, &settings);
-    Harness { cx, conn, client, now, settings, dir, got: Vec::new() }
+    Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: None }
+}
+
+/// How a TLS connection's records are protected on the server's side.
+#[derive(Debug, Clone, Copy)]
+enum Records {
+    /// By rustls, which made the handshake.
+    Rustls,
+    /// By our own record layer, after the keys moved as a handoff moves
+    /// them (taken from rustls, encoded, decoded).
+    Moved,
+}
+
+/// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
+/// handshake.
+fn tls_harness(tls12: bool, records: Records) -> Harness {
+    let mut h = harness();
+    let (config, ca) = tls_server_config();
+    let conn = std::mem::replace(&mut h.conn, dummy_conn());
+    let (peer, sock) = (conn.peer(), conn.into_transport().into_moving().unwrap().sock);
+    h.conn = Conn::new(Transport::new(sock, Some(&config)).unwrap(), peer, h.now, &h.settings);
+    h.tls = Some(TlsClient::new(&ca, tls12, b"http/1.1"));
+    for _ in 0..10 {
+        let wire = h.tls.as_mut().unwrap().seal(b"");
+        if !wire.is_empty() {
+            send_all(&mut h.client, h.conn.fd(), &wire);
+            h.conn.ready(true, false);
+        }
+        assert_eq!(h.try_drive().unwrap(), Step::Wait, "in the handshake");
+        if !h.tls.as_ref().unwrap().is_handshaking() && wire.is_empty() {
+            break;
+        }
+        if h.tls.as_ref().unwrap().is_handshaking() {
+            wait_readable(h.client.as_raw_fd());
+            let mut plain = Vec::new();
+            assert!(!h.tls.as_mut().unwrap().read(&mut h.client, &mut plain));
+            assert!(plain.is_empty());
+        }
+    }
+    assert!(!h.tls.as_ref().unwrap().is_handshaking(), "the handshake did not finish");
+    if let Records::Moved = records {
+        let conn = std::mem::replace(&mut h.conn, dummy_conn());
+        let peer = conn.peer();
+        let moving = conn.into_transport().into_moving().expect("movable after the handshake");
+        let mut encoded = [0u8; crate::transport::Keys::LEN];
+        moving.keys.as_ref().expect("keys").encode(&mut encoded);
+        let keys = crate::transport::Keys::decode(&encoded);
+        let io = Transport::arrived(crate::transport::Moving { sock: moving.sock, keys });
+        h.conn = Conn::handed_over(io, peer, h.now, &h.settings, 0);
+    }
+    h
+}
+
+/// A connection that stands in while the harness's is being replaced.
+fn dummy_conn() -> Conn {
+    let (sock, peer, _) = loopback();
+    Conn::new(Transport::new(sock, None).unwrap(), peer, Instant::now(), &Settings::default())
 }
 
 fn harness() -> Harness {
@@ -66,10 +126,34 @@ fn harness() -> Harness {
 }
 
 impl Harness {
-    /// The client sends `bytes`; the connection is told it is readable.
+    /// The client sends `bytes` (sealed in records, over TLS); the
+    /// connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
-        send_all(&mut self.client, self.conn.fd(), bytes);
+        match &mut self.tls {
+            None => send_all(&mut self.client, self.conn.fd(), bytes),
+            Some(tls) => {
+                let wire = tls.seal(bytes);
+                send_all(&mut self.client, self.conn.fd(), &wire);
+            }
+        }
         self.conn.ready(true, false);
+    }
+
+    /// What the client can read now, into `out` (opened, over TLS). True
+    /// once the stream has ended.
+    fn read_client(&mut self, out: &mut Vec<u8>) -> bool {
+        if let Some(tls) = &mut self.tls {
+            return tls.read(&mut self.client, out);
+        }
+        let mut buf = [0u8; 65536];
+        loop {
+            match self.client.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) => panic!("client read: {e}"),
+            }
+        }
     }
 
     fn drive(&mut self) -> Step {
@@ -94,15 +178,9 @@ impl Harness {
     /// As `responses`, where the responses at the positions in `head` answer
     /// HEAD requests (no body, whatever Content-Length says).
     fn responses_to(&mut self, head_at: &[usize]) -> Vec<Resp> {
-        let mut buf = [0u8; 65536];
-        loop {
-            match self.client.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("client read: {e}"),
-            }
-        }
+        let mut got = std::mem::take(&mut self.got);
+        self.read_client(&mut got);
+        self.got = got;
         let mut out = Vec::new();
         while let Some(end) = self.got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8(self.got[..end].to_vec()).unwrap();

@@ -374,21 +374,10 @@ fn turn(
             }
         }
     }
-    let mut buf = [0u8; 65536];
-    loop {
-        match h.client.read(&mut buf) {
-            Ok(0) => {
-                *eof = true;
-                break;
-            }
-            Ok(n) => {
-                assert!(!*eof);
-                raw.extend_from_slice(&buf[..n]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("client read: {e}"),
-        }
-    }
+    let had = raw.len();
+    let ended = h.read_client(raw);
+    assert!(!*eof || raw.len() == had, "bytes after the end of the stream");
+    *eof |= ended;
     let before = got.len();
     split_responses(raw, got, head, *eof);
     if let Some(i) = got.iter().position(|g| g.close) {
@@ -398,8 +387,15 @@ fn turn(
     end
 }
 
-fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool) {
-    let mut h = harness();
+/// The connection's wire: plain TCP, or TLS (1.2 when the flag says so)
+/// with its records protected by rustls or, after a move, by ours.
+type Wire = Option<(bool, Records)>;
+
+fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, wire_kind: Wire) {
+    let mut h = match wire_kind {
+        None => harness(),
+        Some((tls12, records)) => tls_harness(tls12, records),
+    };
     h.cx = context_with_routes(&h.dir, &h.settings, handler_routes());
     let mut wire = Vec::new();
     let mut hurt = false;
@@ -529,7 +525,7 @@ proptest::proptest! {
         msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
         cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
     ) {
-        any_requests_case(&msgs, &cuts, false);
+        any_requests_case(&msgs, &cuts, false, None);
     }
 
     #[test]
@@ -537,6 +533,21 @@ proptest::proptest! {
         msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
         cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
     ) {
-        any_requests_case(&msgs, &cuts, true);
+        any_requests_case(&msgs, &cuts, true, None);
+    }
+
+    /// The same over TLS: every piece the client writes is its own record
+    /// (down to one byte of plaintext), protected by rustls or, after the
+    /// keys moved, by our record layer, in TLS 1.2 and 1.3.
+    #[test]
+    fn the_same_over_tls_whoever_protects_the_records(
+        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
+        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+        valid in any::<bool>(),
+        tls12 in any::<bool>(),
+        moved in any::<bool>(),
+    ) {
+        let records = if moved { Records::Moved } else { Records::Rustls };
+        any_requests_case(&msgs, &cuts, valid, Some((tls12, records)));
     }
 }
