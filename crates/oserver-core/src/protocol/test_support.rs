@@ -159,6 +159,59 @@ pub(crate) fn tls_server_config() -> (Arc<rustls::ServerConfig>, rustls::pki_typ
     .clone()
 }
 
+/// Who protects a TLS connection's records on the server's side.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Protect {
+    /// rustls, which made the handshake.
+    Rustls,
+    /// Our record layer, after the keys moved as a handoff moves them
+    /// (taken from rustls, encoded, decoded).
+    Moved,
+}
+
+/// The server's TLS transport on `sock` past its handshake with a rustls
+/// client on `client` (TLS 1.2 when `tls12`, else 1.3, offering `alpn`),
+/// and that client. With [`Protect::Moved`] the connection then carries
+/// on as one that arrived from another loop.
+pub(crate) fn tls_pair(
+    sock: TcpStream,
+    client: &mut std::net::TcpStream,
+    tls12: bool,
+    alpn: &[u8],
+    protect: Protect,
+) -> (crate::transport::Transport, TlsClient) {
+    use crate::transport::{Keys, Moving, Recv, Transport};
+    use std::os::fd::AsRawFd;
+    let (config, ca) = tls_server_config();
+    let mut io = Transport::new(sock, Some(&config)).unwrap();
+    let mut tls = TlsClient::new(&ca, tls12, alpn);
+    for _ in 0..10 {
+        let wire = tls.seal(b"");
+        if !wire.is_empty() {
+            send_all(client, io.fd(), &wire);
+            io.ready(true, false);
+        }
+        // The server's side answers the handshake as it reads.
+        assert_eq!(io.recv(&mut [0u8; 64]).unwrap(), Recv::Blocked, "in the handshake");
+        if !tls.is_handshaking() && wire.is_empty() {
+            break;
+        }
+        if tls.is_handshaking() {
+            wait_readable(client.as_raw_fd());
+            let mut plain = Vec::new();
+            assert!(!tls.read(client, &mut plain) && plain.is_empty(), "in the handshake");
+        }
+    }
+    assert!(!tls.is_handshaking(), "the handshake did not finish");
+    if let Protect::Moved = protect {
+        let moving = io.into_moving().expect("movable after the handshake");
+        let mut encoded = [0u8; Keys::LEN];
+        moving.keys.as_ref().expect("keys").encode(&mut encoded);
+        io = Transport::arrived(Moving { sock: moving.sock, keys: Keys::decode(&encoded) });
+    }
+    (io, tls)
+}
+
 /// The client's end of TLS in the connection tests: rustls over the test's
 /// socket, which stays the harness's own (the bytes on it are records).
 pub(crate) struct TlsClient {

@@ -3,11 +3,10 @@
 //! deadlines are checked exactly.
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use super::*;
-use crate::protocol::test_support::{context, fixture_dir, loopback, send_all, tls_server_config, TlsClient};
+use crate::protocol::test_support::{context, fixture_dir, loopback, send_all, tls_pair, Protect, TlsClient};
 use crate::protocol::Ctx;
 use crate::settings::AccessLog;
 use crate::testing::{set_buffer, unread, xorshift};
@@ -65,60 +64,21 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
     Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: None }
 }
 
-/// How a TLS connection's records are protected on the server's side.
-#[derive(Debug, Clone, Copy)]
-enum Records {
-    /// By rustls, which made the handshake.
-    Rustls,
-    /// By our own record layer, after the keys moved as a handoff moves
-    /// them (taken from rustls, encoded, decoded).
-    Moved,
-}
-
 /// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
-/// handshake.
-fn tls_harness(tls12: bool, records: Records) -> Harness {
-    let mut h = harness();
-    let (config, ca) = tls_server_config();
-    let conn = std::mem::replace(&mut h.conn, dummy_conn());
-    let (peer, sock) = (conn.peer(), conn.into_transport().into_moving().unwrap().sock);
-    h.conn = Conn::new(Transport::new(sock, Some(&config)).unwrap(), peer, h.now, &h.settings);
-    h.tls = Some(TlsClient::new(&ca, tls12, b"http/1.1"));
-    for _ in 0..10 {
-        let wire = h.tls.as_mut().unwrap().seal(b"");
-        if !wire.is_empty() {
-            send_all(&mut h.client, h.conn.fd(), &wire);
-            h.conn.ready(true, false);
-        }
-        assert_eq!(h.try_drive().unwrap(), Step::Wait, "in the handshake");
-        if !h.tls.as_ref().unwrap().is_handshaking() && wire.is_empty() {
-            break;
-        }
-        if h.tls.as_ref().unwrap().is_handshaking() {
-            wait_readable(h.client.as_raw_fd());
-            let mut plain = Vec::new();
-            assert!(!h.tls.as_mut().unwrap().read(&mut h.client, &mut plain));
-            assert!(plain.is_empty());
-        }
-    }
-    assert!(!h.tls.as_ref().unwrap().is_handshaking(), "the handshake did not finish");
-    if let Records::Moved = records {
-        let conn = std::mem::replace(&mut h.conn, dummy_conn());
-        let peer = conn.peer();
-        let moving = conn.into_transport().into_moving().expect("movable after the handshake");
-        let mut encoded = [0u8; crate::transport::Keys::LEN];
-        moving.keys.as_ref().expect("keys").encode(&mut encoded);
-        let keys = crate::transport::Keys::decode(&encoded);
-        let io = Transport::arrived(crate::transport::Moving { sock: moving.sock, keys });
-        h.conn = Conn::handed_over(io, peer, h.now, &h.settings, 0);
-    }
-    h
-}
-
-/// A connection that stands in while the harness's is being replaced.
-fn dummy_conn() -> Conn {
-    let (sock, peer, _) = loopback();
-    Conn::new(Transport::new(sock, None).unwrap(), peer, Instant::now(), &Settings::default())
+/// handshake: a connection accepted here, or, with [`Protect::Moved`], one
+/// handed over from another loop with its keys.
+fn tls_harness(tls12: bool, protect: Protect) -> Harness {
+    let dir = fixture_dir("conn", 64 << 20);
+    let settings = Settings::default();
+    let cx = context(&dir, &settings);
+    let (sock, peer, mut client) = loopback();
+    let now = Instant::now();
+    let (io, tls) = tls_pair(sock, &mut client, tls12, b"http/1.1", protect);
+    let conn = match protect {
+        Protect::Rustls => Conn::new(io, peer, now, &settings),
+        Protect::Moved => Conn::handed_over(io, peer, now, &settings, 0),
+    };
+    Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: Some(tls) }
 }
 
 fn harness() -> Harness {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::protocol::test_support::{
     channel_body, context, context_with_routes, fixture_dir, handler_routes, loopback, send_all,
-    streamed_body,
+    streamed_body, tls_pair, Protect, TlsClient,
 };
 use crate::protocol::Ctx;
 use crate::testing::{set_buffer, xorshift};
@@ -25,6 +25,9 @@ struct Harness {
     settings: Settings,
     dir: PathBuf,
     got: Vec<u8>,
+    /// The client's TLS, when the connection is over TLS: the socket then
+    /// carries records, and `send` and `frames_now` seal and open them.
+    tls: Option<TlsClient>,
 }
 
 impl Drop for Harness {
@@ -47,14 +50,27 @@ fn harness() -> Harness {
 /// A connection past its preface and SETTINGS, serving a fixture whose
 /// large file has `big` bytes.
 fn harness_with(big: u64) -> Harness {
+    harness_over(big, None)
+}
+
+/// As [`harness_with`], over TLS when `tls` says so: TLS 1.2 if its flag
+/// is set (else 1.3), ALPN `h2`, the records protected by rustls or, after
+/// a move, by our record layer.
+fn harness_over(big: u64, tls: Option<(bool, Protect)>) -> Harness {
     let dir = fixture_dir("h2conn", big);
     let settings = Settings::default();
     let cx = context(&dir, &settings);
-    let (sock, peer, client) = loopback();
+    let (sock, peer, mut client) = loopback();
     let now = Instant::now();
-    let io = Transport::new(sock, None).unwrap();
+    let (io, tls) = match tls {
+        None => (Transport::new(sock, None).unwrap(), None),
+        Some((tls12, protect)) => {
+            let (io, tls) = tls_pair(sock, &mut client, tls12, b"h2", protect);
+            (io, Some(tls))
+        }
+    };
     let conn = Conn::new(io, peer, b"", now, &settings);
-    let mut h = Harness { cx, conn, client, now, settings, dir, got: Vec::new() };
+    let mut h = Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls };
     let mut hello = frame::PREFACE.to_vec();
     frame::put_settings(&mut hello, &[]);
     h.send(&hello);
@@ -96,7 +112,13 @@ impl Harness {
     /// The client sends `bytes`; once they have all arrived, the
     /// connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
-        send_all(&mut self.client, self.conn.fd(), bytes);
+        match &mut self.tls {
+            None => send_all(&mut self.client, self.conn.fd(), bytes),
+            Some(tls) => {
+                let wire = tls.seal(bytes);
+                send_all(&mut self.client, self.conn.fd(), &wire);
+            }
+        }
         self.conn.ready(true, false);
     }
 
@@ -127,7 +149,10 @@ impl Harness {
     /// Every whole frame the client can read now, without waiting.
     fn frames_now(&mut self) -> Vec<Got> {
         let mut buf = [0u8; 65536];
-        loop {
+        if let Some(tls) = &mut self.tls {
+            tls.read(&mut self.client, &mut self.got);
+        }
+        while self.tls.is_none() {
             match self.client.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => self.got.extend_from_slice(&buf[..n]),

@@ -389,12 +389,12 @@ fn turn(
 
 /// The connection's wire: plain TCP, or TLS (1.2 when the flag says so)
 /// with its records protected by rustls or, after a move, by ours.
-type Wire = Option<(bool, Records)>;
+type Wire = Option<(bool, Protect)>;
 
 fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, wire_kind: Wire) {
     let mut h = match wire_kind {
         None => harness(),
-        Some((tls12, records)) => tls_harness(tls12, records),
+        Some((tls12, protect)) => tls_harness(tls12, protect),
     };
     h.cx = context_with_routes(&h.dir, &h.settings, handler_routes());
     let mut wire = Vec::new();
@@ -547,7 +547,7 @@ proptest::proptest! {
         tls12 in any::<bool>(),
         moved in any::<bool>(),
     ) {
-        let records = if moved { Records::Moved } else { Records::Rustls };
-        any_requests_case(&msgs, &cuts, valid, Some((tls12, records)));
+        let protect = if moved { Protect::Moved } else { Protect::Rustls };
+        any_requests_case(&msgs, &cuts, valid, Some((tls12, protect)));
     }
 }
