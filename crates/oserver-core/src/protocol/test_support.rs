@@ -244,6 +244,11 @@ impl TlsClient {
         self.conn.is_handshaking()
     }
 
+    /// Start a TLS 1.3 key update: the records after it use new keys.
+    pub(crate) fn update_keys(&mut self) {
+        self.conn.refresh_traffic_keys().unwrap();
+    }
+
     /// Seal `plain` (none: only what the handshake has to say) into the
     /// records to write.
     pub(crate) fn seal(&mut self, plain: &[u8]) -> Vec<u8> {

@@ -392,6 +392,20 @@ fn turn(
 type Wire = Option<(bool, Protect)>;
 
 fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, wire_kind: Wire) {
+    any_requests_case_keyed(msgs, cuts, valid, wire_kind, None)
+}
+
+/// As [`any_requests_case`]; over TLS 1.3 the client may update its keys
+/// once, before the piece that starts `key_update` (a share of the
+/// sequence's bytes) in. rustls follows; our record layer, having no
+/// traffic secret, cannot and ends the connection.
+fn any_requests_case_keyed(
+    msgs: &[(Msg, Option<Hurt>)],
+    cuts: &[usize],
+    valid: bool,
+    wire_kind: Wire,
+    key_update: Option<u16>,
+) {
     let mut h = match wire_kind {
         None => harness(),
         Some((tls12, protect)) => tls_harness(tls12, protect),
@@ -415,9 +429,16 @@ fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, 
         msgs.iter().map(|(m, _)| matches!(m, Msg::Head | Msg::Handler { head: true, .. })).collect();
     let head = |i: usize| known && heads.get(i) == Some(&true);
     let (mut at, mut cut, mut end) = (0, 0, End::Open);
+    let mut update_at = key_update.map(|share| share as usize * wire.len() / (u16::MAX as usize + 1));
+    // A key update our record layer cannot follow: the connection ends there.
+    let cut_short = update_at.is_some() && matches!(wire_kind, Some((_, Protect::Moved)));
     while at < wire.len() && end == End::Open && !eof {
         let n = cuts[cut % cuts.len()].clamp(1, wire.len() - at);
         cut += 1;
+        if update_at.is_some_and(|u| u <= at) {
+            h.tls.as_mut().expect("over TLS").update_keys();
+            update_at = None;
+        }
         h.send(&wire[at..at + n]);
         at += n;
         end = turn(&mut h, &mut got, &mut raw, &mut eof, &head);
@@ -448,6 +469,10 @@ fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, 
         let closing = h.state_name() == "closing";
         assert!(end == End::Closed || closing, "the client read the end of a connection still open");
         end = End::Closed;
+    }
+    if cut_short {
+        assert!(update_at.is_some() || end == End::Closed, "our record layer followed a key update");
+        return;
     }
     if !hurt && msgs.iter().all(|(m, _)| m.want().is_some()) {
         // Each answered in order; the first that must end the connection
@@ -546,8 +571,11 @@ proptest::proptest! {
         valid in any::<bool>(),
         tls12 in any::<bool>(),
         moved in any::<bool>(),
+        key_update in proptest::option::weighted(0.2, any::<u16>()),
     ) {
         let protect = if moved { Protect::Moved } else { Protect::Rustls };
-        any_requests_case(&msgs, &cuts, valid, Some((tls12, protect)));
+        // TLS 1.2 has no key update.
+        let key_update = key_update.filter(|_| !tls12);
+        any_requests_case_keyed(&msgs, &cuts, valid, Some((tls12, protect)), key_update);
     }
 }
