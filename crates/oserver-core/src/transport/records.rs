@@ -58,6 +58,13 @@ const OUTPUT: usize = 64 * 1024;
 /// preadv and one write (as `tls.rs` does with rustls).
 const FILE_STEP: usize = 4 * MAX_PLAIN;
 
+/// Records in a row that bring no plaintext (empty application data,
+/// user_canceled alerts) allowed before the connection ends: rustls's own
+/// limit for empty records. Each costs a decryption and counts as nothing
+/// read, so without a limit a peer streaming them would hold the loop in
+/// one read for as long as it kept sending.
+const MAX_EMPTY_RUN: u8 = 32;
+
 const ALERT: u8 = 21;
 const HANDSHAKE: u8 = 22;
 const APPLICATION_DATA: u8 = 23;
@@ -289,6 +296,8 @@ pub(crate) struct Records {
     sent: usize,
     /// The peer sent close_notify.
     closed: bool,
+    /// Records opened in a row that brought no plaintext.
+    empty_run: u8,
 }
 
 impl std::fmt::Debug for Records {
@@ -317,6 +326,7 @@ impl Records {
             output: Vec::new(),
             sent: 0,
             closed: false,
+            empty_run: 0,
         }
     }
 
@@ -469,6 +479,18 @@ impl Records {
         self.keys.rx.seq += 1;
         if content.len() > MAX_PLAIN {
             return Err(self.fatal(raw, RECORD_OVERFLOW, "TLS record's plaintext too long"));
+        }
+        if kind == APPLICATION_DATA && !content.is_empty() {
+            self.empty_run = 0;
+        } else if kind != HANDSHAKE {
+            self.empty_run += 1;
+            if self.empty_run > MAX_EMPTY_RUN {
+                return Err(self.fatal(
+                    raw,
+                    UNEXPECTED_MESSAGE,
+                    "too many TLS records without data in a row",
+                ));
+            }
         }
         match kind {
             APPLICATION_DATA => self.plain = content,

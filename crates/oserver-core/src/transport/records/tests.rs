@@ -315,6 +315,47 @@ fn records_read_together_stay_readable_until_all_are_handed_out() {
     }
 }
 
+/// Records that bring no plaintext (empty application data, user_canceled
+/// alerts) each cost a decryption and count as nothing read, so no turn
+/// limit stops a peer that streams them: past rustls's own limit of such
+/// records in a row (32) a moved connection ends, as a rustls one does;
+/// up to it, reading goes on.
+#[test]
+fn endless_records_without_plaintext_end_a_moved_connection() {
+    for (empty, alerts, ends) in [(16, 16, false), (200, 0, true), (0, 200, true)] {
+        let (to_client, forged) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256, move |c| {
+            c.sock.write_all(&forged.recv().unwrap()).unwrap();
+            // Open until the server is done.
+            let _ = c.sock.read(&mut [0u8; 64]);
+        });
+        let (raw, keys) = tls.into_keys().unwrap();
+        // The client's side of the same keys seals what rustls never would.
+        let theirs =
+            Keys { version: keys.version, suite: keys.suite, tx: keys.rx.clone(), rx: keys.tx.clone() };
+        let mut peer = Records::new(theirs);
+        for i in 0..empty + alerts {
+            if i < empty {
+                peer.seal_bytes(b"", APPLICATION_DATA).unwrap();
+            } else {
+                peer.seal_bytes(&[1, USER_CANCELED], ALERT).unwrap();
+            }
+        }
+        peer.seal_bytes(b"x", APPLICATION_DATA).unwrap();
+        to_client.send(peer.output.clone()).unwrap();
+        let mut tls = Tls::resume(raw, keys);
+        let got = read_n(&mut tls, 1);
+        if ends {
+            let err = got.expect_err("a stream of records without plaintext ends");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        } else {
+            assert_eq!(got.unwrap(), b"x", "{empty} empty records and {alerts} alerts are allowed");
+        }
+        drop(tls);
+        client.join().unwrap();
+    }
+}
+
 #[test]
 fn keys_decode_only_what_encode_makes() {
     let (tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384, |_| {});
