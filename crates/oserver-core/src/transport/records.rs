@@ -58,12 +58,13 @@ const OUTPUT: usize = 64 * 1024;
 /// preadv and one write (as `tls.rs` does with rustls).
 const FILE_STEP: usize = 4 * MAX_PLAIN;
 
-/// Records in a row that bring no plaintext (empty application data,
-/// user_canceled alerts) allowed before the connection ends: rustls's own
-/// limit for empty records. Each costs a decryption and counts as nothing
+/// Empty records in a row allowed before the connection ends, and warning
+/// alerts (user_canceled, the one TLS 1.3 lets through) in all: rustls's
+/// own limits. Each such record costs a decryption and counts as nothing
 /// read, so without a limit a peer streaming them would hold the loop in
 /// one read for as long as it kept sending.
 const MAX_EMPTY_RUN: u8 = 32;
+const MAX_WARNINGS: u8 = 4;
 
 const ALERT: u8 = 21;
 const HANDSHAKE: u8 = 22;
@@ -74,6 +75,8 @@ const VERSION: [u8; 2] = [3, 3];
 
 /// Alert descriptions (RFC 8446 6): the ones this layer sends or reads.
 const CLOSE_NOTIFY: u8 = 0;
+/// The level of an alert that need not end the connection.
+const WARNING: u8 = 1;
 const UNEXPECTED_MESSAGE: u8 = 10;
 const BAD_RECORD_MAC: u8 = 20;
 const RECORD_OVERFLOW: u8 = 22;
@@ -296,8 +299,10 @@ pub(crate) struct Records {
     sent: usize,
     /// The peer sent close_notify.
     closed: bool,
-    /// Records opened in a row that brought no plaintext.
+    /// Empty records opened in a row.
     empty_run: u8,
+    /// Warning alerts still allowed.
+    warnings_left: u8,
 }
 
 impl std::fmt::Debug for Records {
@@ -327,6 +332,7 @@ impl Records {
             sent: 0,
             closed: false,
             empty_run: 0,
+            warnings_left: MAX_WARNINGS,
         }
     }
 
@@ -480,23 +486,18 @@ impl Records {
         if content.len() > MAX_PLAIN {
             return Err(self.fatal(raw, RECORD_OVERFLOW, "TLS record's plaintext too long"));
         }
-        if kind == APPLICATION_DATA && !content.is_empty() {
+        if !content.is_empty() {
             self.empty_run = 0;
-        } else if kind != HANDSHAKE {
+        } else if self.empty_run == MAX_EMPTY_RUN {
+            return Err(self.fatal(raw, UNEXPECTED_MESSAGE, "too many empty TLS records in a row"));
+        } else {
             self.empty_run += 1;
-            if self.empty_run > MAX_EMPTY_RUN {
-                return Err(self.fatal(
-                    raw,
-                    UNEXPECTED_MESSAGE,
-                    "too many TLS records without data in a row",
-                ));
-            }
         }
         match kind {
             APPLICATION_DATA => self.plain = content,
             ALERT => match <[u8; 2]>::try_from(&self.input[content]) {
                 Ok([_, CLOSE_NOTIFY]) => self.closed = true,
-                Ok([_, USER_CANCELED]) => {}
+                Ok([WARNING, USER_CANCELED]) if self.warnings_left > 0 => self.warnings_left -= 1,
                 _ => return Err(invalid("the peer sent a TLS alert")),
             },
             HANDSHAKE => {
