@@ -356,7 +356,15 @@ impl Records {
             return false;
         }
         let len = usize::from(u16::from_be_bytes([avail[3], avail[4]]));
-        avail.len() >= HEADER + len || avail[1..3] != VERSION || len > MAX_PLAIN + MAX_EXPANSION_12
+        avail.len() >= HEADER + len || avail[1..3] != VERSION || len > MAX_PLAIN + self.expansion()
+    }
+
+    /// The most a record's ciphertext may exceed its plaintext by.
+    fn expansion(&self) -> usize {
+        match self.keys.version {
+            Version::Tls13 => MAX_EXPANSION_13,
+            Version::Tls12 => MAX_EXPANSION_12,
+        }
     }
 
     /// Plaintext into `buf`: what was opened and not handed out, else the
@@ -413,11 +421,7 @@ impl Records {
         if avail[1..3] != VERSION {
             return Err(self.fatal(raw, UNEXPECTED_MESSAGE, "TLS record with the wrong version"));
         }
-        let expansion = match self.keys.version {
-            Version::Tls13 => MAX_EXPANSION_13,
-            Version::Tls12 => MAX_EXPANSION_12,
-        };
-        if len > MAX_PLAIN + expansion {
+        if len > MAX_PLAIN + self.expansion() {
             return Err(self.fatal(raw, RECORD_OVERFLOW, "TLS record too long"));
         }
         if avail.len() < HEADER + len {
