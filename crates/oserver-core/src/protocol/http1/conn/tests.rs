@@ -26,6 +26,13 @@ struct Harness {
     /// The client's TLS, when the connection is over TLS: the socket then
     /// carries records, and `send` and `read_client` seal and open them.
     tls: Option<TlsClient>,
+    /// When set, the connection moves as a handoff moves it, at random
+    /// (this generator's) among the times `idle` says it may.
+    mover: Option<u64>,
+    /// Times it moved.
+    moves: usize,
+    /// It ended (closed, failed or became HTTP/2's): no more drives.
+    ended: bool,
 }
 
 impl Drop for Harness {
@@ -61,7 +68,19 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
     let now = Instant::now();
     let io = Transport::new(sock, None).unwrap();
     let conn = Conn::new(io, peer, now, &settings);
-    Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: None }
+    Harness {
+        cx,
+        conn,
+        client,
+        now,
+        settings,
+        dir,
+        got: Vec::new(),
+        tls: None,
+        mover: None,
+        moves: 0,
+        ended: false,
+    }
 }
 
 /// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
@@ -78,7 +97,19 @@ fn tls_harness(tls12: bool, protect: Protect) -> Harness {
         Protect::Rustls => Conn::new(io, peer, now, &settings),
         Protect::Moved => Conn::handed_over(io, peer, now, &settings, 0),
     };
-    Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: Some(tls) }
+    Harness {
+        cx,
+        conn,
+        client,
+        now,
+        settings,
+        dir,
+        got: Vec::new(),
+        tls: Some(tls),
+        mover: None,
+        moves: 0,
+        ended: false,
+    }
 }
 
 fn harness() -> Harness {
@@ -97,6 +128,32 @@ impl Harness {
             }
         }
         self.conn.ready(true, false);
+    }
+
+    /// If the connection is idle as the event loop sees it, and the
+    /// generator says so, move it as a handoff does: its transport out of
+    /// the connection, TLS keys encoded and decoded, and a connection made
+    /// anew around what arrives.
+    fn maybe_move(&mut self) {
+        use crate::transport::{Keys, Moving};
+        let Some(state) = self.mover.as_mut() else { return };
+        let Some(responses) = self.conn.idle() else { return };
+        if xorshift(state) % 2 == 0 {
+            return;
+        }
+        let (stand_in, peer, _) = loopback();
+        let stand_in = Conn::new(Transport::new(stand_in, None).unwrap(), peer, self.now, &self.settings);
+        let conn = std::mem::replace(&mut self.conn, stand_in);
+        let peer = conn.peer();
+        let moving = conn.into_transport().into_moving().expect("idle, so it can move");
+        let keys = moving.keys.map(|k| {
+            let mut encoded = [0u8; Keys::LEN];
+            k.encode(&mut encoded);
+            Keys::decode(&encoded).expect("keys decode")
+        });
+        let io = Transport::arrived(Moving { sock: moving.sock, keys });
+        self.conn = Conn::handed_over(io, peer, self.now, &self.settings, responses);
+        self.moves += 1;
     }
 
     /// What the client can read now, into `out` (opened, over TLS). True

@@ -350,18 +350,25 @@ fn turn(
     if unread(h.conn.fd()) > 0 {
         h.conn.ready(true, false);
     }
-    for _ in 0..1000 {
+    // The event loop drives a connection no more once it ended.
+    for _ in 0..if h.ended { 0 } else { 1000 } {
         let step = h.try_drive();
         if let Some(p) = &h.conn.pending {
             assert!(p.buf.capacity() <= limit, "{} bytes pending", p.buf.capacity());
         }
         match step {
             Ok(Step::Yield) => continue,
-            Ok(Step::Wait) => break,
+            Ok(Step::Wait) => {
+                // Where the event loop may hand an idle connection to
+                // another loop.
+                h.maybe_move();
+                break;
+            }
             // The preface of HTTP/2 (a line of any bytes can be it): the
             // connection is HTTP/2's from here.
             Ok(Step::Upgrade) => {
                 end = End::Closed;
+                h.ended = true;
                 break;
             }
             Ok(Step::Close) | Err(_) => {
@@ -370,6 +377,7 @@ fn turn(
                 }
                 h.conn.io.shutdown_write();
                 end = End::Closed;
+                h.ended = true;
                 break;
             }
         }
@@ -392,24 +400,28 @@ fn turn(
 type Wire = Option<(bool, Protect)>;
 
 fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, wire_kind: Wire) {
-    any_requests_case_keyed(msgs, cuts, valid, wire_kind, None)
+    any_requests_case_keyed(msgs, cuts, valid, wire_kind, None, None)
 }
 
 /// As [`any_requests_case`]; over TLS 1.3 the client may update its keys
 /// once, before the piece that starts `key_update` (a share of the
 /// sequence's bytes) in. rustls follows; our record layer, having no
-/// traffic secret, cannot and ends the connection.
+/// traffic secret, cannot and ends the connection. With `mover`, the
+/// connection moves as a handoff moves it, at random among the times it
+/// is idle as the event loop sees it, and must answer as if it had not.
 fn any_requests_case_keyed(
     msgs: &[(Msg, Option<Hurt>)],
     cuts: &[usize],
     valid: bool,
     wire_kind: Wire,
     key_update: Option<u16>,
+    mover: Option<u64>,
 ) {
     let mut h = match wire_kind {
         None => harness(),
         Some((tls12, protect)) => tls_harness(tls12, protect),
     };
+    h.mover = mover.map(|seed| seed | 1);
     h.cx = context_with_routes(&h.dir, &h.settings, handler_routes());
     let mut wire = Vec::new();
     let mut hurt = false;
@@ -572,10 +584,23 @@ proptest::proptest! {
         tls12 in any::<bool>(),
         moved in any::<bool>(),
         key_update in proptest::option::weighted(0.2, any::<u16>()),
+        mover in proptest::option::of(any::<u64>()),
     ) {
         let protect = if moved { Protect::Moved } else { Protect::Rustls };
         // TLS 1.2 has no key update.
         let key_update = key_update.filter(|_| !tls12);
-        any_requests_case_keyed(&msgs, &cuts, valid, Some((tls12, protect)), key_update);
+        any_requests_case_keyed(&msgs, &cuts, valid, Some((tls12, protect)), key_update, mover);
+    }
+
+    /// Over plain TCP, the connection moved between loops whenever it is
+    /// idle and the generator says so: answered exactly as if it had not.
+    #[test]
+    fn the_same_moved_between_loops_whenever_idle(
+        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
+        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+        valid in any::<bool>(),
+        mover in any::<u64>(),
+    ) {
+        any_requests_case_keyed(&msgs, &cuts, valid, None, None, Some(mover));
     }
 }
