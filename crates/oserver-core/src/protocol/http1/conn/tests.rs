@@ -29,8 +29,6 @@ struct Harness {
     /// When set, the connection moves as a handoff moves it, at random
     /// (this generator's) among the times `idle` says it may.
     mover: Option<u64>,
-    /// Times it moved.
-    moves: usize,
     /// It ended (closed, failed or became HTTP/2's): no more drives.
     ended: bool,
 }
@@ -68,19 +66,7 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
     let now = Instant::now();
     let io = Transport::new(sock, None).unwrap();
     let conn = Conn::new(io, peer, now, &settings);
-    Harness {
-        cx,
-        conn,
-        client,
-        now,
-        settings,
-        dir,
-        got: Vec::new(),
-        tls: None,
-        mover: None,
-        moves: 0,
-        ended: false,
-    }
+    Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: None, mover: None, ended: false }
 }
 
 /// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
@@ -107,7 +93,6 @@ fn tls_harness(tls12: bool, protect: Protect) -> Harness {
         got: Vec::new(),
         tls: Some(tls),
         mover: None,
-        moves: 0,
         ended: false,
     }
 }
@@ -153,7 +138,6 @@ impl Harness {
         });
         let io = Transport::arrived(Moving { sock: moving.sock, keys });
         self.conn = Conn::handed_over(io, peer, self.now, &self.settings, responses);
-        self.moves += 1;
     }
 
     /// What the client can read now, into `out` (opened, over TLS). True

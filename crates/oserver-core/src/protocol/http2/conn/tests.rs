@@ -148,16 +148,17 @@ impl Harness {
 
     /// Every whole frame the client can read now, without waiting.
     fn frames_now(&mut self) -> Vec<Got> {
-        let mut buf = [0u8; 65536];
         if let Some(tls) = &mut self.tls {
             tls.read(&mut self.client, &mut self.got);
-        }
-        while self.tls.is_none() {
-            match self.client.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("client read: {e}"),
+        } else {
+            let mut buf = [0u8; 65536];
+            loop {
+                match self.client.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("client read: {e}"),
+                }
             }
         }
         let mut out = Vec::new();
