@@ -129,36 +129,6 @@ pub(crate) fn send_all(client: &mut std::net::TcpStream, fd: RawFd, bytes: &[u8]
     }
 }
 
-/// The server's TLS configuration in the connection tests: a self-signed
-/// ECDSA certificate for `localhost` (made once per test process), TLS 1.2
-/// and 1.3, ALPN `h2` and `http/1.1`, and the keys allowed out, so a
-/// connection can move to our own record layer as a handoff moves it.
-/// Also the certificate, for the client to trust.
-pub(crate) fn tls_server_config() -> (Arc<rustls::ServerConfig>, rustls::pki_types::CertificateDer<'static>) {
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    static MADE: std::sync::OnceLock<(
-        Arc<rustls::ServerConfig>,
-        rustls::pki_types::CertificateDer<'static>,
-    )> = std::sync::OnceLock::new();
-    MADE.get_or_init(|| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert =
-            rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], der)
-            .unwrap();
-        config.enable_secret_extraction = true;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        (Arc::new(config), cert.der().clone())
-    })
-    .clone()
-}
-
 /// Who protects a TLS connection's records on the server's side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Protect {
@@ -182,7 +152,7 @@ pub(crate) fn tls_pair(
 ) -> (crate::transport::Transport, TlsClient) {
     use crate::transport::{Keys, Moving, Recv, Transport};
     use std::os::fd::AsRawFd;
-    let (config, ca) = tls_server_config();
+    let (config, ca) = crate::testing::tls_server_config();
     let mut io = Transport::new(sock, Some(&config)).unwrap();
     let mut tls = TlsClient::new(&ca, tls12, alpn);
     for _ in 0..10 {

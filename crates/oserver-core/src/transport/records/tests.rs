@@ -10,10 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{
-    ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned, SupportedCipherSuite,
-};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned, SupportedCipherSuite};
 
 use super::*;
 use crate::testing::{set_buffer, xorshift};
@@ -21,23 +19,6 @@ use crate::transport::plain::wait_readable;
 use crate::transport::tls::Tls;
 
 type Client = StreamOwned<ClientConnection, StdStream>;
-
-/// A self-signed ECDSA P-256 certificate for `localhost`: (server config
-/// with secret extraction on, the certificate for the client to trust).
-fn server_config() -> (Arc<ServerConfig>, CertificateDer<'static>) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert =
-        rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], der)
-        .unwrap();
-    config.enable_secret_extraction = true;
-    (Arc::new(config), cert.der().clone())
-}
 
 /// A client that offers only `suite` (and so only its protocol version).
 fn client_config(suite: SupportedCipherSuite, ca: &CertificateDer<'static>) -> Arc<ClientConfig> {
@@ -109,7 +90,7 @@ fn connected<T: Send + 'static>(
     carry: bool,
     rest: impl FnOnce(&mut Client) -> T + Send + 'static,
 ) -> (Tls, thread::JoinHandle<T>) {
-    let (server, ca) = server_config();
+    let (server, ca) = crate::testing::tls_server_config();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let client = client_config(suite, &ca);

@@ -555,31 +555,43 @@ fn hurt() -> impl Strategy<Value = Hurt> {
     ]
 }
 
+/// A sequence of messages, some to be corrupted.
+fn msgs() -> impl Strategy<Value = Vec<(Msg, Option<Hurt>)>> {
+    proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16)
+}
+
+/// The sizes the client's writes take in turn (MAX: all that is left).
+fn cuts() -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8)
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
     #[test]
     fn any_requests_in_any_pieces_get_whole_responses_bounded_buffers_and_a_clean_end(
-        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
-        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+        msgs in msgs(),
+        cuts in cuts(),
     ) {
         any_requests_case(&msgs, &cuts, false, None);
     }
 
     #[test]
     fn the_same_requests_uncorrupted_are_answered_in_order_and_end_exactly_when_asked(
-        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
-        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+        msgs in msgs(),
+        cuts in cuts(),
     ) {
         any_requests_case(&msgs, &cuts, true, None);
     }
 
     /// The same over TLS: every piece the client writes is its own record
     /// (down to one byte of plaintext), protected by rustls or, after the
-    /// keys moved, by our record layer, in TLS 1.2 and 1.3.
+    /// keys moved, by our record layer, in TLS 1.2 and 1.3; in 1.3 the
+    /// client may update its keys; and the connection may move whenever
+    /// it is idle.
     #[test]
     fn the_same_over_tls_whoever_protects_the_records(
-        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
-        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+        msgs in msgs(),
+        cuts in cuts(),
         valid in any::<bool>(),
         tls12 in any::<bool>(),
         moved in any::<bool>(),
@@ -596,8 +608,8 @@ proptest::proptest! {
     /// idle and the generator says so: answered exactly as if it had not.
     #[test]
     fn the_same_moved_between_loops_whenever_idle(
-        msgs in proptest::collection::vec((msg(), proptest::option::weighted(0.15, hurt())), 1..16),
-        cuts in proptest::collection::vec(prop_oneof![1usize..20, 20usize..3_000, Just(usize::MAX)], 1..8),
+        msgs in msgs(),
+        cuts in cuts(),
         valid in any::<bool>(),
         mover in any::<u64>(),
     ) {
