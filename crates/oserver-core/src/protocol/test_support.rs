@@ -116,6 +116,9 @@ pub(crate) fn loopback() -> (TcpStream, SocketAddr, std::net::TcpStream) {
 /// second write could otherwise land after the connection read the first
 /// and found the socket empty). At most 2 s.
 pub(crate) fn send_all(client: &mut std::net::TcpStream, fd: RawFd, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return; // nothing to wait for
+    }
     client.set_nonblocking(false).unwrap();
     client.write_all(bytes).unwrap();
     client.set_nonblocking(true).unwrap();

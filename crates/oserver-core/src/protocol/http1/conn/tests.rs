@@ -29,8 +29,13 @@ struct Harness {
     /// When set, the connection moves as a handoff moves it, at random
     /// (this generator's) among the times `idle` says it may.
     mover: Option<u64>,
+    /// Times it moved.
+    moves: usize,
     /// It ended (closed, failed or became HTTP/2's): no more drives.
     ended: bool,
+    /// Records sealed and not yet written: the tail `send_holding_back`
+    /// kept, so that a turn can end in the middle of a record.
+    held: Vec<u8>,
 }
 
 impl Drop for Harness {
@@ -66,7 +71,20 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
     let now = Instant::now();
     let io = Transport::new(sock, None).unwrap();
     let conn = Conn::new(io, peer, now, &settings);
-    Harness { cx, conn, client, now, settings, dir, got: Vec::new(), tls: None, mover: None, ended: false }
+    Harness {
+        cx,
+        conn,
+        client,
+        now,
+        settings,
+        dir,
+        got: Vec::new(),
+        tls: None,
+        mover: None,
+        moves: 0,
+        ended: false,
+        held: Vec::new(),
+    }
 }
 
 /// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
@@ -93,7 +111,9 @@ fn tls_harness(tls12: bool, protect: Protect) -> Harness {
         got: Vec::new(),
         tls: Some(tls),
         mover: None,
+        moves: 0,
         ended: false,
+        held: Vec::new(),
     }
 }
 
@@ -105,10 +125,19 @@ impl Harness {
     /// The client sends `bytes` (sealed in records, over TLS); the
     /// connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
+        self.send_holding_back(bytes, 0);
+    }
+
+    /// As [`send`](Harness::send), but over TLS the last `keep` bytes of
+    /// the records (after what an earlier call kept) wait for the next
+    /// call: records arrive cut anywhere.
+    fn send_holding_back(&mut self, bytes: &[u8], keep: usize) {
         match &mut self.tls {
             None => send_all(&mut self.client, self.conn.fd(), bytes),
             Some(tls) => {
-                let wire = tls.seal(bytes);
+                let mut wire = std::mem::take(&mut self.held);
+                wire.extend(tls.seal(bytes));
+                self.held = wire.split_off(wire.len() - keep.min(wire.len()));
                 send_all(&mut self.client, self.conn.fd(), &wire);
             }
         }
@@ -138,6 +167,7 @@ impl Harness {
         });
         let io = Transport::arrived(Moving { sock: moving.sock, keys });
         self.conn = Conn::handed_over(io, peer, self.now, &self.settings, responses);
+        self.moves += 1;
     }
 
     /// What the client can read now, into `out` (opened, over TLS). True
