@@ -683,22 +683,21 @@ impl Conn {
                 return Ok(Got::Yield);
             }
             if let Some(p) = self.pending.as_mut() {
-                // Read straight into the partial request's buffer.
                 p.compact();
-                let len = p.buf.len();
                 // A head needs little more than its limit; a body being read
                 // for a handler takes whole reads.
                 let room = match p.body {
                     Some(_) => READ_CHUNK,
                     None => READ_CHUNK.min(cx.settings().limits.max_header_bytes + 1024),
                 };
-                p.buf.resize(len + room, 0);
-                let got = self.io.recv(&mut p.buf[len..]);
-                let n = match got {
-                    Ok(Recv::Data(n)) => n,
-                    _ => 0,
-                };
-                p.buf.truncate(len + n);
+                // Into the loop's buffer, then what came onto the partial
+                // request's: growing that by `room` for each read would zero
+                // `room` bytes a read, however few arrive (a TLS record can
+                // carry one byte).
+                let got = self.io.recv(&mut bufs.inbuf[..room]);
+                if let Ok(Recv::Data(n)) = got {
+                    p.buf.extend_from_slice(&bufs.inbuf[..n]);
+                }
                 match got? {
                     Recv::Data(n) => turn.read += n,
                     Recv::Blocked => return Ok(Got::Wait),

@@ -921,15 +921,17 @@ impl Conn {
             if used > 0 {
                 return Ok(Read::Progress);
             }
-            // An incomplete frame: read the rest into the same buffer.
+            // An incomplete frame: read the rest after it, through the
+            // loop's buffer (growing `input` by READ_PIECE for each read
+            // would zero that much a read, however few bytes arrive).
             if !self.io.readable() {
                 return Ok(Read::Idle);
             }
-            let len = self.input.len();
-            self.input.resize(len + READ_PIECE, 0);
-            let got = self.io.recv(&mut self.input[len..]);
-            let n = if let Ok(Recv::Data(n)) = got { n } else { 0 };
-            self.input.truncate(len + n);
+            let piece = READ_PIECE.min(rbuf.len());
+            let got = self.io.recv(&mut rbuf[..piece]);
+            if let Ok(Recv::Data(n)) = got {
+                self.input.extend_from_slice(&rbuf[..n]);
+            }
             return Ok(match got? {
                 Recv::Data(n) => {
                     turn.read += n;
