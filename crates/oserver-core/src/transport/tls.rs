@@ -64,6 +64,14 @@ struct Handshaken {
     edge: Edge,
     /// The last read left no plaintext in rustls.
     drained: bool,
+    /// rustls has processed records since it last sealed ours. A client's
+    /// TLS 1.3 KeyUpdate asking for ours makes rustls switch to its next key
+    /// at once but hold its KeyUpdate back, sealed with the old key, until
+    /// it next seals a record (`wants_write` does not show it): keys taken
+    /// out then would lose it, and the client could read nothing more. So
+    /// a connection moves only after it has sealed something since it last
+    /// read (an idle keep-alive connection has: its response).
+    read_since_sealed: bool,
     /// The configuration allows taking the keys out
     /// (`enable_secret_extraction`).
     extractable: bool,
@@ -132,6 +140,7 @@ impl Tls {
             conn,
             edge: Edge::default(),
             drained: false,
+            read_since_sealed: false,
             extractable: config.enable_secret_extraction,
         };
         Ok(Tls { raw, session: Box::new(Session::Rustls(h)) })
@@ -151,6 +160,7 @@ impl Tls {
             Session::Rustls(h) => {
                 h.extractable
                     && h.drained
+                    && !h.read_since_sealed
                     && h.edge.at_boundary()
                     && !h.conn.is_handshaking()
                     && !h.conn.wants_write()
@@ -313,6 +323,8 @@ impl Handshaken {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Recv::Blocked),
                 Err(e) => return Err(e),
             }
+            // (A KeyUpdate can only come after the handshake.)
+            self.read_since_sealed |= !self.conn.is_handshaking();
             if let Err(e) = self.conn.process_new_packets() {
                 // Tell the peer why (the alert rustls queued), then give up.
                 let _ = self.flush(raw);
@@ -326,7 +338,10 @@ impl Handshaken {
     fn send(&mut self, raw: &mut Plain, buf: &[u8], more: bool) -> io::Result<usize> {
         let mut taken = 0;
         while taken < buf.len() {
-            taken += self.conn.writer().write(&buf[taken..])?;
+            let n = self.conn.writer().write(&buf[taken..])?;
+            // Sealing puts a held-back KeyUpdate out first.
+            self.read_since_sealed &= n == 0;
+            taken += n;
             if taken < buf.len() && !self.flush(raw)? {
                 return Ok(taken);
             }
@@ -357,6 +372,7 @@ impl Handshaken {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file truncated while sending"));
             }
             self.conn.writer().write_all(&scratch[..n])?;
+            self.read_since_sealed = false;
             *offset += n as u64;
             total += n as u64;
         }

@@ -338,6 +338,32 @@ fn endless_records_without_plaintext_end_a_moved_connection() {
     }
 }
 
+/// A client's TLS 1.3 KeyUpdate asking for ours: rustls switches to its
+/// next key at once but holds its own KeyUpdate back until it next seals a
+/// record. The connection must not move in between (the keys taken out
+/// would lose that KeyUpdate, and the client could read nothing more); once
+/// something was sealed, it moves and talks on.
+#[test]
+fn a_connection_that_just_read_a_key_update_moves_only_after_it_sealed_something() {
+    let (mut tls, client) =
+        connected(rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256, false, |c| {
+            c.conn.refresh_traffic_keys().unwrap();
+            c.write_all(b"ku").unwrap();
+            let mut got = [0u8; 2];
+            c.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"xy", "read across the server's key update and the move");
+        });
+    assert_eq!(read_n(&mut tls, 2).unwrap(), b"ku");
+    assert_eq!(tls.recv(&mut [0u8; 16]).unwrap(), Recv::Blocked);
+    assert!(!tls.movable(), "its KeyUpdate is still held back");
+    send_all(&mut tls, b"x");
+    assert!(tls.movable(), "sealed since: movable");
+    let (raw, keys) = tls.into_keys().expect("the keys");
+    let mut tls = Tls::resume(raw, keys);
+    send_all(&mut tls, b"y");
+    client.join().unwrap();
+}
+
 #[test]
 fn keys_decode_only_what_encode_makes() {
     let (tls, client) = moved(rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384, |_| {});
