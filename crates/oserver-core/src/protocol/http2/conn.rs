@@ -1070,9 +1070,7 @@ impl Conn {
         }
         if self.recv_window < frame::DEFAULT_WINDOW / 2 {
             // The bytes are not kept: give the window back.
-            let inc = frame::DEFAULT_WINDOW - self.recv_window;
-            frame::put_window_update(&mut self.out, 0, inc as u32);
-            self.recv_window = frame::DEFAULT_WINDOW;
+            refill(&mut self.out, 0, &mut self.recv_window);
         }
         let content = frame::unpad(&head, payload)?;
         let Some(i) = self.stream(head.stream) else {
@@ -1131,9 +1129,7 @@ impl Conn {
             if over {
                 self.held_starved = true;
             } else {
-                let inc = frame::DEFAULT_WINDOW - s.recv_window;
-                s.recv_window = frame::DEFAULT_WINDOW;
-                frame::put_window_update(&mut self.out, head.stream, inc as u32);
+                refill(&mut self.out, head.stream, &mut s.recv_window);
             }
         }
         Ok(())
@@ -1175,11 +1171,7 @@ impl Conn {
                 continue;
             }
             let Some(i) = self.stream(id) else { continue };
-            let s = &mut self.streams[i];
-            let inc = frame::DEFAULT_WINDOW - s.recv_window;
-            s.recv_window = frame::DEFAULT_WINDOW;
-            frame::put_window_update(&mut self.out, id, inc as u32);
-            bytes += inc as usize;
+            bytes += refill(&mut self.out, id, &mut self.streams[i].recv_window);
         }
     }
 
@@ -1739,6 +1731,15 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+/// Give a receive window (the connection's, stream 0, or a stream's) back
+/// up to the default with one WINDOW_UPDATE; returns the increment.
+fn refill(out: &mut Vec<u8>, id: u32, window: &mut i64) -> usize {
+    let inc = frame::DEFAULT_WINDOW - *window;
+    *window = frame::DEFAULT_WINDOW;
+    frame::put_window_update(out, id, inc as u32);
+    inc as usize
 }
 
 #[cfg(test)]
