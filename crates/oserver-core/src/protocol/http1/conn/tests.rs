@@ -59,6 +59,19 @@ impl Resp {
 }
 
 fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
+    harness_over(change, None)
+}
+
+/// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
+/// handshake: a connection accepted here, or, with [`Protect::Moved`], one
+/// handed over from another loop with its keys.
+fn tls_harness(tls12: bool, protect: Protect) -> Harness {
+    harness_over(|_| {}, Some((tls12, protect)))
+}
+
+/// A connection with `change`d settings, over plain TCP or, when `tls`
+/// says so, over TLS (see [`tls_harness`]).
+fn harness_over(change: impl FnOnce(&mut Settings), tls: Option<(bool, Protect)>) -> Harness {
     // big.bin: big enough that a client that does not read blocks the sender.
     let dir = fixture_dir("conn", 64 << 20);
     let mut settings = Settings::default();
@@ -67,39 +80,18 @@ fn harness_with(change: impl FnOnce(&mut Settings)) -> Harness {
         *p = dir.join(&*p);
     }
     let cx = context(&dir, &settings);
-    let (sock, peer, client) = loopback();
-    let now = Instant::now();
-    let io = Transport::new(sock, None).unwrap();
-    let conn = Conn::new(io, peer, now, &settings);
-    Harness {
-        cx,
-        conn,
-        client,
-        now,
-        settings,
-        dir,
-        got: Vec::new(),
-        tls: None,
-        mover: None,
-        moves: 0,
-        ended: false,
-        held: Vec::new(),
-    }
-}
-
-/// As [`harness`], over TLS (1.2 when `tls12`, else 1.3), past its
-/// handshake: a connection accepted here, or, with [`Protect::Moved`], one
-/// handed over from another loop with its keys.
-fn tls_harness(tls12: bool, protect: Protect) -> Harness {
-    let dir = fixture_dir("conn", 64 << 20);
-    let settings = Settings::default();
-    let cx = context(&dir, &settings);
     let (sock, peer, mut client) = loopback();
     let now = Instant::now();
-    let (io, tls) = tls_pair(sock, &mut client, tls12, b"http/1.1", protect);
-    let conn = match protect {
-        Protect::Rustls => Conn::new(io, peer, now, &settings),
-        Protect::Moved => Conn::handed_over(io, peer, now, &settings, 0),
+    let (conn, tls) = match tls {
+        None => (Conn::new(Transport::new(sock, None).unwrap(), peer, now, &settings), None),
+        Some((tls12, protect)) => {
+            let (io, tls) = tls_pair(sock, &mut client, tls12, b"http/1.1", protect);
+            let conn = match protect {
+                Protect::Rustls => Conn::new(io, peer, now, &settings),
+                Protect::Moved => Conn::handed_over(io, peer, now, &settings, 0),
+            };
+            (conn, Some(tls))
+        }
     };
     Harness {
         cx,
@@ -109,7 +101,7 @@ fn tls_harness(tls12: bool, protect: Protect) -> Harness {
         settings,
         dir,
         got: Vec::new(),
-        tls: Some(tls),
+        tls,
         mover: None,
         moves: 0,
         ended: false,
