@@ -338,6 +338,37 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(bodies, [PAGE, INDEX, "hello"]);
 }
 
+/// Answers written in one turn of a worker leave together at its end, in
+/// one io_uring submission: the worker's stop line counts every answer as
+/// gathered, and fewer system calls than answers when connections' requests
+/// arrive together.
+#[test]
+fn answers_of_one_turn_leave_in_one_gathered_send() {
+    let mut s = Oserver::start(&["-w", "1"]);
+    let mut conns: Vec<Client> = (0..20).map(|_| Client::connect(s.addr())).collect();
+    let req = request("GET", "/httptest/dir2/page.html", &[]);
+    for _ in 0..5 {
+        for c in &mut conns {
+            c.send(&req);
+        }
+        for c in &mut conns {
+            assert_eq!(c.response(false).text(), PAGE);
+        }
+    }
+    drop(conns);
+    s.signal(libc::SIGTERM);
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+    let log = s.stderr_text();
+    let counts = log.lines().find_map(|l| {
+        let (_, rest) = l.split_once(" taken), ")?;
+        let (writes, rest) = rest.split_once(" writes gathered into ")?;
+        Some((writes.parse::<u64>().ok()?, rest.split_once(" sends")?.0.parse::<u64>().ok()?))
+    });
+    let (writes, sends) = counts.unwrap_or_else(|| panic!("no stop line with the counts: {log}"));
+    assert_eq!(writes, 100, "every answer gathered: {log}");
+    assert!(sends < writes, "several answers per send: {log}");
+}
+
 #[test]
 fn a_request_sent_one_byte_at_a_time() {
     let s = Oserver::start(&[]);

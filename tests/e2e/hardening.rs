@@ -633,3 +633,38 @@ fn a_deep_pipeline_is_served_in_turns() {
         assert_eq!(r.status, 200, "response {i}");
     }
 }
+
+/// A client that pipelines thousands of requests and reads nothing for a
+/// while fills its socket: answers the worker gathered for the end of its
+/// turn and the socket did not take wait in the connection, and arrive
+/// whole and in order once the client reads, before anything sent later.
+#[test]
+fn a_client_reading_late_gets_every_answer_whole_and_in_order() {
+    let s = Oserver::start(&["-w", "1", "--keepalive-requests", "0"]);
+    let files = ["/httptest/test.html", "/httptest/style.css"];
+    let bodies = files.map(|f| fs::read(repo_root().join(&f[1..])).unwrap());
+    let n = 30_000;
+    let mut all = Vec::new();
+    for i in 0..n {
+        all.extend_from_slice(&request("GET", files[i % 2], &[]));
+    }
+    let mut c = Client::connect(s.addr());
+    let mut writer = c.stream.try_clone().unwrap();
+    // The worker stops reading while its answers cannot go: write from
+    // another thread, a request per write, so that most turns answer a few
+    // (gathered: a turn's answers to one connection up to 16 KiB are).
+    let w = std::thread::spawn(move || {
+        for req in all.chunks(all.len() / n) {
+            writer.write_all(req).unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..n {
+        let r = c.response(false);
+        assert_eq!(r.status, 200, "answer {i}");
+        assert_eq!(r.body, bodies[i % 2], "answer {i}");
+    }
+    w.join().unwrap();
+    c.send(&request("GET", files[0], &[]));
+    assert_eq!(c.response(false).body, bodies[0]);
+}

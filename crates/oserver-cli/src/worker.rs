@@ -103,8 +103,14 @@ pub fn run(
     let code = match server.run() {
         Ok(stats) => {
             info!(
-                "worker {pid} stopped: {} requests, {} connections ({} handed to other workers, {} taken)",
-                stats.requests, stats.connections, stats.handed_off, stats.taken
+                "worker {pid} stopped: {} requests, {} connections ({} handed to other workers, {} taken), \
+                 {} writes gathered into {} sends",
+                stats.requests,
+                stats.connections,
+                stats.handed_off,
+                stats.taken,
+                stats.gathered_writes,
+                stats.gathered_sends
             );
             EXIT_OK
         }

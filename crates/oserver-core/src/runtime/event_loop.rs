@@ -23,7 +23,7 @@ use super::handoff::{self, Carried, Handoff};
 use super::timer::{Timer, Timers, Wheel};
 use super::{Control, Stats, Watch};
 use crate::protocol::{Ctx, Origin, Session, Step};
-use crate::transport::{Moving, Transport};
+use crate::transport::{Moving, Outbox, Transport, Unsent};
 
 /// The embedder's descriptor (see `Server::watch`), registered by the server.
 pub(crate) const WATCH: Token = Token(usize::MAX - 1);
@@ -106,6 +106,15 @@ pub(crate) struct EventLoop {
     handoff: Option<Handoff>,
     /// The embedder's descriptor, already registered under `WATCH`.
     watch: Option<Watch>,
+    /// Plain connections' writes of this turn, sent together at its end;
+    /// None where the kernel has no io_uring for it (writes then go out as
+    /// they are made).
+    outbox: Option<Outbox>,
+    /// Reused list of what the outbox could not send, by connection.
+    unsent: Vec<(usize, Unsent)>,
+    /// Connections that waited after a drive this turn: each may move to
+    /// another loop once the turn's batch has gone (see `hand_off`).
+    settled: Vec<usize>,
 }
 
 impl EventLoop {
@@ -128,6 +137,13 @@ impl EventLoop {
             poll.registry().register(&mut SourceFd(&fd), HANDOFF, Interest::READABLE)?;
         }
         let now = Instant::now();
+        let outbox = match Outbox::new() {
+            Ok(o) => Some(o),
+            Err(e) => {
+                log::debug!("io_uring: {e}; each write is its own system call");
+                None
+            }
+        };
         Ok(EventLoop {
             poll,
             listeners,
@@ -148,6 +164,9 @@ impl EventLoop {
             stats: Stats::default(),
             handoff,
             watch,
+            outbox,
+            unsent: Vec::new(),
+            settled: Vec::new(),
         })
     }
 
@@ -201,6 +220,8 @@ impl EventLoop {
             if self.accept_paused && self.accept_retry.map_or(true, |t| self.now >= t) {
                 self.accept_all();
             }
+            self.send_gathered();
+            self.hand_off_settled();
             if self.now >= self.wheel.next_due() {
                 self.tick();
             }
@@ -211,8 +232,57 @@ impl EventLoop {
             }
         }
         self.stats.requests = self.cx.requests();
+        if let Some(o) = &self.outbox {
+            (self.stats.gathered_writes, self.stats.gathered_sends) = o.counts();
+        }
         // Dropping the context flushes the access log.
         Ok(self.stats)
+    }
+
+    /// The end of a turn: send what the connections wrote into the outbox.
+    /// A connection whose socket did not take it all gets the rest back and
+    /// waits to be writable; one whose send failed is closed.
+    fn send_gathered(&mut self) {
+        let Some(outbox) = &self.outbox else { return };
+        if outbox.is_empty() {
+            return;
+        }
+        outbox.send(&mut self.unsent);
+        let mut unsent = std::mem::take(&mut self.unsent);
+        for (k, u) in unsent.drain(..) {
+            let Some(s) = self.conns.0.get_mut(k) else { continue };
+            match u {
+                Unsent::Rest(rest) => {
+                    s.session.unsent(rest);
+                    if !self.want_write(k) {
+                        self.close(k);
+                    }
+                }
+                Unsent::Failed(e) => {
+                    log::debug!("{}: {e}", s.session.peer());
+                    self.close(k);
+                }
+            }
+        }
+        self.unsent = unsent;
+    }
+
+    /// Connection `k` waits for its socket to take more: add writable
+    /// interest if it has none. False if that failed (close it).
+    fn want_write(&mut self, k: usize) -> bool {
+        let s = &mut self.conns.0[k];
+        if s.write_interest {
+            return true;
+        }
+        s.write_interest = true;
+        if s.registered {
+            let both = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self.poll.registry().reregister(s.session.socket(), Token(k), both) {
+                log::debug!("{}: reregister: {e}", s.session.peer());
+                return false;
+            }
+        }
+        true
     }
 
     fn poll_timeout(&self) -> Duration {
@@ -268,6 +338,8 @@ impl EventLoop {
     /// Graceful stop: no new connections; each session decides whether it
     /// closes now (idle) or finishes what it is doing.
     fn begin_drain(&mut self) {
+        // Answers of this turn go first: an idle connection is closed below.
+        self.send_gathered();
         self.draining = Some(self.now + self.cx.settings().shutdown_timeout);
         self.cx.begin_drain();
         for mut l in self.listeners.drain(..) {
@@ -384,21 +456,17 @@ impl EventLoop {
     /// back this turn, or close; and file its deadline.
     fn drive(&mut self, k: usize) {
         self.cx.driving(k);
+        if let Some(o) = &self.outbox {
+            o.driving(k);
+        }
         let s = &mut self.conns.0[k];
         match s.session.drive(&mut self.cx, self.now) {
             Ok(Step::Wait) => {
-                if s.session.wants_write() && !s.write_interest {
-                    s.write_interest = true;
-                    if s.registered {
-                        let both = Interest::READABLE | Interest::WRITABLE;
-                        if let Err(e) = self.poll.registry().reregister(s.session.socket(), Token(k), both) {
-                            log::debug!("{}: reregister: {e}", s.session.peer());
-                            return self.close(k);
-                        }
-                    }
+                if s.session.wants_write() && !self.want_write(k) {
+                    return self.close(k);
                 }
-                if self.hand_off(k) {
-                    return;
+                if self.handoff.is_some() {
+                    self.settled.push(k);
                 }
             }
             Ok(Step::Yield) => self.ready.push_back(k),
@@ -434,6 +502,20 @@ impl EventLoop {
             }
         }
         self.drive(k2);
+    }
+
+    /// The end of a turn, its batch sent: the connections that waited after
+    /// a drive may move to another loop.
+    fn hand_off_settled(&mut self) {
+        let mut settled = std::mem::take(&mut self.settled);
+        for k in settled.drain(..) {
+            // A key may have closed since, or been taken by a connection
+            // accepted after; `hand_off` looks at whichever is there.
+            if self.conns.0.contains(k) {
+                self.hand_off(k);
+            }
+        }
+        self.settled = settled;
     }
 
     /// Between requests: if connection `k` is idle and due a check (see
@@ -533,7 +615,10 @@ impl EventLoop {
 
     /// A new connection (accepted, or taken from another loop) in the slab,
     /// its first deadline filed. Returns its key.
-    fn admit(&mut self, io: Transport, peer: SocketAddr, origin: Origin) -> usize {
+    fn admit(&mut self, mut io: Transport, peer: SocketAddr, origin: Origin) -> usize {
+        if let Some(o) = &self.outbox {
+            io.gather(o);
+        }
         self.generation = self.generation.wrapping_add(1);
         let session = Session::new(io, peer, origin, self.now, self.cx.settings());
         let timer = Timer::new(self.generation);

@@ -25,6 +25,11 @@ pub struct Stats {
     pub handed_off: u64,
     /// Connections taken from another event loop.
     pub taken: u64,
+    /// Writes gathered over a turn of the loop to be sent together, through
+    /// io_uring (zero where the kernel has none for it).
+    pub gathered_writes: u64,
+    /// The system calls that sent the gathered writes.
+    pub gathered_sends: u64,
 }
 
 impl Stats {
@@ -34,6 +39,8 @@ impl Stats {
         self.requests += o.requests;
         self.handed_off += o.handed_off;
         self.taken += o.taken;
+        self.gathered_writes += o.gathered_writes;
+        self.gathered_sends += o.gathered_sends;
     }
 }
 

@@ -4,6 +4,7 @@
 //! socket itself: it reads, writes and sends file ranges through
 //! [`Transport`].
 
+mod outbox;
 mod plain;
 mod records;
 mod sys;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 
+pub(crate) use outbox::{Outbox, Unsent};
 #[cfg(test)]
 pub(crate) use plain::wait_readable;
 pub(crate) use plain::{Plain, Recv};
@@ -67,11 +69,26 @@ impl Transport {
         t
     }
 
-    /// Whether the stream could move to another loop now: always for plain
-    /// TCP; for TLS, see [`Tls::movable`].
+    /// On a loop that gathers its sends (see [`Outbox`]): a plain
+    /// connection's writes may wait for the end of the turn. A TLS one
+    /// writes its records itself.
+    pub(crate) fn gather(&mut self, batch: &Outbox) {
+        if let Transport::Plain(p) = self {
+            p.gather(batch);
+        }
+    }
+
+    /// What the loop's batch could not send of this connection's bytes:
+    /// they go first when the socket is writable.
+    pub(crate) fn unsent(&mut self, rest: Vec<u8>) {
+        self.raw_mut().unsent(rest);
+    }
+
+    /// Whether the stream could move to another loop now: for plain TCP,
+    /// with no bytes waiting for the socket; for TLS, see [`Tls::movable`].
     pub(crate) fn movable(&self) -> bool {
         match self {
-            Transport::Plain(_) => true,
+            Transport::Plain(p) => p.movable(),
             Transport::Tls(t) => t.movable(),
         }
     }
@@ -175,7 +192,7 @@ impl Transport {
     }
 
     /// Write out what the transport itself still holds. True when nothing is
-    /// left (always, for plain TCP).
+    /// left.
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
         match self {
             Transport::Plain(p) => p.flush(),
@@ -183,10 +200,11 @@ impl Transport {
         }
     }
 
-    /// The transport holds bytes for the socket (TLS records).
+    /// The transport holds bytes for the socket (TLS records, or what the
+    /// loop's batch could not send).
     pub(crate) fn wants_write(&self) -> bool {
         match self {
-            Transport::Plain(_) => false,
+            Transport::Plain(p) => p.wants_write(),
             Transport::Tls(t) => t.wants_write(),
         }
     }

@@ -1,5 +1,7 @@
 //! Plain TCP: recv, send (with MSG_MORE when a file follows) and sendfile,
-//! edge-triggered, with the socket's readiness kept beside it.
+//! edge-triggered, with the socket's readiness kept beside it; on a loop
+//! that gathers its sends (`outbox.rs`), a write may wait for the end of
+//! the turn.
 
 use std::io;
 use std::net::Shutdown;
@@ -7,11 +9,15 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use mio::net::TcpStream;
 
-use super::sys::nonblocking;
+use super::outbox::Outbox;
+use super::sys::{nonblocking, send_some};
 
 /// A TCP connection and what the event loop has told about its readiness.
 #[derive(Debug)]
 pub(crate) struct Plain {
+    /// Declared before `sock`, so it is dropped (its bytes sent) while the
+    /// socket is still open.
+    out: Pending,
     sock: TcpStream,
     /// Readiness seen and not yet drained (edge-triggered: no new event
     /// comes until a read returns less than asked or would block).
@@ -36,7 +42,35 @@ impl Plain {
     /// readable, so whatever already arrived is read without waiting for an
     /// event (with TCP_DEFER_ACCEPT the request is usually there).
     pub(crate) fn new(sock: TcpStream) -> Plain {
-        Plain { sock, readable: true, hup: false }
+        let out = Pending { batch: None, mark: 0, held: None, fd: sock.as_raw_fd() };
+        Plain { out, sock, readable: true, hup: false }
+    }
+
+    /// From now on, writes may wait in `batch` for the end of the loop's
+    /// turn.
+    pub(crate) fn gather(&mut self, batch: &Outbox) {
+        self.out.batch = Some(batch.clone());
+    }
+
+    /// What the loop's batch could not send: it goes first when the socket
+    /// is writable.
+    pub(crate) fn unsent(&mut self, rest: Vec<u8>) {
+        self.out.mark = 0;
+        match &mut self.out.held {
+            Some(held) => drop(held.splice(0..0, rest)),
+            None => self.out.held = Some(Box::new(rest)),
+        }
+    }
+
+    /// Bytes accepted from the protocol wait for the socket to take them.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.out.held.is_some()
+    }
+
+    /// Nothing waits to be written, here or in the turn's batch: the socket
+    /// could move to another loop.
+    pub(crate) fn movable(&self) -> bool {
+        self.out.held.is_none() && !self.out.queued()
     }
 
     /// Note an event: readable, or the peer's end (which is readable too).
@@ -79,19 +113,27 @@ impl Plain {
     /// Send as much of `buf` as the socket takes now. `more` tells the
     /// kernel a file body follows (MSG_MORE), so a small head and body share
     /// segments.
+    ///
+    /// On a loop that gathers sends, a write with nothing to follow goes into
+    /// the turn's batch, and counts as sent.
     pub(crate) fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
         let fd = self.fd();
-        let flags = libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
-        let mut sent = 0;
-        while sent < buf.len() {
-            let rest = &buf[sent..];
-            // SAFETY: `rest` is a valid, initialised slice for the call's duration.
-            match nonblocking(|| unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), flags) })? {
-                Some(n) => sent += n,
-                None => return Ok(sent),
+        if !more && self.out.held.is_none() {
+            if let Some(b) = &self.out.batch {
+                if b.put(fd, buf, &mut self.out.mark) {
+                    return Ok(buf.len());
+                }
             }
         }
-        Ok(sent)
+        if !self.out.settle()? {
+            return Ok(0);
+        }
+        self.send_now(buf, more)
+    }
+
+    /// send(2) as much of `buf` as the socket takes now.
+    fn send_now(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
+        send_some(self.fd(), buf, if more { libc::MSG_MORE } else { 0 })
     }
 
     /// sendfile(2) up to `max` bytes of the file `file` from `*offset` to
@@ -103,6 +145,9 @@ impl Plain {
     /// The socket's, or `UnexpectedEof` when the file ends before `end` (it
     /// shrank while being sent: the promised length cannot be kept).
     pub(crate) fn send_file(&mut self, file: RawFd, offset: &mut u64, end: u64, max: u64) -> io::Result<u64> {
+        if !self.out.settle()? {
+            return Ok(0);
+        }
         let fd = self.fd();
         let mut total = 0u64;
         while *offset < end && total < max {
@@ -121,14 +166,19 @@ impl Plain {
         Ok(total)
     }
 
-    /// Nothing is buffered here: every byte `send` accepted is in the kernel.
+    /// Send everything written so far, as far as the socket takes it: a run
+    /// gathered this turn (taken back from the batch), or what the batch
+    /// could not send (see [`Plain::unsent`]). True when nothing is left.
+    /// A protocol flushes where its bytes must be in the kernel: before it
+    /// closes, or ends a response it waits on.
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
-        Ok(true)
+        self.out.settle()
     }
 
     /// Shut down our sending side: the peer reads the end of the response,
     /// then end of stream.
     pub(crate) fn shutdown_write(&mut self) {
+        let _ = self.out.settle();
         let _ = self.sock.shutdown(Shutdown::Write);
     }
 
@@ -141,9 +191,69 @@ impl Plain {
         &mut self.sock
     }
 
-    /// The socket itself, for a connection moving to another loop.
+    /// The socket itself, for a connection moving to another loop (which
+    /// is [`movable`](Plain::movable): nothing is left to send).
     pub(crate) fn into_socket(self) -> TcpStream {
-        self.sock
+        let Plain { out, sock, .. } = self;
+        drop(out);
+        sock
+    }
+}
+
+/// Bytes a protocol wrote that are not in the kernel yet: a run in the
+/// loop's batch, or what the batch could not send. Small (a connection's
+/// slot holds it): the bytes themselves are the batch's, or boxed.
+#[derive(Debug)]
+struct Pending {
+    batch: Option<Outbox>,
+    /// Written before anything in the batch, and not sent yet (never empty).
+    /// Boxed: 8 bytes in every connection's slot rather than a Vec's 24,
+    /// for a case that is rare (a full socket) and pays one more allocation.
+    #[allow(clippy::box_collection)]
+    held: Option<Box<Vec<u8>>>,
+    /// The batch holding this connection's run (0: none); see `Outbox::put`.
+    mark: u32,
+    fd: RawFd,
+}
+
+impl Pending {
+    /// This connection's run is in the batch being gathered.
+    fn queued(&self) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.holds(self.mark))
+    }
+
+    /// Take the run back from the batch and send everything held, as far as
+    /// the socket takes it: true when nothing is left.
+    fn settle(&mut self) -> io::Result<bool> {
+        if self.mark != 0 {
+            if let Some(b) = &self.batch {
+                // With a run in the batch nothing is held (a write is
+                // gathered only then): what the socket does not take of the
+                // run is all there is.
+                let rest = b.take_back(self.fd, &mut self.mark)?;
+                if !rest.is_empty() {
+                    self.held = Some(Box::new(rest));
+                    return Ok(false);
+                }
+            }
+            self.mark = 0;
+        }
+        let Some(held) = &mut self.held else { return Ok(true) };
+        let sent = send_some(self.fd, held, 0)?;
+        held.drain(..sent);
+        if held.is_empty() {
+            self.held = None;
+        }
+        Ok(self.held.is_none())
+    }
+}
+
+/// A connection closing with bytes in the turn's batch sends them itself,
+/// as far as the socket takes them: its descriptor is about to be closed,
+/// and could be reused before the batch goes out.
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let _ = self.settle();
     }
 }
 

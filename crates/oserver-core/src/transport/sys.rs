@@ -20,6 +20,24 @@ pub(crate) fn nonblocking(mut call: impl FnMut() -> isize) -> io::Result<Option<
     }
 }
 
+/// send(2) as much of `buf` as the socket takes now (`flags` besides
+/// MSG_NOSIGNAL): the bytes sent, fewer than `buf` when it would block. An
+/// error after some bytes went is returned as the error.
+pub(crate) fn send_some(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < buf.len() {
+        let rest = &buf[sent..];
+        // SAFETY: `rest` is a valid, initialised slice for the call's duration.
+        match nonblocking(|| unsafe {
+            libc::send(fd, rest.as_ptr().cast(), rest.len(), flags | libc::MSG_NOSIGNAL)
+        })? {
+            Some(n) => sent += n,
+            None => break,
+        }
+    }
+    Ok(sent)
+}
+
 /// `SO_MEMINFO` (Linux 4.6): the socket's memory counters in one call.
 /// Not in the libc crate's Linux list; 55 is the asm-generic value, the
 /// one x86, arm and riscv use.

@@ -452,6 +452,12 @@ impl Conn {
         self.io.ready(readable, hup);
     }
 
+    /// Its transport, for the loop to hand back what its batch of sends
+    /// could not send.
+    pub(crate) fn transport_mut(&mut self) -> &mut Transport {
+        &mut self.io
+    }
+
     /// A response (or the transport's own records) is waiting for the
     /// socket to take more.
     pub(crate) fn wants_write(&self) -> bool {
@@ -483,13 +489,21 @@ impl Conn {
         idle.then_some(self.responses)
     }
 
+    /// Idle between requests with nothing unanswered or unsent: a graceful
+    /// stop closes it.
+    fn drain_now(&self) -> bool {
+        matches!(self.state, State::Idle { fresh: false }) && self.pending.is_none() && !self.io.wants_write()
+    }
+
     /// A graceful stop began: true to close now (idle between requests).
     /// A connection accepted a moment ago whose request is still on its way
     /// gets `grace` instead: the client did nothing wrong, and a restart must
     /// not reset it. Busy connections finish their response, then close.
     pub(crate) fn drain(&mut self, now: Instant, grace: Duration) -> bool {
         match self.state {
-            State::Idle { fresh: false } => self.pending.is_none(),
+            // Not while answers wait for the socket (a full one, at the end
+            // of a turn): they go first, then the connection closes (`run`).
+            State::Idle { fresh: false } => self.drain_now(),
             State::Idle { fresh: true } if self.pending.is_none() => {
                 self.deadline = self.deadline.min(now + grace);
                 false
@@ -559,7 +573,9 @@ impl Conn {
     /// Send the answers held in `cx.out`; what the socket does not take
     /// waits in the state, ahead of anything else the connection sends.
     fn send_batch(&mut self, cx: &Exchange, step: Step, now: Instant) -> io::Result<Step> {
-        let n = self.io.send(&cx.out, false)?;
+        // Before a close, MSG_MORE: the FIN leaves in the answers' last
+        // segment, and the answers go now rather than with the loop's batch.
+        let n = self.io.send(&cx.out, step == Step::Close)?;
         if n == cx.out.len() {
             return Ok(step);
         }
@@ -593,8 +609,10 @@ impl Conn {
         let mut turn = Turn::default();
         // Records the transport could not write last time (a TLS handshake
         // message, a close_notify) go first; nothing to do for plain TCP.
-        if self.io.wants_write() {
-            self.io.flush()?;
+        if self.io.wants_write() && self.io.flush()? && draining && self.drain_now() {
+            // What a full socket held at the stop is out: the connection was
+            // idle (see `drain`), and closes now.
+            return Ok(Step::Close);
         }
         loop {
             match self.state {
@@ -606,7 +624,10 @@ impl Conn {
                         Got::Answered => {}
                         Got::Wait => return Ok(Step::Wait),
                         Got::Yield => return Ok(Step::Yield),
-                        Got::End => return Ok(Step::Close),
+                        // Answers of this drive: `send_batch` sends them
+                        // before the close, after what waits in the transport.
+                        Got::End if !cx.out.is_empty() => return Ok(Step::Close),
+                        Got::End => return self.close_when_sent(now, cx.settings()),
                     }
                 }
                 State::Awaiting(_) => {
@@ -655,6 +676,21 @@ impl Conn {
                 },
             }
         }
+    }
+
+    /// The client ended its side: close once every answer has left. One
+    /// gathered for the loop's batch, or that a full socket handed back,
+    /// goes now; what the socket does not take yet is waited for.
+    fn close_when_sent(&mut self, now: Instant, s: &Settings) -> io::Result<Step> {
+        if self.io.flush()? {
+            return Ok(Step::Close);
+        }
+        self.enter(
+            State::Writing { buf: Vec::new(), pos: 0, rest: Rest::Nothing, then: Then::Close },
+            now,
+            s,
+        );
+        Ok(Step::Wait)
     }
 
     /// Idle or Reading: answer what is buffered, read more, answer that.

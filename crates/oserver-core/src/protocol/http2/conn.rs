@@ -521,6 +521,12 @@ impl Conn {
         self.io.ready(readable, hup);
     }
 
+    /// Its transport, for the loop to hand back what its batch of sends
+    /// could not send.
+    pub(crate) fn transport_mut(&mut self) -> &mut Transport {
+        &mut self.io
+    }
+
     pub(crate) fn wants_write(&self) -> bool {
         self.unsent() > 0 || self.io.wants_write()
     }

@@ -36,6 +36,9 @@ struct Harness {
     /// Records sealed and not yet written: the tail `send_holding_back`
     /// kept, so that a turn can end in the middle of a record.
     held: Vec<u8>,
+    /// When set, the connection's writes are gathered as an event loop with
+    /// io_uring gathers them, and sent after each drive (see `gather`).
+    outbox: Option<crate::transport::Outbox>,
 }
 
 impl Drop for Harness {
@@ -106,6 +109,7 @@ fn harness_over(change: impl FnOnce(&mut Settings), tls: Option<(bool, Protect)>
         moves: 0,
         ended: false,
         held: Vec::new(),
+        outbox: None,
     }
 }
 
@@ -114,6 +118,15 @@ fn harness() -> Harness {
 }
 
 impl Harness {
+    /// From now on the connection's writes wait in a batch, sent after
+    /// each drive as the event loop sends it at the end of a turn, with what
+    /// a socket did not take handed back.
+    fn gather(&mut self) {
+        let outbox = crate::transport::Outbox::new().expect("io_uring");
+        self.conn.io.gather(&outbox);
+        self.outbox = Some(outbox);
+    }
+
     /// The client sends `bytes` (sealed in records, over TLS); the
     /// connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
@@ -157,7 +170,10 @@ impl Harness {
             k.encode(&mut encoded);
             Keys::decode(&encoded).expect("keys decode")
         });
-        let io = Transport::arrived(Moving { sock: moving.sock, keys });
+        let mut io = Transport::arrived(Moving { sock: moving.sock, keys });
+        if let Some(o) = &self.outbox {
+            io.gather(o);
+        }
         self.conn = Conn::handed_over(io, peer, self.now, &self.settings, responses);
         self.moves += 1;
     }
@@ -190,7 +206,19 @@ impl Harness {
 
     fn try_drive(&mut self) -> io::Result<Step> {
         let Ctx { h1, exchange, draining, .. } = &mut self.cx;
-        self.conn.drive(h1, exchange, *draining, self.now)
+        let step = self.conn.drive(h1, exchange, *draining, self.now);
+        // The end of the loop's turn.
+        if let Some(o) = &self.outbox {
+            let mut unsent = Vec::new();
+            o.send(&mut unsent);
+            for (_, u) in unsent {
+                match u {
+                    crate::transport::Unsent::Rest(rest) => self.conn.io.unsent(rest),
+                    crate::transport::Unsent::Failed(e) => return Err(e),
+                }
+            }
+        }
+        step
     }
 
     /// Everything the client can read now, split into whole responses.

@@ -399,8 +399,11 @@ fn turn(
 /// with its records protected by rustls or, after a move, by ours.
 type Wire = Option<(bool, Protect)>;
 
-fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, wire_kind: Wire) {
-    any_requests_case_keyed(msgs, cuts, valid, wire_kind, None, None)
+/// The connection over plain TCP, its writes sent as they are made or
+/// (`gathered`) in a batch after each drive, as an event loop with io_uring
+/// sends them at the end of its turn.
+fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, gathered: bool) {
+    any_requests_case_keyed(msgs, cuts, valid, None, None, None, gathered)
 }
 
 /// As [`any_requests_case`]; over TLS 1.3 the client may update its keys
@@ -416,11 +419,15 @@ fn any_requests_case_keyed(
     wire_kind: Wire,
     key_update: Option<u16>,
     mover: Option<u64>,
+    gathered: bool,
 ) {
     let mut h = match wire_kind {
         None => harness(),
         Some((tls12, protect)) => tls_harness(tls12, protect),
     };
+    if gathered {
+        h.gather();
+    }
     h.mover = mover.map(|seed| seed | 1);
     h.cx = context_with_routes(&h.dir, &h.settings, handler_routes());
     let mut wire = Vec::new();
@@ -589,16 +596,18 @@ proptest::proptest! {
     fn any_requests_in_any_pieces_get_whole_responses_bounded_buffers_and_a_clean_end(
         msgs in msgs(),
         cuts in cuts(),
+        gathered in any::<bool>(),
     ) {
-        any_requests_case(&msgs, &cuts, false, None);
+        any_requests_case(&msgs, &cuts, false, gathered);
     }
 
     #[test]
     fn the_same_requests_uncorrupted_are_answered_in_order_and_end_exactly_when_asked(
         msgs in msgs(),
         cuts in cuts(),
+        gathered in any::<bool>(),
     ) {
-        any_requests_case(&msgs, &cuts, true, None);
+        any_requests_case(&msgs, &cuts, true, gathered);
     }
 
     /// The same over TLS: every piece the client writes is its own record
@@ -619,18 +628,20 @@ proptest::proptest! {
         let protect = if moved { Protect::Moved } else { Protect::Rustls };
         // TLS 1.2 has no key update.
         let key_update = key_update.filter(|_| !tls12);
-        any_requests_case_keyed(&msgs, &cuts, valid, Some((tls12, protect)), key_update, mover);
+        any_requests_case_keyed(&msgs, &cuts, valid, Some((tls12, protect)), key_update, mover, false);
     }
 
     /// Over plain TCP, the connection moved between loops whenever it is
-    /// idle and the generator says so: answered exactly as if it had not.
+    /// idle and the generator says so, its writes gathered or not: answered
+    /// exactly as if it had not.
     #[test]
     fn the_same_moved_between_loops_whenever_idle(
         msgs in msgs(),
         cuts in cuts(),
         valid in any::<bool>(),
         mover in any::<u64>(),
+        gathered in any::<bool>(),
     ) {
-        any_requests_case_keyed(&msgs, &cuts, valid, None, None, Some(mover));
+        any_requests_case_keyed(&msgs, &cuts, valid, None, None, Some(mover), gathered);
     }
 }
