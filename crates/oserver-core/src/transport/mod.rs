@@ -200,6 +200,16 @@ impl Transport {
         }
     }
 
+    /// As [`flush`](Transport::flush), and bytes gathered for the loop's
+    /// batch go now too (see [`Outbox`]): before a close, when every byte
+    /// must be in the kernel. True when nothing is left.
+    pub(crate) fn flush_all(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(p) => p.flush_all(),
+            Transport::Tls(t) => t.flush(),
+        }
+    }
+
     /// The transport holds bytes for the socket (TLS records, or what the
     /// loop's batch could not send).
     pub(crate) fn wants_write(&self) -> bool {

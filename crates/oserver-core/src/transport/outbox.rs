@@ -378,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_a_shutdown_or_a_flush_sends_the_run_first() {
+    fn a_file_a_shutdown_or_a_flush_before_a_close_sends_the_run_first() {
         let (l, batch) = (listener(), Outbox::new().unwrap());
         let path = std::env::temp_dir().join(format!("oserver-outbox-{}", std::process::id()));
         std::fs::write(&path, b"FILE").unwrap();
@@ -398,10 +398,13 @@ mod tests {
         cb.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"last words", "then the end of stream");
 
-        // A flush: the protocol needs its bytes in the kernel.
+        // A flush leaves the run to the batch; flush_all (before a close)
+        // sends it now.
         let (mut m, mut cm) = conn(&l, &batch, 3);
         m.send(b"before the end", false).unwrap();
-        assert!(m.flush().unwrap());
+        assert!(m.flush().unwrap(), "nothing for the connection to push");
+        assert!(arrived(&mut cm, Duration::from_millis(100)).is_empty(), "the run left the batch");
+        assert!(m.flush_all().unwrap());
         assert!(m.movable());
         assert_eq!(arrived(&mut cm, Duration::from_secs(2)), b"before the end");
 

@@ -166,12 +166,23 @@ impl Plain {
         Ok(total)
     }
 
-    /// Send everything written so far, as far as the socket takes it: a run
-    /// gathered this turn (taken back from the batch), or what the batch
-    /// could not send (see [`Plain::unsent`]). True when nothing is left.
-    /// A protocol flushes where its bytes must be in the kernel: before it
-    /// closes, or ends a response it waits on.
+    /// Send what the loop's batch could not send (see [`Plain::unsent`]),
+    /// as far as the socket takes it: true when nothing is left that the
+    /// connection must push itself. A run gathered this turn stays in the
+    /// batch, which sends it at the end of the turn.
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        if self.out.held.is_none() {
+            return Ok(true);
+        }
+        // With bytes held, no run is in the batch (a write is gathered only
+        // when nothing is held): settling sends the held bytes alone.
+        self.out.settle()
+    }
+
+    /// As [`flush`](Plain::flush), and a run gathered this turn is taken
+    /// back and sent too: for a protocol about to close, when every byte
+    /// must be in the kernel. True when nothing is left.
+    pub(crate) fn flush_all(&mut self) -> io::Result<bool> {
         self.out.settle()
     }
 

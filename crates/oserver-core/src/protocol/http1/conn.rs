@@ -682,7 +682,7 @@ impl Conn {
     /// gathered for the loop's batch, or that a full socket handed back,
     /// goes now; what the socket does not take yet is waited for.
     fn close_when_sent(&mut self, now: Instant, s: &Settings) -> io::Result<Step> {
-        if self.io.flush()? {
+        if self.io.flush_all()? {
             return Ok(Step::Close);
         }
         self.enter(
@@ -1391,9 +1391,14 @@ impl Conn {
             result = pump(&mut self.io, out, buf, pos, then, cx, &mut progressed)?;
             waiting = out.waiting;
         }
-        if matches!(result, Sent::Done(_)) && !self.io.flush()? {
-            // The last records wait in the transport (TLS).
-            result = Sent::Blocked;
+        if let Sent::Done(then) = result {
+            // The last records wait in the transport (TLS), or the bytes a
+            // full socket handed back. Before a close, an answer gathered
+            // for the loop's batch goes now too.
+            let out = if then == Then::KeepAlive { self.io.flush()? } else { self.io.flush_all()? };
+            if !out {
+                result = Sent::Blocked;
+            }
         }
         if progressed || waiting {
             self.arm(now, s);
