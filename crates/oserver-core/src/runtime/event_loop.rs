@@ -515,6 +515,9 @@ impl EventLoop {
                 self.hand_off(k);
             }
         }
+        // A burst of connections in one turn grows the list; keep what a
+        // usual turn needs.
+        settled.shrink_to(1024);
         self.settled = settled;
     }
 

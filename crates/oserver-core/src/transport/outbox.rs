@@ -32,13 +32,22 @@ use super::sys;
 /// Submission queue entries: sends handed to the kernel per system call. A
 /// turn with more runs submits in several calls.
 const RING: u32 = 256;
-/// The largest write gathered; a larger one goes straight to the socket
-/// (gathering copies it once more, and the saving is per call, not per
-/// byte).
+/// The most bytes of one connection gathered in a turn; a write that
+/// would take its run past it goes straight to the socket (after the run).
+/// Gathering copies the bytes once more, and its saving is per call, not
+/// per byte; and what a full socket hands back at the end of the turn
+/// stays in the connection's memory, so a client that reads nothing holds
+/// at most this much there, whatever a stream produces in a turn.
 const MAX_RUN: usize = 16 * 1024;
 /// The most bytes gathered in one turn; past it, writes go straight to the
 /// socket until the turn's batch is sent. Bounds the loop's memory.
 const MAX_BYTES: usize = 1024 * 1024;
+/// What the batch's buffer keeps between turns: a turn of 100 or so small
+/// answers. A burst (thousands of connections answered in one turn) grows
+/// it up to MAX_BYTES; it shrinks back once that batch is sent.
+const KEEP_BYTES: usize = 64 * 1024;
+/// The same for the list of runs (24 bytes each).
+const KEEP_RUNS: usize = 1024;
 
 /// One event loop's batch; its connections' transports share it.
 #[derive(Clone)]
@@ -134,9 +143,9 @@ impl Outbox {
     }
 
     /// Gather `buf` for `fd`. `mark` is the connection's note of the batch
-    /// its run is in (0 for none). False when it was not gathered: too
-    /// large, the batch is full, or the connection's run is no longer the
-    /// last (it must take it back and send both itself).
+    /// its run is in (0 for none). False when it was not gathered: the run
+    /// would grow past MAX_RUN, the batch is full, or the connection's run
+    /// is no longer the last (it must take it back and send both itself).
     pub(crate) fn put(&self, fd: RawFd, buf: &[u8], mark: &mut u32) -> bool {
         let b = &mut *self.0.borrow_mut();
         if b.broken || buf.len() > MAX_RUN || b.bytes.len() + buf.len() > MAX_BYTES {
@@ -144,7 +153,7 @@ impl Outbox {
         }
         if *mark == b.turn {
             match b.runs.last_mut() {
-                Some(r) if r.fd == fd && !r.taken => {
+                Some(r) if r.fd == fd && !r.taken && r.end - r.start + buf.len() <= MAX_RUN => {
                     b.bytes.extend_from_slice(buf);
                     r.end = b.bytes.len();
                     b.writes += 1;
@@ -209,6 +218,8 @@ impl Outbox {
         }
         b.runs.clear();
         b.bytes.clear();
+        b.runs.shrink_to(KEEP_RUNS);
+        b.bytes.shrink_to(KEEP_BYTES);
         // 0 is no batch's. After a wrap a stale mark may equal the turn
         // again; `put` and `take_back` then find no run of that descriptor
         // in the batch, which is the truth.
@@ -361,6 +372,25 @@ mod tests {
         assert!(unsent.is_empty());
         assert_eq!(arrived(&mut cb, Duration::from_secs(2)), b"y");
         assert!(arrived(&mut ca, Duration::from_millis(100)).is_empty(), "x went twice");
+    }
+
+    /// A connection writing piece after piece (a streamed body) has at
+    /// most MAX_RUN in the batch: past it, the run and the piece go to the
+    /// socket, whose back-pressure the writer then sees.
+    #[test]
+    fn a_run_grows_to_max_run_then_writes_go_straight_out() {
+        let (l, batch) = (listener(), Outbox::new().unwrap());
+        let (mut a, mut ca) = conn(&l, &batch, 1);
+        let piece = vec![b'p'; MAX_RUN / 4];
+        for _ in 0..4 {
+            a.send(&piece, false).unwrap();
+        }
+        assert!(arrived(&mut ca, Duration::from_millis(100)).is_empty(), "four pieces fill one run");
+        a.send(b"!", false).unwrap();
+        let got = arrived(&mut ca, Duration::from_secs(2));
+        assert_eq!(got.len(), MAX_RUN + 1, "the run, then the piece past it");
+        assert_eq!(got.last(), Some(&b'!'));
+        assert_eq!(batch.live_runs(), 0);
     }
 
     #[test]
