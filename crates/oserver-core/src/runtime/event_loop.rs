@@ -286,7 +286,10 @@ impl EventLoop {
     }
 
     fn poll_timeout(&self) -> Duration {
-        if !self.ready.is_empty() {
+        // Writes gathered after the turn's batch went (a connection accepted
+        // when a close made room, in `send_gathered`, `hand_off_settled` or
+        // `tick`) must not wait for the next event: another turn, at once.
+        if !self.ready.is_empty() || self.outbox.as_ref().is_some_and(|o| !o.is_empty()) {
             return Duration::ZERO;
         }
         let mut t = self.wheel.next_due().saturating_duration_since(self.now);
