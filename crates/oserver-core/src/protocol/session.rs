@@ -247,8 +247,11 @@ mod tests {
     fn a_session_stays_small() {
         let size = std::mem::size_of::<Session>();
         eprintln!("a session: {size} bytes");
-        // 184 before late replies and streams; 192 with the transport's
-        // handle on the loop's batch of sends (`transport/outbox.rs`).
-        assert!(size <= 192, "a session grew to {size} bytes (192 with the batch of sends)");
+        // 184 before late replies and streams. The transport's part in the
+        // loop's batch of sends (`transport/outbox.rs`: its handle, its mark,
+        // what a full socket handed back) added 24 bytes to a plain
+        // connection: 208 in a debug build, 192 in a release one, where the
+        // layout puts 16 of them in what was padding.
+        assert!(size <= 208, "a session grew to {size} bytes (208 with the batch of sends)");
     }
 }

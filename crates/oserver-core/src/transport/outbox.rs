@@ -11,9 +11,10 @@
 //! The rules that keep a stream's bytes in order and on their socket:
 //! - A connection has at most one run of bytes here, the last one written
 //!   into the batch; a second write while it is last extends it. Any other
-//!   write on that connection (a run no longer last, a file, a shutdown, a
-//!   move, a close) first takes its run back and sends it itself (see
-//!   `plain.rs`).
+//!   write on that connection (once its run is no longer last, a file, a
+//!   shutdown, a flush before a close) first takes its run back and sends
+//!   it itself (see `plain.rs`). A connection with a run does not move to
+//!   another loop: handoffs come after the batch is sent.
 //! - A run is taken back before its socket closes, so a descriptor number
 //!   reused by a later accept never gets another connection's bytes.
 //! - What a socket did not take at the end of the turn goes back to its
