@@ -128,12 +128,7 @@ impl Plain {
         if !self.out.settle()? {
             return Ok(0);
         }
-        self.send_now(buf, more)
-    }
-
-    /// send(2) as much of `buf` as the socket takes now.
-    fn send_now(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
-        send_some(self.fd(), buf, if more { libc::MSG_MORE } else { 0 })
+        send_some(fd, buf, if more { libc::MSG_MORE } else { 0 })
     }
 
     /// sendfile(2) up to `max` bytes of the file `file` from `*offset` to
