@@ -1323,9 +1323,15 @@ impl Conn {
             // Held for the batch: the response is done as far as the state
             // machine goes. `more` means the connection stays open: on to
             // the next request (`run` counts the response), unless the
-            // transport holds records, which go first (see `write`).
+            // transport holds bytes (TLS records, or what a full socket
+            // handed back from the loop's batch): those go first, and the
+            // batch waits behind them in the Writing state, which owns it
+            // from here (see `write`).
             if self.io.wants_write() {
-                self.enter(State::Writing { buf: Vec::new(), pos: 0, rest, then }, now, cx.settings());
+                // A copy: `cx.out` keeps its capacity for the next turns.
+                let buf = out.to_vec();
+                out.clear();
+                self.enter(State::Writing { buf, pos: 0, rest, then }, now, cx.settings());
             } else {
                 self.responses = self.responses.saturating_add(1);
                 // Idle already, nearly always (the request was pipelined

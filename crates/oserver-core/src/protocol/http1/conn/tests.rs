@@ -289,6 +289,57 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(h.conn.idle(), Some(4));
 }
 
+/// Writes gathered for the loop's batch: a client that reads nothing fills
+/// its socket, and the batch hands a connection back what did not go. Its
+/// next pipelined answers wait behind those bytes, in the Writing state,
+/// and every answer reaches the client whole and in order once it reads.
+#[test]
+fn pipelined_answers_wait_behind_what_the_batch_handed_back() {
+    // No limit on requests per connection: it would close at 1,000.
+    let mut h = harness_with(|s| s.keepalive_requests = 0);
+    h.gather();
+    // Small buffers on both sides (the client's set before it grows by
+    // itself), and no Nagle, whose wait for an ACK would slow each request.
+    set_buffer(h.conn.fd(), libc::SO_SNDBUF, 4096);
+    set_buffer(std::os::fd::AsRawFd::as_raw_fd(&h.client), libc::SO_RCVBUF, 65536);
+    h.client.set_nodelay(true).unwrap();
+    // Answered 200, 404, 200: an answer out of order shows.
+    let three = [GET_A, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", GET_A].concat();
+    let mut asked = 0;
+    // Three requests a turn, each turn's answers one run of the batch,
+    // until the socket hands one back (a few hundred answers).
+    while !h.conn.io.wants_write() {
+        assert!(asked < 30_000, "the socket took {asked} answers");
+        h.send(&three);
+        asked += 3;
+        assert_eq!(drive_to_wait(&mut h), Step::Wait);
+    }
+    assert_eq!(h.state_name(), "idle");
+    // Pipelined requests while bytes wait: the first answer waits behind
+    // them, and the next requests, read, wait for it.
+    h.send(&three);
+    asked += 3;
+    assert_eq!(drive_to_wait(&mut h), Step::Wait);
+    assert_eq!(h.state_name(), "writing");
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got < asked {
+        assert!(Instant::now() < deadline, "{got} answers of {asked}");
+        for r in h.responses() {
+            if got % 3 == 1 {
+                assert_eq!(r.status, 404, "answer {got}");
+            } else {
+                assert_eq!((r.status, &r.body[..]), (200, &b"hello"[..]), "answer {got}");
+            }
+            got += 1;
+        }
+        drive_to_wait(&mut h);
+    }
+    assert_eq!(got, asked);
+    assert_eq!(h.state_name(), "idle");
+    assert!(!h.conn.io.wants_write());
+}
+
 #[test]
 fn a_head_in_many_pieces_is_answered_once_and_its_timeout_is_not_extended() {
     let mut h = harness();
@@ -682,9 +733,14 @@ enum Answer {
 /// client that reads late and sometimes not at all; the last request may
 /// ask to close. Every answer comes back in order, whole, with its body
 /// (or range of it) byte for byte, and the connection closes exactly when
-/// asked to.
-fn conversation_case(sizes: &[u64], asks: &[Ask], close: bool, seed: u64) {
+/// asked to. When `gathered`, the connection's writes wait in a batch sent
+/// after each drive, as an event loop with io_uring sends them: a small send
+/// buffer then hands answers back to a connection that has more to answer.
+fn conversation_case(sizes: &[u64], asks: &[Ask], close: bool, seed: u64, gathered: bool) {
     let mut h = harness();
+    if gathered {
+        h.gather();
+    }
     let mut rng = seed | 1;
     let bodies: Vec<Vec<u8>> = sizes
         .iter()
@@ -825,7 +881,8 @@ proptest::proptest! {
         asks in proptest::collection::vec(ask(), 1..12),
         close: bool,
         seed: u64,
+        gathered: bool,
     ) {
-        conversation_case(&sizes, &asks, close, seed);
+        conversation_case(&sizes, &asks, close, seed, gathered);
     }
 }
