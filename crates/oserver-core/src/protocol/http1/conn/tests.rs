@@ -741,6 +741,11 @@ fn conversation_case(sizes: &[u64], asks: &[Ask], close: bool, seed: u64, gather
     if gathered {
         h.gather();
     }
+    // A client buffer that stays small (set before it grows by itself), so
+    // that a client reading late fills the socket and the batch hands
+    // answers back; no Nagle, whose wait for an ACK would slow each piece.
+    set_buffer(std::os::fd::AsRawFd::as_raw_fd(&h.client), libc::SO_RCVBUF, 65536);
+    h.client.set_nodelay(true).unwrap();
     let mut rng = seed | 1;
     let bodies: Vec<Vec<u8>> = sizes
         .iter()
