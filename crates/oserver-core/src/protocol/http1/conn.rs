@@ -607,8 +607,9 @@ impl Conn {
         now: Instant,
     ) -> io::Result<Step> {
         let mut turn = Turn::default();
-        // Records the transport could not write last time (a TLS handshake
-        // message, a close_notify) go first; nothing to do for plain TCP.
+        // Bytes the transport could not write last time go first: TLS
+        // records (a handshake message, a close_notify), or on plain TCP
+        // what a full socket handed back from the loop's batch.
         if self.io.wants_write() && self.io.flush()? && draining && self.drain_now() {
             // What a full socket held at the stop is out: the connection was
             // idle (see `drain`), and closes now.
