@@ -1320,31 +1320,24 @@ impl Conn {
                 p.discard();
             }
         }
-        if more && matches!(rest, Rest::Nothing) && out.len() < BATCH {
-            // Held for the batch: the response is done as far as the state
-            // machine goes. `more` means the connection stays open: on to
-            // the next request (`run` counts the response), unless the
-            // transport holds bytes (TLS records, or what a full socket
-            // handed back from the loop's batch): those go first, and the
-            // batch waits behind them in the Writing state, which owns it
-            // from here (see `write`).
-            if self.io.wants_write() {
-                // A copy: `cx.out` keeps its capacity for the next turns.
-                let buf = out.to_vec();
-                out.clear();
-                self.enter(State::Writing { buf, pos: 0, rest, then }, now, cx.settings());
-            } else {
-                self.responses = self.responses.saturating_add(1);
-                // Idle already, nearly always (the request was pipelined
-                // behind the last): set in place, without dropping a state.
-                match &mut self.state {
-                    State::Idle { fresh } => *fresh = false,
-                    state => *state = State::Idle { fresh: false },
-                }
-                self.arm(now, cx.settings());
-                // Rest::Nothing owns nothing: no call to the drop glue.
-                std::mem::forget(rest);
+        // Held for the batch unless the transport holds bytes (TLS records,
+        // or what a full socket handed back from the loop's batch): then the
+        // answers go behind those now, as any answer does below, and what
+        // the socket does not take waits in the Writing state.
+        if more && matches!(rest, Rest::Nothing) && out.len() < BATCH && !self.io.wants_write() {
+            // The response is done as far as the state machine goes. `more`
+            // means the connection stays open: on to the next request (`run`
+            // counts the response).
+            self.responses = self.responses.saturating_add(1);
+            // Idle already, nearly always (the request was pipelined
+            // behind the last): set in place, without dropping a state.
+            match &mut self.state {
+                State::Idle { fresh } => *fresh = false,
+                state => *state = State::Idle { fresh: false },
             }
+            self.arm(now, cx.settings());
+            // Rest::Nothing owns nothing: no call to the drop glue.
+            std::mem::forget(rest);
             return Ok(());
         }
         // MSG_MORE when a file follows, and when this is the whole answer of
