@@ -246,9 +246,10 @@ impl Batch {
                     if r.taken {
                         continue;
                     }
-                    let len = (r.end - r.start) as u32; // at most MAX_BYTES
-                                                        // SAFETY: the pointer is into `bytes`, which is not
-                                                        // touched until every completion of this submission is in.
+                    // At most MAX_BYTES.
+                    let len = (r.end - r.start) as u32;
+                    // SAFETY: the pointer is into `bytes`, which is not
+                    // touched until every completion of this submission is in.
                     let ptr = unsafe { self.bytes.as_ptr().add(r.start) };
                     let e = opcode::Send::new(types::Fd(r.fd), ptr, len)
                         .flags(libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
