@@ -127,6 +127,14 @@ impl Harness {
         self.outbox = Some(outbox);
     }
 
+    /// The client's receive buffer stays at 64 KiB (set before it grows by
+    /// itself), so a client that reads late soon fills the socket; and no
+    /// Nagle, whose wait for an ACK would slow each request it sends.
+    fn small_client_buffer(&mut self) {
+        set_buffer(std::os::fd::AsRawFd::as_raw_fd(&self.client), libc::SO_RCVBUF, 65536);
+        self.client.set_nodelay(true).unwrap();
+    }
+
     /// The client sends `bytes` (sealed in records, over TLS); the
     /// connection is told it is readable.
     fn send(&mut self, bytes: &[u8]) {
@@ -298,11 +306,9 @@ fn pipelined_answers_wait_behind_what_the_batch_handed_back() {
     // No limit on requests per connection: it would close at 1,000.
     let mut h = harness_with(|s| s.keepalive_requests = 0);
     h.gather();
-    // Small buffers on both sides (the client's set before it grows by
-    // itself), and no Nagle, whose wait for an ACK would slow each request.
+    // Small buffers on both sides.
     set_buffer(h.conn.fd(), libc::SO_SNDBUF, 4096);
-    set_buffer(std::os::fd::AsRawFd::as_raw_fd(&h.client), libc::SO_RCVBUF, 65536);
-    h.client.set_nodelay(true).unwrap();
+    h.small_client_buffer();
     // Answered 200, 404, 200: an answer out of order shows.
     let three = [GET_A, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", GET_A].concat();
     let mut asked = 0;
@@ -741,11 +747,9 @@ fn conversation_case(sizes: &[u64], asks: &[Ask], close: bool, seed: u64, gather
     if gathered {
         h.gather();
     }
-    // A client buffer that stays small (set before it grows by itself), so
-    // that a client reading late fills the socket and the batch hands
-    // answers back; no Nagle, whose wait for an ACK would slow each piece.
-    set_buffer(std::os::fd::AsRawFd::as_raw_fd(&h.client), libc::SO_RCVBUF, 65536);
-    h.client.set_nodelay(true).unwrap();
+    // A client reading late fills the socket, and the batch hands answers
+    // back.
+    h.small_client_buffer();
     let mut rng = seed | 1;
     let bodies: Vec<Vec<u8>> = sizes
         .iter()
