@@ -338,12 +338,9 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(bodies, [PAGE, INDEX, "hello"]);
 }
 
-/// Answers written in one turn of a worker leave together at its end, in
-/// one io_uring submission: the worker's stop line counts every answer as
-/// gathered, and fewer system calls than answers when connections' requests
-/// arrive together.
-#[test]
-fn answers_of_one_turn_leave_in_one_gathered_send() {
+/// Twenty connections, each sending a request and reading its answer five
+/// times over, on a worker (`-w 1`) that is then stopped: its log.
+fn twenty_connections_five_requests_each() -> String {
     let mut s = Oserver::start(&["-w", "1"]);
     let mut conns: Vec<Client> = (0..20).map(|_| Client::connect(s.addr())).collect();
     let req = request("GET", "/httptest/dir2/page.html", &[]);
@@ -358,15 +355,46 @@ fn answers_of_one_turn_leave_in_one_gathered_send() {
     drop(conns);
     s.signal(libc::SIGTERM);
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
-    let log = s.stderr_text();
+    s.stderr_text()
+}
+
+/// The counters of a worker's stop line: writes gathered and the sends
+/// that sent them, reads made ahead and the submissions that made them.
+fn stop_counts(log: &str) -> [u64; 4] {
     let counts = log.lines().find_map(|l| {
         let (_, rest) = l.split_once(" taken), ")?;
         let (writes, rest) = rest.split_once(" writes gathered into ")?;
-        Some((writes.parse::<u64>().ok()?, rest.split_once(" sends")?.0.parse::<u64>().ok()?))
+        let (sends, rest) = rest.split_once(" sends, ")?;
+        let (reads, rest) = rest.split_once(" reads made ahead in ")?;
+        let submissions = rest.split_once(" submissions")?.0;
+        let n = |t: &str| t.parse::<u64>().ok();
+        Some([n(writes)?, n(sends)?, n(reads)?, n(submissions)?])
     });
-    let (writes, sends) = counts.unwrap_or_else(|| panic!("no stop line with the counts: {log}"));
+    counts.unwrap_or_else(|| panic!("no stop line with the counts: {log}"))
+}
+
+/// Answers written in one turn of a worker leave together at its end, in
+/// one io_uring submission: the worker's stop line counts every answer as
+/// gathered, and fewer system calls than answers when connections' requests
+/// arrive together.
+#[test]
+fn answers_of_one_turn_leave_in_one_gathered_send() {
+    let log = twenty_connections_five_requests_each();
+    let [writes, sends, ..] = stop_counts(&log);
     assert_eq!(writes, 100, "every answer gathered: {log}");
     assert!(sends > 0 && sends < writes, "several answers per send: {log}");
+}
+
+/// Requests that wake a worker together are read together, in one
+/// io_uring submission, before any is answered. The first request of each
+/// connection is read at accept (it is there already: `TCP_DEFER_ACCEPT`);
+/// the other 80 after an event, and so are the ends of the 20 streams.
+#[test]
+fn requests_that_arrive_together_are_read_in_one_submission() {
+    let log = twenty_connections_five_requests_each();
+    let [.., reads, submissions] = stop_counts(&log);
+    assert!(reads >= 80, "every request after the first read ahead: {log}");
+    assert!(submissions > 0 && submissions < reads, "several reads per submission: {log}");
 }
 
 #[test]

@@ -104,13 +104,15 @@ pub fn run(
         Ok(stats) => {
             info!(
                 "worker {pid} stopped: {} requests, {} connections ({} handed to other workers, {} taken), \
-                 {} writes gathered into {} sends",
+                 {} writes gathered into {} sends, {} reads made ahead in {} submissions",
                 stats.requests,
                 stats.connections,
                 stats.handed_off,
                 stats.taken,
                 stats.gathered_writes,
-                stats.gathered_sends
+                stats.gathered_sends,
+                stats.reads_ahead,
+                stats.read_submissions
             );
             EXIT_OK
         }

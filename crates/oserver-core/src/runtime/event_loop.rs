@@ -23,7 +23,7 @@ use super::handoff::{self, Carried, Handoff};
 use super::timer::{Timer, Timers, Wheel};
 use super::{Control, Stats, Watch};
 use crate::protocol::{Ctx, Origin, Session, Step};
-use crate::transport::{Moving, Outbox, Transport, Unsent};
+use crate::transport::{Intake, Moving, Outbox, Transport, Unsent};
 
 /// The embedder's descriptor (see `Server::watch`), registered by the server.
 pub(crate) const WATCH: Token = Token(usize::MAX - 1);
@@ -115,6 +115,13 @@ pub(crate) struct EventLoop {
     /// Connections that waited after a drive this turn: each may move to
     /// another loop once the turn's batch has gone (see `hand_off`).
     settled: Vec<usize>,
+    /// Plain connections' reads, made for the connections an event woke in
+    /// one submission before they are driven; None where the kernel has no
+    /// io_uring for it (each connection then reads for itself).
+    intake: Option<Intake>,
+    /// Reused list of the connections this turn's events woke, to read
+    /// for and drive.
+    woke: Vec<usize>,
 }
 
 impl EventLoop {
@@ -144,6 +151,13 @@ impl EventLoop {
                 None
             }
         };
+        let intake = match Intake::new() {
+            Ok(i) => Some(i),
+            Err(e) => {
+                log::debug!("io_uring: {e}; each read is its own system call");
+                None
+            }
+        };
         Ok(EventLoop {
             poll,
             listeners,
@@ -167,6 +181,8 @@ impl EventLoop {
             outbox,
             unsent: Vec::new(),
             settled: Vec::new(),
+            intake,
+            woke: Vec::new(),
         })
     }
 
@@ -204,11 +220,16 @@ impl EventLoop {
                         if let Some(s) = self.conns.0.get_mut(k) {
                             let hup = ev.is_read_closed() || ev.is_error();
                             s.session.ready(ev.is_readable() || hup, hup);
-                            self.drive(k);
+                            if self.intake.is_some() {
+                                self.woke.push(k);
+                            } else {
+                                self.drive(k);
+                            }
                         }
                     }
                 }
             }
+            self.read_and_drive_woke();
             // Connections that yielded go again, each once per turn.
             for _ in 0..self.ready.len() {
                 if let Some(k) = self.ready.pop_front() {
@@ -235,8 +256,43 @@ impl EventLoop {
         if let Some(o) = &self.outbox {
             (self.stats.gathered_writes, self.stats.gathered_sends) = o.counts();
         }
+        if let Some(i) = &self.intake {
+            (self.stats.reads_ahead, self.stats.read_submissions) = i.counts();
+        }
         // Dropping the context flushes the access log.
         Ok(self.stats)
+    }
+
+    /// The connections this turn's events woke: read for them in batches of
+    /// [`Intake`]'s size, one submission each, and drive each batch's
+    /// connections, which take what was read before reading themselves;
+    /// then each keeps what it did not take, and the batch's slots are free.
+    /// A key may have closed since its event, or been taken by a connection
+    /// accepted after; whichever is there is read for and driven.
+    fn read_and_drive_woke(&mut self) {
+        let Some(intake) = self.intake.clone() else { return };
+        let woke = std::mem::take(&mut self.woke);
+        for batch in woke.chunks(crate::transport::READ_BATCH) {
+            for &k in batch {
+                if let Some(s) = self.conns.0.get_mut(k) {
+                    s.session.transport_mut().read_ahead();
+                }
+            }
+            intake.submit();
+            for &k in batch {
+                if self.conns.0.contains(k) {
+                    self.drive(k);
+                }
+            }
+            for &k in batch {
+                if let Some(s) = self.conns.0.get_mut(k) {
+                    s.session.transport_mut().keep();
+                }
+            }
+            intake.finish();
+        }
+        self.woke = woke;
+        self.woke.clear();
     }
 
     /// The end of a turn: send what the connections wrote into the outbox.
@@ -624,6 +680,9 @@ impl EventLoop {
     fn admit(&mut self, mut io: Transport, peer: SocketAddr, origin: Origin) -> usize {
         if let Some(o) = &self.outbox {
             io.gather(o);
+        }
+        if let Some(i) = &self.intake {
+            io.read_from(i);
         }
         self.generation = self.generation.wrapping_add(1);
         let session = Session::new(io, peer, origin, self.now, self.cx.settings());

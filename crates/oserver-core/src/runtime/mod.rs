@@ -30,6 +30,12 @@ pub struct Stats {
     pub gathered_writes: u64,
     /// The system calls that sent the gathered writes.
     pub gathered_sends: u64,
+    /// Reads made for connections woken together, in one io_uring
+    /// submission per batch, before they were driven (zero where the kernel
+    /// has no io_uring for it).
+    pub reads_ahead: u64,
+    /// The system calls that made those reads.
+    pub read_submissions: u64,
 }
 
 impl Stats {
@@ -41,6 +47,8 @@ impl Stats {
         self.taken += o.taken;
         self.gathered_writes += o.gathered_writes;
         self.gathered_sends += o.gathered_sends;
+        self.reads_ahead += o.reads_ahead;
+        self.read_submissions += o.read_submissions;
     }
 }
 

@@ -4,6 +4,7 @@
 //! socket itself: it reads, writes and sends file ranges through
 //! [`Transport`].
 
+mod intake;
 mod outbox;
 mod plain;
 mod records;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 
+pub(crate) use intake::{Intake, SLOTS as READ_BATCH};
 pub(crate) use outbox::{Outbox, Unsent};
 #[cfg(test)]
 pub(crate) use plain::wait_readable;
@@ -75,6 +77,31 @@ impl Transport {
     pub(crate) fn gather(&mut self, batch: &Outbox) {
         if let Transport::Plain(p) = self {
             p.gather(batch);
+        }
+    }
+
+    /// On a loop that reads ahead (see [`Intake`]): a plain connection's
+    /// reads may be made for it in the loop's batch. A TLS one reads for
+    /// itself.
+    pub(crate) fn read_from(&mut self, intake: &Intake) {
+        if let Transport::Plain(p) = self {
+            p.read_from(intake);
+        }
+    }
+
+    /// Queue a read in the loop's batch of reads, if this transport reads
+    /// ahead and may have bytes (see [`Plain::read_ahead`]).
+    pub(crate) fn read_ahead(&mut self) {
+        if let Transport::Plain(p) = self {
+            p.read_ahead();
+        }
+    }
+
+    /// The loop's batch of reads ends: keep what the protocol did not take
+    /// (see [`Plain::keep`]).
+    pub(crate) fn keep(&mut self) {
+        if let Transport::Plain(p) = self {
+            p.keep();
         }
     }
 

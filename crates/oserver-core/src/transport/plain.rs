@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use mio::net::TcpStream;
 
+use super::intake::{Intake, Taken, Ticket, SLOT};
 use super::outbox::Outbox;
 use super::sys::{nonblocking, send_some};
 
@@ -24,6 +25,25 @@ pub(crate) struct Plain {
     readable: bool,
     /// The peer shut down its side (or the socket has an error).
     hup: bool,
+    /// The slot of the loop's batch of reads (`intake.rs`) that holds what
+    /// it read for this connection, until the protocol takes it whole or
+    /// the batch ends. 2 bytes, in what was padding.
+    slot: Option<Ticket>,
+    /// On a loop that reads ahead: its reads.
+    intake: Option<Intake>,
+    /// What the protocol had not taken of its slot when the batch ended.
+    /// Boxed: 8 bytes in every connection's slot, for a rare case.
+    kept: Option<Box<Kept>>,
+}
+
+/// What a connection kept of a read made ahead for it: the next reads
+/// take it before the socket's bytes.
+#[derive(Debug)]
+enum Kept {
+    /// The bytes not taken yet (never empty).
+    Bytes(Vec<u8>),
+    /// The read failed with this errno.
+    Failed(i32),
 }
 
 /// What a read got.
@@ -43,13 +63,57 @@ impl Plain {
     /// event (with TCP_DEFER_ACCEPT the request is usually there).
     pub(crate) fn new(sock: TcpStream) -> Plain {
         let out = Pending { batch: None, mark: 0, held: None, fd: sock.as_raw_fd() };
-        Plain { out, sock, readable: true, hup: false }
+        Plain { out, sock, readable: true, hup: false, slot: None, intake: None, kept: None }
     }
 
     /// From now on, writes may wait in `batch` for the end of the loop's
     /// turn.
     pub(crate) fn gather(&mut self, batch: &Outbox) {
         self.out.batch = Some(batch.clone());
+    }
+
+    /// From now on, the loop may read for this connection ahead of driving
+    /// it (see [`read_ahead`](Plain::read_ahead)).
+    pub(crate) fn read_from(&mut self, intake: &Intake) {
+        self.intake = Some(intake.clone());
+    }
+
+    /// Queue a read in the loop's batch of reads, if the socket may have
+    /// bytes and nothing read ahead is waiting already. The read is made
+    /// when the loop submits the batch; the connection's reads take its
+    /// result first.
+    pub(crate) fn read_ahead(&mut self) {
+        if !self.readable || self.slot.is_some() || self.kept.is_some() {
+            return;
+        }
+        self.slot = self.intake.as_ref().and_then(|i| i.queue(self.sock.as_raw_fd()));
+    }
+
+    /// The batch of reads is about to end: what the protocol did not take
+    /// of this connection's slot moves into the connection.
+    pub(crate) fn keep(&mut self) {
+        let (Some(ticket), Some(intake)) = (self.slot.take(), &self.intake) else { return };
+        let mut rest = vec![0; SLOT];
+        self.kept = match intake.take(ticket, self.sock.as_raw_fd(), &mut rest) {
+            Some(Taken::Bytes { n: 0, .. }) => None,
+            Some(Taken::Bytes { n, .. }) => {
+                rest.truncate(n);
+                Some(Box::new(Kept::Bytes(rest)))
+            }
+            // The socket says it again to the next read.
+            Some(Taken::Eof) => None,
+            Some(Taken::Failed(errno)) if errno == libc::EAGAIN => {
+                self.readable = false;
+                None
+            }
+            Some(Taken::Failed(errno)) => Some(Box::new(Kept::Failed(errno))),
+            None => Some(Box::new(Kept::Failed(libc::EIO))),
+        };
+    }
+
+    /// Nothing read ahead waits in a slot or here.
+    fn nothing_ahead(&self) -> bool {
+        self.slot.is_none() && self.kept.is_none()
     }
 
     /// What the loop's batch could not send: it goes first when the socket
@@ -70,7 +134,7 @@ impl Plain {
     /// Nothing waits to be written, here or in the turn's batch: the socket
     /// could move to another loop.
     pub(crate) fn movable(&self) -> bool {
-        self.out.held.is_none() && !self.out.queued()
+        self.out.held.is_none() && !self.out.queued() && self.nothing_ahead()
     }
 
     /// Note an event: readable, or the peer's end (which is readable too).
@@ -80,9 +144,9 @@ impl Plain {
     }
 
     /// Bytes may be waiting (no read has drained the socket since the last
-    /// event).
+    /// event, or the loop read some ahead).
     pub(crate) fn readable(&self) -> bool {
-        self.readable
+        self.readable || !self.nothing_ahead()
     }
 
     /// The peer has shut down its side.
@@ -98,7 +162,7 @@ impl Plain {
 
     /// Read into `buf` (EINTR retried).
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
-        if !self.readable {
+        if !self.readable() {
             return Ok(Recv::Blocked);
         }
         match io::Read::read(self, buf) {
@@ -268,6 +332,11 @@ impl Drop for Pending {
 /// is.
 impl io::Read for Plain {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !buf.is_empty() {
+            if let Some(got) = self.read_taken(buf) {
+                return got;
+            }
+        }
         loop {
             match self.sock.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -286,6 +355,65 @@ impl io::Read for Plain {
                 r => return r,
             }
         }
+    }
+}
+
+impl Plain {
+    /// A read served from what the loop read ahead (see `intake.rs`), if
+    /// it read any.
+    fn read_taken(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        if let Some(ticket) = self.slot {
+            let taken = self.intake.as_ref().and_then(|i| i.take(ticket, self.sock.as_raw_fd(), buf));
+            return Some(match taken {
+                Some(Taken::Bytes { n, last, short }) => {
+                    if last {
+                        self.slot = None;
+                        // As a short read from the socket (see `read`).
+                        if short && !self.hup {
+                            self.readable = false;
+                        }
+                    }
+                    Ok(n)
+                }
+                Some(Taken::Eof) => {
+                    self.slot = None;
+                    Ok(0)
+                }
+                Some(Taken::Failed(errno)) => {
+                    self.slot = None;
+                    if errno == libc::EAGAIN {
+                        self.readable = false;
+                    }
+                    Err(io::Error::from_raw_os_error(errno))
+                }
+                None => {
+                    // The batch ended and the connection kept nothing:
+                    // the loop broke the module's rule. Its bytes are
+                    // gone; end the connection rather than go on without
+                    // them.
+                    debug_assert!(false, "read ahead: the slot's batch ended before it was kept");
+                    self.slot = None;
+                    Err(io::Error::other("bytes read ahead were lost"))
+                }
+            });
+        }
+        let kept = self.kept.as_deref_mut()?;
+        Some(match kept {
+            Kept::Bytes(bytes) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                bytes.drain(..n);
+                if bytes.is_empty() {
+                    self.kept = None;
+                }
+                Ok(n)
+            }
+            Kept::Failed(errno) => {
+                let e = io::Error::from_raw_os_error(*errno);
+                self.kept = None;
+                Err(e)
+            }
+        })
     }
 }
 

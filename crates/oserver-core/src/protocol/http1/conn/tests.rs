@@ -39,6 +39,9 @@ struct Harness {
     /// When set, the connection's writes are gathered as an event loop with
     /// io_uring gathers them, and sent after each drive (see `gather`).
     outbox: Option<crate::transport::Outbox>,
+    /// Set with `outbox`: its reads are made ahead of each drive, in a
+    /// batch of its own.
+    intake: Option<crate::transport::Intake>,
 }
 
 impl Drop for Harness {
@@ -110,6 +113,7 @@ fn harness_over(change: impl FnOnce(&mut Settings), tls: Option<(bool, Protect)>
         ended: false,
         held: Vec::new(),
         outbox: None,
+        intake: None,
     }
 }
 
@@ -118,13 +122,18 @@ fn harness() -> Harness {
 }
 
 impl Harness {
-    /// From now on the connection's writes wait in a batch, sent after
-    /// each drive as the event loop sends it at the end of a turn, with what
-    /// a socket did not take handed back.
+    /// From now on the connection runs as on an event loop with io_uring:
+    /// its writes wait in a batch, sent after each drive as the loop sends
+    /// it at the end of a turn, with what a socket did not take handed
+    /// back; and each drive first takes what a read made ahead for it got,
+    /// as the loop reads for the connections an event woke.
     fn gather(&mut self) {
         let outbox = crate::transport::Outbox::new().expect("io_uring");
+        let intake = crate::transport::Intake::new().expect("io_uring");
         self.conn.io.gather(&outbox);
+        self.conn.io.read_from(&intake);
         self.outbox = Some(outbox);
+        self.intake = Some(intake);
     }
 
     /// The client's receive buffer stays at 64 KiB (set before it grows by
@@ -182,6 +191,9 @@ impl Harness {
         if let Some(o) = &self.outbox {
             io.gather(o);
         }
+        if let Some(i) = &self.intake {
+            io.read_from(i);
+        }
         self.conn = Conn::handed_over(io, peer, self.now, &self.settings, responses);
         self.moves += 1;
     }
@@ -213,8 +225,17 @@ impl Harness {
     }
 
     fn try_drive(&mut self) -> io::Result<Step> {
+        // The loop's batch of reads, for this connection alone.
+        if let Some(i) = &self.intake {
+            self.conn.io.read_ahead();
+            i.submit();
+        }
         let Ctx { h1, exchange, draining, .. } = &mut self.cx;
         let step = self.conn.drive(h1, exchange, *draining, self.now);
+        if let Some(i) = &self.intake {
+            self.conn.io.keep();
+            i.finish();
+        }
         // The end of the loop's turn.
         if let Some(o) = &self.outbox {
             let mut unsent = Vec::new();
@@ -740,8 +761,9 @@ enum Answer {
 /// ask to close. Every answer comes back in order, whole, with its body
 /// (or range of it) byte for byte, and the connection closes exactly when
 /// asked to. When `gathered`, the connection's writes wait in a batch sent
-/// after each drive, as an event loop with io_uring sends them: a small send
-/// buffer then hands answers back to a connection that has more to answer.
+/// after each drive, as an event loop with io_uring sends them (a small send
+/// buffer then hands answers back to a connection that has more to answer),
+/// and its reads are made ahead of each drive, as that loop reads.
 fn conversation_case(sizes: &[u64], asks: &[Ask], close: bool, seed: u64, gathered: bool) {
     let mut h = harness();
     if gathered {

@@ -399,9 +399,9 @@ fn turn(
 /// with its records protected by rustls or, after a move, by ours.
 type Wire = Option<(bool, Protect)>;
 
-/// The connection over plain TCP, its writes sent as they are made or
-/// (`gathered`) in a batch after each drive, as an event loop with io_uring
-/// sends them at the end of its turn.
+/// The connection over plain TCP, its writes sent as they are made and its
+/// reads made by itself, or (`gathered`) as an event loop with io_uring
+/// makes them: reads ahead of each drive, and writes in a batch after it.
 fn any_requests_case(msgs: &[(Msg, Option<Hurt>)], cuts: &[usize], valid: bool, gathered: bool) {
     any_requests_case_keyed(msgs, cuts, valid, None, None, None, gathered)
 }
@@ -632,7 +632,7 @@ proptest::proptest! {
     }
 
     /// Over plain TCP, the connection moved between loops whenever it is
-    /// idle and the generator says so, its writes gathered or not: answered
+    /// idle and the generator says so, on io_uring or not: answered
     /// exactly as if it had not.
     #[test]
     fn the_same_moved_between_loops_whenever_idle(
