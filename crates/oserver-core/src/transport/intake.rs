@@ -31,6 +31,8 @@ use std::rc::Rc;
 
 use io_uring::{opcode, types, IoUring};
 
+use super::sys;
+
 /// Connections read in one submission; a wakeup with more readable
 /// connections makes several batches, each read, driven and finished in
 /// turn. 64 holds what one `epoll_wait` reports in load case (a), about 50
@@ -103,13 +105,7 @@ impl Intake {
     /// for [`Outbox`](super::Outbox)): the loop then drives each connection
     /// as its event comes, and each reads for itself.
     pub(crate) fn new() -> io::Result<Intake> {
-        let ring = IoUring::builder()
-            // As the outbox's: one thread submits, and reaps in its own
-            // io_uring_enter.
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_submit_all()
-            .build(SLOTS as u32)?;
+        let ring = sys::loop_ring(SLOTS as u32)?;
         Ok(Intake(Rc::new(RefCell::new(Reads {
             ring,
             arena: vec![0; SLOTS * SLOT].into_boxed_slice(),
@@ -219,21 +215,12 @@ impl Reads {
     /// Submit the queued reads and wait until every one has completed.
     fn reap(&mut self) -> io::Result<()> {
         let n = self.slots.len();
-        let mut got = 0;
-        while got < n {
-            self.submissions += 1;
-            match self.ring.submit_and_wait(n - got) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        let slots = &mut self.slots;
+        sys::complete(&mut self.ring, n, &mut self.submissions, |slot, res| {
+            if let Some(s) = slots.get_mut(slot as usize) {
+                s.result = res;
             }
-            for cqe in self.ring.completion() {
-                got += 1;
-                if let Some(s) = self.slots.get_mut(cqe.user_data() as usize) {
-                    s.result = cqe.result();
-                }
-            }
-        }
+        })?;
         self.reads += n as u64;
         Ok(())
     }

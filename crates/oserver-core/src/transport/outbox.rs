@@ -103,13 +103,7 @@ impl Outbox {
     /// Linux 6.1's deferred task work, or io_uring turned off): the loop
     /// then sends as it writes.
     pub(crate) fn new() -> io::Result<Outbox> {
-        let ring = IoUring::builder()
-            // One thread submits, and completions are reaped only in its
-            // own io_uring_enter: no task work interrupts the loop.
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_submit_all()
-            .build(RING)?;
+        let ring = sys::loop_ring(RING)?;
         Ok(Outbox(Rc::new(RefCell::new(Batch {
             ring,
             bytes: Vec::new(),
@@ -267,32 +261,21 @@ impl Batch {
 
     /// Wait for `n` completions and report the runs not sent whole.
     fn reap(&mut self, n: usize, unsent: &mut Vec<(usize, Unsent)>) -> io::Result<()> {
-        let mut got = 0;
-        while got < n {
-            self.submissions += 1;
-            match self.ring.submit_and_wait(n - got) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        let (runs, bytes) = (&self.runs, &self.bytes);
+        sys::complete(&mut self.ring, n, &mut self.submissions, |run, res| {
+            let r = &runs[run as usize];
+            if res == (r.end - r.start) as i32 {
+                return;
             }
-            for cqe in self.ring.completion() {
-                got += 1;
-                let r = &self.runs[cqe.user_data() as usize];
-                let (res, len) = (cqe.result(), r.end - r.start);
-                if res == len as i32 {
-                    continue;
-                }
-                let outcome = if res >= 0 {
-                    Unsent::Rest(self.bytes[r.start + res as usize..r.end].to_vec())
-                } else if res == -libc::EAGAIN {
-                    Unsent::Rest(self.bytes[r.start..r.end].to_vec())
-                } else {
-                    Unsent::Failed(io::Error::from_raw_os_error(-res))
-                };
-                unsent.push((r.key, outcome));
-            }
-        }
-        Ok(())
+            let outcome = if res >= 0 {
+                Unsent::Rest(bytes[r.start + res as usize..r.end].to_vec())
+            } else if res == -libc::EAGAIN {
+                Unsent::Rest(bytes[r.start..r.end].to_vec())
+            } else {
+                Unsent::Failed(io::Error::from_raw_os_error(-res))
+            };
+            unsent.push((r.key, outcome));
+        })
     }
 }
 

@@ -3,6 +3,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
+use io_uring::IoUring;
+
 /// Run a raw non-blocking system call that returns a count or -1 with errno:
 /// `Ok(Some(count))`, `Ok(None)` when it would block, retried on EINTR.
 pub(crate) fn nonblocking(mut call: impl FnMut() -> isize) -> io::Result<Option<usize>> {
@@ -95,4 +97,38 @@ pub(crate) fn preadv(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], offset: u64) ->
             return Err(e);
         }
     }
+}
+
+/// A ring for one of an event loop's batches (`outbox.rs`, `intake.rs`):
+/// one thread submits, and completions are reaped only in its own
+/// io_uring_enter, so no task work interrupts the loop. Fails where the
+/// kernel has none (before Linux 6.1's deferred task work, or io_uring
+/// turned off).
+pub(crate) fn loop_ring(entries: u32) -> io::Result<IoUring> {
+    IoUring::builder().setup_single_issuer().setup_defer_taskrun().setup_submit_all().build(entries)
+}
+
+/// Submit what is queued on `ring` and wait until `n` operations have
+/// completed, handing each completion's user data and result to `each`;
+/// the system calls made are added to `calls`. EINTR is retried.
+pub(crate) fn complete(
+    ring: &mut IoUring,
+    n: usize,
+    calls: &mut u64,
+    mut each: impl FnMut(u64, i32),
+) -> io::Result<()> {
+    let mut got = 0;
+    while got < n {
+        *calls += 1;
+        match ring.submit_and_wait(n - got) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        for cqe in ring.completion() {
+            got += 1;
+            each(cqe.user_data(), cqe.result());
+        }
+    }
+    Ok(())
 }
