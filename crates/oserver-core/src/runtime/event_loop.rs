@@ -3,7 +3,9 @@
 //!
 //! Edge-triggered throughout (mio's rule): on each readiness event a
 //! connection reads, writes and sends until the call would block; an event
-//! for a token that is gone is ignored. The loop knows a connection only as a
+//! for a token that is gone is ignored. Where the kernel has io_uring, the
+//! connections one poll reported are read for first, together, and then
+//! driven (`transport/intake.rs`). The loop knows a connection only as a
 //! [`Session`]: it passes readiness in, drives it, and files its deadline.
 
 use std::collections::VecDeque;

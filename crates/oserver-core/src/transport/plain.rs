@@ -1,7 +1,8 @@
 //! Plain TCP: recv, send (with MSG_MORE when a file follows) and sendfile,
 //! edge-triggered, with the socket's readiness kept beside it; on a loop
 //! that gathers its sends (`outbox.rs`), a write may wait for the end of
-//! the turn.
+//! the turn, and on one that reads ahead (`intake.rs`), a read takes what
+//! the loop read for the connection before the socket's bytes.
 
 use std::io;
 use std::net::Shutdown;
@@ -90,24 +91,23 @@ impl Plain {
     }
 
     /// The batch of reads is about to end: what the protocol did not take
-    /// of this connection's slot moves into the connection.
+    /// of this connection's slot moves into the connection, taken as a read
+    /// would take it.
     pub(crate) fn keep(&mut self) {
-        let (Some(ticket), Some(intake)) = (self.slot.take(), &self.intake) else { return };
+        if self.slot.is_none() {
+            return;
+        }
         let mut rest = vec![0; SLOT];
-        self.kept = match intake.take(ticket, self.sock.as_raw_fd(), &mut rest) {
-            Some(Taken::Bytes { n: 0, .. }) => None,
-            Some(Taken::Bytes { n, .. }) => {
+        self.kept = match self.read_taken(&mut rest) {
+            // The end of the stream: the socket says it again to the next
+            // read. Nothing had arrived: the readiness is spent.
+            None | Some(Ok(0)) => None,
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Some(Ok(n)) => {
                 rest.truncate(n);
                 Some(Box::new(Kept::Bytes(rest)))
             }
-            // The socket says it again to the next read.
-            Some(Taken::Eof) => None,
-            Some(Taken::Failed(errno)) if errno == libc::EAGAIN => {
-                self.readable = false;
-                None
-            }
-            Some(Taken::Failed(errno)) => Some(Box::new(Kept::Failed(errno))),
-            None => Some(Box::new(Kept::Failed(libc::EIO))),
+            Some(Err(e)) => Some(Box::new(Kept::Failed(e.raw_os_error().unwrap_or(libc::EIO)))),
         };
     }
 
